@@ -1,0 +1,502 @@
+/* miz: the command-line client. Submits requests, asks their status and runs
+ * a worker that answers deliveries with a fixed text or a command's output,
+ * so a shell script can serve as an agency. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "miz.h"
+
+#define EXIT_REFUSED 1 /* the broker answered with an error */
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+#define TIMEOUT_MS 5000
+#define OUTPUT_MAX 16384
+
+static volatile sig_atomic_t stopping;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: miz [-e ENDPOINT] COMMAND ...\n"
+            "\n"
+            "  miz submit TOPIC TEXT [--kind K] [--priority routine|urgent] [--ref REF] [--wait]\n"
+            "      submit a request; prints its tracking number (--wait: and its outcome)\n"
+            "  miz status NUMBER\n"
+            "      the request's state and every delivery's history\n"
+            "  miz worker --agency A [--topics P,P..] [--credit N] [--name N]\n"
+            "             [--exec CMD | --answer TEXT] [--outcome O] [--count N]\n"
+            "      take deliveries for agency A and answer each with TEXT or with the output\n"
+            "      of CMD (run by /bin/sh with the payload on stdin and MIZ_TRACKING,\n"
+            "      MIZ_DELIVERY, MIZ_TOPIC, MIZ_KIND, MIZ_PRIORITY, MIZ_AGENCY, MIZ_ROLE set);\n"
+            "      CMD exiting non-zero refuses the delivery with its output as the reason\n"
+            "\n"
+            "  -e, --endpoint EP   the broker's endpoint (default $MIZ_CLIENTS or\n"
+            "                      tcp://127.0.0.1:7370; for worker $MIZ_WORKERS or\n"
+            "                      tcp://127.0.0.1:7371)\n"
+            "exit status: 0 ok, 1 the broker refused, 2 usage, 3 broker unreachable\n");
+}
+
+static const char *endpoint_for(const char *given, const char *env, const char *fallback)
+{
+    if (given)
+        return given;
+    const char *e = getenv(env);
+    return e && *e ? e : fallback;
+}
+
+static void print_time(uint64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[32];
+    localtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    fputs(buf, stdout);
+}
+
+static int report_error(const miz_msg_t *m)
+{
+    size_t cn = 0, mn = 0;
+    const char *code = miz_msg_str(m, "code", &cn), *message = miz_msg_str(m, "message", &mn);
+    fprintf(stderr, "miz: %.*s: %.*s\n", (int)cn, code ? code : "error", (int)mn,
+            message ? message : "");
+    return EXIT_REFUSED;
+}
+
+static int unreachable(const char *endpoint)
+{
+    fprintf(stderr, "miz: no answer from %s: %s\n", endpoint,
+            errno == EAGAIN ? "timed out" : strerror(errno));
+    return EXIT_UNREACHABLE;
+}
+
+/* A string field printed as text (nothing when absent). */
+static void print_field(const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = miz_map_get(map, key);
+    if (v && v->type == MSGPACK_OBJECT_STR)
+        printf("%.*s", (int)v->via.str.size, v->via.str.ptr);
+}
+
+static uint64_t uint_field(const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = miz_map_get(map, key);
+    return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
+}
+
+static const msgpack_object *array_field(const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = miz_map_get(map, key);
+    return v && v->type == MSGPACK_OBJECT_ARRAY ? v : NULL;
+}
+
+static void print_outcome(const miz_msg_t *m)
+{
+    uint64_t tracking = 0;
+    miz_msg_uint(m, "tracking", &tracking);
+    printf("outcome of %llu:\n", (unsigned long long)tracking);
+    const msgpack_object *answers = miz_msg_get(m, "answers");
+    for (uint32_t i = 0; answers && i < answers->via.array.size; i++) {
+        const msgpack_object *a = &answers->via.array.ptr[i];
+        printf("  ");
+        print_field(a, "agency");
+        printf(": ");
+        print_field(a, "outcome");
+        printf(" (answered by ");
+        print_field(a, "answered_by");
+        printf(") ");
+        print_field(a, "text");
+        printf("\n");
+    }
+}
+
+static int cmd_submit(const char *endpoint, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"kind", required_argument, NULL, 'k'}, {"priority", required_argument, NULL, 'p'},
+        {"ref", required_argument, NULL, 'r'},  {"wait", no_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
+    };
+    miz_submit_t s = {0};
+    bool wait = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+        switch (c) {
+        case 'k': s.kind = optarg; break;
+        case 'p': s.priority = optarg; break;
+        case 'r': s.client_ref = optarg; break;
+        case 'w': wait = true; break;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    s.topic = argv[optind];
+    s.text = argv[optind + 1];
+    miz_client_t *client = miz_client_new(NULL, endpoint);
+    if (!client)
+        return unreachable(endpoint);
+    miz_msg_t *reply = NULL;
+    int rc = 0;
+    uint64_t tracking;
+    if (miz_submit(client, &s, TIMEOUT_MS, &reply) < 0) {
+        rc = unreachable(endpoint);
+    } else if (!miz_msg_is(reply, "accepted") || miz_msg_uint(reply, "tracking", &tracking) < 0) {
+        rc = report_error(reply);
+    } else {
+        printf("%llu\n", (unsigned long long)tracking);
+        fflush(stdout);
+        miz_msg_t *m = NULL;
+        while (wait && !stopping && miz_client_recv(client, -1, &m) == 0) {
+            uint64_t t;
+            bool done = miz_msg_is(m, "outcome") && miz_msg_uint(m, "tracking", &t) == 0 &&
+                        t == tracking;
+            if (done)
+                print_outcome(m);
+            miz_msg_destroy(&m);
+            if (done)
+                break;
+        }
+    }
+    miz_msg_destroy(&reply);
+    miz_client_destroy(&client);
+    return rc;
+}
+
+static void print_delivery(const msgpack_object *d)
+{
+    printf("  delivery %llu  ", (unsigned long long)uint_field(d, "id"));
+    print_field(d, "agency");
+    printf("  ");
+    print_field(d, "role");
+    printf("  ");
+    print_field(d, "state");
+    printf("  attempts %llu", (unsigned long long)uint_field(d, "attempts"));
+    const msgpack_object *overdue = miz_map_get(d, "overdue");
+    if (overdue && overdue->type == MSGPACK_OBJECT_BOOLEAN && overdue->via.boolean)
+        printf("  OVERDUE");
+    if (uint_field(d, "answer_by")) {
+        printf("  answer by ");
+        print_time(uint_field(d, "answer_by"));
+    }
+    printf("\n");
+    const msgpack_object *hist = array_field(d, "history");
+    for (uint32_t i = 0; hist && i < hist->via.array.size; i++) {
+        const msgpack_object *h = &hist->via.array.ptr[i];
+        printf("    ");
+        print_time(uint_field(h, "at"));
+        printf("  ");
+        print_field(h, "event");
+        if (uint_field(h, "worker"))
+            printf("  worker #%llu", (unsigned long long)uint_field(h, "worker"));
+        printf("\n");
+    }
+    printf("    outcome: ");
+    print_field(d, "outcome");
+    printf("  ");
+    print_field(d, "text");
+    printf("\n");
+}
+
+static int cmd_status(const char *endpoint, int argc, char **argv)
+{
+    char *end;
+    if (argc != 2 || !*argv[1]) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    errno = 0;
+    unsigned long long tracking = strtoull(argv[1], &end, 10);
+    if (*end || errno || argv[1][0] == '-') {
+        fprintf(stderr, "miz: \"%s\" is not a tracking number\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    miz_client_t *client = miz_client_new(NULL, endpoint);
+    if (!client)
+        return unreachable(endpoint);
+    miz_msg_t *reply = NULL;
+    int rc = 0;
+    if (miz_status(client, tracking, TIMEOUT_MS, &reply) < 0) {
+        rc = unreachable(endpoint);
+    } else if (!miz_msg_is(reply, "status")) {
+        rc = report_error(reply);
+    } else {
+        const msgpack_object *root = miz_msg_root(reply);
+        printf("tracking %llu  ", tracking);
+        print_field(root, "topic");
+        printf("  ");
+        print_field(root, "kind");
+        printf("  ");
+        print_field(root, "priority");
+        printf("  ");
+        print_field(root, "state");
+        printf("\n  received ");
+        print_time(uint_field(root, "created"));
+        printf("\n");
+        const msgpack_object *dels = array_field(root, "deliveries");
+        for (uint32_t i = 0; dels && i < dels->via.array.size; i++)
+            print_delivery(&dels->via.array.ptr[i]);
+    }
+    miz_msg_destroy(&reply);
+    miz_client_destroy(&client);
+    return rc;
+}
+
+/* ---- worker ---- */
+
+typedef struct {
+    const char *exec, *answer, *outcome;
+    long count;
+} worker_conf_t;
+
+static void set_env_str(const miz_msg_t *m, const char *key, const char *var)
+{
+    size_t n;
+    const char *s = miz_msg_str(m, key, &n);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%.*s", s ? (int)n : 0, s ? s : "");
+    setenv(var, buf, 1);
+}
+
+static void set_env_uint(const miz_msg_t *m, const char *key, const char *var)
+{
+    uint64_t v = 0;
+    char buf[24];
+    miz_msg_uint(m, key, &v);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    setenv(var, buf, 1);
+}
+
+/* Runs CMD for one delivery, keeping the heartbeat while it works. Its
+ * output (up to OUTPUT_MAX bytes) goes to out; returns its exit status. */
+static int run_exec(miz_worker_t *w, const char *cmd, const miz_msg_t *d, char *out)
+{
+    int in_pipe[2], out_pipe[2];
+    if (pipe(in_pipe) < 0 || pipe(out_pipe) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in_pipe[0], 0);
+        dup2(out_pipe[1], 1);
+        close(in_pipe[1]);
+        close(out_pipe[0]);
+        set_env_uint(d, "tracking", "MIZ_TRACKING");
+        set_env_uint(d, "delivery", "MIZ_DELIVERY");
+        set_env_str(d, "topic", "MIZ_TOPIC");
+        set_env_str(d, "kind", "MIZ_KIND");
+        set_env_str(d, "priority", "MIZ_PRIORITY");
+        set_env_str(d, "agency", "MIZ_AGENCY");
+        set_env_str(d, "role", "MIZ_ROLE");
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    size_t n;
+    const char *payload = miz_msg_str(d, "payload", &n);
+    if (payload && write(in_pipe[1], payload, n) < 0)
+        n = 0; /* a command that does not read its input is fine */
+    close(in_pipe[1]);
+    size_t len = 0;
+    for (;;) {
+        struct pollfd p = {out_pipe[0], POLLIN, 0};
+        if (poll(&p, 1, 200) > 0) {
+            char buf[4096];
+            ssize_t got = read(out_pipe[0], buf, sizeof buf);
+            if (got <= 0)
+                break;
+            size_t keep = (size_t)got < OUTPUT_MAX - len ? (size_t)got : OUTPUT_MAX - len;
+            memcpy(out + len, buf, keep);
+            len += keep;
+        }
+        miz_worker_tick(w);
+    }
+    close(out_pipe[0]);
+    while (len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+        len--;
+    out[len] = '\0';
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void handle_delivery(miz_worker_t *w, const worker_conf_t *wc, const miz_msg_t *d)
+{
+    uint64_t id = 0, tracking = 0;
+    size_t rn = 0, tn = 0, pn = 0;
+    miz_msg_uint(d, "delivery", &id);
+    miz_msg_uint(d, "tracking", &tracking);
+    const char *role = miz_msg_str(d, "role", &rn), *topic = miz_msg_str(d, "topic", &tn);
+    const char *payload = miz_msg_str(d, "payload", &pn);
+    printf("delivery %llu  tracking %llu  %.*s  %.*s: %.*s\n", (unsigned long long)id,
+           (unsigned long long)tracking, (int)tn, topic ? topic : "", (int)rn, role ? role : "",
+           (int)pn, payload ? payload : "(binary payload)");
+    miz_worker_ack(w, id);
+    if (role && (memcmp(role, "observe", rn) == 0 || memcmp(role, "breach", rn) == 0)) {
+        printf("  seen (observer copy)\n");
+        return;
+    }
+    if (!wc->exec) {
+        miz_worker_answer(w, id, wc->outcome, wc->answer);
+        printf("  answered %s: %s\n", wc->outcome, wc->answer);
+        return;
+    }
+    char out[OUTPUT_MAX + 1];
+    int status = run_exec(w, wc->exec, d, out);
+    if (status == 0) {
+        miz_worker_answer(w, id, wc->outcome, out);
+        printf("  answered %s: %s\n", wc->outcome, out);
+    } else {
+        miz_worker_refuse(w, id, out);
+        printf("  refused (exit %d): %s\n", status, out);
+    }
+}
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static int cmd_worker(const char *endpoint, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"agency", required_argument, NULL, 'a'}, {"topics", required_argument, NULL, 't'},
+        {"credit", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
+        {"exec", required_argument, NULL, 'x'},   {"answer", required_argument, NULL, 'A'},
+        {"outcome", required_argument, NULL, 'o'}, {"count", required_argument, NULL, 'N'},
+        {NULL, 0, NULL, 0},
+    };
+    miz_worker_opts_t o = {.credit = 1};
+    worker_conf_t wc = {.answer = "done", .outcome = "resolved", .count = -1};
+    const char *topics[16];
+    char *topic_list = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'a': o.agency = optarg; break;
+        case 'n': o.name = optarg; break;
+        case 'x': wc.exec = optarg; break;
+        case 'A': wc.answer = optarg; break;
+        case 'o': wc.outcome = optarg; break;
+        case 't': topic_list = optarg; break;
+        case 'c':
+        case 'N': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 10000) {
+                fprintf(stderr, "miz: --%s takes a number from 1 to 10000\n",
+                        c == 'c' ? "credit" : "count");
+                return EXIT_USAGE;
+            }
+            if (c == 'c')
+                o.credit = (unsigned)v;
+            else
+                wc.count = v;
+            break;
+        }
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (!o.agency || optind != argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (char *save, *t = topic_list ? strtok_r(topic_list, ",", &save) : NULL; t;
+         t = strtok_r(NULL, ",", &save)) {
+        if (o.n_topics == 16) {
+            fprintf(stderr, "miz: at most 16 topic patterns\n");
+            return EXIT_USAGE;
+        }
+        topics[o.n_topics++] = t;
+    }
+    o.topics = topics;
+    miz_worker_t *w = miz_worker_new(NULL, endpoint, &o);
+    if (!w)
+        return unreachable(endpoint);
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int rc = 0;
+    while (!stopping && wc.count != 0) {
+        miz_msg_t *m = NULL;
+        if (miz_worker_recv(w, 500, &m) < 0) {
+            if (errno == EAGAIN || errno == EINTR || errno == EPROTO)
+                continue;
+            rc = unreachable(endpoint);
+            break;
+        }
+        if (miz_msg_is(m, "deliver")) {
+            handle_delivery(w, &wc, m);
+            if (wc.count > 0)
+                wc.count--;
+        } else if (miz_msg_is(m, "registered")) {
+            uint64_t serial = 0;
+            miz_msg_uint(m, "worker", &serial);
+            printf("registered as worker #%llu for %s\n", (unsigned long long)serial, o.agency);
+        } else if (miz_msg_is(m, "cancel")) {
+            uint64_t id = 0;
+            miz_msg_uint(m, "delivery", &id);
+            printf("delivery %llu taken back by the broker\n", (unsigned long long)id);
+        } else if (miz_msg_is(m, "error")) {
+            rc = report_error(m);
+            uint64_t id;
+            if (miz_msg_uint(m, "delivery", &id) < 0) { /* a registration error */
+                miz_msg_destroy(&m);
+                break;
+            }
+            rc = 0;
+        }
+        miz_msg_destroy(&m);
+    }
+    miz_worker_destroy(&w);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"endpoint", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *endpoint = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "+e:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'e': endpoint = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    optind = 1; /* each command parses its own options */
+    const char *clients = endpoint_for(endpoint, "MIZ_CLIENTS", "tcp://127.0.0.1:7370");
+    if (strcmp(cmd, "submit") == 0)
+        return cmd_submit(clients, sub_argc, sub_argv);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(clients, sub_argc, sub_argv);
+    if (strcmp(cmd, "worker") == 0)
+        return cmd_worker(endpoint_for(endpoint, "MIZ_WORKERS", "tcp://127.0.0.1:7371"),
+                          sub_argc, sub_argv);
+    fprintf(stderr, "miz: unknown command \"%s\"\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

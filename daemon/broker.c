@@ -1,0 +1,1567 @@
+#include "broker.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "deadline.h"
+#include "idmap.h"
+#include "topic.h"
+#include "wire.h"
+#include "zev.h"
+
+#define RECV_BATCH 256       /* messages per socket per loop pass */
+#define LIVENESS 3           /* heartbeats a peer may miss before it is dead */
+#define LINGER_MS 500        /* bounded wait for queued output at shutdown */
+#define SEND_HWM 100000      /* credit bounds deliveries; this bounds replies */
+#define RETRY_AFTER_MS 1000  /* hint sent with busy */
+#define KIND_MAX 32
+#define REF_MAX 128
+#define NAME_MAX_LEN 64
+#define OUTCOME_MAX 64
+#define TEXT_MAX 16384
+#define PAYLOAD_MAX 65536
+#define CREDIT_MAX 10000
+#define WORKER_TOPICS_MAX 16
+#define DEFAULT_CREDIT 10
+
+typedef struct worker worker_t;
+typedef struct request request_t;
+typedef struct delivery delivery_t;
+
+typedef enum { ROLE_TARGET, ROLE_ESCALATION, ROLE_OBSERVE, ROLE_BREACH } role_t;
+static const char *const role_names[] = {"target", "escalation", "observe", "breach"};
+
+typedef enum {
+    DS_QUEUED,
+    DS_OFFERED,
+    DS_ACKED,
+    DS_ANSWERED,
+    DS_REFUSED,
+    DS_EXPIRED,
+    DS_SEEN,
+    DS_SUPERSEDED,
+} dstate_t;
+static const char *const state_names[] = {"queued",  "offered", "acked", "answered",
+                                          "refused", "expired", "seen",  "superseded"};
+
+static const char *const event_names[BEV_COUNT] = {
+    "received", "queued",  "offered", "acked", "progress",   "answered", "refused",
+    "redelivered", "expired", "overdue", "escalated", "seen", "superseded", "closed",
+};
+
+/* A deadline knows its delivery, so one heap serves both kinds. */
+typedef struct {
+    dl_timer_t t; /* first: the heap hands back &t */
+    delivery_t *d;
+} dtimer_t;
+
+typedef struct {
+    uint64_t at;
+    uint32_t worker;
+    uint8_t event;
+} hist_t;
+
+typedef struct {
+    delivery_t *head, *tail;
+    size_t n;
+} dqueue_t;
+
+struct delivery {
+    uint64_t id;
+    request_t *req;
+    delivery_t *prev, *next; /* in its agency's queue or its holder's list */
+    worker_t *holder;
+    const char *reason;      /* why an escalation or breach copy exists */
+    uint64_t from;           /* the delivery it was made from, or 0 */
+    uint64_t created, ack_by, answer_by; /* wall clock ms; 0: no deadline */
+    dtimer_t ack_timer, answer_timer;
+    char *outcome, *text, *note;
+    hist_t *hist;
+    uint32_t n_hist, cap_hist;
+    uint32_t agency;
+    uint16_t attempts, branch;
+    uint8_t role, state, level;
+    bool overdue, escalated;
+};
+
+struct request {
+    uint64_t tracking;
+    const route_t *route;
+    const char *topic, *kind, *client_ref; /* client_ref may be NULL */
+    size_t topic_len;
+    const unsigned char *payload;
+    size_t payload_len;
+    const unsigned char *client_id; /* routing id of the submitter */
+    size_t client_id_len;
+    const unsigned *observers;
+    size_t n_observers;
+    uint64_t created, closed;
+    delivery_t **dels;
+    uint32_t n_dels, cap_dels;
+    uint32_t open;    /* deliveries of any role not yet finished */
+    uint32_t settled; /* bit per target branch */
+    priority_t prio;
+    request_t *next_closed;
+};
+
+struct worker {
+    unsigned char *rid;
+    size_t rid_len;
+    uint32_t serial;
+    uint32_t agency;
+    char name[NAME_MAX_LEN + 1];
+    char *topics[WORKER_TOPICS_MAX];
+    size_t n_topics; /* 0: every topic of the agency */
+    uint32_t credit, held;
+    dqueue_t holding;
+    uint64_t last_recv, last_send; /* monotonic ms */
+    size_t slot;                   /* index in the agency's worker array */
+    worker_t *next_dead;
+};
+
+typedef struct {
+    dqueue_t queue[PRIO_COUNT];
+    worker_t **workers;
+    size_t n_workers, cap_workers;
+    size_t rr;     /* round-robin cursor */
+    uint64_t spare; /* free credit summed over the workers */
+} agency_rt_t;
+
+/* The peer whose message is being handled, so replies know where to go. */
+typedef struct {
+    void *socket;
+    const unsigned char *rid;
+    size_t rid_len;
+    uint64_t seq;
+    bool has_seq;
+    worker_t *worker;
+} peer_t;
+
+struct broker {
+    struct event_base *base;
+    table_t *table;
+    const broker_conf_t *conf;
+    log_level_t log_level;
+    void *zctx, *clients, *workers;
+    zev_t *clients_ev, *workers_ev;
+    struct event *deadline_ev, *tick_ev;
+    dl_heap_t *heap;
+    uint64_t timer_at; /* monotonic ms the deadline event is set for */
+    idmap_t *requests, *deliveries, *worker_map;
+    agency_rt_t *agencies;
+    uint64_t next_tracking, next_delivery;
+    uint32_t next_worker_serial;
+    size_t open_requests, n_closed;
+    request_t *closed_head, *closed_tail;
+    worker_t *dead; /* killed this turn, reaped at its end */
+    msgpack_sbuffer out, scratch;
+    msgpack_packer pk;
+    uint64_t now, now_wall; /* read once per callback */
+    peer_t peer;
+    broker_hook_fn *hook;
+    void *hook_arg;
+};
+
+#define LOG(b, lvl, ...)                                                                           \
+    do {                                                                                           \
+        if ((lvl) <= (b)->log_level)                                                               \
+            log_line((lvl), __VA_ARGS__);                                                          \
+    } while (0)
+
+/* Allocation failure in the core is fatal, as in Redis: half-applied state
+ * transitions would be worse than a restart under systemd. */
+static void *xrealloc(void *p, size_t size)
+{
+    p = realloc(p, size);
+    if (!p && size) {
+        log_line(LOG_ERROR, "out of memory allocating %zu bytes", size);
+        abort();
+    }
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (!p) {
+        log_line(LOG_ERROR, "out of memory allocating %zu bytes", n * size);
+        abort();
+    }
+    return p;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *p = xrealloc(NULL, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static void xput(idmap_t *map, const void *key, size_t len, void *value)
+{
+    if (idmap_put(map, key, len, value) < 0) {
+        log_line(LOG_ERROR, "out of memory growing an index");
+        abort();
+    }
+}
+
+static uint64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void clock_update(broker_t *b)
+{
+    b->now = clock_ms(CLOCK_MONOTONIC);
+    b->now_wall = clock_ms(CLOCK_REALTIME);
+}
+
+const char *broker_event_name(broker_event_type_t type)
+{
+    return type < BEV_COUNT ? event_names[type] : "?";
+}
+
+/* ---- intrusive queues ---- */
+
+static void dq_push(dqueue_t *q, delivery_t *d, bool front)
+{
+    if (front) {
+        d->prev = NULL;
+        d->next = q->head;
+        if (q->head)
+            q->head->prev = d;
+        else
+            q->tail = d;
+        q->head = d;
+    } else {
+        d->next = NULL;
+        d->prev = q->tail;
+        if (q->tail)
+            q->tail->next = d;
+        else
+            q->head = d;
+        q->tail = d;
+    }
+    q->n++;
+}
+
+static void dq_remove(dqueue_t *q, delivery_t *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        q->head = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    else
+        q->tail = d->prev;
+    d->prev = d->next = NULL;
+    q->n--;
+}
+
+/* ---- keys for the maps ---- */
+
+static bool request_key_eq(const void *value, const void *key, size_t len)
+{
+    return len == sizeof(uint64_t) && memcmp(&((const request_t *)value)->tracking, key, len) == 0;
+}
+
+static bool delivery_key_eq(const void *value, const void *key, size_t len)
+{
+    return len == sizeof(uint64_t) && memcmp(&((const delivery_t *)value)->id, key, len) == 0;
+}
+
+static bool worker_key_eq(const void *value, const void *key, size_t len)
+{
+    const worker_t *w = value;
+    return w->rid_len == len && memcmp(w->rid, key, len) == 0;
+}
+
+static const char *agency_id(const broker_t *b, uint32_t agency)
+{
+    return table_agency(b->table, agency)->id;
+}
+
+static bool is_open(const delivery_t *d)
+{
+    return d->state <= DS_ACKED;
+}
+
+static bool answers_branch(const delivery_t *d)
+{
+    return d->role == ROLE_TARGET || d->role == ROLE_ESCALATION;
+}
+
+/* ---- events ---- */
+
+static log_level_t event_level(broker_event_type_t type)
+{
+    switch (type) {
+    case BEV_OVERDUE:
+    case BEV_EXPIRED:
+        return LOG_WARN;
+    case BEV_RECEIVED:
+    case BEV_ANSWERED:
+    case BEV_REFUSED:
+    case BEV_REDELIVERED:
+    case BEV_ESCALATED:
+    case BEV_CLOSED:
+        return LOG_INFO;
+    default:
+        return LOG_DEBUG;
+    }
+}
+
+/* The one place a transition is recorded: history, log line, hook. */
+static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t type,
+                 const worker_t *w)
+{
+    broker_event_t ev = {
+        .type = type,
+        .at = b->now_wall,
+        .tracking = r->tracking,
+        .delivery = d ? d->id : 0,
+        .topic = r->topic,
+        .agency = d ? agency_id(b, d->agency) : NULL,
+        .role = d ? role_names[d->role] : NULL,
+        .priority = r->prio,
+        .worker = w ? w->serial : 0,
+    };
+    if (d) {
+        if (d->n_hist == d->cap_hist) {
+            d->cap_hist = d->cap_hist ? d->cap_hist * 2 : 4;
+            d->hist = xrealloc(d->hist, d->cap_hist * sizeof *d->hist);
+        }
+        d->hist[d->n_hist++] = (hist_t){b->now_wall, ev.worker, (uint8_t)type};
+    }
+    log_level_t level = event_level(type);
+    if (level <= b->log_level) {
+        if (d)
+            log_line(level, "%s tracking=%llu delivery=%llu agency=%s role=%s topic=%s%s%s",
+                     event_names[type], (unsigned long long)r->tracking,
+                     (unsigned long long)d->id, ev.agency, ev.role, r->topic,
+                     w ? " worker=" : "", w ? w->name : "");
+        else
+            log_line(level, "%s tracking=%llu topic=%s kind=%s priority=%s", event_names[type],
+                     (unsigned long long)r->tracking, r->topic, r->kind, priority_name(r->prio));
+    }
+    if (b->hook)
+        b->hook(&ev, b->hook_arg);
+}
+
+/* ---- sending ---- */
+
+static msgpack_packer *msg_begin(broker_t *b, const char *type, size_t n_fields)
+{
+    msgpack_sbuffer_clear(&b->out);
+    msgpack_pack_map(&b->pk, n_fields + 1);
+    wire_kv_cstr(&b->pk, "type", type);
+    return &b->pk;
+}
+
+/* A reply carries the request's seq back as "re" when it had one. */
+static msgpack_packer *reply_begin(broker_t *b, const char *type, size_t n_fields)
+{
+    msgpack_packer *pk = msg_begin(b, type, n_fields + b->peer.has_seq);
+    if (b->peer.has_seq)
+        wire_kv_uint(pk, "re", b->peer.seq);
+    return pk;
+}
+
+/* With ZMQ_ROUTER_MANDATORY a gone peer fails on the routing-id frame and
+ * the multipart state is reset, so the body is sent only after it succeeds. */
+static int send_to(broker_t *b, void *socket, const void *rid, size_t rid_len)
+{
+    if (zmq_send(socket, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    return zmq_send(socket, b->out.data, b->out.size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+static void reply_send(broker_t *b)
+{
+    if (send_to(b, b->peer.socket, b->peer.rid, b->peer.rid_len) < 0)
+        LOG(b, LOG_WARN, "reply lost: peer gone or not reading (%s)", zmq_strerror(errno));
+}
+
+static void reply_error(broker_t *b, const char *code, uint64_t delivery, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void reply_error(broker_t *b, const char *code, uint64_t delivery, const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    bool busy = strcmp(code, "busy") == 0;
+    msgpack_packer *pk = reply_begin(b, "error", 2 + (delivery != 0) + busy);
+    wire_kv_cstr(pk, "code", code);
+    wire_kv_cstr(pk, "message", message);
+    if (delivery)
+        wire_kv_uint(pk, "delivery", delivery);
+    if (busy)
+        wire_kv_uint(pk, "retry_after_ms", RETRY_AFTER_MS);
+    reply_send(b);
+    LOG(b, LOG_INFO, "error reply %s: %s", code, message);
+}
+
+static void reply_ok(broker_t *b, uint64_t delivery)
+{
+    msgpack_packer *pk = reply_begin(b, "ok", 1);
+    wire_kv_uint(pk, "delivery", delivery);
+    reply_send(b);
+}
+
+static void worker_kill(broker_t *b, worker_t *w, const char *why);
+
+static int send_worker(broker_t *b, worker_t *w)
+{
+    if (send_to(b, b->workers, w->rid, w->rid_len) < 0) {
+        worker_kill(b, w, errno == EHOSTUNREACH ? "unreachable" : "not reading");
+        return -1;
+    }
+    w->last_send = b->now;
+    return 0;
+}
+
+/* ---- workers ---- */
+
+static bool worker_wants(const worker_t *w, const request_t *r)
+{
+    if (w->n_topics == 0)
+        return true;
+    for (size_t i = 0; i < w->n_topics; i++)
+        if (topic_match(w->topics[i], strlen(w->topics[i]), r->topic, r->topic_len))
+            return true;
+    return false;
+}
+
+static worker_t *pick_worker(agency_rt_t *a, const request_t *r)
+{
+    for (size_t k = 0; k < a->n_workers; k++) {
+        size_t i = (a->rr + k) % a->n_workers;
+        worker_t *w = a->workers[i];
+        if (w->held < w->credit && worker_wants(w, r)) {
+            a->rr = i + 1;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static void worker_free(worker_t *w)
+{
+    for (size_t i = 0; i < w->n_topics; i++)
+        free(w->topics[i]);
+    free(w->rid);
+    free(w);
+}
+
+/* Takes a dead or leaving worker out of rotation at once; what it held is
+ * queued again when the turn ends (reap_workers), never inside the callback
+ * chain that found it dead. */
+static void worker_kill(broker_t *b, worker_t *w, const char *why)
+{
+    agency_rt_t *a = &b->agencies[w->agency];
+    a->workers[w->slot] = a->workers[--a->n_workers];
+    a->workers[w->slot]->slot = w->slot;
+    a->spare -= w->credit - w->held;
+    idmap_del(b->worker_map, w->rid, w->rid_len);
+    w->next_dead = b->dead;
+    b->dead = w;
+    LOG(b, LOG_INFO, "worker %s (#%u, agency %s) dropped: %s; %zu deliveries to offer again",
+        w->name, w->serial, agency_id(b, w->agency), why, w->holding.n);
+}
+
+/* ---- deliveries ---- */
+
+static void arm(broker_t *b, dtimer_t *t, uint64_t within)
+{
+    if (dl_heap_arm(b->heap, &t->t, b->now + within) < 0) {
+        log_line(LOG_ERROR, "out of memory growing the deadline heap");
+        abort();
+    }
+}
+
+static void enqueue(broker_t *b, delivery_t *d, bool front)
+{
+    d->state = DS_QUEUED;
+    dq_push(&b->agencies[d->agency].queue[d->req->prio], d, front);
+}
+
+/* Detaches an offered or acked delivery from its holder, returning the
+ * credit. The holder may already be dead (then its credit is gone). */
+static void release(broker_t *b, delivery_t *d)
+{
+    worker_t *w = d->holder;
+    dq_remove(&w->holding, d);
+    w->held--;
+    if (idmap_get(b->worker_map, w->rid, w->rid_len) == w)
+        b->agencies[w->agency].spare++;
+    d->holder = NULL;
+    dl_heap_disarm(b->heap, &d->ack_timer.t);
+}
+
+static void send_cancel(broker_t *b, delivery_t *d, const char *reason)
+{
+    worker_t *w = d->holder;
+    msgpack_packer *pk = msg_begin(b, "cancel", 2);
+    wire_kv_uint(pk, "delivery", d->id);
+    wire_kv_cstr(pk, "reason", reason);
+    send_worker(b, w);
+}
+
+/* Moves an open delivery to a final state. */
+static void finish(broker_t *b, delivery_t *d, dstate_t state)
+{
+    if (d->state == DS_QUEUED)
+        dq_remove(&b->agencies[d->agency].queue[d->req->prio], d);
+    else
+        release(b, d);
+    dl_heap_disarm(b->heap, &d->answer_timer.t);
+    d->state = (uint8_t)state;
+    d->req->open--;
+}
+
+static delivery_t *delivery_new(broker_t *b, request_t *r, uint32_t agency, role_t role,
+                                uint16_t branch, uint8_t level)
+{
+    delivery_t *d = xcalloc(1, sizeof *d);
+    d->id = b->next_delivery++;
+    d->req = r;
+    d->agency = agency;
+    d->role = (uint8_t)role;
+    d->branch = branch;
+    d->level = level;
+    d->created = b->now_wall;
+    dl_timer_init(&d->ack_timer.t);
+    dl_timer_init(&d->answer_timer.t);
+    d->ack_timer.d = d->answer_timer.d = d;
+    if (answers_branch(d)) {
+        d->answer_by = b->now_wall + r->route->answer_within_ms;
+        arm(b, &d->answer_timer, r->route->answer_within_ms);
+    }
+    xput(b->deliveries, &d->id, sizeof d->id, d);
+    if (r->n_dels == r->cap_dels) {
+        r->cap_dels = r->cap_dels ? r->cap_dels * 2 : 4;
+        r->dels = xrealloc(r->dels, r->cap_dels * sizeof *r->dels);
+    }
+    r->dels[r->n_dels++] = d;
+    r->open++;
+    enqueue(b, d, false);
+    emit(b, r, d, BEV_QUEUED, NULL);
+    return d;
+}
+
+static void pack_deliver(broker_t *b, const delivery_t *d)
+{
+    const request_t *r = d->req;
+    bool copy = d->from != 0;
+    msgpack_packer *pk = msg_begin(b, "deliver", 12 + (r->client_ref != NULL) + 2 * copy);
+    wire_kv_uint(pk, "delivery", d->id);
+    wire_kv_uint(pk, "tracking", r->tracking);
+    wire_kv_str(pk, "topic", r->topic, r->topic_len);
+    wire_kv_cstr(pk, "kind", r->kind);
+    wire_kv_cstr(pk, "priority", priority_name(r->prio));
+    wire_kv_cstr(pk, "agency", agency_id(b, d->agency));
+    wire_kv_cstr(pk, "role", role_names[d->role]);
+    wire_kv_uint(pk, "attempt", d->attempts);
+    wire_kv_uint(pk, "created", r->created);
+    wire_kv_uint(pk, "ack_by", d->ack_by);
+    wire_kv_uint(pk, "answer_by", d->answer_by);
+    if (r->client_ref)
+        wire_kv_cstr(pk, "client_ref", r->client_ref);
+    if (copy) {
+        wire_kv_uint(pk, "from", d->from);
+        wire_kv_cstr(pk, "reason", d->reason);
+    }
+    wire_pack_cstr(pk, "payload");
+    msgpack_sbuffer_write(&b->out, (const char *)r->payload, r->payload_len);
+}
+
+/* Offers one queued delivery to w. -1 when w turned out to be gone; the
+ * delivery then stays queued. */
+static int offer(broker_t *b, delivery_t *d, worker_t *w)
+{
+    uint64_t ack_within = d->req->route->ack_within_ms;
+    uint64_t prev_ack_by = d->ack_by;
+    d->attempts++;
+    d->ack_by = b->now_wall + ack_within;
+    pack_deliver(b, d);
+    if (send_worker(b, w) < 0) {
+        d->attempts--;
+        d->ack_by = prev_ack_by;
+        return -1;
+    }
+    agency_rt_t *a = &b->agencies[d->agency];
+    dq_remove(&a->queue[d->req->prio], d);
+    d->state = DS_OFFERED;
+    d->holder = w;
+    dq_push(&w->holding, d, false);
+    w->held++;
+    a->spare--;
+    arm(b, &d->ack_timer, ack_within);
+    emit(b, d->req, d, BEV_OFFERED, w);
+    return 0;
+}
+
+/* Offers what an agency has queued, urgent first and oldest first, while
+ * any of its workers has credit. A delivery no free worker subscribes to is
+ * passed over, not allowed to block the ones behind it. */
+static void dispatch(broker_t *b, uint32_t agency)
+{
+    agency_rt_t *a = &b->agencies[agency];
+    for (int p = PRIO_COUNT - 1; p >= 0; p--) {
+        delivery_t *next;
+        for (delivery_t *d = a->queue[p].head; d && a->spare > 0; d = next) {
+            next = d->next;
+            worker_t *w;
+            while ((w = pick_worker(a, d->req)) && offer(b, d, w) < 0)
+                ;
+        }
+    }
+}
+
+static void close_request(broker_t *b, request_t *r);
+
+/* A branch is one target agency's share of a request: settled when any
+ * delivery in it is answered, or when none is left open to answer it. */
+static void branch_update(broker_t *b, delivery_t *d)
+{
+    request_t *r = d->req;
+    uint32_t bit = 1u << d->branch;
+    if (r->settled & bit)
+        return;
+    if (d->state != DS_ANSWERED)
+        for (uint32_t i = 0; i < r->n_dels; i++)
+            if (r->dels[i]->branch == d->branch && answers_branch(r->dels[i]) &&
+                is_open(r->dels[i]))
+                return;
+    r->settled |= bit;
+    for (uint32_t i = 0; i < r->n_dels; i++) {
+        delivery_t *x = r->dels[i];
+        if (x->branch != d->branch || !answers_branch(x) || !is_open(x))
+            continue;
+        uint32_t agency = x->agency;
+        if (x->holder)
+            send_cancel(b, x, "superseded");
+        finish(b, x, DS_SUPERSEDED);
+        emit(b, r, x, BEV_SUPERSEDED, NULL);
+        dispatch(b, agency);
+    }
+    if (r->settled == (1u << r->route->n_to) - 1)
+        close_request(b, r);
+}
+
+/* Hands an unanswerable delivery to the next link of its route's chain. */
+static void escalate(broker_t *b, delivery_t *d, const char *reason)
+{
+    request_t *r = d->req;
+    if (!answers_branch(d) || d->escalated)
+        return;
+    if (d->level >= r->route->n_escalate) {
+        LOG(b, LOG_WARN, "end of escalation chain tracking=%llu delivery=%llu agency=%s (%s)",
+            (unsigned long long)r->tracking, (unsigned long long)d->id,
+            agency_id(b, d->agency), reason);
+        return;
+    }
+    d->escalated = true;
+    delivery_t *e = delivery_new(b, r, r->route->escalate[d->level], ROLE_ESCALATION, d->branch,
+                                 (uint8_t)(d->level + 1));
+    e->from = d->id;
+    e->reason = reason;
+    emit(b, r, d, BEV_ESCALATED, NULL);
+    dispatch(b, e->agency);
+}
+
+static void on_ack_timeout(broker_t *b, delivery_t *d)
+{
+    worker_t *w = d->holder;
+    send_cancel(b, d, "ack_timeout");
+    release(b, d);
+    if (answers_branch(d) && d->attempts >= d->req->route->max_attempts) {
+        finish(b, d, DS_EXPIRED);
+        emit(b, d->req, d, BEV_EXPIRED, w);
+        escalate(b, d, "undeliverable");
+        branch_update(b, d);
+    } else {
+        enqueue(b, d, true);
+        emit(b, d->req, d, BEV_REDELIVERED, w);
+    }
+    dispatch(b, d->agency);
+}
+
+static void on_answer_timeout(broker_t *b, delivery_t *d)
+{
+    request_t *r = d->req;
+    d->overdue = true;
+    emit(b, r, d, BEV_OVERDUE, NULL);
+    for (size_t i = 0; i < r->n_observers; i++) {
+        delivery_t *copy = delivery_new(b, r, r->observers[i], ROLE_BREACH, d->branch, d->level);
+        copy->from = d->id;
+        copy->reason = "overdue";
+        dispatch(b, copy->agency);
+    }
+    escalate(b, d, "overdue");
+}
+
+/* ---- requests ---- */
+
+static void request_drop(request_t *r)
+{
+    for (uint32_t i = 0; i < r->n_dels; i++) {
+        delivery_t *d = r->dels[i];
+        free(d->outcome);
+        free(d->text);
+        free(d->note);
+        free(d->hist);
+        free(d);
+    }
+    free(r->dels);
+    free(r);
+}
+
+static void request_free(broker_t *b, request_t *r)
+{
+    for (uint32_t i = 0; i < r->n_dels; i++)
+        idmap_del(b->deliveries, &r->dels[i]->id, sizeof r->dels[i]->id);
+    idmap_del(b->requests, &r->tracking, sizeof r->tracking);
+    request_drop(r);
+}
+
+static void pack_outcome_answer(broker_t *b, const request_t *r, uint16_t branch)
+{
+    const delivery_t *last = NULL;
+    for (uint32_t i = 0; i < r->n_dels; i++) {
+        const delivery_t *d = r->dels[i];
+        if (d->branch != branch || !answers_branch(d))
+            continue;
+        last = d;
+        if (d->state == DS_ANSWERED)
+            break;
+    }
+    bool answered = last->state == DS_ANSWERED;
+    msgpack_packer *pk = &b->pk;
+    msgpack_pack_map(pk, 5 + answered);
+    wire_kv_cstr(pk, "agency", agency_id(b, r->route->to[branch]));
+    wire_kv_cstr(pk, "answered_by", agency_id(b, last->agency));
+    wire_kv_uint(pk, "delivery", last->id);
+    wire_kv_cstr(pk, "outcome", answered ? last->outcome : state_names[last->state]);
+    wire_kv_bool(pk, "late", last->overdue);
+    if (answered)
+        wire_kv_cstr(pk, "text", last->text ? last->text : "");
+}
+
+static void close_request(broker_t *b, request_t *r)
+{
+    r->closed = b->now_wall;
+    b->open_requests--;
+    emit(b, r, NULL, BEV_CLOSED, NULL);
+    msgpack_packer *pk = msg_begin(b, "outcome", 3 + (r->client_ref != NULL));
+    wire_kv_uint(pk, "tracking", r->tracking);
+    wire_kv_uint(pk, "closed", r->closed);
+    if (r->client_ref)
+        wire_kv_cstr(pk, "client_ref", r->client_ref);
+    wire_pack_cstr(pk, "answers");
+    msgpack_pack_array(pk, r->route->n_to);
+    for (uint16_t i = 0; i < r->route->n_to; i++)
+        pack_outcome_answer(b, r, i);
+    if (send_to(b, b->clients, r->client_id, r->client_id_len) < 0)
+        LOG(b, LOG_DEBUG, "outcome of tracking=%llu not sent: submitter gone",
+            (unsigned long long)r->tracking);
+    /* freed only at the end of the turn: callers still hold r */
+    if (b->closed_tail)
+        b->closed_tail->next_closed = r;
+    else
+        b->closed_head = r;
+    b->closed_tail = r;
+    b->n_closed++;
+}
+
+/* Forgets the oldest closed requests past the retention count. One whose
+ * observer copies are still out goes to the back of the line. */
+static void evict_closed(broker_t *b)
+{
+    for (size_t tries = b->n_closed; b->n_closed > b->conf->retain_closed && tries; tries--) {
+        request_t *r = b->closed_head;
+        b->closed_head = r->next_closed;
+        if (!b->closed_head)
+            b->closed_tail = NULL;
+        r->next_closed = NULL;
+        if (r->open) {
+            if (b->closed_tail)
+                b->closed_tail->next_closed = r;
+            else
+                b->closed_head = r;
+            b->closed_tail = r;
+            continue;
+        }
+        b->n_closed--;
+        request_free(b, r);
+    }
+}
+
+/* ---- the end of every callback ---- */
+
+static void reap_workers(broker_t *b)
+{
+    while (b->dead) {
+        worker_t *w = b->dead;
+        b->dead = w->next_dead;
+        while (w->holding.head) {
+            delivery_t *d = w->holding.head;
+            release(b, d);
+            enqueue(b, d, true);
+            emit(b, d->req, d, BEV_REDELIVERED, w);
+        }
+        uint32_t agency = w->agency;
+        worker_free(w);
+        dispatch(b, agency);
+    }
+}
+
+static void schedule_deadlines(broker_t *b)
+{
+    uint64_t due;
+    if (!dl_heap_next(b->heap, &due)) {
+        if (b->timer_at != UINT64_MAX)
+            evtimer_del(b->deadline_ev);
+        b->timer_at = UINT64_MAX;
+        return;
+    }
+    if (due == b->timer_at)
+        return;
+    uint64_t in = due > b->now ? due - b->now : 0;
+    struct timeval tv = {(time_t)(in / 1000), (suseconds_t)(in % 1000) * 1000};
+    evtimer_add(b->deadline_ev, &tv);
+    b->timer_at = due;
+}
+
+static void end_turn(broker_t *b)
+{
+    reap_workers(b);
+    evict_closed(b);
+    schedule_deadlines(b);
+    zev_rearm(b->clients_ev);
+    zev_rearm(b->workers_ev);
+}
+
+/* ---- client commands ---- */
+
+static bool token_valid(const char *s, size_t n, size_t max)
+{
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+              s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* Reads a string field; on failure replies with an error naming it. */
+static bool field_str(broker_t *b, const wire_msg_t *m, const char *key, bool required,
+                      size_t max, const char **s, size_t *n)
+{
+    wire_status_t st = wire_str(m, key, s, n, max);
+    if (st == WIRE_OK || (st == WIRE_ABSENT && !required)) {
+        if (st == WIRE_ABSENT)
+            *s = NULL, *n = 0;
+        return true;
+    }
+    if (st == WIRE_ABSENT)
+        reply_error(b, "bad_field", 0, "\"%s\" is required", key);
+    else if (st == WIRE_TOO_LONG)
+        reply_error(b, "too_large", 0, "\"%s\" is longer than %zu bytes", key, max);
+    else
+        reply_error(b, wire_status_code(st), 0, "\"%s\" must be a string", key);
+    return false;
+}
+
+static bool field_uint(broker_t *b, const wire_msg_t *m, const char *key, bool required,
+                       uint64_t *v)
+{
+    wire_status_t st = wire_uint(m, key, v);
+    if (st == WIRE_OK || (st == WIRE_ABSENT && !required))
+        return true;
+    reply_error(b, "bad_field", 0, "\"%s\" %s", key,
+                st == WIRE_ABSENT ? "is required" : "must be a non-negative integer");
+    return false;
+}
+
+static void cmd_submit(broker_t *b, const wire_msg_t *m)
+{
+    const char *topic, *kind, *prio_s, *ref;
+    size_t topic_len, kind_len, prio_len, ref_len;
+    const char *why;
+    if (!field_str(b, m, "topic", true, TOPIC_MAX, &topic, &topic_len) ||
+        !field_str(b, m, "kind", false, KIND_MAX, &kind, &kind_len) ||
+        !field_str(b, m, "priority", false, 16, &prio_s, &prio_len) ||
+        !field_str(b, m, "client_ref", false, REF_MAX, &ref, &ref_len))
+        return;
+    if (!topic_valid(topic, topic_len, &why)) {
+        reply_error(b, "bad_field", 0, "\"topic\": %s", why);
+        return;
+    }
+    if (!kind)
+        kind = "request", kind_len = strlen(kind);
+    if (!token_valid(kind, kind_len, KIND_MAX)) {
+        reply_error(b, "bad_field", 0, "\"kind\" must be 1-%d of [a-z0-9_-]", KIND_MAX);
+        return;
+    }
+    priority_t prio = PRIO_ROUTINE;
+    if (prio_s && priority_parse(prio_s, prio_len, &prio) < 0) {
+        reply_error(b, "bad_field", 0, "\"priority\" must be \"routine\" or \"urgent\"");
+        return;
+    }
+    const msgpack_object *payload = wire_get(m, "payload");
+    if (!payload) {
+        reply_error(b, "bad_field", 0, "\"payload\" is required");
+        return;
+    }
+    msgpack_sbuffer_clear(&b->scratch);
+    msgpack_packer spk;
+    msgpack_packer_init(&spk, &b->scratch, msgpack_sbuffer_write);
+    msgpack_pack_object(&spk, *payload);
+    if (b->scratch.size > PAYLOAD_MAX) {
+        reply_error(b, "too_large", 0, "\"payload\" is %zu bytes; the limit is %d",
+                    b->scratch.size, PAYLOAD_MAX);
+        return;
+    }
+    const route_t *route;
+    unsigned observers[TABLE_MAX_AGENCIES];
+    size_t n_observers;
+    table_resolve(b->table, topic, topic_len, kind, kind_len, &route, observers, &n_observers);
+    if (!route) {
+        reply_error(b, "unknown_topic", 0, "no route for topic \"%.*s\" (kind %.*s)",
+                    (int)topic_len, topic, (int)kind_len, kind);
+        return;
+    }
+    if (b->open_requests >= b->conf->max_open) {
+        reply_error(b, "busy", 0, "%zu requests open; try again later", b->open_requests);
+        return;
+    }
+    if (!prio_s)
+        prio = route->priority;
+
+    /* one allocation for the request and everything it copies */
+    size_t size = sizeof(request_t) + n_observers * sizeof(unsigned) + topic_len + 1 +
+                  kind_len + 1 + (ref ? ref_len + 1 : 0) + b->scratch.size + b->peer.rid_len;
+    request_t *r = xcalloc(1, size);
+    char *p = (char *)(r + 1);
+    memcpy(p, observers, n_observers * sizeof(unsigned));
+    r->observers = (const unsigned *)p;
+    r->n_observers = n_observers;
+    p += n_observers * sizeof(unsigned);
+    r->topic = memcpy(p, topic, topic_len), p += topic_len + 1;
+    r->topic_len = topic_len;
+    r->kind = memcpy(p, kind, kind_len), p += kind_len + 1;
+    if (ref)
+        r->client_ref = memcpy(p, ref, ref_len), p += ref_len + 1;
+    r->payload = memcpy(p, b->scratch.data, b->scratch.size), p += b->scratch.size;
+    r->payload_len = b->scratch.size;
+    r->client_id = memcpy(p, b->peer.rid, b->peer.rid_len);
+    r->client_id_len = b->peer.rid_len;
+    r->tracking = b->next_tracking++;
+    r->route = route;
+    r->prio = prio;
+    r->created = b->now_wall;
+    xput(b->requests, &r->tracking, sizeof r->tracking, r);
+    b->open_requests++;
+
+    msgpack_packer *pk = reply_begin(b, "accepted", 3);
+    wire_kv_uint(pk, "tracking", r->tracking);
+    wire_kv_uint(pk, "deliveries", route->n_to);
+    wire_kv_uint(pk, "observers", n_observers);
+    reply_send(b);
+    emit(b, r, NULL, BEV_RECEIVED, NULL);
+
+    for (uint16_t i = 0; i < route->n_to; i++)
+        delivery_new(b, r, route->to[i], ROLE_TARGET, i, 0);
+    for (size_t i = 0; i < n_observers; i++)
+        delivery_new(b, r, observers[i], ROLE_OBSERVE, 0, 0);
+    for (uint32_t i = 0; i < r->n_dels; i++)
+        dispatch(b, r->dels[i]->agency);
+}
+
+static void pack_opt_str(msgpack_packer *pk, const char *key, const char *s)
+{
+    wire_pack_cstr(pk, key);
+    if (s)
+        wire_pack_cstr(pk, s);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_delivery_status(broker_t *b, const delivery_t *d)
+{
+    msgpack_packer *pk = &b->pk;
+    msgpack_pack_map(pk, 15);
+    wire_kv_uint(pk, "id", d->id);
+    wire_kv_cstr(pk, "agency", agency_id(b, d->agency));
+    wire_kv_cstr(pk, "role", role_names[d->role]);
+    wire_kv_uint(pk, "level", d->level);
+    wire_kv_cstr(pk, "state", state_names[d->state]);
+    wire_kv_bool(pk, "overdue", d->overdue);
+    wire_kv_uint(pk, "attempts", d->attempts);
+    wire_kv_uint(pk, "created", d->created);
+    wire_kv_uint(pk, "ack_by", d->ack_by);
+    wire_kv_uint(pk, "answer_by", d->answer_by);
+    wire_kv_uint(pk, "from", d->from);
+    pack_opt_str(pk, "outcome", d->outcome);
+    pack_opt_str(pk, "text", d->text);
+    pack_opt_str(pk, "note", d->note);
+    wire_pack_cstr(pk, "history");
+    msgpack_pack_array(pk, d->n_hist);
+    for (uint32_t i = 0; i < d->n_hist; i++) {
+        msgpack_pack_map(pk, 3);
+        wire_kv_uint(pk, "at", d->hist[i].at);
+        wire_kv_cstr(pk, "event", event_names[d->hist[i].event]);
+        wire_kv_uint(pk, "worker", d->hist[i].worker);
+    }
+}
+
+static void cmd_status(broker_t *b, const wire_msg_t *m)
+{
+    uint64_t tracking;
+    if (!field_uint(b, m, "tracking", true, &tracking))
+        return;
+    request_t *r = idmap_get(b->requests, &tracking, sizeof tracking);
+    if (!r) {
+        reply_error(b, "unknown_tracking", 0, "no request with tracking number %llu",
+                    (unsigned long long)tracking);
+        return;
+    }
+    msgpack_packer *pk = reply_begin(b, "status", 9);
+    wire_kv_uint(pk, "tracking", r->tracking);
+    wire_kv_str(pk, "topic", r->topic, r->topic_len);
+    wire_kv_cstr(pk, "kind", r->kind);
+    wire_kv_cstr(pk, "priority", priority_name(r->prio));
+    wire_kv_cstr(pk, "state", r->closed ? "closed" : "open");
+    wire_kv_uint(pk, "created", r->created);
+    wire_kv_uint(pk, "closed", r->closed);
+    pack_opt_str(pk, "client_ref", r->client_ref);
+    wire_pack_cstr(pk, "deliveries");
+    msgpack_pack_array(pk, r->n_dels);
+    for (uint32_t i = 0; i < r->n_dels; i++)
+        pack_delivery_status(b, r->dels[i]);
+    reply_send(b);
+}
+
+static void cmd_ping(broker_t *b, const wire_msg_t *m)
+{
+    (void)m;
+    reply_begin(b, "pong", 0);
+    reply_send(b);
+}
+
+/* ---- worker commands ---- */
+
+static void cmd_register(broker_t *b, const wire_msg_t *m)
+{
+    const char *agency_s, *name;
+    size_t agency_len, name_len;
+    uint64_t credit = DEFAULT_CREDIT;
+    if (!field_str(b, m, "agency", true, 64, &agency_s, &agency_len) ||
+        !field_str(b, m, "name", false, NAME_MAX_LEN, &name, &name_len) ||
+        !field_uint(b, m, "credit", false, &credit))
+        return;
+    int agency = table_agency_find(b->table, agency_s, agency_len);
+    if (agency < 0) {
+        reply_error(b, "unknown_agency", 0, "no agency \"%.*s\" in the routing table",
+                    (int)agency_len, agency_s);
+        return;
+    }
+    if (credit < 1 || credit > CREDIT_MAX) {
+        reply_error(b, "bad_field", 0, "\"credit\" must be 1-%d", CREDIT_MAX);
+        return;
+    }
+    const msgpack_object *topics = wire_get(m, "topics");
+    size_t n_topics = 0;
+    if (topics) {
+        if (topics->type != MSGPACK_OBJECT_ARRAY || topics->via.array.size > WORKER_TOPICS_MAX) {
+            reply_error(b, "bad_field", 0, "\"topics\" must be an array of at most %d patterns",
+                        WORKER_TOPICS_MAX);
+            return;
+        }
+        n_topics = topics->via.array.size;
+        for (size_t i = 0; i < n_topics; i++) {
+            const char *s, *why = "not a string";
+            size_t n;
+            if (wire_obj_str(&topics->via.array.ptr[i], &s, &n, TOPIC_MAX) != WIRE_OK ||
+                !topic_pattern_valid(s, n, &why)) {
+                reply_error(b, "bad_field", 0, "\"topics\"[%zu]: %s", i, why);
+                return;
+            }
+        }
+    }
+    /* registering again replaces the old registration */
+    if (b->peer.worker)
+        worker_kill(b, b->peer.worker, "registered again");
+
+    worker_t *w = xcalloc(1, sizeof *w);
+    w->rid = xrealloc(NULL, b->peer.rid_len);
+    memcpy(w->rid, b->peer.rid, b->peer.rid_len);
+    w->rid_len = b->peer.rid_len;
+    w->serial = ++b->next_worker_serial;
+    w->agency = (uint32_t)agency;
+    if (name)
+        memcpy(w->name, name, name_len);
+    else
+        snprintf(w->name, sizeof w->name, "%s#%u", agency_id(b, w->agency), w->serial);
+    for (size_t i = 0; i < n_topics; i++) {
+        const msgpack_object_str *s = &topics->via.array.ptr[i].via.str;
+        w->topics[i] = xstrndup(s->ptr, s->size);
+    }
+    w->n_topics = n_topics;
+    w->credit = (uint32_t)credit;
+    w->last_recv = w->last_send = b->now;
+    agency_rt_t *a = &b->agencies[agency];
+    if (a->n_workers == a->cap_workers) {
+        a->cap_workers = a->cap_workers ? a->cap_workers * 2 : 4;
+        a->workers = xrealloc(a->workers, a->cap_workers * sizeof *a->workers);
+    }
+    w->slot = a->n_workers;
+    a->workers[a->n_workers++] = w;
+    a->spare += w->credit;
+    xput(b->worker_map, w->rid, w->rid_len, w);
+    b->peer.worker = w;
+
+    msgpack_packer *pk = reply_begin(b, "registered", 4);
+    wire_kv_uint(pk, "worker", w->serial);
+    wire_kv_cstr(pk, "agency", agency_id(b, w->agency));
+    wire_kv_uint(pk, "credit", w->credit);
+    wire_kv_uint(pk, "heartbeat_ms", b->conf->heartbeat_ms);
+    reply_send(b);
+    LOG(b, LOG_INFO, "worker %s (#%u) registered for %s, credit %u, %zu topic patterns", w->name,
+        w->serial, agency_id(b, w->agency), w->credit, w->n_topics);
+    dispatch(b, w->agency);
+}
+
+/* The delivery a worker command names, if that worker holds it. */
+static delivery_t *held_delivery(broker_t *b, const wire_msg_t *m)
+{
+    uint64_t id;
+    if (!field_uint(b, m, "delivery", true, &id))
+        return NULL;
+    delivery_t *d = idmap_get(b->deliveries, &id, sizeof id);
+    if (!d) {
+        reply_error(b, "unknown_delivery", id, "no delivery %llu", (unsigned long long)id);
+        return NULL;
+    }
+    if (d->holder != b->peer.worker || !is_open(d)) {
+        reply_error(b, "not_held", id, "delivery %llu is %s and not held by this worker",
+                    (unsigned long long)id, state_names[d->state]);
+        return NULL;
+    }
+    return d;
+}
+
+static void acknowledge(broker_t *b, delivery_t *d)
+{
+    if (d->state != DS_OFFERED)
+        return;
+    d->state = DS_ACKED;
+    dl_heap_disarm(b->heap, &d->ack_timer.t);
+    emit(b, d->req, d, BEV_ACKED, b->peer.worker);
+}
+
+static void cmd_ack(broker_t *b, const wire_msg_t *m)
+{
+    delivery_t *d = held_delivery(b, m);
+    if (!d)
+        return;
+    if (answers_branch(d)) {
+        acknowledge(b, d);
+    } else {
+        finish(b, d, DS_SEEN);
+        emit(b, d->req, d, BEV_SEEN, b->peer.worker);
+        dispatch(b, d->agency);
+    }
+    reply_ok(b, d->id);
+}
+
+static void cmd_answer(broker_t *b, const wire_msg_t *m)
+{
+    const char *outcome, *text;
+    size_t outcome_len, text_len;
+    delivery_t *d = held_delivery(b, m);
+    if (!d || !field_str(b, m, "outcome", true, OUTCOME_MAX, &outcome, &outcome_len) ||
+        !field_str(b, m, "text", false, TEXT_MAX, &text, &text_len))
+        return;
+    if (!answers_branch(d)) {
+        reply_error(b, "bad_field", d->id, "an observer copy is acknowledged, not answered");
+        return;
+    }
+    if (outcome_len == 0) {
+        reply_error(b, "bad_field", d->id, "\"outcome\" must not be empty");
+        return;
+    }
+    acknowledge(b, d);
+    d->outcome = xstrndup(outcome, outcome_len);
+    if (text)
+        d->text = xstrndup(text, text_len);
+    finish(b, d, DS_ANSWERED);
+    emit(b, d->req, d, BEV_ANSWERED, b->peer.worker);
+    reply_ok(b, d->id);
+    branch_update(b, d);
+    dispatch(b, d->agency);
+}
+
+static void cmd_progress(broker_t *b, const wire_msg_t *m)
+{
+    const char *note;
+    size_t note_len;
+    delivery_t *d = held_delivery(b, m);
+    if (!d || !field_str(b, m, "note", true, TEXT_MAX, &note, &note_len))
+        return;
+    acknowledge(b, d);
+    free(d->note);
+    d->note = xstrndup(note, note_len);
+    emit(b, d->req, d, BEV_PROGRESS, b->peer.worker);
+    reply_ok(b, d->id);
+}
+
+static void cmd_refuse(broker_t *b, const wire_msg_t *m)
+{
+    const char *reason;
+    size_t reason_len;
+    delivery_t *d = held_delivery(b, m);
+    if (!d || !field_str(b, m, "reason", false, TEXT_MAX, &reason, &reason_len))
+        return;
+    if (!answers_branch(d)) {
+        reply_error(b, "bad_field", d->id, "an observer copy is acknowledged, not refused");
+        return;
+    }
+    if (reason)
+        d->note = (free(d->note), xstrndup(reason, reason_len));
+    finish(b, d, DS_REFUSED);
+    emit(b, d->req, d, BEV_REFUSED, b->peer.worker);
+    reply_ok(b, d->id);
+    escalate(b, d, "refused");
+    branch_update(b, d);
+    dispatch(b, d->agency);
+}
+
+static void cmd_heartbeat(broker_t *b, const wire_msg_t *m)
+{
+    (void)b, (void)m; /* receiving it was the point */
+}
+
+static void cmd_bye(broker_t *b, const wire_msg_t *m)
+{
+    (void)m;
+    worker_kill(b, b->peer.worker, "said goodbye");
+}
+
+/* ---- reading the sockets ---- */
+
+typedef struct {
+    const char *type;
+    void (*fn)(broker_t *b, const wire_msg_t *m);
+    bool needs_worker; /* only after register */
+} command_t;
+
+static const command_t client_commands[] = {
+    {"submit", cmd_submit, false},
+    {"status", cmd_status, false},
+    {"ping", cmd_ping, false},
+    {NULL, NULL, false},
+};
+
+static const command_t worker_commands[] = {
+    {"register", cmd_register, false},  {"ack", cmd_ack, true},
+    {"answer", cmd_answer, true},       {"progress", cmd_progress, true},
+    {"refuse", cmd_refuse, true},       {"heartbeat", cmd_heartbeat, true},
+    {"bye", cmd_bye, true},             {NULL, NULL, false},
+};
+
+static void handle(broker_t *b, const command_t *commands, const void *data, size_t size)
+{
+    char why[256];
+    wire_status_t st;
+    wire_msg_t *m = wire_parse(data, size, &st, why, sizeof why);
+    if (!m) {
+        reply_error(b, wire_status_code(st), 0, "%s", why);
+        return;
+    }
+    uint64_t version = WIRE_VERSION;
+    const char *type;
+    size_t type_len;
+    if (wire_uint(m, "seq", &b->peer.seq) == WIRE_OK)
+        b->peer.has_seq = true;
+    if (!field_str(b, m, "type", true, 32, &type, &type_len) ||
+        !field_uint(b, m, "v", false, &version))
+        goto done;
+    if (version != WIRE_VERSION) {
+        reply_error(b, "version", 0, "protocol version %llu is not spoken here (this is %d)",
+                    (unsigned long long)version, WIRE_VERSION);
+        goto done;
+    }
+    for (const command_t *c = commands; c->type; c++) {
+        if (strlen(c->type) != type_len || memcmp(c->type, type, type_len) != 0)
+            continue;
+        if (c->needs_worker && !b->peer.worker)
+            reply_error(b, "not_registered", 0, "register before \"%s\"", c->type);
+        else
+            c->fn(b, m);
+        goto done;
+    }
+    reply_error(b, "unknown_type", 0, "unknown message type \"%.*s\"", (int)type_len, type);
+done:
+    wire_msg_destroy(&m);
+}
+
+/* Reads one [routing id][body] message. 1 when one was read, 0 when the
+ * socket has nothing more. */
+static int recv_one(broker_t *b, void *socket, const command_t *commands)
+{
+    zmq_msg_t rid, body;
+    zmq_msg_init(&rid);
+    if (zmq_msg_recv(&rid, socket, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&rid);
+        return 0;
+    }
+    zmq_msg_init(&body);
+    int got = zmq_msg_more(&rid) ? zmq_msg_recv(&body, socket, ZMQ_DONTWAIT) : -1;
+    bool extra = false;
+    while (got >= 0 && zmq_msg_more(&body)) {
+        zmq_msg_t rest;
+        zmq_msg_init(&rest);
+        zmq_msg_recv(&rest, socket, ZMQ_DONTWAIT);
+        extra = true;
+        zmq_msg_close(&rest);
+        if (!zmq_msg_more(&rest))
+            break;
+    }
+    b->peer = (peer_t){.socket = socket, .rid = zmq_msg_data(&rid), .rid_len = zmq_msg_size(&rid)};
+    if (socket == b->workers) {
+        b->peer.worker = idmap_get(b->worker_map, b->peer.rid, b->peer.rid_len);
+        if (b->peer.worker)
+            b->peer.worker->last_recv = b->now;
+    }
+    if (got < 0 || extra)
+        reply_error(b, "malformed", 0, "a message is exactly one frame after the routing id");
+    else
+        handle(b, commands, zmq_msg_data(&body), zmq_msg_size(&body));
+    zmq_msg_close(&body);
+    zmq_msg_close(&rid);
+    return 1;
+}
+
+static void drain(broker_t *b, void *socket, const command_t *commands)
+{
+    clock_update(b);
+    for (int i = 0; i < RECV_BATCH && recv_one(b, socket, commands); i++)
+        ;
+    end_turn(b);
+}
+
+static void on_clients(void *socket, void *arg)
+{
+    drain(arg, socket, client_commands);
+}
+
+static void on_workers(void *socket, void *arg)
+{
+    drain(arg, socket, worker_commands);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    broker_t *b = arg;
+    clock_update(b);
+    b->timer_at = UINT64_MAX;
+    dl_timer_t *t;
+    while ((t = dl_heap_pop_due(b->heap, b->now))) {
+        dtimer_t *dt = (dtimer_t *)t;
+        if (dt == &dt->d->ack_timer)
+            on_ack_timeout(b, dt->d);
+        else
+            on_answer_timeout(b, dt->d);
+    }
+    end_turn(b);
+}
+
+/* Heartbeats: drop workers silent for LIVENESS intervals, and speak to the
+ * ones we have not spoken to for one. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    broker_t *b = arg;
+    clock_update(b);
+    uint64_t hb = b->conf->heartbeat_ms;
+    for (size_t i = 0; i < table_agency_count(b->table); i++) {
+        agency_rt_t *a = &b->agencies[i];
+        for (size_t k = a->n_workers; k-- > 0;) {
+            worker_t *w = a->workers[k];
+            if (b->now - w->last_recv > LIVENESS * hb) {
+                worker_kill(b, w, "heartbeats missed");
+            } else if (b->now - w->last_send >= hb) {
+                msg_begin(b, "heartbeat", 0);
+                send_worker(b, w);
+            }
+        }
+    }
+    end_turn(b);
+}
+
+/* ---- life cycle ---- */
+
+void broker_set_hook(broker_t *b, broker_hook_fn *fn, void *arg)
+{
+    b->hook = fn;
+    b->hook_arg = arg;
+}
+
+static void *router_new(broker_t *b, const char *endpoint, char *err, size_t errlen)
+{
+    void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
+    int one = 1, hwm = SEND_HWM, linger = LINGER_MS;
+    int64_t maxmsg = (int64_t)b->conf->max_message;
+    if (!s || zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0 ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) < 0 ||
+        zmq_bind(s, endpoint) < 0) {
+        snprintf(err, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(errno));
+        if (s)
+            zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void log_bound(broker_t *b, const char *what, void *s)
+{
+    char ep[256];
+    size_t len = sizeof ep;
+    if (zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &len) == 0)
+        LOG(b, LOG_INFO, "listening for %s on %s", what, ep);
+}
+
+broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_t *opts,
+                     char *err, size_t errlen)
+{
+    broker_t *b = xcalloc(1, sizeof *b);
+    b->base = base;
+    b->table = table;
+    b->conf = table_conf(table);
+    b->log_level = opts->log_level;
+    b->next_tracking = b->next_delivery = 1;
+    b->timer_at = UINT64_MAX;
+    clock_update(b);
+    msgpack_sbuffer_init(&b->out);
+    msgpack_sbuffer_init(&b->scratch);
+    msgpack_packer_init(&b->pk, &b->out, msgpack_sbuffer_write);
+    b->agencies = xcalloc(table_agency_count(table), sizeof *b->agencies);
+    b->requests = idmap_new(request_key_eq);
+    b->deliveries = idmap_new(delivery_key_eq);
+    b->worker_map = idmap_new(worker_key_eq);
+    b->heap = dl_heap_new();
+    b->zctx = zmq_ctx_new();
+    if (!b->requests || !b->deliveries || !b->worker_map || !b->heap || !b->zctx) {
+        snprintf(err, errlen, "out of memory");
+        broker_destroy(&b);
+        return NULL;
+    }
+    const char *cep = opts->clients_endpoint ? opts->clients_endpoint : b->conf->clients_endpoint;
+    const char *wep = opts->workers_endpoint ? opts->workers_endpoint : b->conf->workers_endpoint;
+    if (!(b->clients = router_new(b, cep, err, errlen)) ||
+        !(b->workers = router_new(b, wep, err, errlen))) {
+        broker_destroy(&b);
+        return NULL;
+    }
+    uint64_t hb = b->conf->heartbeat_ms;
+    struct timeval tick = {(time_t)(hb / 1000), (suseconds_t)(hb % 1000) * 1000};
+    b->deadline_ev = evtimer_new(base, on_deadline, b);
+    b->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, b);
+    b->clients_ev = zev_new(base, b->clients, on_clients, b);
+    b->workers_ev = zev_new(base, b->workers, on_workers, b);
+    if (!b->deadline_ev || !b->tick_ev || !b->clients_ev || !b->workers_ev ||
+        event_add(b->tick_ev, &tick) < 0) {
+        snprintf(err, errlen, "cannot set up the event loop");
+        broker_destroy(&b);
+        return NULL;
+    }
+    log_bound(b, "clients", b->clients);
+    log_bound(b, "workers", b->workers);
+    return b;
+}
+
+static void say_goodbye(broker_t *b)
+{
+    for (size_t i = 0; i < table_agency_count(b->table); i++) {
+        agency_rt_t *a = &b->agencies[i];
+        for (size_t k = 0; k < a->n_workers; k++) {
+            msg_begin(b, "bye", 0);
+            send_to(b, b->workers, a->workers[k]->rid, a->workers[k]->rid_len);
+        }
+    }
+}
+
+/* Workers killed in the last turn, freed without offering anything again. */
+static void reap_dead_memory(broker_t *b)
+{
+    while (b->dead) {
+        worker_t *w = b->dead;
+        b->dead = w->next_dead;
+        worker_free(w);
+    }
+}
+
+void broker_destroy(broker_t **bp)
+{
+    broker_t *b = *bp;
+    if (!b)
+        return;
+    if (b->workers)
+        say_goodbye(b);
+    zev_destroy(&b->clients_ev);
+    zev_destroy(&b->workers_ev);
+    if (b->deadline_ev)
+        event_free(b->deadline_ev);
+    if (b->tick_ev)
+        event_free(b->tick_ev);
+    if (b->clients)
+        zmq_close(b->clients);
+    if (b->workers)
+        zmq_close(b->workers);
+    if (b->zctx)
+        zmq_ctx_term(b->zctx);
+    if (b->requests) {
+        request_t *r;
+        for (size_t c = 0; (r = idmap_next(b->requests, &c));)
+            request_drop(r);
+    }
+    reap_dead_memory(b);
+    if (b->agencies)
+        for (size_t i = 0; i < table_agency_count(b->table); i++) {
+            agency_rt_t *a = &b->agencies[i];
+            for (size_t k = 0; k < a->n_workers; k++)
+                worker_free(a->workers[k]);
+            free(a->workers);
+        }
+    free(b->agencies);
+    idmap_destroy(&b->requests);
+    idmap_destroy(&b->deliveries);
+    idmap_destroy(&b->worker_map);
+    dl_heap_destroy(&b->heap);
+    msgpack_sbuffer_destroy(&b->out);
+    msgpack_sbuffer_destroy(&b->scratch);
+    table_destroy(&b->table);
+    free(b);
+    *bp = NULL;
+}

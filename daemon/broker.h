@@ -1,0 +1,78 @@
+/* broker: the daemon's whole state and the request state machine.
+ *
+ * Intake gateways submit requests on the clients ROUTER; the broker matches
+ * each topic against the routing table, answers with a tracking number and
+ * makes one delivery per target agency. Deliveries wait in per-agency queues
+ * (urgent before routine, oldest first) and are offered to that agency's
+ * workers on the workers ROUTER within each worker's credit, round robin.
+ * Deadlines (ack, answer) live in one heap behind one libevent timer: a
+ * missed ack takes the delivery back and offers it again up to max_attempts,
+ * a missed answer marks it overdue and escalates along the route's chain
+ * while observers get a copy of the breach. docs/protocol.md is the contract.
+ *
+ * Every transition passes through one function that records it in the
+ * delivery's history, logs it and hands it to the event hook: the seam for
+ * the durable store and the dashboard stream. */
+#ifndef MIZ_BROKER_H
+#define MIZ_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "table.h"
+
+struct event_base;
+typedef struct broker broker_t;
+
+typedef enum {
+    BEV_RECEIVED,    /* request accepted (delivery 0) */
+    BEV_QUEUED,      /* delivery created and waiting for a worker */
+    BEV_OFFERED,     /* sent to a worker */
+    BEV_ACKED,       /* claimed by the worker */
+    BEV_PROGRESS,    /* worker reported progress */
+    BEV_ANSWERED,    /* worker answered; settles the delivery's branch */
+    BEV_REFUSED,     /* worker said "not ours" */
+    BEV_REDELIVERED, /* taken back (ack timeout, worker gone) and queued again */
+    BEV_EXPIRED,     /* no ack after max_attempts offers */
+    BEV_OVERDUE,     /* answer deadline missed; stays overdue until answered */
+    BEV_ESCALATED,   /* an escalation delivery was made from this one */
+    BEV_SEEN,        /* an observer copy was acknowledged */
+    BEV_SUPERSEDED,  /* closed because another delivery settled its branch */
+    BEV_CLOSED,      /* every branch settled; outcome sent (delivery 0) */
+    BEV_COUNT
+} broker_event_type_t;
+
+const char *broker_event_name(broker_event_type_t type);
+
+typedef struct {
+    broker_event_type_t type;
+    uint64_t at;       /* wall clock, ms since the epoch */
+    uint64_t tracking;
+    uint64_t delivery; /* 0 for request-level events */
+    const char *topic;
+    const char *agency; /* NULL for request-level events */
+    const char *role;   /* "target", "escalation", "observe", "breach"; NULL if none */
+    priority_t priority;
+    uint32_t worker;    /* worker serial, 0 when none */
+} broker_event_t;
+
+typedef void broker_hook_fn(const broker_event_t *ev, void *arg);
+
+typedef struct {
+    const char *clients_endpoint; /* overrides the table's when not NULL */
+    const char *workers_endpoint;
+    log_level_t log_level;
+} broker_opts_t;
+
+/* Binds the sockets and takes ownership of table. NULL on failure, with the
+ * reason in err. */
+broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_t *opts,
+                     char *err, size_t errlen);
+/* Says goodbye to workers and closes every socket with a bounded linger. */
+void broker_destroy(broker_t **broker);
+
+/* One hook, called synchronously on every transition. */
+void broker_set_hook(broker_t *broker, broker_hook_fn *fn, void *arg);
+
+#endif

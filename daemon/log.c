@@ -1,0 +1,60 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static const struct {
+    const char *name;
+    log_level_t level;
+} levels[] = {
+    {"error", LOG_ERROR}, {"warn", LOG_WARN}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
+};
+
+int log_level_parse(const char *name, log_level_t *level)
+{
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(name, levels[i].name) == 0) {
+            *level = levels[i].level;
+            return 0;
+        }
+    return -1;
+}
+
+static const char *level_name(log_level_t level)
+{
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (levels[i].level == level)
+            return levels[i].name;
+    return "?";
+}
+
+void log_line(log_level_t level, const char *fmt, ...)
+{
+    char line[2048];
+    size_t n;
+    if (getenv("JOURNAL_STREAM")) {
+        n = (size_t)snprintf(line, sizeof line, "<%d>", (int)level);
+    } else {
+        struct timeval tv;
+        struct tm tm;
+        gettimeofday(&tv, NULL);
+        localtime_r(&tv.tv_sec, &tm);
+        n = strftime(line, sizeof line, "%H:%M:%S", &tm);
+        n += (size_t)snprintf(line + n, sizeof line - n, ".%03ld %-5s ",
+                              (long)(tv.tv_usec / 1000), level_name(level));
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    n += (size_t)m < sizeof line - n - 1 ? (size_t)m : sizeof line - n - 2;
+    line[n++] = '\n';
+    /* one write per line keeps lines whole when several processes share stderr */
+    fwrite(line, 1, n, stderr);
+}

@@ -1,0 +1,90 @@
+/* table: the routing table, loaded from YAML and checked in full.
+ *
+ * The table names the agencies, routes topics to them (fan-out, observers,
+ * escalation chains, deadlines) and holds the broker's settings. Loading
+ * reports every problem it finds, each as "file:line:column: what is wrong",
+ * and yields either a complete valid table or none: a half-loaded table must
+ * never route a citizen's request. Anchors, aliases, duplicate and unknown
+ * keys are errors. The schema is in docs/routing.md. A loaded table is
+ * immutable. */
+#ifndef MIZ_TABLE_H
+#define MIZ_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { PRIO_ROUTINE = 0, PRIO_URGENT = 1 } priority_t;
+#define PRIO_COUNT 2
+
+/* "routine" / "urgent" */
+const char *priority_name(priority_t p);
+/* 0 on success, -1 if s is not a priority name */
+int priority_parse(const char *s, size_t n, priority_t *p);
+
+#define TABLE_MAX_AGENCIES 1024
+#define TABLE_MAX_ROUTES 4096
+#define TABLE_MAX_CHAIN 16  /* agencies in one to/observe/escalate list */
+
+typedef struct {
+    const char *id;      /* [a-z0-9_-]{1,64} */
+    const char *name_fa; /* may be "" */
+    const char *name_en; /* may be "" */
+} agency_t;
+
+typedef struct {
+    const char *match;     /* topic pattern */
+    const char *when_kind; /* NULL: any kind */
+    size_t n_to;           /* 0 for an observe-only route */
+    const unsigned *to;    /* agency indices */
+    size_t n_observe;
+    const unsigned *observe;
+    size_t n_escalate;
+    const unsigned *escalate;
+    priority_t priority;
+    uint64_t ack_within_ms;
+    uint64_t answer_within_ms;
+    unsigned max_attempts; /* offers of one delivery before it escalates */
+    unsigned line;         /* where the route starts in its file */
+} route_t;
+
+typedef struct {
+    const char *name;
+    const char *clients_endpoint; /* ROUTER for intake gateways */
+    const char *workers_endpoint; /* ROUTER for agency workers */
+    uint64_t heartbeat_ms;        /* both ways; a peer is dead after 3 missed */
+    size_t max_message;           /* bytes per frame (ZMQ_MAXMSGSIZE) */
+    size_t max_open;              /* open requests before submissions get busy */
+    size_t retain_closed;         /* closed requests kept for status queries */
+} broker_conf_t;
+
+typedef struct table table_t;
+
+/* Returns NULL on any error; *errors then holds one "file:line:col: msg" line
+ * per problem (malloc'd, caller frees). *errors is NULL on success. */
+table_t *table_load(const char *path, char **errors);
+/* The same from memory; name is what error messages call the file. */
+table_t *table_parse(const char *text, size_t len, const char *name, char **errors);
+void table_destroy(table_t **table);
+
+const broker_conf_t *table_conf(const table_t *t);
+
+size_t table_agency_count(const table_t *t);
+const agency_t *table_agency(const table_t *t, size_t i);
+/* index of the agency with that id, or -1 */
+int table_agency_find(const table_t *t, const char *id, size_t n);
+
+size_t table_route_count(const table_t *t);
+const route_t *table_route(const table_t *t, size_t i);
+
+/* Routes a submission. *route is the first route in table order whose
+ * pattern matches the topic, whose `when` (if any) matches the kind, and that
+ * has targets; NULL when there is none. observers[] receives the union, in
+ * table order and without repeats, of the observe lists of every matching
+ * route; *n_observers is its count (observers must have room for
+ * TABLE_MAX_AGENCIES entries). */
+void table_resolve(const table_t *t, const char *topic, size_t topic_len,
+                   const char *kind, size_t kind_len, const route_t **route,
+                   unsigned *observers, size_t *n_observers);
+
+#endif

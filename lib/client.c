@@ -1,0 +1,520 @@
+#include "miz.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "wire.h"
+
+#define DEFAULT_HEARTBEAT_MS 1000
+#define LIVENESS 3
+#define LINGER_MS 200
+
+struct miz_msg {
+    wire_msg_t *wire;
+    char type[33];
+    miz_msg_t *next; /* in a connection's queue of messages put aside */
+};
+
+/* What a client and a worker share: a DEALER socket, the seq counter and
+ * the messages put aside while a synchronous call waited for its reply. */
+typedef struct {
+    void *zctx;
+    bool own_ctx;
+    void *socket;
+    char *endpoint;
+    uint64_t next_seq;
+    miz_msg_t *aside_head, *aside_tail;
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    uint64_t last_send, last_recv; /* monotonic ms */
+} conn_t;
+
+struct miz_client {
+    conn_t conn;
+};
+
+struct miz_worker {
+    conn_t conn;
+    char *agency, *name;
+    char **topics;
+    size_t n_topics;
+    unsigned credit;
+    uint64_t heartbeat_ms;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- messages ---- */
+
+const char *miz_msg_type(const miz_msg_t *m)
+{
+    return m->type;
+}
+
+bool miz_msg_is(const miz_msg_t *m, const char *type)
+{
+    return strcmp(m->type, type) == 0;
+}
+
+int miz_msg_uint(const miz_msg_t *m, const char *key, uint64_t *v)
+{
+    return wire_uint(m->wire, key, v) == WIRE_OK ? 0 : -1;
+}
+
+const char *miz_msg_str(const miz_msg_t *m, const char *key, size_t *len)
+{
+    const char *s;
+    size_t n;
+    if (wire_str(m->wire, key, &s, &n, SIZE_MAX) != WIRE_OK)
+        return NULL;
+    if (len)
+        *len = n;
+    return s;
+}
+
+const msgpack_object *miz_msg_get(const miz_msg_t *m, const char *key)
+{
+    return wire_get(m->wire, key);
+}
+
+const msgpack_object *miz_msg_root(const miz_msg_t *m)
+{
+    return wire_root(m->wire);
+}
+
+const msgpack_object *miz_map_get(const msgpack_object *map, const char *key)
+{
+    return wire_obj_get(map, key);
+}
+
+void miz_msg_destroy(miz_msg_t **m)
+{
+    if (!*m)
+        return;
+    wire_msg_destroy(&(*m)->wire);
+    free(*m);
+    *m = NULL;
+}
+
+static miz_msg_t *msg_decode(const void *data, size_t size)
+{
+    wire_status_t st;
+    char why[128];
+    const char *type;
+    size_t n;
+    wire_msg_t *w = wire_parse(data, size, &st, why, sizeof why);
+    if (!w)
+        return NULL;
+    if (wire_str(w, "type", &type, &n, 32) != WIRE_OK) {
+        wire_msg_destroy(&w);
+        return NULL;
+    }
+    miz_msg_t *m = calloc(1, sizeof *m);
+    if (!m) {
+        wire_msg_destroy(&w);
+        return NULL;
+    }
+    m->wire = w;
+    memcpy(m->type, type, n);
+    return m;
+}
+
+/* ---- connections ---- */
+
+static int conn_connect(conn_t *c)
+{
+    int linger = LINGER_MS;
+    c->socket = zmq_socket(c->zctx, ZMQ_DEALER);
+    if (!c->socket)
+        return -1;
+    zmq_setsockopt(c->socket, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(c->socket, c->endpoint) < 0) {
+        int e = errno;
+        zmq_close(c->socket);
+        c->socket = NULL;
+        errno = e;
+        return -1;
+    }
+    c->last_recv = c->last_send = now_ms();
+    return 0;
+}
+
+static int conn_init(conn_t *c, void *zctx, const char *endpoint)
+{
+    memset(c, 0, sizeof *c);
+    c->next_seq = 1;
+    msgpack_sbuffer_init(&c->buf);
+    msgpack_packer_init(&c->pk, &c->buf, msgpack_sbuffer_write);
+    c->own_ctx = zctx == NULL;
+    c->zctx = zctx ? zctx : zmq_ctx_new();
+    c->endpoint = strdup(endpoint);
+    if (!c->zctx || !c->endpoint)
+        return -1;
+    return conn_connect(c);
+}
+
+static void conn_fini(conn_t *c)
+{
+    while (c->aside_head) {
+        miz_msg_t *m = c->aside_head;
+        c->aside_head = m->next;
+        miz_msg_destroy(&m);
+    }
+    if (c->socket)
+        zmq_close(c->socket);
+    if (c->own_ctx && c->zctx)
+        zmq_ctx_term(c->zctx);
+    free(c->endpoint);
+    msgpack_sbuffer_destroy(&c->buf);
+}
+
+/* Starts a command map of n_fields besides type and seq. */
+static msgpack_packer *conn_begin(conn_t *c, const char *type, size_t n_fields, uint64_t *seq)
+{
+    msgpack_sbuffer_clear(&c->buf);
+    msgpack_pack_map(&c->pk, n_fields + 2);
+    wire_kv_cstr(&c->pk, "type", type);
+    if (seq)
+        *seq = c->next_seq;
+    wire_kv_uint(&c->pk, "seq", c->next_seq++);
+    return &c->pk;
+}
+
+static int conn_send(conn_t *c)
+{
+    if (zmq_send(c->socket, c->buf.data, c->buf.size, 0) < 0)
+        return -1;
+    c->last_send = now_ms();
+    return 0;
+}
+
+/* Waits up to timeout_ms (forever if negative) for one frame. */
+static int conn_recv_raw(conn_t *c, int timeout_ms, miz_msg_t **out)
+{
+    zmq_pollitem_t item = {c->socket, 0, ZMQ_POLLIN, 0};
+    int rc = zmq_poll(&item, 1, timeout_ms);
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    zmq_msg_t frame;
+    zmq_msg_init(&frame);
+    if (zmq_msg_recv(&frame, c->socket, 0) < 0) {
+        zmq_msg_close(&frame);
+        return -1;
+    }
+    bool more = zmq_msg_more(&frame);
+    *out = more ? NULL : msg_decode(zmq_msg_data(&frame), zmq_msg_size(&frame));
+    while (more) { /* the protocol has one frame; skip whatever else came */
+        zmq_msg_recv(&frame, c->socket, 0);
+        more = zmq_msg_more(&frame);
+    }
+    zmq_msg_close(&frame);
+    c->last_recv = now_ms();
+    if (!*out) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+static bool conn_take_aside(conn_t *c, miz_msg_t **m)
+{
+    if (!c->aside_head)
+        return false;
+    *m = c->aside_head;
+    c->aside_head = (*m)->next;
+    if (!c->aside_head)
+        c->aside_tail = NULL;
+    (*m)->next = NULL;
+    return true;
+}
+
+static void conn_put_aside(conn_t *c, miz_msg_t *m)
+{
+    m->next = NULL;
+    if (c->aside_tail)
+        c->aside_tail->next = m;
+    else
+        c->aside_head = m;
+    c->aside_tail = m;
+}
+
+static int remaining(uint64_t deadline, int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return -1;
+    uint64_t now = now_ms();
+    return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* Waits for the reply to seq, putting everything else aside. */
+static int conn_await(conn_t *c, uint64_t seq, int timeout_ms, miz_msg_t **reply)
+{
+    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        miz_msg_t *m;
+        if (conn_recv_raw(c, remaining(deadline, timeout_ms), &m) < 0) {
+            if (errno == EPROTO)
+                continue;
+            return -1;
+        }
+        uint64_t re;
+        if (miz_msg_uint(m, "re", &re) == 0 && re == seq) {
+            *reply = m;
+            return 0;
+        }
+        conn_put_aside(c, m);
+    }
+}
+
+/* ---- clients ---- */
+
+miz_client_t *miz_client_new(void *zctx, const char *endpoint)
+{
+    miz_client_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (conn_init(&c->conn, zctx, endpoint) < 0) {
+        int e = errno;
+        miz_client_destroy(&c);
+        errno = e;
+        return NULL;
+    }
+    return c;
+}
+
+void miz_client_destroy(miz_client_t **c)
+{
+    if (!*c)
+        return;
+    conn_fini(&(*c)->conn);
+    free(*c);
+    *c = NULL;
+}
+
+void *miz_client_socket(miz_client_t *c)
+{
+    return c->conn.socket;
+}
+
+int miz_client_send_submit(miz_client_t *c, const miz_submit_t *s, uint64_t *seq)
+{
+    if (!s->topic || (!s->text && !s->payload)) {
+        errno = EINVAL;
+        return -1;
+    }
+    msgpack_packer *pk = conn_begin(&c->conn, "submit",
+                                    2 + !!s->kind + !!s->priority + !!s->client_ref, seq);
+    wire_kv_cstr(pk, "topic", s->topic);
+    if (s->kind)
+        wire_kv_cstr(pk, "kind", s->kind);
+    if (s->priority)
+        wire_kv_cstr(pk, "priority", s->priority);
+    if (s->client_ref)
+        wire_kv_cstr(pk, "client_ref", s->client_ref);
+    wire_pack_cstr(pk, "payload");
+    if (s->payload)
+        msgpack_sbuffer_write(&c->conn.buf, s->payload, s->payload_len);
+    else
+        wire_pack_cstr(pk, s->text);
+    return conn_send(&c->conn);
+}
+
+int miz_client_send_status(miz_client_t *c, uint64_t tracking, uint64_t *seq)
+{
+    wire_kv_uint(conn_begin(&c->conn, "status", 1, seq), "tracking", tracking);
+    return conn_send(&c->conn);
+}
+
+int miz_client_recv(miz_client_t *c, int timeout_ms, miz_msg_t **m)
+{
+    if (conn_take_aside(&c->conn, m))
+        return 0;
+    return conn_recv_raw(&c->conn, timeout_ms, m);
+}
+
+int miz_submit(miz_client_t *c, const miz_submit_t *s, int timeout_ms, miz_msg_t **reply)
+{
+    uint64_t seq;
+    if (miz_client_send_submit(c, s, &seq) < 0)
+        return -1;
+    return conn_await(&c->conn, seq, timeout_ms, reply);
+}
+
+int miz_status(miz_client_t *c, uint64_t tracking, int timeout_ms, miz_msg_t **reply)
+{
+    uint64_t seq;
+    if (miz_client_send_status(c, tracking, &seq) < 0)
+        return -1;
+    return conn_await(&c->conn, seq, timeout_ms, reply);
+}
+
+/* ---- workers ---- */
+
+static int worker_register(miz_worker_t *w)
+{
+    msgpack_packer *pk = conn_begin(&w->conn, "register",
+                                    1 + !!w->credit + !!w->name + (w->n_topics > 0), NULL);
+    wire_kv_cstr(pk, "agency", w->agency);
+    if (w->credit)
+        wire_kv_uint(pk, "credit", w->credit);
+    if (w->name)
+        wire_kv_cstr(pk, "name", w->name);
+    if (w->n_topics) {
+        wire_pack_cstr(pk, "topics");
+        msgpack_pack_array(pk, w->n_topics);
+        for (size_t i = 0; i < w->n_topics; i++)
+            wire_pack_cstr(pk, w->topics[i]);
+    }
+    return conn_send(&w->conn);
+}
+
+miz_worker_t *miz_worker_new(void *zctx, const char *endpoint, const miz_worker_opts_t *o)
+{
+    miz_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
+    w->credit = o->credit;
+    w->agency = strdup(o->agency);
+    w->name = o->name ? strdup(o->name) : NULL;
+    w->topics = o->n_topics ? calloc(o->n_topics, sizeof *w->topics) : NULL;
+    bool ok = w->agency && (!o->name || w->name) && (!o->n_topics || w->topics);
+    for (size_t i = 0; ok && i < o->n_topics; i++, w->n_topics++)
+        ok = (w->topics[i] = strdup(o->topics[i])) != NULL;
+    if (!ok || conn_init(&w->conn, zctx, endpoint) < 0 || worker_register(w) < 0) {
+        int e = errno;
+        miz_worker_destroy(&w);
+        errno = e;
+        return NULL;
+    }
+    return w;
+}
+
+void miz_worker_destroy(miz_worker_t **wp)
+{
+    miz_worker_t *w = *wp;
+    if (!w)
+        return;
+    if (w->conn.socket) {
+        conn_begin(&w->conn, "bye", 0, NULL);
+        zmq_send(w->conn.socket, w->conn.buf.data, w->conn.buf.size, ZMQ_DONTWAIT);
+    }
+    conn_fini(&w->conn);
+    for (size_t i = 0; i < w->n_topics; i++)
+        free(w->topics[i]);
+    free(w->topics);
+    free(w->agency);
+    free(w->name);
+    free(w);
+    *wp = NULL;
+}
+
+void *miz_worker_socket(miz_worker_t *w)
+{
+    return w->conn.socket;
+}
+
+/* A broker silent for LIVENESS heartbeats is taken for gone: a fresh
+ * socket and registration find it again when it is back. */
+int miz_worker_tick(miz_worker_t *w)
+{
+    uint64_t now = now_ms();
+    if (now - w->conn.last_recv > LIVENESS * w->heartbeat_ms) {
+        zmq_close(w->conn.socket);
+        if (conn_connect(&w->conn) < 0)
+            return -1;
+        return worker_register(w);
+    }
+    if (now - w->conn.last_send >= w->heartbeat_ms) {
+        conn_begin(&w->conn, "heartbeat", 0, NULL);
+        return conn_send(&w->conn);
+    }
+    return 0;
+}
+
+static bool error_is(const miz_msg_t *m, const char *code)
+{
+    size_t n;
+    const char *s = miz_msg_str(m, "code", &n);
+    return miz_msg_is(m, "error") && s && n == strlen(code) && memcmp(s, code, n) == 0;
+}
+
+int miz_worker_recv(miz_worker_t *w, int timeout_ms, miz_msg_t **out)
+{
+    if (conn_take_aside(&w->conn, out))
+        return 0;
+    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        if (miz_worker_tick(w) < 0)
+            return -1;
+        int wait = remaining(deadline, timeout_ms);
+        int slice = (int)w->heartbeat_ms;
+        miz_msg_t *m;
+        if (conn_recv_raw(&w->conn, wait < 0 || wait > slice ? slice : wait, &m) < 0) {
+            if (errno != EAGAIN && errno != EPROTO)
+                return -1;
+            if (errno == EAGAIN && wait >= 0 && wait <= slice)
+                return -1;
+            continue;
+        }
+        uint64_t hb;
+        if (miz_msg_is(m, "heartbeat")) {
+            miz_msg_destroy(&m);
+            continue;
+        }
+        if (error_is(m, "not_registered")) { /* the broker restarted */
+            miz_msg_destroy(&m);
+            if (worker_register(w) < 0)
+                return -1;
+            continue;
+        }
+        if (miz_msg_is(m, "registered") && miz_msg_uint(m, "heartbeat_ms", &hb) == 0 && hb)
+            w->heartbeat_ms = hb;
+        *out = m;
+        return 0;
+    }
+}
+
+static int worker_command(miz_worker_t *w, const char *type, uint64_t delivery, const char *k1,
+                          const char *v1, const char *k2, const char *v2)
+{
+    msgpack_packer *pk = conn_begin(&w->conn, type, 1 + !!v1 + !!v2, NULL);
+    wire_kv_uint(pk, "delivery", delivery);
+    if (v1)
+        wire_kv_cstr(pk, k1, v1);
+    if (v2)
+        wire_kv_cstr(pk, k2, v2);
+    return conn_send(&w->conn);
+}
+
+int miz_worker_ack(miz_worker_t *w, uint64_t delivery)
+{
+    return worker_command(w, "ack", delivery, NULL, NULL, NULL, NULL);
+}
+
+int miz_worker_answer(miz_worker_t *w, uint64_t delivery, const char *outcome, const char *text)
+{
+    return worker_command(w, "answer", delivery, "outcome", outcome, "text", text);
+}
+
+int miz_worker_progress(miz_worker_t *w, uint64_t delivery, const char *note)
+{
+    return worker_command(w, "progress", delivery, "note", note, NULL, NULL);
+}
+
+int miz_worker_refuse(miz_worker_t *w, uint64_t delivery, const char *reason)
+{
+    return worker_command(w, "refuse", delivery, "reason", reason, NULL, NULL);
+}

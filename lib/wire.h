@@ -1,0 +1,67 @@
+/* wire: the msgpack codec shared by the daemon and libmiz.
+ *
+ * One ZeroMQ frame carries one msgpack map with string keys (docs/protocol.md).
+ * msgpack-c trusts a container's header and allocates its elements before
+ * reading them, so a 5-byte frame could ask for gigabytes: wire_parse() walks
+ * the bytes first and rejects counts larger than the bytes left, nesting past
+ * WIRE_MAX_DEPTH, invalid UTF-8 in any string, duplicate or non-string keys at
+ * the top level and trailing bytes. Only then does msgpack-c unpack it. */
+#ifndef MIZ_WIRE_H
+#define MIZ_WIRE_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION 1
+#define WIRE_MAX_DEPTH 8
+
+/* Why a frame or a field was rejected; each maps to a protocol error code. */
+typedef enum {
+    WIRE_OK = 0,
+    WIRE_ABSENT,    /* field not present */
+    WIRE_MALFORMED, /* not msgpack, truncated, trailing bytes, too deep, not a map */
+    WIRE_BAD_TYPE,  /* field present with the wrong type */
+    WIRE_TOO_LONG,  /* string or array longer than allowed */
+    WIRE_BAD_UTF8,  /* a string that is not valid UTF-8 (or holds NUL) */
+} wire_status_t;
+
+typedef struct wire_msg wire_msg_t;
+
+/* Decodes one frame. On failure returns NULL, sets *status and writes a
+ * one-line explanation into err (errlen bytes, always NUL-terminated). */
+wire_msg_t *wire_parse(const void *data, size_t size, wire_status_t *status,
+                       char *err, size_t errlen);
+void wire_msg_destroy(wire_msg_t **msg);
+
+/* The whole message as a msgpack map object. */
+const msgpack_object *wire_root(const wire_msg_t *msg);
+/* The value of a top-level key, or NULL when absent. */
+const msgpack_object *wire_get(const wire_msg_t *msg, const char *key);
+
+/* Typed getters. Strings are not NUL-terminated: use the length. A string
+ * longer than max bytes is WIRE_TOO_LONG. */
+wire_status_t wire_str(const wire_msg_t *msg, const char *key, const char **s,
+                       size_t *n, size_t max);
+wire_status_t wire_uint(const wire_msg_t *msg, const char *key, uint64_t *v);
+wire_status_t wire_bool(const wire_msg_t *msg, const char *key, bool *v);
+
+/* Same checks on an object already in hand (array elements, nested maps). */
+wire_status_t wire_obj_str(const msgpack_object *o, const char **s, size_t *n,
+                           size_t max);
+const msgpack_object *wire_obj_get(const msgpack_object *map, const char *key);
+
+/* A protocol error code ("malformed", "bad_field", ...) for a status. */
+const char *wire_status_code(wire_status_t st);
+
+/* Encoding helpers over msgpack-c's packer. */
+void wire_pack_str(msgpack_packer *pk, const char *s, size_t n);
+void wire_pack_cstr(msgpack_packer *pk, const char *s);
+/* key + value pairs inside a map the caller opened */
+void wire_kv_str(msgpack_packer *pk, const char *key, const char *s, size_t n);
+void wire_kv_cstr(msgpack_packer *pk, const char *key, const char *s);
+void wire_kv_uint(msgpack_packer *pk, const char *key, uint64_t v);
+void wire_kv_bool(msgpack_packer *pk, const char *key, bool v);
+
+#endif
