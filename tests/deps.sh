@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive, what building and testing miz needs, when
+# any of it is missing. Needs root (or sudo) only when it has work to do.
+set -euo pipefail
+packages=(gcc make cmake pkg-config libevent-dev libzmq3-dev libmsgpack-dev libyaml-dev libcmocka-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

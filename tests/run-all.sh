@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds miz twice, plain and with AddressSanitizer + UndefinedBehaviorSanitizer,
+# and runs the whole test suite on each build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tests/deps.sh
+jobs=$(nproc)
+run() {
+    local dir=$1; shift
+    echo "== $dir: $*"
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs"
+    # one test at a time: the integration tests time real deadlines
+    ctest --test-dir "$dir" --output-on-failure
+}
+run build
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    run build-asan -DMIZ_SANITIZE=ON

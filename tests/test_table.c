@@ -1,0 +1,580 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+/* Lines 1-3 of most error cases; routes then start on line 4. */
+#define AGENCIES "agencies:\n  water: {name_en: Water}\n  gov: {name_fa: استانداری}\n"
+#define ROUTE "routes:\n  - match: a.b\n    to: [water]\n"
+
+static table_t *parse_ok(const char *yaml)
+{
+    char *errors = NULL;
+    table_t *t = table_parse(yaml, strlen(yaml), "t.yaml", &errors);
+    if (!t)
+        fail_msg("refused:\n%s", errors);
+    assert_null(errors);
+    return t;
+}
+
+/* The whole error text must be exactly these lines, in file order. */
+static void assert_errors(const char *yaml, size_t len, const char *expected)
+{
+    char *errors = NULL;
+    table_t *t = table_parse(yaml, len, "t.yaml", &errors);
+    assert_null(t);
+    assert_non_null(errors);
+    assert_string_equal(errors, expected);
+    free(errors);
+}
+
+#define ERRORS(yaml, expected) assert_errors(yaml, strlen(yaml), expected)
+
+static table_t *load_default(void)
+{
+    char *errors = NULL;
+    table_t *t = table_load(MIZ_SOURCE_DIR "/conf/miz.yaml", &errors);
+    if (!t)
+        fail_msg("conf/miz.yaml refused:\n%s", errors);
+    return t;
+}
+
+static const route_t *resolve(const table_t *t, const char *topic, const char *kind,
+                              unsigned *observers, size_t *n_observers)
+{
+    const route_t *r = (const route_t *)1;
+    table_resolve(t, topic, strlen(topic), kind, kind ? strlen(kind) : 0, &r, observers,
+                  n_observers);
+    return r;
+}
+
+static const char *agency_id(const table_t *t, unsigned i)
+{
+    return table_agency(t, i)->id;
+}
+
+static const broker_conf_t builtin_conf = {
+    "miz", "tcp://127.0.0.1:7370", "tcp://127.0.0.1:7371", 1000, 1048576, 1000000, 100000,
+};
+
+static void assert_conf(const broker_conf_t *got, broker_conf_t want)
+{
+    assert_string_equal(got->name, want.name);
+    assert_string_equal(got->clients_endpoint, want.clients_endpoint);
+    assert_string_equal(got->workers_endpoint, want.workers_endpoint);
+    assert_int_equal(got->heartbeat_ms, want.heartbeat_ms);
+    assert_int_equal(got->max_message, want.max_message);
+    assert_int_equal(got->max_open, want.max_open);
+    assert_int_equal(got->retain_closed, want.retain_closed);
+}
+
+static void assert_policy(const route_t *r, priority_t priority, uint64_t ack_ms,
+                          uint64_t answer_ms, unsigned max_attempts)
+{
+    assert_int_equal(r->priority, priority);
+    assert_int_equal(r->ack_within_ms, ack_ms);
+    assert_int_equal(r->answer_within_ms, answer_ms);
+    assert_int_equal(r->max_attempts, max_attempts);
+}
+
+static void test_default_conf(void **state)
+{
+    table_t *t = load_default();
+    (void)state;
+    broker_conf_t want = builtin_conf;
+    want.name = "ilam-province"; /* conf/miz.yaml spells out the rest as built in */
+    assert_conf(table_conf(t), want);
+
+    assert_int_equal(table_agency_count(t), 11);
+    int relief = table_agency_find(t, "relief", 6);
+    assert_int_equal(relief, 8);
+    assert_string_equal(table_agency(t, 8)->name_fa, "کمیته امداد امام خمینی (ره) استان ایلام");
+    assert_string_equal(table_agency(t, 8)->name_en, "Relief committee");
+    assert_int_equal(table_agency_find(t, "reliefX", 6), 8);
+    assert_int_equal(table_agency_find(t, "relie", 5), -1);
+    assert_int_equal(table_agency_find(t, "nobody", 6), -1);
+    assert_int_equal(table_agency_find(t, "governorate", 11), 0);
+    assert_int_equal(table_agency_find(t, "labour", 6), 10);
+    assert_null(table_agency(t, 11));
+
+    assert_int_equal(table_route_count(t), 12);
+    const route_t *street = table_route(t, 0);
+    assert_string_equal(street->match, "city.snow.street");
+    assert_int_equal(street->line, 43);
+    assert_policy(street, PRIO_URGENT, 10 * 60 * 1000, 6 * 3600 * 1000, 5);
+    assert_int_equal(street->n_escalate, 1);
+    assert_string_equal(agency_id(t, street->escalate[0]), "governorate");
+    assert_null(street->when_kind);
+
+    const route_t *jobs = table_route(t, 8);
+    assert_string_equal(jobs->match, "jobs.#");
+    assert_int_equal(jobs->line, 86);
+    /* all but answer_within from defaults */
+    assert_policy(jobs, PRIO_ROUTINE, 15 * 60 * 1000, 24 * 3600 * 1000, 3);
+
+    const route_t *watch = table_route(t, 11);
+    assert_string_equal(watch->match, "#");
+    assert_string_equal(watch->when_kind, "complaint");
+    assert_int_equal(watch->n_to, 0);
+    assert_int_equal(watch->n_observe, 1);
+    assert_int_equal(watch->line, 99);
+    assert_null(table_route(t, 12));
+    table_destroy(&t);
+    assert_null(t);
+}
+
+static void test_default_resolve(void **state)
+{
+    table_t *t = load_default();
+    unsigned obs[TABLE_MAX_AGENCIES];
+    size_t n_obs = 99;
+    const route_t *r;
+    (void)state;
+
+    r = resolve(t, "city.snow.road", "request", obs, &n_obs);
+    assert_non_null(r);
+    assert_int_equal(r->line, 50);
+    assert_int_equal(r->n_to, 2);
+    assert_string_equal(agency_id(t, r->to[0]), "roads");
+    assert_string_equal(agency_id(t, r->to[1]), "city-services");
+    assert_int_equal(n_obs, 0);
+
+    r = resolve(t, "utility.water.cut", "request", obs, &n_obs);
+    assert_string_equal(r->match, "utility.water.*");
+    assert_null(resolve(t, "utility.water", "request", obs, &n_obs));
+    assert_null(resolve(t, "utility.water.cut.home", "request", obs, &n_obs));
+
+    assert_string_equal(resolve(t, "utility.gas", NULL, obs, &n_obs)->match, "utility.gas.#");
+    r = resolve(t, "utility.gas.leak.home", "request", obs, &n_obs);
+    assert_string_equal(r->match, "utility.gas.#");
+    assert_int_equal(r->priority, PRIO_URGENT);
+    assert_string_equal(resolve(t, "jobs", "request", obs, &n_obs)->match, "jobs.#");
+
+    r = resolve(t, "welfare.livelihood", "complaint", obs, &n_obs);
+    assert_int_equal(r->n_to, 2);
+    assert_string_equal(agency_id(t, r->to[0]), "relief");
+    assert_string_equal(agency_id(t, r->to[1]), "welfare");
+    assert_int_equal(n_obs, 1);
+    assert_string_equal(agency_id(t, obs[0]), "inspection");
+
+    /* a complaint nobody handles is still observed; the broker refuses it */
+    assert_null(resolve(t, "zoo.lion", "complaint", obs, &n_obs));
+    assert_int_equal(n_obs, 1);
+    assert_null(resolve(t, "zoo.lion", "request", obs, &n_obs));
+    assert_int_equal(n_obs, 0);
+    assert_null(resolve(t, "zoo.lion", "complain", obs, &n_obs));
+    assert_int_equal(n_obs, 0);
+    assert_null(resolve(t, "zoo.lion", NULL, obs, &n_obs));
+    assert_int_equal(n_obs, 0);
+    /* a topic that is not valid matches nothing, not even "#" */
+    assert_null(resolve(t, "Zoo", "complaint", obs, &n_obs));
+    assert_int_equal(n_obs, 0);
+    table_destroy(&t);
+}
+
+static void test_resolve_order_and_observers(void **state)
+{
+    table_t *t = parse_ok(AGENCIES "  audit: {name_en: Audit}\n"
+                                   "routes:\n"
+                                   "  - match: a.#\n"
+                                   "    observe: [audit, gov]\n"
+                                   "  - match: a.b\n"
+                                   "    to: [gov]\n"
+                                   "    when: {kind: complaint}\n"
+                                   "    observe: [audit]\n"
+                                   "  - match: a.*\n"
+                                   "    to: [water]\n"
+                                   "  - match: a.b\n"
+                                   "    to: [gov]\n"
+                                   "    observe: [water, gov]\n");
+    unsigned obs[TABLE_MAX_AGENCIES];
+    size_t n_obs;
+    (void)state;
+
+    /* the first route that matches and has targets, not the most specific one */
+    const route_t *r = resolve(t, "a.b", "request", obs, &n_obs);
+    assert_int_equal(r->line, 12);
+    assert_int_equal(n_obs, 3);
+    assert_string_equal(agency_id(t, obs[0]), "audit");
+    assert_string_equal(agency_id(t, obs[1]), "gov");
+    assert_string_equal(agency_id(t, obs[2]), "water");
+
+    r = resolve(t, "a.b", "complaint", obs, &n_obs);
+    assert_int_equal(r->line, 8);
+    assert_string_equal(agency_id(t, r->to[0]), "gov");
+    assert_int_equal(n_obs, 3);
+
+    assert_null(resolve(t, "a", "request", obs, &n_obs));
+    assert_int_equal(n_obs, 2);
+    table_destroy(&t);
+}
+
+static void test_builtin_defaults(void **state)
+{
+    table_t *t = parse_ok(AGENCIES ROUTE);
+    (void)state;
+    assert_conf(table_conf(t), builtin_conf);
+    const route_t *r = table_route(t, 0);
+    assert_policy(r, PRIO_ROUTINE, 5 * 60 * 1000, 24 * 3600 * 1000, 3);
+    assert_int_equal(r->n_observe, 0);
+    assert_int_equal(r->n_escalate, 0);
+    assert_int_equal(r->line, 5);
+    assert_string_equal(table_agency(t, 1)->name_fa, "استانداری");
+    assert_string_equal(table_agency(t, 1)->name_en, "");
+    table_destroy(&t);
+    table_destroy(&t); /* a nulled pointer is fine */
+}
+
+static void test_broker_settings(void **state)
+{
+    table_t *t = parse_ok("broker:\n"
+                          "  name: test\n"
+                          "  endpoints: {clients: \"ipc:///run/miz/c\", workers: inproc://w}\n"
+                          "  heartbeat: 250ms\n"
+                          "  max_message: 1024\n"
+                          "  max_open: 1\n"
+                          "  retain_closed: 0\n"
+                          "defaults: {priority: urgent, ack_within: 1s, answer_within: 1s,"
+                          " max_attempts: 100}\n" AGENCIES ROUTE);
+    (void)state;
+    assert_conf(table_conf(t),
+                (broker_conf_t){"test", "ipc:///run/miz/c", "inproc://w", 250, 1024, 1, 0});
+    const route_t *r = table_route(t, 0);
+    assert_policy(r, PRIO_URGENT, 1000, 1000, 100);
+    table_destroy(&t);
+}
+
+static void test_priority_names(void **state)
+{
+    priority_t p = PRIO_URGENT;
+    (void)state;
+    assert_string_equal(priority_name(PRIO_ROUTINE), "routine");
+    assert_string_equal(priority_name(PRIO_URGENT), "urgent");
+    assert_int_equal(priority_parse("routine", 7, &p), 0);
+    assert_int_equal(p, PRIO_ROUTINE);
+    assert_int_equal(priority_parse("urgentX", 6, &p), 0);
+    assert_int_equal(p, PRIO_URGENT);
+    assert_int_equal(priority_parse("urgen", 5, &p), -1);
+    assert_int_equal(priority_parse("Urgent", 6, &p), -1);
+    assert_int_equal(p, PRIO_URGENT);
+}
+
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    ERRORS("brokr:\n  name: x\n" AGENCIES ROUTE,
+           "t.yaml:1:1: unknown key \"brokr\" in the top-level map (expected broker, defaults,"
+           " agencies, routes)\n");
+    ERRORS("broker:\n  nam: x\n" AGENCIES ROUTE,
+           "t.yaml:2:3: unknown key \"nam\" in broker (expected name, endpoints, heartbeat,"
+           " max_message, max_open, retain_closed)\n");
+    ERRORS("broker:\n  timezone: Asia/Tehran\n" AGENCIES ROUTE,
+           "t.yaml:2:3: unknown key \"timezone\" in broker (expected name, endpoints, heartbeat,"
+           " max_message, max_open, retain_closed)\n");
+    ERRORS("broker:\n  endpoints: {client: \"tcp://x:1\"}\n" AGENCIES ROUTE,
+           "t.yaml:2:15: unknown key \"client\" in broker endpoints (expected clients, workers)\n");
+    ERRORS("defaults:\n  prio: urgent\n" AGENCIES ROUTE,
+           "t.yaml:2:3: unknown key \"prio\" in defaults (expected priority, ack_within,"
+           " answer_within, max_attempts)\n");
+    ERRORS("agencies:\n  water: {name: Water}\n" ROUTE,
+           "t.yaml:2:10: agency \"water\" needs name_fa or name_en\n"
+           "t.yaml:2:11: unknown key \"name\" in agency \"water\" (expected name_fa, name_en)\n");
+    ERRORS(AGENCIES ROUTE "    calendar: working\n",
+           "t.yaml:7:5: unknown key \"calendar\" in route \"a.b\" (expected match, to, observe,"
+           " when, escalate, priority, ack_within, answer_within, max_attempts)\n");
+    ERRORS(AGENCIES ROUTE "    when: {kind: complaint, type: x}\n",
+           "t.yaml:7:29: unknown key \"type\" in \"when\" in route \"a.b\" (expected kind)\n");
+}
+
+static void test_duplicate_keys(void **state)
+{
+    (void)state;
+    ERRORS("broker:\n  name: a\n  name: b\n" AGENCIES ROUTE,
+           "t.yaml:3:3: duplicate key \"name\" in broker (first on line 2)\n");
+    ERRORS(AGENCIES "  water: {name_en: Again}\n" ROUTE,
+           "t.yaml:4:3: duplicate key \"water\" in agencies (first on line 2)\n");
+    ERRORS(AGENCIES ROUTE "agencies: {x: {name_en: X}}\n",
+           "t.yaml:7:1: duplicate key \"agencies\" in the top-level map (first on line 1)\n");
+    ERRORS(AGENCIES ROUTE "    to: [gov]\n",
+           "t.yaml:7:5: duplicate key \"to\" in route \"a.b\" (first on line 6)\n");
+}
+
+static void test_chains(void **state)
+{
+    (void)state;
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [watr]\n    observe: [inspect]\n"
+                    "    escalate: [gv]\n",
+           "t.yaml:6:10: unknown agency \"watr\" in route \"a.b\"\n"
+           "t.yaml:7:15: unknown agency \"inspect\" in route \"a.b\"\n"
+           "t.yaml:8:16: unknown agency \"gv\" in route \"a.b\"\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water, water]\n",
+           "t.yaml:6:17: agency \"water\" appears twice in \"to\" in route \"a.b\"\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: []\n",
+           "t.yaml:6:9: \"to\" in route \"a.b\" must list 1 to 16 agencies\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water]\n    escalate: [a, b, c, d, e, f,"
+                    " g, h, i, j, k, l, m, n, o, p, q]\n",
+           "t.yaml:7:15: \"escalate\" in route \"a.b\" must list 1 to 16 agencies\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: water\n",
+           "t.yaml:6:9: \"to\" in route \"a.b\" must be a list, not a string\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [[water]]\n",
+           "t.yaml:6:10: \"to\" in route \"a.b\" must be a string, not a list\n");
+}
+
+static void test_anchors_and_aliases(void **state)
+{
+    (void)state;
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: &w [water]\n",
+           "t.yaml:6:9: anchors are not allowed (&w)\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water]\n    escalate: *w\n",
+           "t.yaml:7:15: aliases are not allowed (*w)\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: &a [*a]\n",
+           "t.yaml:6:9: anchors are not allowed (&a)\n"
+           "t.yaml:6:13: aliases are not allowed (*a)\n");
+    ERRORS("x: &a [*a]\n",
+           "t.yaml:1:1: unknown key \"x\" in the top-level map (expected broker, defaults,"
+           " agencies, routes)\n"
+           "t.yaml:1:1: missing key \"agencies\" in the top-level map\n"
+           "t.yaml:1:1: missing key \"routes\" in the top-level map\n"
+           "t.yaml:1:4: anchors are not allowed (&a)\n"
+           "t.yaml:1:8: aliases are not allowed (*a)\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: !!seq [water]\n",
+           "t.yaml:6:9: tags are not allowed (tag:yaml.org,2002:seq)\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water]\n    [x]: y\n",
+           "t.yaml:7:5: keys must be strings, not a list\n");
+}
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    ERRORS(AGENCIES ROUTE "    ack_within: 5x\n",
+           "t.yaml:7:17: bad duration \"5x\" for \"ack_within\" in route \"a.b\": expected a unit"
+           " after the number: ms, s, m, h or d\n");
+    ERRORS(AGENCIES ROUTE "    answer_within: 30m1h\n",
+           "t.yaml:7:20: bad duration \"30m1h\" for \"answer_within\" in route \"a.b\": units must"
+           " go from largest to smallest (d, h, m, s, ms)\n");
+    ERRORS("broker: {heartbeat: 0s}\n" AGENCIES ROUTE,
+           "t.yaml:1:21: bad duration \"0s\" for \"heartbeat\" in broker: must be longer than"
+           " zero\n");
+    ERRORS(AGENCIES ROUTE "    priority: high\n",
+           "t.yaml:7:15: bad priority \"high\" for \"priority\" in route \"a.b\" (expected routine"
+           " or urgent)\n");
+    ERRORS("defaults: {priority: [urgent]}\n" AGENCIES ROUTE,
+           "t.yaml:1:22: \"priority\" in defaults must be a string, not a list\n");
+    ERRORS(AGENCIES "routes:\n  - match: a..b\n    to: [water]\n",
+           "t.yaml:5:12: bad pattern \"a..b\" in route \"a..b\": empty segment\n");
+    ERRORS(AGENCIES "routes:\n  - match: \"#.b\"\n    to: [water]\n",
+           "t.yaml:5:12: bad pattern \"#.b\" in route \"#.b\": '#' is allowed only as the last"
+           " segment\n");
+    ERRORS(AGENCIES "routes:\n  - match: [a]\n    to: [water]\n",
+           "t.yaml:5:12: \"match\" in route 1 must be a string, not a list\n");
+    ERRORS(AGENCIES ROUTE "    when: {kind: Complaint}\n",
+           "t.yaml:7:18: bad kind \"Complaint\" in \"when\" in route \"a.b\" (expected"
+           " [a-z0-9_-], 1 to 32 characters)\n");
+    ERRORS(AGENCIES ROUTE "    when: {}\n",
+           "t.yaml:7:11: missing key \"kind\" in \"when\" in route \"a.b\"\n");
+    ERRORS(AGENCIES ROUTE "    when: complaint\n",
+           "t.yaml:7:11: \"when\" in route \"a.b\" must be a map, not a string\n");
+    ERRORS("broker:\n  endpoints: {workers: \"http://x:1\", clients: \"tcp://\"}\n" AGENCIES ROUTE,
+           "t.yaml:2:24: bad endpoint \"http://x:1\" for \"workers\" in broker endpoints"
+           " (expected tcp://, ipc:// or inproc://...)\n"
+           "t.yaml:2:47: bad endpoint \"tcp://\" for \"clients\" in broker endpoints (expected"
+           " tcp://, ipc:// or inproc://...)\n");
+    ERRORS("broker: {name: \"\"}\n" AGENCIES ROUTE,
+           "t.yaml:1:16: \"name\" in broker must not be empty\n");
+}
+
+static void test_integers(void **state)
+{
+    (void)state;
+    ERRORS(AGENCIES ROUTE "    max_attempts: 0\n",
+           "t.yaml:7:19: \"max_attempts\" in route \"a.b\" must be an integer from 1 to 100, not"
+           " \"0\"\n");
+    ERRORS(AGENCIES ROUTE "    max_attempts: 101\n",
+           "t.yaml:7:19: \"max_attempts\" in route \"a.b\" must be an integer from 1 to 100, not"
+           " \"101\"\n");
+    ERRORS(AGENCIES ROUTE "    max_attempts: 010\n",
+           "t.yaml:7:19: \"max_attempts\" in route \"a.b\" must be an integer from 1 to 100, not"
+           " \"010\"\n");
+    ERRORS(AGENCIES ROUTE "    max_attempts: \"5\"\n",
+           "t.yaml:7:19: \"max_attempts\" in route \"a.b\" must be an integer from 1 to 100, not"
+           " \"5\"\n");
+    ERRORS("broker:\n  max_message: 1023\n  max_open: 0x10\n  retain_closed: 99999999999999999999\n"
+           AGENCIES ROUTE,
+           "t.yaml:2:16: \"max_message\" in broker must be an integer from 1024 to 67108864, not"
+           " \"1023\"\n"
+           "t.yaml:3:13: \"max_open\" in broker must be an integer from 1 to 4294967295, not"
+           " \"0x10\"\n"
+           "t.yaml:4:18: \"retain_closed\" in broker must be an integer from 0 to 4294967295,"
+           " not \"99999999999999999999\"\n");
+    ERRORS("broker:\n  max_message: 67108865\n" AGENCIES ROUTE,
+           "t.yaml:2:16: \"max_message\" in broker must be an integer from 1024 to 67108864, not"
+           " \"67108865\"\n");
+}
+
+static void test_route_shape(void **state)
+{
+    (void)state;
+    ERRORS(AGENCIES "routes:\n  - to: [water]\n",
+           "t.yaml:5:5: missing key \"match\" in route 1\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    when: {kind: complaint}\n",
+           "t.yaml:5:5: route \"a.b\" needs \"to\" or \"observe\"\n");
+    ERRORS(AGENCIES "routes:\n  - match: \"#\"\n    observe: [water]\n    priority: urgent\n"
+                    "    escalate: [gov]\n    max_attempts: 2\n",
+           "t.yaml:7:5: \"priority\" in route \"#\" means nothing without \"to\"\n"
+           "t.yaml:8:5: \"escalate\" in route \"#\" means nothing without \"to\"\n"
+           "t.yaml:9:5: \"max_attempts\" in route \"#\" means nothing without \"to\"\n");
+    ERRORS(AGENCIES "routes:\n  - a.b\n",
+           "t.yaml:5:5: route 1 must be a map, not a string\n");
+    ERRORS(AGENCIES ROUTE "    ack_within: 2h\n    answer_within: 1h\n",
+           "t.yaml:7:17: ack_within (2h) exceeds answer_within (1h) in route \"a.b\"\n");
+    /* the default ack_within (5m) against the route's own answer_within */
+    ERRORS(AGENCIES ROUTE "    answer_within: 1m\n",
+           "t.yaml:7:20: ack_within (5m) exceeds answer_within (1m) in route \"a.b\"\n");
+    ERRORS("defaults: {answer_within: 1m}\n" AGENCIES ROUTE,
+           "t.yaml:1:27: ack_within (5m) exceeds answer_within (1m) in defaults\n");
+}
+
+static void test_wrong_types(void **state)
+{
+    (void)state;
+    ERRORS("agencies: [water]\n" ROUTE,
+           "t.yaml:1:11: agencies must be a map, not a list\n");
+    ERRORS(AGENCIES "routes: {a: b}\n", "t.yaml:4:9: routes must be a list, not a map\n");
+    ERRORS(AGENCIES "routes: []\n", "t.yaml:4:9: routes must list 1 to 4096 routes\n");
+    ERRORS("agencies: {}\n" ROUTE,
+           "t.yaml:1:11: agencies must name at least one agency\n");
+    ERRORS("broker: x\n" AGENCIES ROUTE, "t.yaml:1:9: broker must be a map, not a string\n");
+    ERRORS("defaults: [x]\n" AGENCIES ROUTE, "t.yaml:1:11: defaults must be a map, not a list\n");
+    ERRORS("agencies:\n  water: Water\n" ROUTE,
+           "t.yaml:2:10: agency \"water\" must be a map, not a string\n");
+    ERRORS("agencies:\n  water: {name_en: [W]}\n" ROUTE,
+           "t.yaml:2:20: \"name_en\" in agency \"water\" must be a string, not a list\n");
+    ERRORS("agencies:\n  Water: {name_en: W}\n  " "a123456789a123456789a123456789a123456789"
+           "a123456789a123456789a1234: {name_en: X}\n" ROUTE,
+           "t.yaml:2:3: bad agency id \"Water\" (expected [a-z0-9_-], 1 to 64 characters)\n"
+           "t.yaml:3:3: bad agency id \"a123456789a123456789a123456789a123456789a123456789a1234567"
+           "89a123...\" (expected [a-z0-9_-], 1 to 64 characters)\n"
+           "t.yaml:6:10: unknown agency \"water\" in route \"a.b\"\n");
+    ERRORS("- a\n", "t.yaml:1:1: the top level must be a map of broker, defaults, agencies,"
+                    " routes\n");
+    ERRORS("routes: [{match: a, to: [x]}]\n",
+           "t.yaml:1:1: missing key \"agencies\" in the top-level map\n");
+}
+
+static void test_text_errors(void **state)
+{
+    (void)state;
+    ERRORS("agencies:\n  water: {name_en: \"W\xff\"}\n" ROUTE,
+           "t.yaml:2:22: unreadable text: invalid leading UTF-8 octet\n");
+    ERRORS("agencies:\n  water: {name_en: \"W\\0\"}\n" ROUTE,
+           "t.yaml:2:20: string is not valid UTF-8 or contains NUL\n");
+    /* libyaml itself refuses escaped surrogates */
+    ERRORS("agencies:\n  water: {name_en: \"\\ud800\"}\n" ROUTE,
+           "t.yaml:2:23: syntax error: found invalid Unicode character escape code while parsing"
+           " a quoted scalar\n");
+    /* an unclosed flow map: libyaml stops at the block list inside it */
+    ERRORS("agencies: {\n" ROUTE,
+           "t.yaml:3:3: syntax error: did not find expected node content while parsing a flow"
+           " node\n");
+    ERRORS("a: b\n- c\n",
+           "t.yaml:2:1: syntax error: did not find expected key while parsing a block mapping\n");
+    ERRORS("", "t.yaml:1:1: the file is empty\n");
+    ERRORS("# nothing here\n\n", "t.yaml:1:1: the file is empty\n");
+    ERRORS("---\n", "t.yaml:1:1: the file is empty\n");
+    ERRORS(AGENCIES ROUTE "---\n" AGENCIES ROUTE,
+           "t.yaml:7:1: only one YAML document is allowed\n");
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    /* 17 nested lists: the 17th opens at column 17 */
+    ERRORS("[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", "t.yaml:1:17: nested deeper than 16 levels\n");
+    ERRORS("[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]\n",
+           "t.yaml:1:1: the top level must be a map of broker, defaults, agencies, routes\n");
+
+    size_t big = ((size_t)1 << 20) + 1;
+    char *text = malloc(big);
+    assert_non_null(text);
+    memset(text, '#', big);
+    assert_errors(text, big, "t.yaml: larger than 1048576 bytes\n");
+    free(text);
+
+    /* errors past a hundred are counted, not listed */
+    char yaml[8192] = "agencies:\n";
+    for (int i = 0; i < 120; i++)
+        snprintf(yaml + strlen(yaml), sizeof yaml - strlen(yaml), "  A%d: {name_en: x}\n", i);
+    strcat(yaml, ROUTE);
+    char *errors = NULL;
+    assert_null(table_parse(yaml, strlen(yaml), "t.yaml", &errors));
+    assert_true(strncmp(errors, "t.yaml:2:3: bad agency id \"A0\"", 30) == 0);
+    assert_non_null(strstr(errors, "t.yaml:101:3: bad agency id \"A99\""));
+    assert_null(strstr(errors, "A100"));
+    assert_non_null(strstr(errors, "\nt.yaml: too many errors, stopped after 100\n"));
+    free(errors);
+}
+
+static void test_load_files(void **state)
+{
+    const char *path = MIZ_SOURCE_DIR "/tests/data/many-errors.yaml";
+    char expected[4096], *errors = NULL;
+    (void)state;
+
+    assert_null(table_load(path, &errors));
+    snprintf(expected, sizeof expected,
+             "%1$s:3:14: bad duration \"0s\" for \"heartbeat\" in broker: must be longer than"
+             " zero\n"
+             "%1$s:4:3: unknown key \"colour\" in broker (expected name, endpoints, heartbeat,"
+             " max_message, max_open, retain_closed)\n"
+             "%1$s:7:3: bad agency id \"Roads\" (expected [a-z0-9_-], 1 to 64 characters)\n"
+             "%1$s:10:10: unknown agency \"watr\" in route \"utility.water.*\"\n"
+             "%1$s:11:19: \"max_attempts\" in route \"utility.water.*\" must be an integer from 1"
+             " to 100, not \"0\"\n"
+             "%1$s:12:5: missing key \"match\" in route 2\n"
+             "%1$s:13:5: \"priority\" in route 2 means nothing without \"to\"\n",
+             path);
+    assert_string_equal(errors, expected);
+    free(errors);
+
+    errors = NULL;
+    assert_null(table_load(MIZ_SOURCE_DIR "/tests/data/no-such-file.yaml", &errors));
+    assert_string_equal(errors, MIZ_SOURCE_DIR "/tests/data/no-such-file.yaml: cannot read: No"
+                                               " such file or directory\n");
+    free(errors);
+
+    errors = NULL;
+    assert_null(table_load(MIZ_SOURCE_DIR "/tests/data", &errors));
+    assert_string_equal(errors, MIZ_SOURCE_DIR "/tests/data: cannot read: Is a directory\n");
+    free(errors);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_conf),
+        cmocka_unit_test(test_default_resolve),
+        cmocka_unit_test(test_resolve_order_and_observers),
+        cmocka_unit_test(test_builtin_defaults),
+        cmocka_unit_test(test_broker_settings),
+        cmocka_unit_test(test_priority_names),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_chains),
+        cmocka_unit_test(test_anchors_and_aliases),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_route_shape),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_text_errors),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_load_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
