@@ -201,11 +201,14 @@ static void print_delivery(const msgpack_object *d)
             printf("  worker #%llu", (unsigned long long)uint_field(h, "worker"));
         printf("\n");
     }
-    printf("    outcome: ");
-    print_field(d, "outcome");
-    printf("  ");
-    print_field(d, "text");
-    printf("\n");
+    const msgpack_object *outcome = miz_map_get(d, "outcome");
+    if (outcome && outcome->type == MSGPACK_OBJECT_STR) {
+        printf("    outcome: ");
+        print_field(d, "outcome");
+        printf("  ");
+        print_field(d, "text");
+        printf("\n");
+    }
 }
 
 static int cmd_status(const char *endpoint, int argc, char **argv)

@@ -756,7 +756,7 @@ static void read_chain(struct loader *ld, const struct field *f, const char *whe
 static void read_when(struct loader *ld, const struct field *f, const char *where, route_t *r)
 {
     struct field kind;
-    char when[QUOTE_MAX + 32];
+    char when[QUOTE_MAX + 48];
 
     snprintf(when, sizeof when, "\"when\" in %s", where);
     if (read_map(ld, f->value, when, when_keys, 1, &kind) < 0)

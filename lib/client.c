@@ -426,10 +426,53 @@ void *miz_worker_socket(miz_worker_t *w)
     return w->conn.socket;
 }
 
+static bool error_is(const miz_msg_t *m, const char *code)
+{
+    size_t n;
+    const char *s = miz_msg_str(m, "code", &n);
+    return miz_msg_is(m, "error") && s && n == strlen(code) && memcmp(s, code, n) == 0;
+}
+
+/* Answers what the library handles itself; true when m is for the caller. */
+static bool worker_filter(miz_worker_t *w, miz_msg_t **m)
+{
+    uint64_t hb;
+    if (miz_msg_is(*m, "heartbeat")) {
+        miz_msg_destroy(m);
+        return false;
+    }
+    if (error_is(*m, "not_registered")) { /* the broker restarted */
+        miz_msg_destroy(m);
+        worker_register(w);
+        return false;
+    }
+    if (miz_msg_is(*m, "registered") && miz_msg_uint(*m, "heartbeat_ms", &hb) == 0 && hb)
+        w->heartbeat_ms = hb;
+    return true;
+}
+
+/* Reads whatever is waiting, without blocking, into the queue put aside:
+ * a worker busy elsewhere still hears the broker's heartbeats. */
+static int worker_drain(miz_worker_t *w)
+{
+    for (;;) {
+        miz_msg_t *m;
+        if (conn_recv_raw(&w->conn, 0, &m) < 0) {
+            if (errno == EPROTO)
+                continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        if (worker_filter(w, &m))
+            conn_put_aside(&w->conn, m);
+    }
+}
+
 /* A broker silent for LIVENESS heartbeats is taken for gone: a fresh
  * socket and registration find it again when it is back. */
 int miz_worker_tick(miz_worker_t *w)
 {
+    if (worker_drain(w) < 0)
+        return -1;
     uint64_t now = now_ms();
     if (now - w->conn.last_recv > LIVENESS * w->heartbeat_ms) {
         zmq_close(w->conn.socket);
@@ -444,46 +487,24 @@ int miz_worker_tick(miz_worker_t *w)
     return 0;
 }
 
-static bool error_is(const miz_msg_t *m, const char *code)
-{
-    size_t n;
-    const char *s = miz_msg_str(m, "code", &n);
-    return miz_msg_is(m, "error") && s && n == strlen(code) && memcmp(s, code, n) == 0;
-}
-
 int miz_worker_recv(miz_worker_t *w, int timeout_ms, miz_msg_t **out)
 {
-    if (conn_take_aside(&w->conn, out))
-        return 0;
     uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
         if (miz_worker_tick(w) < 0)
             return -1;
+        if (conn_take_aside(&w->conn, out))
+            return 0;
         int wait = remaining(deadline, timeout_ms);
+        if (wait == 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        /* wake at least once per heartbeat to keep ours going */
         int slice = (int)w->heartbeat_ms;
-        miz_msg_t *m;
-        if (conn_recv_raw(&w->conn, wait < 0 || wait > slice ? slice : wait, &m) < 0) {
-            if (errno != EAGAIN && errno != EPROTO)
-                return -1;
-            if (errno == EAGAIN && wait >= 0 && wait <= slice)
-                return -1;
-            continue;
-        }
-        uint64_t hb;
-        if (miz_msg_is(m, "heartbeat")) {
-            miz_msg_destroy(&m);
-            continue;
-        }
-        if (error_is(m, "not_registered")) { /* the broker restarted */
-            miz_msg_destroy(&m);
-            if (worker_register(w) < 0)
-                return -1;
-            continue;
-        }
-        if (miz_msg_is(m, "registered") && miz_msg_uint(m, "heartbeat_ms", &hb) == 0 && hb)
-            w->heartbeat_ms = hb;
-        *out = m;
-        return 0;
+        zmq_pollitem_t item = {w->conn.socket, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, wait < 0 || wait > slice ? slice : wait) < 0)
+            return -1;
     }
 }
 
