@@ -123,6 +123,7 @@ struct worker {
     dqueue_t holding;
     uint64_t last_recv, last_send; /* monotonic ms */
     size_t slot;                   /* index in the agency's worker array */
+    bool dead;                     /* killed; freed when the turn ends */
     worker_t *next_dead;
 };
 
@@ -426,6 +427,8 @@ static void worker_kill(broker_t *b, worker_t *w, const char *why);
 
 static int send_worker(broker_t *b, worker_t *w)
 {
+    if (w->dead)
+        return -1;
     if (send_to(b, b->workers, w->rid, w->rid_len) < 0) {
         worker_kill(b, w, errno == EHOSTUNREACH ? "unreachable" : "not reading");
         return -1;
@@ -472,6 +475,9 @@ static void worker_free(worker_t *w)
  * chain that found it dead. */
 static void worker_kill(broker_t *b, worker_t *w, const char *why)
 {
+    if (w->dead)
+        return;
+    w->dead = true;
     agency_rt_t *a = &b->agencies[w->agency];
     a->workers[w->slot] = a->workers[--a->n_workers];
     a->workers[w->slot]->slot = w->slot;
@@ -506,7 +512,7 @@ static void release(broker_t *b, delivery_t *d)
     worker_t *w = d->holder;
     dq_remove(&w->holding, d);
     w->held--;
-    if (idmap_get(b->worker_map, w->rid, w->rid_len) == w)
+    if (!w->dead)
         b->agencies[w->agency].spare++;
     d->holder = NULL;
     dl_heap_disarm(b->heap, &d->ack_timer.t);
@@ -1334,15 +1340,13 @@ static int recv_one(broker_t *b, void *socket, const command_t *commands)
     }
     zmq_msg_init(&body);
     int got = zmq_msg_more(&rid) ? zmq_msg_recv(&body, socket, ZMQ_DONTWAIT) : -1;
-    bool extra = false;
-    while (got >= 0 && zmq_msg_more(&body)) {
+    bool extra = got >= 0 && zmq_msg_more(&body);
+    if (extra) { /* a message arrives whole, so the rest is already here */
         zmq_msg_t rest;
         zmq_msg_init(&rest);
-        zmq_msg_recv(&rest, socket, ZMQ_DONTWAIT);
-        extra = true;
+        while (zmq_msg_recv(&rest, socket, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&rest))
+            ;
         zmq_msg_close(&rest);
-        if (!zmq_msg_more(&rest))
-            break;
     }
     b->peer = (peer_t){.socket = socket, .rid = zmq_msg_data(&rid), .rid_len = zmq_msg_size(&rid)};
     if (socket == b->workers) {
