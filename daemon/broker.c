@@ -532,7 +532,7 @@ static void finish(broker_t *b, delivery_t *d, dstate_t state)
 {
     if (d->state == DS_QUEUED)
         dq_remove(&b->agencies[d->agency].queue[d->req->prio], d);
-    else
+    else if (d->holder)
         release(b, d);
     dl_heap_disarm(b->heap, &d->answer_timer.t);
     d->state = (uint8_t)state;
@@ -695,11 +695,14 @@ static void on_ack_timeout(broker_t *b, delivery_t *d)
     worker_t *w = d->holder;
     send_cancel(b, d, "ack_timeout");
     release(b, d);
-    if (answers_branch(d) && d->attempts >= d->req->route->max_attempts) {
+    /* copies expire too: an observer that never acks must not be offered forever */
+    if (d->attempts >= d->req->route->max_attempts) {
         finish(b, d, DS_EXPIRED);
         emit(b, d->req, d, BEV_EXPIRED, w);
-        escalate(b, d, "undeliverable");
-        branch_update(b, d);
+        if (answers_branch(d)) {
+            escalate(b, d, "undeliverable");
+            branch_update(b, d);
+        }
     } else {
         enqueue(b, d, true);
         emit(b, d->req, d, BEV_REDELIVERED, w);
@@ -1173,6 +1176,17 @@ static delivery_t *held_delivery(broker_t *b, const wire_msg_t *m)
     return d;
 }
 
+/* Only target and escalation deliveries can be answered, refused or
+ * reported on; an observer copy is only ever acknowledged. */
+static bool answerable(broker_t *b, const delivery_t *d, const char *verb)
+{
+    if (answers_branch(d))
+        return true;
+    reply_error(b, "bad_field", d->id, "delivery %llu is an observer copy: it is acknowledged, not %s",
+                (unsigned long long)d->id, verb);
+    return false;
+}
+
 static void acknowledge(broker_t *b, delivery_t *d)
 {
     if (d->state != DS_OFFERED)
@@ -1203,12 +1217,9 @@ static void cmd_answer(broker_t *b, const wire_msg_t *m)
     size_t outcome_len, text_len;
     delivery_t *d = held_delivery(b, m);
     if (!d || !field_str(b, m, "outcome", true, OUTCOME_MAX, &outcome, &outcome_len) ||
-        !field_str(b, m, "text", false, TEXT_MAX, &text, &text_len))
+        !field_str(b, m, "text", false, TEXT_MAX, &text, &text_len) ||
+        !answerable(b, d, "answered"))
         return;
-    if (!answers_branch(d)) {
-        reply_error(b, "bad_field", d->id, "an observer copy is acknowledged, not answered");
-        return;
-    }
     if (outcome_len == 0) {
         reply_error(b, "bad_field", d->id, "\"outcome\" must not be empty");
         return;
@@ -1229,7 +1240,8 @@ static void cmd_progress(broker_t *b, const wire_msg_t *m)
     const char *note;
     size_t note_len;
     delivery_t *d = held_delivery(b, m);
-    if (!d || !field_str(b, m, "note", true, TEXT_MAX, &note, &note_len))
+    if (!d || !field_str(b, m, "note", true, TEXT_MAX, &note, &note_len) ||
+        !answerable(b, d, "reported on"))
         return;
     acknowledge(b, d);
     free(d->note);
@@ -1243,12 +1255,9 @@ static void cmd_refuse(broker_t *b, const wire_msg_t *m)
     const char *reason;
     size_t reason_len;
     delivery_t *d = held_delivery(b, m);
-    if (!d || !field_str(b, m, "reason", false, TEXT_MAX, &reason, &reason_len))
+    if (!d || !field_str(b, m, "reason", false, TEXT_MAX, &reason, &reason_len) ||
+        !answerable(b, d, "refused"))
         return;
-    if (!answers_branch(d)) {
-        reply_error(b, "bad_field", d->id, "an observer copy is acknowledged, not refused");
-        return;
-    }
     if (reason)
         d->note = (free(d->note), xstrndup(reason, reason_len));
     finish(b, d, DS_REFUSED);

@@ -1,0 +1,1078 @@
+/* miz-bench: how fast is miz, and how far from its transport's ceiling?
+ *
+ * One run measures, on the same transport (ipc by default, or tcp):
+ *   1. the ceiling: a bare ZeroMQ DEALER -> ROUTER echo round trip with a
+ *      frame the size of a miz submission, pipelined and at a paced rate;
+ *   2. miz end to end: a real mizd, N agency workers in threads that ack and
+ *      answer every delivery, and one client that submits pipelined and
+ *      counts outcomes (1, 4 and 16 workers), then the same at a paced rate;
+ * and prints one table against the targets. bench/README.md explains it.
+ *
+ * The benchmark shares the machine with the daemon, so it is built to cost
+ * little: the client submits and receives on one socket in one thread, and
+ * waits in ppoll on the socket's ZMQ_FD rather than spinning. Paced runs
+ * send on an absolute schedule and measure from the scheduled time, so a
+ * stall on either side counts against latency (no coordinated omission);
+ * they also report latency from the actual send and the sender's own
+ * lateness, so a slow timer on the machine is told apart from a slow broker. */
+#define _GNU_SOURCE /* ppoll for sub-millisecond waits; zmq_poll counts in ms */
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "miz.h"
+
+#ifndef MIZ_BENCH_CONFIG
+#define MIZ_BENCH_CONFIG "bench/bench.yaml"
+#endif
+
+#define NS_PER_S 1000000000ULL
+#define RAW_WINDOW 1000   /* echo round trips in flight in the pipelined run */
+#define MIZ_WINDOW 2000   /* requests submitted and without an outcome yet */
+#define WORKER_CREDIT 64  /* deliveries a worker holds at once */
+#define LATENCY_WORKERS 4 /* workers in the paced miz run */
+#define MAX_WORKERS 16
+#define STALL_NS (10 * NS_PER_S) /* no reply for this long: something is lost */
+#define START_TIMEOUT_MS 5000    /* for mizd to answer and workers to register */
+#define TOPIC "bench.load"
+#define AGENCY "bench"
+#define ROUTER_HWM 100000 /* as mizd's SEND_HWM */
+#define INDEX_DIGITS 8 /* the raw frame carries its request index in hex */
+
+/* The project's targets: end-to-end throughput, and miz's p99 at the paced
+ * rate against the bare transport's. */
+#define TARGET_RPS 50000.0
+#define TARGET_P99_RATIO 2.0
+
+static const unsigned worker_counts[] = {1, 4, 16};
+#define N_WORKER_COUNTS (sizeof worker_counts / sizeof worker_counts[0])
+
+/* ~150 bytes of text: with the submit envelope the frame is ~200 bytes, a
+ * citizen's short complaint. */
+static const char payload_text[] =
+    "The street lights on Daneshjoo Boulevard have been out for three nights and the "
+    "snow plough has not come; please send someone before the school run.  ";
+
+typedef struct {
+    const char *mizd, *config;
+    bool tcp;
+    uint32_t count;  /* requests per pipelined run */
+    double rate;     /* requests per second in the paced runs */
+    double seconds;  /* length of the paced runs */
+} opts_t;
+
+/* Percentiles of one set of durations, in nanoseconds. */
+typedef struct {
+    uint64_t p50, p90, p99, max;
+} dist_t;
+
+/* What one run measured. */
+typedef struct {
+    uint32_t count;
+    bool paced;
+    double seconds;              /* first send to last reply */
+    dist_t latency;              /* scheduled send (paced) or send to reply */
+    dist_t from_send;            /* paced: actual send to reply */
+    dist_t lag;                  /* paced: how late the sender was on its schedule */
+    double cpu_self, cpu_daemon; /* CPU seconds spent meanwhile */
+} stats_t;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static double cpu_self(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Another process's user + system time, at the kernel's tick resolution
+ * (10 ms): good enough over runs of seconds. */
+static double cpu_of(pid_t pid)
+{
+    char path[64], line[1024];
+    unsigned long utime = 0, stime = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *close_paren = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+    fclose(f);
+    /* after the command name: state ppid pgrp session tty tpgid flags
+     * minflt cminflt majflt cmajflt utime stime */
+    if (!close_paren ||
+        sscanf(close_paren + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+               &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* All CPUs' time and the part of it the hypervisor gave to other guests,
+ * in ticks since boot. On a virtual machine, steal is what makes tails
+ * jump from one run to the next; 0 and 0 where /proc/stat says nothing. */
+static void cpu_steal(unsigned long long *total, unsigned long long *steal)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    *total = *steal = 0;
+    if (!f)
+        return;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7]) == 8) {
+        for (int i = 0; i < 8; i++)
+            *total += v[i];
+        *steal = v[7];
+    }
+    fclose(f);
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("miz-bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return -1;
+}
+
+/* Waits until the socket has input or the clock reaches until. ZMQ_FD only
+ * says "look at ZMQ_EVENTS again", so the events are checked first and after
+ * every wake-up. 1: input waiting; 0: time is up; -1: error. */
+static int wait_input(void *socket, uint64_t until)
+{
+    int fd;
+    size_t len = sizeof fd;
+    if (zmq_getsockopt(socket, ZMQ_FD, &fd, &len) < 0)
+        return -1;
+    for (;;) {
+        int events;
+        len = sizeof events;
+        if (zmq_getsockopt(socket, ZMQ_EVENTS, &events, &len) < 0)
+            return -1;
+        if (events & ZMQ_POLLIN)
+            return 1;
+        uint64_t now = now_ns();
+        if (now >= until)
+            return 0;
+        uint64_t in = until - now;
+        struct timespec ts = {(time_t)(in / NS_PER_S), (long)(in % NS_PER_S)};
+        struct pollfd p = {fd, POLLIN, 0};
+        if (ppoll(&p, 1, &ts, NULL) < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* ---- the load driver, shared by the raw and the miz runs ---- */
+
+typedef struct {
+    void *socket; /* where replies arrive */
+    /* readies ctx for a run of count requests (may be NULL): 0 or -1 */
+    int (*begin)(void *ctx, uint32_t count);
+    /* sends request i (0, 1, 2, ...): 0, or -1 on error */
+    int (*send)(void *ctx, uint32_t i);
+    /* 1 and *i: request i is complete; 0: nothing more waiting; -1: error */
+    int (*recv)(void *ctx, uint32_t *i);
+    void *ctx;
+    pid_t daemon; /* whose CPU time to count too, or 0 */
+} load_t;
+
+typedef struct {
+    uint32_t count;
+    uint32_t window; /* pipelined: at most this many in flight */
+    double rate;     /* paced: requests per second (then window is unused) */
+} plan_t;
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest rank: the smallest latency at least q of the requests had. */
+static uint64_t percentile(const uint64_t *sorted, size_t n, double q)
+{
+    double rank = q * (double)n;
+    size_t r = (size_t)rank;
+    if ((double)r < rank)
+        r++;
+    return sorted[r ? r - 1 : 0];
+}
+
+static dist_t summarise(uint64_t *v, uint32_t n)
+{
+    qsort(v, n, sizeof *v, compare_u64);
+    return (dist_t){percentile(v, n, 0.50), percentile(v, n, 0.90), percentile(v, n, 0.99),
+                    v[n - 1]};
+}
+
+/* One request's times. */
+typedef struct {
+    uint64_t due;  /* when it was to be sent: paced, the schedule */
+    uint64_t sent; /* when it was */
+    bool done;
+} slot_t;
+
+/* Records every reply waiting, in latency[] and from_send[] by arrival. */
+static int collect(const load_t *ld, uint32_t sent, slot_t *slots, uint64_t *latency,
+                   uint64_t *from_send, uint32_t *done)
+{
+    int rc;
+    uint32_t i;
+    while ((rc = ld->recv(ld->ctx, &i)) > 0) {
+        if (i >= sent || slots[i].done)
+            return fail("reply for request %u, which is not in flight", i);
+        uint64_t now = now_ns();
+        latency[*done] = now - slots[i].due;
+        from_send[*done] = now - slots[i].sent;
+        slots[i].done = true;
+        ++*done;
+    }
+    return rc < 0 ? fail("receive: %s", zmq_strerror(errno)) : 0;
+}
+
+/* Sends what the plan allows now: paced, every request whose time has come;
+ * pipelined, as many as the window has room for. Returns when the next one
+ * is due (UINT64_MAX: on a reply), or 0 on error. */
+static uint64_t send_due(const load_t *ld, const plan_t *plan, uint64_t t0, slot_t *slots,
+                         uint32_t *sent, uint32_t done)
+{
+    uint64_t period = plan->rate > 0 ? (uint64_t)((double)NS_PER_S / plan->rate) : 0;
+    for (uint64_t now = now_ns(); *sent < plan->count; ++*sent) {
+        uint64_t due = period ? t0 + *sent * period : now;
+        if (due > now)
+            return due;
+        if (!period && *sent - done >= plan->window)
+            return UINT64_MAX;
+        uint64_t t = now_ns(); /* pipelined: a burst's last send is later than its first */
+        slots[*sent] = (slot_t){.due = period ? due : t, .sent = t};
+        if (ld->send(ld->ctx, *sent) < 0) {
+            fail("send: %s", zmq_strerror(errno));
+            return 0;
+        }
+    }
+    return UINT64_MAX;
+}
+
+/* Runs one plan to completion: every request sent and its reply received. */
+static int run_load(const load_t *ld, const plan_t *plan, stats_t *st)
+{
+    uint32_t n = plan->count, sent = 0, done = 0;
+    slot_t *slots = calloc(n, sizeof *slots);
+    uint64_t *latency = malloc(n * sizeof *latency), *from_send = malloc(n * sizeof *from_send);
+    int rc = slots && latency && from_send ? 0 : fail("out of memory for %u requests", n);
+    double cpu0 = cpu_self(), dcpu0 = ld->daemon ? cpu_of(ld->daemon) : 0;
+    uint64_t t0 = now_ns(), progress = t0;
+    if (rc == 0 && ld->begin)
+        rc = ld->begin(ld->ctx, n);
+    while (rc == 0 && done < n) {
+        uint64_t next_send = send_due(ld, plan, t0, slots, &sent, done);
+        uint32_t before = done;
+        if (next_send == 0 || collect(ld, sent, slots, latency, from_send, &done) < 0) {
+            rc = -1;
+        } else if (done > before) {
+            progress = now_ns(); /* replies may have freed window: send before waiting */
+        } else if (now_ns() >= progress + STALL_NS) {
+            rc = fail("no reply for %llu s with %u of %u requests done",
+                      (unsigned long long)(STALL_NS / NS_PER_S), done, n);
+        } else if (wait_input(ld->socket, next_send < progress + STALL_NS ? next_send
+                                                                          : progress + STALL_NS) < 0) {
+            rc = fail("wait: %s", zmq_strerror(errno));
+        }
+    }
+    if (rc == 0) {
+        *st = (stats_t){.count = n, .paced = plan->rate > 0};
+        st->seconds = (double)(now_ns() - t0) / 1e9;
+        st->cpu_self = cpu_self() - cpu0;
+        st->cpu_daemon = ld->daemon ? cpu_of(ld->daemon) - dcpu0 : 0;
+        st->latency = summarise(latency, n);
+        st->from_send = summarise(from_send, n);
+        for (uint32_t i = 0; i < n; i++) /* latency[] is free for the lags now */
+            latency[i] = slots[i].sent - slots[i].due;
+        st->lag = summarise(latency, n);
+    }
+    free(slots);
+    free(latency);
+    free(from_send);
+    return rc;
+}
+
+/* A tenth of the plan first, unrecorded: the measured run then starts with
+ * warm caches, grown hash tables and connected pipes. */
+static int run_warm(const load_t *ld, const plan_t *plan, stats_t *st)
+{
+    plan_t warm = *plan;
+    stats_t ignored;
+    warm.count = plan->count / 10 ? plan->count / 10 : 1;
+    return run_load(ld, &warm, &ignored) < 0 ? -1 : run_load(ld, plan, st);
+}
+
+static plan_t paced_plan(const opts_t *o)
+{
+    double n = o->rate * o->seconds;
+    return (plan_t){.count = n < 1 ? 1 : (uint32_t)n, .rate = o->rate};
+}
+
+/* ---- endpoints and the temporary directory ---- */
+
+/* A port the kernel says is free now; mizd binds it a moment later. */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0)
+        return -1;
+    int port = bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+                       getsockname(s, (struct sockaddr *)&a, &len) == 0
+                   ? ntohs(a.sin_port)
+                   : -1;
+    close(s);
+    return port;
+}
+
+static int endpoint(const opts_t *o, const char *dir, const char *name, char *buf, size_t len)
+{
+    if (!o->tcp) {
+        snprintf(buf, len, "ipc://%s/%s", dir, name);
+        return 0;
+    }
+    int port = free_port();
+    if (port < 0)
+        return fail("no free TCP port: %s", strerror(errno));
+    snprintf(buf, len, "tcp://127.0.0.1:%d", port);
+    return 0;
+}
+
+static void remove_dir(const char *dir)
+{
+    static const char *const names[] = {"raw", "clients", "workers"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* ---- the frame ---- */
+
+static void pack_cstr(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+/* {type, seq, topic, payload}: the map miz_client_send_submit packs, with
+ * a seq as large as most of a run's, so both runs move the same bytes. */
+static void raw_frame(msgpack_sbuffer *buf)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(buf);
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    pack_cstr(&pk, "type");
+    pack_cstr(&pk, "submit");
+    pack_cstr(&pk, "seq");
+    msgpack_pack_uint32(&pk, 100000);
+    pack_cstr(&pk, "topic");
+    pack_cstr(&pk, TOPIC);
+    pack_cstr(&pk, "payload");
+    pack_cstr(&pk, payload_text);
+}
+
+/* ---- the table ---- */
+
+/* n with thousands separators, right-aligned in width. */
+static void print_num(double v, int width)
+{
+    char digits[32], out[48];
+    int n = snprintf(digits, sizeof digits, "%.0f", v), k = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            out[k++] = ',';
+        out[k++] = digits[i];
+    }
+    out[k] = '\0';
+    printf("%*s", width, out);
+}
+
+static double per_second(const stats_t *st)
+{
+    return st->seconds > 0 ? st->count / st->seconds : 0;
+}
+
+static void print_dist(const dist_t *d)
+{
+    const uint64_t v[] = {d->p50, d->p90, d->p99, d->max};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        print_num((double)v[i] / 1e3, 10);
+}
+
+/* A paced run gets two more lines: its latencies counted from the actual
+ * send, and the sender's own lateness, which the first line includes. */
+static void print_row(const char *name, const stats_t *st)
+{
+    printf("%-34s", name);
+    print_num(st->count, 9);
+    print_num(per_second(st), 10);
+    print_dist(&st->latency);
+    print_num(st->cpu_self * 1e6 / st->count, 8);
+    if (st->cpu_daemon > 0)
+        print_num(st->cpu_daemon * 1e6 / st->count, 7);
+    putchar('\n');
+    if (!st->paced)
+        return;
+    printf("%-53s", "  counted from the actual send");
+    print_dist(&st->from_send);
+    printf("\n%-53s", "  the sender behind its schedule");
+    print_dist(&st->lag);
+    putchar('\n');
+}
+
+static void print_machine(const opts_t *o, size_t frame_size)
+{
+    char date[64], model[128] = "?", line[256];
+    time_t t = time(NULL);
+    struct utsname u;
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&t));
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0 && strchr(line, ':')) {
+            snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+            model[strcspn(model, "\n")] = '\0';
+            break;
+        }
+    if (f)
+        fclose(f);
+    uname(&u);
+    printf("miz-bench %s, %s %s, %ld CPUs (%s); transport %s, %zu-byte frames\n", date, u.sysname,
+           u.release, sysconf(_SC_NPROCESSORS_ONLN), model, o->tcp ? "tcp" : "ipc", frame_size);
+}
+
+static void print_header(const opts_t *o)
+{
+    msgpack_sbuffer frame;
+    raw_frame(&frame);
+    print_machine(o, frame.size);
+    msgpack_sbuffer_destroy(&frame);
+    printf("\n%-34s%9s%10s%10s%10s%10s%10s%8s%7s\n", "run", "count", "per s", "p50 us",
+           "p90 us", "p99 us", "max us", "CPU us", "mizd");
+    fflush(stdout);
+}
+
+/* Runs a plan after its warm-up and prints its row at once: a long run
+ * shows its figures as they come. */
+static int measure(const load_t *ld, const plan_t *plan, const char *name, stats_t *st)
+{
+    if (run_warm(ld, plan, st) < 0)
+        return -1;
+    print_row(name, st);
+    fflush(stdout);
+    return 0;
+}
+
+static void print_ratio(const char *name, const dist_t *miz, const dist_t *raw)
+{
+    double ratio = raw->p99 ? (double)miz->p99 / (double)raw->p99 : 0;
+    printf("  %-32s miz %.0f us / raw %.0f us = %.1f x -> %s\n", name, (double)miz->p99 / 1e3,
+           (double)raw->p99 / 1e3, ratio, ratio <= TARGET_P99_RATIO ? "met" : "MISSED");
+}
+
+static void print_targets(const opts_t *o, const stats_t *raw_lat, const stats_t *miz_thr,
+                          const stats_t *miz_lat)
+{
+    char name[64];
+    double best = 0;
+    unsigned best_workers = 0;
+    for (size_t i = 0; i < N_WORKER_COUNTS; i++)
+        if (per_second(&miz_thr[i]) > best)
+            best = per_second(&miz_thr[i]), best_workers = worker_counts[i];
+    printf("(latency: send, or its scheduled time when paced, to reply; CPU: microseconds of CPU\n"
+           " per request in miz-bench, all threads, and in mizd)\n\n");
+    snprintf(name, sizeof name, "end to end >= %.0f req/s:", TARGET_RPS);
+    printf("targets\n  %-32s best %.0f req/s (%u worker%s) -> %s\n", name, best, best_workers,
+           best_workers == 1 ? "" : "s", best >= TARGET_RPS ? "met" : "MISSED");
+    snprintf(name, sizeof name, "p99 at %.0f/s <= %.0f x raw:", o->rate, TARGET_P99_RATIO);
+    print_ratio(name, &miz_lat->latency, &raw_lat->latency);
+    print_ratio("  the same from the actual send:", &miz_lat->from_send, &raw_lat->from_send);
+}
+
+/* ---- 1. the ceiling: bare ZeroMQ ---- */
+
+/* The raw client sends the frame of raw_frame(); the last INDEX_DIGITS
+ * characters of its text carry the request index, which the echo hands back. */
+typedef struct {
+    void *socket;
+    char *frame;
+    size_t size;
+} raw_t;
+
+static void put_index(char *p, uint32_t i)
+{
+    for (int k = INDEX_DIGITS - 1; k >= 0; k--, i >>= 4)
+        p[k] = "0123456789abcdef"[i & 15];
+}
+
+static uint32_t get_index(const char *p)
+{
+    uint32_t i = 0;
+    for (int k = 0; k < INDEX_DIGITS; k++)
+        i = i << 4 | (uint32_t)(p[k] <= '9' ? p[k] - '0' : p[k] - 'a' + 10);
+    return i;
+}
+
+static int raw_send(void *ctx, uint32_t i)
+{
+    raw_t *r = ctx;
+    put_index(r->frame + r->size - INDEX_DIGITS, i);
+    return zmq_send(r->socket, r->frame, r->size, 0) < 0 ? -1 : 0;
+}
+
+static int raw_recv(void *ctx, uint32_t *i)
+{
+    raw_t *r = ctx;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, r->socket, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return errno == EAGAIN ? 0 : -1;
+    }
+    size_t size = zmq_msg_size(&msg);
+    if (size == r->size)
+        *i = get_index((const char *)zmq_msg_data(&msg) + r->size - INDEX_DIGITS);
+    zmq_msg_close(&msg);
+    return size == r->size ? 1 : fail("echo of %zu bytes, sent %zu", size, r->size);
+}
+
+/* The ROUTER side: hands every frame back to its sender until it gets an
+ * empty one. A thread of its own, as a broker would be. */
+static void *echo_main(void *socket)
+{
+    for (;;) {
+        zmq_msg_t rid, body;
+        zmq_msg_init(&rid);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&rid, socket, 0) < 0 || zmq_msg_recv(&body, socket, 0) < 0 ||
+            zmq_msg_size(&body) == 0) {
+            zmq_msg_close(&rid);
+            zmq_msg_close(&body);
+            break;
+        }
+        if (zmq_msg_send(&rid, socket, ZMQ_SNDMORE) < 0 || zmq_msg_send(&body, socket, 0) < 0) {
+            zmq_msg_close(&rid);
+            zmq_msg_close(&body);
+            break;
+        }
+    }
+    zmq_close(socket);
+    return NULL;
+}
+
+static int bench_raw(void *zctx, const opts_t *o, const char *dir, stats_t *thr, stats_t *lat)
+{
+    char ep[PATH_MAX + 16], name[64];
+    msgpack_sbuffer frame;
+    int linger = 0;
+    if (endpoint(o, dir, "raw", ep, sizeof ep) < 0)
+        return -1;
+    raw_frame(&frame);
+    void *router = zmq_socket(zctx, ZMQ_ROUTER), *dealer = zmq_socket(zctx, ZMQ_DEALER);
+    pthread_t echo;
+    int rc = -1;
+    /* mizd's ROUTER settings: high water marks no window reaches, and a
+     * full pipe refusing rather than dropping */
+    int hwm = ROUTER_HWM, one = 1;
+    for (int i = 0; router && dealer && i < 2; i++) {
+        zmq_setsockopt(i ? router : dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(i ? router : dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    }
+    if (router)
+        zmq_setsockopt(router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    if (!router || !dealer || zmq_bind(router, ep) < 0) {
+        fail("cannot bind %s: %s", ep, zmq_strerror(errno));
+        if (router)
+            zmq_close(router);
+    } else if (pthread_create(&echo, NULL, echo_main, router) != 0) {
+        fail("cannot start the echo thread");
+        zmq_close(router);
+    } else {
+        zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
+        raw_t r = {dealer, frame.data, frame.size};
+        load_t ld = {.socket = dealer, .send = raw_send, .recv = raw_recv, .ctx = &r};
+        plan_t pipelined = {.count = o->count, .window = RAW_WINDOW}, paced = paced_plan(o);
+        if (zmq_connect(dealer, ep) < 0)
+            rc = fail("cannot connect %s: %s", ep, zmq_strerror(errno));
+        else
+            rc = 0;
+        snprintf(name, sizeof name, "raw ZeroMQ, window %d", RAW_WINDOW);
+        if (rc == 0)
+            rc = measure(&ld, &pipelined, name, thr);
+        snprintf(name, sizeof name, "raw ZeroMQ, %.0f/s", o->rate);
+        if (rc == 0)
+            rc = measure(&ld, &paced, name, lat);
+        /* an empty frame stops the echo; if even that fails, stop waiting */
+        if (zmq_send(dealer, "", 0, 0) < 0)
+            zmq_ctx_shutdown(zctx);
+        pthread_join(echo, NULL);
+    }
+    if (dealer)
+        zmq_close(dealer);
+    msgpack_sbuffer_destroy(&frame);
+    return rc;
+}
+
+/* ---- 2. miz end to end: the daemon ---- */
+
+typedef struct {
+    pid_t pid;
+    char clients[PATH_MAX + 16], workers[PATH_MAX + 16];
+} daemon_t;
+
+static int daemon_start(daemon_t *d, const opts_t *o, const char *dir)
+{
+    if (endpoint(o, dir, "clients", d->clients, sizeof d->clients) < 0 ||
+        endpoint(o, dir, "workers", d->workers, sizeof d->workers) < 0)
+        return -1;
+    if (access(o->mizd, X_OK) < 0)
+        return fail("cannot run %s: %s (use --mizd PATH)", o->mizd, strerror(errno));
+    char *argv[] = {(char *)o->mizd,   "-c",         (char *)o->config, "--clients", d->clients,
+                    "--workers",       d->workers,   "--log-level",     "warn",      NULL};
+    d->pid = fork();
+    if (d->pid < 0)
+        return fail("fork: %s", strerror(errno));
+    if (d->pid == 0) {
+        /* a benchmark that dies must not leave its daemon behind */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        execv(o->mizd, argv);
+        _exit(127);
+    }
+    return 0;
+}
+
+static int daemon_stop(daemon_t *d)
+{
+    int status;
+    if (d->pid <= 0)
+        return 0;
+    pid_t gone = 0;
+    kill(d->pid, SIGTERM);
+    for (int i = 0; i < 500 && (gone = waitpid(d->pid, &status, WNOHANG)) == 0; i++)
+        usleep(10000);
+    if (gone == 0) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, &status, 0);
+        d->pid = 0;
+        return fail("mizd did not stop on SIGTERM within 5 s");
+    }
+    d->pid = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return fail("mizd ended with %s %d", WIFEXITED(status) ? "status" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    return 0;
+}
+
+/* Asks for a status nobody has until mizd answers: any reply means it is
+ * bound and reading. */
+static int daemon_wait(daemon_t *d, miz_client_t *c)
+{
+    int status;
+    for (uint64_t until = now_ns() + START_TIMEOUT_MS * 1000000ULL; now_ns() < until;) {
+        miz_msg_t *reply;
+        if (miz_status(c, 0, 100, &reply) == 0) {
+            miz_msg_destroy(&reply);
+            return 0;
+        }
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            d->pid = 0;
+            return fail("mizd exited at start (see its errors above)");
+        }
+    }
+    return fail("mizd did not answer on %s within %d ms", d->clients, START_TIMEOUT_MS);
+}
+
+/* ---- agency workers ---- */
+
+typedef struct {
+    void *zctx;
+    const char *endpoint;
+    atomic_bool stop;
+    atomic_uint registered;
+    atomic_bool failed;
+} crew_t;
+
+/* Acks, then answers, every delivery: the two messages a real worker sends. */
+static int worker_handle(miz_worker_t *w, crew_t *crew, const miz_msg_t *m)
+{
+    uint64_t id;
+    size_t n;
+    if (miz_msg_is(m, "deliver")) {
+        if (miz_msg_uint(m, "delivery", &id) < 0)
+            return fail("a delivery without an id");
+        if (miz_worker_ack(w, id) < 0 || miz_worker_answer(w, id, "done", NULL) < 0)
+            return fail("worker send: %s", zmq_strerror(errno));
+        return 0;
+    }
+    if (miz_msg_is(m, "registered"))
+        atomic_fetch_add(&crew->registered, 1);
+    if (miz_msg_is(m, "error")) {
+        const char *code = miz_msg_str(m, "code", &n);
+        return fail("worker got error %.*s", code ? (int)n : 1, code ? code : "?");
+    }
+    return 0; /* "ok" for each ack and answer */
+}
+
+static void *worker_main(void *arg)
+{
+    crew_t *crew = arg;
+    miz_worker_opts_t o = {.agency = AGENCY, .credit = WORKER_CREDIT};
+    miz_worker_t *w = miz_worker_new(crew->zctx, crew->endpoint, &o);
+    bool ok = w != NULL;
+    if (!w)
+        fail("cannot start a worker: %s", zmq_strerror(errno));
+    while (ok && !atomic_load(&crew->stop)) {
+        miz_msg_t *m;
+        /* a short timeout only so that stop is noticed */
+        if (miz_worker_recv(w, 100, &m) < 0) {
+            if (errno != EAGAIN)
+                ok = fail("worker receive: %s", zmq_strerror(errno)) == 0;
+            continue;
+        }
+        ok = worker_handle(w, crew, m) == 0;
+        miz_msg_destroy(&m);
+    }
+    if (!ok)
+        atomic_store(&crew->failed, true);
+    miz_worker_destroy(&w);
+    return NULL;
+}
+
+static void crew_stop(crew_t *crew, pthread_t *threads, unsigned n)
+{
+    atomic_store(&crew->stop, true);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+}
+
+/* Starts n workers and waits until the daemon has registered them all. */
+static int crew_start(crew_t *crew, pthread_t *threads, unsigned n)
+{
+    atomic_store(&crew->stop, false);
+    atomic_store(&crew->registered, 0);
+    atomic_store(&crew->failed, false);
+    for (unsigned i = 0; i < n; i++)
+        if (pthread_create(&threads[i], NULL, worker_main, crew) != 0) {
+            crew_stop(crew, threads, i);
+            return fail("cannot start worker thread %u", i);
+        }
+    uint64_t until = now_ns() + START_TIMEOUT_MS * 1000000ULL;
+    while (atomic_load(&crew->registered) < n && !atomic_load(&crew->failed) && now_ns() < until)
+        usleep(1000);
+    if (atomic_load(&crew->registered) == n)
+        return 0;
+    crew_stop(crew, threads, n);
+    return fail("%u of %u workers registered", atomic_load(&crew->registered), n);
+}
+
+/* ---- the miz client ---- */
+
+/* Outcomes carry the tracking number, not the seq: "accepted" (re = seq)
+ * links the two. Both are dense within a run, so arrays do. */
+typedef struct {
+    miz_client_t *client;
+    miz_submit_t submit;
+    uint32_t count;
+    uint64_t seq0;        /* the seq of request 0 */
+    uint64_t track0;      /* the tracking number of the first accepted */
+    bool have_track0;
+    uint32_t *by_track;   /* request index by tracking - track0 */
+    uint32_t cap;         /* of by_track */
+} mizload_t;
+
+static int miz_begin(void *ctx, uint32_t count)
+{
+    mizload_t *x = ctx;
+    if (count > x->cap) {
+        uint32_t *p = realloc(x->by_track, count * sizeof *p);
+        if (!p)
+            return fail("out of memory for %u requests", count);
+        x->by_track = p;
+        x->cap = count;
+    }
+    memset(x->by_track, 0xff, count * sizeof *x->by_track);
+    x->count = count;
+    x->have_track0 = false;
+    x->seq0 = UINT64_MAX; /* until request 0 is sent, every reply is stale */
+    return 0;
+}
+
+static int miz_send(void *ctx, uint32_t i)
+{
+    mizload_t *x = ctx;
+    uint64_t seq;
+    if (miz_client_send_submit(x->client, &x->submit, &seq) < 0)
+        return -1;
+    if (i == 0)
+        x->seq0 = seq;
+    return 0;
+}
+
+/* The slot of a tracking number in by_track, or NULL if it is not this run's. */
+static uint32_t *track_slot(mizload_t *x, const miz_msg_t *m)
+{
+    uint64_t tracking;
+    if (miz_msg_uint(m, "tracking", &tracking) < 0 || !x->have_track0 ||
+        tracking - x->track0 >= x->count)
+        return NULL;
+    return &x->by_track[tracking - x->track0];
+}
+
+/* 1 and *i: the outcome of request i; 0: nothing to count; -1: error. */
+static int miz_reply(mizload_t *x, const miz_msg_t *m, uint32_t *i)
+{
+    uint64_t re, tracking;
+    bool has_re = miz_msg_uint(m, "re", &re) == 0;
+    if (has_re && re < x->seq0)
+        return 0; /* a late answer to the start-up probe */
+    if (miz_msg_is(m, "accepted")) {
+        if (!has_re || re - x->seq0 >= x->count || miz_msg_uint(m, "tracking", &tracking) < 0)
+            return fail("\"accepted\" for no request of this run");
+        if (!x->have_track0) /* replies come in order: the first is the lowest */
+            x->track0 = tracking, x->have_track0 = true;
+        uint32_t *slot = track_slot(x, m);
+        if (!slot)
+            return fail("tracking %llu out of this run's range", (unsigned long long)tracking);
+        *slot = (uint32_t)(re - x->seq0);
+        return 0;
+    }
+    if (miz_msg_is(m, "outcome")) {
+        uint32_t *slot = track_slot(x, m);
+        if (!slot || *slot == UINT32_MAX)
+            return fail("outcome for a request never accepted");
+        *i = *slot;
+        *slot = UINT32_MAX;
+        return 1;
+    }
+    if (miz_msg_is(m, "error")) {
+        size_t n = 0, k = 0;
+        const char *code = miz_msg_str(m, "code", &n), *msg = miz_msg_str(m, "message", &k);
+        return fail("mizd replied error %.*s: %.*s", (int)n, code ? code : "",
+                    (int)k, msg ? msg : "");
+    }
+    return 0;
+}
+
+static int miz_recv(void *ctx, uint32_t *i)
+{
+    mizload_t *x = ctx;
+    miz_msg_t *m;
+    while (miz_client_recv(x->client, 0, &m) == 0) {
+        int rc = miz_reply(x, m, i);
+        miz_msg_destroy(&m);
+        if (rc != 0)
+            return rc;
+    }
+    return errno == EAGAIN ? 0 : -1;
+}
+
+/* One run with n workers: they start, the load runs, they say goodbye. */
+static int miz_with_workers(const load_t *ld, crew_t *crew, unsigned n, const plan_t *plan,
+                            stats_t *st)
+{
+    char name[64];
+    pthread_t threads[MAX_WORKERS];
+    if (n > MAX_WORKERS)
+        return fail("at most %d workers", MAX_WORKERS);
+    if (crew_start(crew, threads, n) < 0)
+        return -1;
+    if (plan->rate > 0)
+        snprintf(name, sizeof name, "miz, %2u worker%s, %.0f/s", n, n == 1 ? "" : "s", plan->rate);
+    else
+        snprintf(name, sizeof name, "miz, %2u worker%s, window %u", n, n == 1 ? "" : "s",
+                 plan->window);
+    int rc = measure(ld, plan, name, st);
+    crew_stop(crew, threads, n);
+    if (rc == 0 && atomic_load(&crew->failed))
+        rc = fail("a worker failed");
+    return rc;
+}
+
+static int bench_miz(void *zctx, const opts_t *o, const char *dir, stats_t *thr, stats_t *lat)
+{
+    daemon_t d = {0};
+    if (daemon_start(&d, o, dir) < 0)
+        return -1;
+    miz_client_t *c = miz_client_new(zctx, d.clients);
+    int rc = c ? daemon_wait(&d, c) : fail("cannot connect: %s", zmq_strerror(errno));
+    if (rc == 0) {
+        mizload_t x = {.client = c, .submit = {.topic = TOPIC, .text = payload_text}};
+        load_t ld = {.socket = miz_client_socket(c), .begin = miz_begin, .send = miz_send,
+                     .recv = miz_recv, .ctx = &x, .daemon = d.pid};
+        crew_t crew = {.zctx = zctx, .endpoint = d.workers};
+        plan_t pipelined = {.count = o->count, .window = MIZ_WINDOW}, paced = paced_plan(o);
+        for (size_t i = 0; rc == 0 && i < N_WORKER_COUNTS; i++)
+            rc = miz_with_workers(&ld, &crew, worker_counts[i], &pipelined, &thr[i]);
+        if (rc == 0)
+            rc = miz_with_workers(&ld, &crew, LATENCY_WORKERS, &paced, lat);
+        free(x.by_track);
+    }
+    miz_client_destroy(&c);
+    if (daemon_stop(&d) < 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- the command line ---- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: miz-bench [--mizd PATH] [--config FILE] [--transport ipc|tcp]\n"
+            "                 [--count N] [--rate R] [--seconds S] [--quick]\n"
+            "\n"
+            "  --mizd PATH        the daemon to measure (default: mizd beside miz-bench)\n"
+            "  --config FILE      its routing table (default " MIZ_BENCH_CONFIG ")\n"
+            "  --transport T      ipc (default) or tcp on 127.0.0.1\n"
+            "  --count N          requests per pipelined run (default 200000)\n"
+            "  --rate R           requests per second in the paced runs (default 5000)\n"
+            "  --seconds S        length of the paced runs (default 5)\n"
+            "  --quick            a short run: 20000 requests, 1 s paced\n"
+            "Exits 0 when every run completed, whether or not the targets were met.\n");
+}
+
+static int parse_positive(const char *s, double max, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return errno || end == s || *end || !(*v > 0) || *v > max ? -1 : 0;
+}
+
+/* mizd beside our own binary, as the build puts them. */
+static char *default_mizd(void)
+{
+    static char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 6);
+    if (n <= 0)
+        return "./mizd";
+    path[n] = '\0';
+    char *slash = strrchr(path, '/');
+    strcpy(slash ? slash + 1 : path, "mizd");
+    return path;
+}
+
+static int parse_args(int argc, char **argv, opts_t *o)
+{
+    static const struct option options[] = {
+        {"mizd", required_argument, NULL, 'm'},   {"config", required_argument, NULL, 'c'},
+        {"transport", required_argument, NULL, 't'}, {"count", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},   {"seconds", required_argument, NULL, 's'},
+        {"quick", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (opts_t){.mizd = default_mizd(), .config = MIZ_BENCH_CONFIG, .count = 200000,
+                  .rate = 5000, .seconds = 5};
+    double v;
+    int c;
+    bool quick = false, count_set = false, seconds_set = false;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->mizd = optarg; break;
+        case 'c': o->config = optarg; break;
+        case 't':
+            if (strcmp(optarg, "ipc") != 0 && strcmp(optarg, "tcp") != 0)
+                return fail("--transport is ipc or tcp, not \"%s\"", optarg);
+            o->tcp = optarg[0] == 't';
+            break;
+        case 'n':
+            if (parse_positive(optarg, 50e6, &v) < 0)
+                return fail("--count wants 1 to 50000000");
+            o->count = (uint32_t)v, count_set = true;
+            break;
+        case 'r':
+            if (parse_positive(optarg, 1e6, &v) < 0)
+                return fail("--rate wants a positive number up to 1000000");
+            o->rate = v;
+            break;
+        case 's':
+            if (parse_positive(optarg, 3600, &v) < 0)
+                return fail("--seconds wants a positive number up to 3600");
+            o->seconds = v, seconds_set = true;
+            break;
+        case 'q': quick = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return fail("unexpected argument \"%s\"", argv[optind]);
+    }
+    if (quick && !count_set)
+        o->count = 20000;
+    if (quick && !seconds_set)
+        o->seconds = 1;
+    if (o->rate * o->seconds > 50e6)
+        return fail("--rate times --seconds is more than 50000000 requests");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o;
+    if (parse_args(argc, argv, &o) < 0)
+        return 2;
+    /* default timer slack (50 us) would blur a 200 us send schedule */
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    char dir[] = "/tmp/miz-bench.XXXXXX";
+    if (!mkdtemp(dir)) {
+        fail("mkdtemp: %s", strerror(errno));
+        return 1;
+    }
+    void *zctx = zmq_ctx_new();
+    stats_t raw_thr, raw_lat, miz_thr[N_WORKER_COUNTS], miz_lat;
+    unsigned long long total0, steal0, total1, steal1;
+    cpu_steal(&total0, &steal0);
+    print_header(&o);
+    int rc = !zctx ? fail("cannot create a ZeroMQ context")
+             : bench_raw(zctx, &o, dir, &raw_thr, &raw_lat) < 0
+                 ? -1
+                 : bench_miz(zctx, &o, dir, miz_thr, &miz_lat);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    remove_dir(dir);
+    if (rc < 0)
+        return 1;
+    print_targets(&o, &raw_lat, miz_thr, &miz_lat);
+    cpu_steal(&total1, &steal1);
+    if (total1 > total0)
+        printf("CPU time stolen by the hypervisor during the run: %.1f%%\n",
+               100.0 * (double)(steal1 - steal0) / (double)(total1 - total0));
+    return 0;
+}

@@ -1,0 +1,170 @@
+/* harness: the real mizd for the integration tests.
+ *
+ * Every test gets a daemon of its own through a cmocka fixture: mizd (the
+ * binary at MIZD_PATH) runs on ipc:// endpoints in a fresh temp dir with one
+ * of the routing tables of this folder, logging at debug level to
+ * DIR/mizd.log. Setup returns once it answers a ping; teardown closes every
+ * peer, stops it with SIGTERM and fails unless it exits 0 (under ASan a leak
+ * makes it exit non-zero).
+ *
+ * Clients and workers are peers the harness owns and closes. The tables use
+ * a 100 ms heartbeat, so a worker left unread for 300 ms would be dropped by
+ * the broker (and would itself reconnect): every wait here reads all peers
+ * into queues of their own, keeping the heartbeats going, whichever peer it
+ * is waiting for. Tests therefore never call libmiz's blocking calls.
+ *
+ * The checks fail the test (with the tail of mizd.log) instead of returning
+ * errors, so a test reads as the scenario it plays. */
+#ifndef MIZ_IT_HARNESS_H
+#define MIZ_IT_HARNESS_H
+
+/* cmocka.h needs these first */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdbool.h>
+
+#include "miz.h"
+
+/* How long anything that must happen may take: generous, for a loaded CI
+ * machine and the sanitizers; only a failing test waits this long. */
+#define IT_WAIT_MS 10000
+
+typedef struct it_daemon it_daemon_t;
+typedef struct it_peer it_peer_t;
+
+/* ---- fixtures ---- */
+
+/* The initial state is the routing table's file name in this folder; the
+ * test's state is then the running daemon. */
+int it_setup(void **state);
+int it_teardown(void **state);
+#define IT_TEST(fn, table)                                                                         \
+    cmocka_unit_test_prestate_setup_teardown(fn, it_setup, it_teardown, (void *)(table))
+
+/* Prints the message and the tail of the running daemon's log. */
+void it_report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define it_fail(...)                                                                               \
+    do {                                                                                           \
+        it_report(__VA_ARGS__);                                                                    \
+        fail();                                                                                    \
+    } while (0)
+
+/* Monotonic milliseconds, for progress bounds (never speed assertions). */
+uint64_t it_now_ms(void);
+const char *it_workers_endpoint(const it_daemon_t *d);
+
+/* ---- peers ---- */
+
+/* A miz client on the clients endpoint, or on any endpoint: a client on the
+ * workers endpoint is a plain DEALER for speaking raw bytes to it. */
+it_peer_t *it_client(it_daemon_t *d);
+it_peer_t *it_client_on(it_daemon_t *d, const char *endpoint);
+/* A worker; its "registered" (or error) reply comes as its first message. */
+it_peer_t *it_worker_open(it_daemon_t *d, const miz_worker_opts_t *o);
+/* A worker of agency with that credit (0: the broker's default), registered. */
+it_peer_t *it_worker(it_daemon_t *d, const char *agency, unsigned credit);
+/* Closes the peer now (a worker says bye); teardown closes the rest. */
+void it_close(it_peer_t **p);
+
+miz_client_t *it_miz_client(it_peer_t *p);
+miz_worker_t *it_miz_worker(it_peer_t *p);
+
+/* ---- waiting ---- */
+
+/* The peer's next message, or NULL after timeout_ms (0: only what is here). */
+miz_msg_t *it_next(it_peer_t *p, int timeout_ms);
+/* The next message, which must be of that type. */
+miz_msg_t *it_expect(it_peer_t *p, const char *type);
+/* The reply whose "re" is seq; messages before it stay queued. */
+miz_msg_t *it_reply(it_peer_t *p, uint64_t seq);
+/* The reply to seq is an error with that code. */
+void it_reply_error(it_peer_t *p, uint64_t seq, const char *code);
+/* Nothing arrives for the peer within ms (0: nothing is waiting now). */
+void it_quiet(it_peer_t *p, int ms);
+
+void it_check_type(const miz_msg_t *m, const char *type);
+void it_check_error(const miz_msg_t *m, const char *code);
+/* The next message is an error with that code. */
+void it_expect_error(it_peer_t *p, const char *code);
+
+/* ---- raw frames ---- */
+
+/* A map entry: a string value or, when str is NULL, an unsigned integer. */
+typedef struct {
+    const char *key;
+    const char *str;
+    uint64_t num;
+} it_kv_t;
+
+#define IT_S(key, s) {key, s, 0}
+#define IT_U(key, n) {key, NULL, n}
+
+void it_send_frame(it_peer_t *p, const void *data, size_t size, bool more);
+void it_send_map(it_peer_t *p, const it_kv_t *kv, size_t n);
+/* it_send_map(p, IT_MAP(IT_S("type", "ping"), IT_U("seq", 1))) */
+#define IT_MAP(...)                                                                                \
+    (const it_kv_t[]){__VA_ARGS__}, sizeof((const it_kv_t[]){__VA_ARGS__}) / sizeof(it_kv_t)
+
+/* ---- reading values (a missing or mistyped field fails the test) ---- */
+
+#define IT_ROOT(m) miz_msg_root(m)
+const msgpack_object *it_get(const msgpack_object *map, const char *key);
+uint64_t it_uint(const msgpack_object *map, const char *key);
+bool it_bool(const msgpack_object *map, const char *key);
+void it_str_eq(const msgpack_object *map, const char *key, const char *want);
+/* The array under key, which must hold n elements. */
+const msgpack_object *it_array(const msgpack_object *map, const char *key, size_t n);
+
+/* ---- clients ---- */
+
+/* The reply to a submission, whatever it is. */
+miz_msg_t *it_send_submit(it_peer_t *c, const miz_submit_t *s);
+/* The reply to seq is "accepted": its tracking number. */
+uint64_t it_accepted(it_peer_t *c, uint64_t seq);
+/* Submits and returns the tracking number of the "accepted" reply. */
+uint64_t it_submit(it_peer_t *c, const miz_submit_t *s);
+uint64_t it_submit_topic(it_peer_t *c, const char *topic, const char *kind);
+void it_submit_error(it_peer_t *c, const miz_submit_t *s, const char *code);
+
+/* The reply to a status query, whatever it is; it_status wants "status". */
+miz_msg_t *it_send_status(it_peer_t *c, uint64_t tracking);
+miz_msg_t *it_status(it_peer_t *c, uint64_t tracking);
+/* The delivery with that id in a status reply. */
+const msgpack_object *it_status_delivery(const miz_msg_t *status, uint64_t id);
+/* The delivery's history is exactly these events. */
+void it_history_is(const msgpack_object *delivery, const char *const *events);
+#define IT_HISTORY(delivery, ...) it_history_is(delivery, (const char *const[]){__VA_ARGS__, NULL})
+
+/* The next message is the outcome of tracking with n answers (the array is
+ * in the message's *answers). */
+miz_msg_t *it_outcome(it_peer_t *c, uint64_t tracking, size_t n, const msgpack_object **answers);
+/* Marks v, one of the n values of set, as seen: it must not have been. */
+void it_mark(const uint64_t *set, bool *seen, size_t n, uint64_t v, const char *what);
+/* The next message is the outcome of tracking with this one answer. */
+void it_outcome_is(it_peer_t *c, uint64_t tracking, const char *agency, const char *answered_by,
+                   uint64_t delivery, const char *outcome);
+/* The next n messages are the outcomes of these n requests, in any order,
+ * each with one answer of that outcome. */
+void it_outcomes(it_peer_t *c, const uint64_t *tracking, size_t n, const char *outcome);
+/* One answer of an outcome. */
+void it_answer_is(const msgpack_object *answer, const char *agency, const char *answered_by,
+                  uint64_t delivery, const char *outcome);
+
+/* ---- workers ---- */
+
+/* The next message is a delivery of tracking in that role. */
+miz_msg_t *it_deliver(it_peer_t *w, uint64_t tracking, const char *role);
+/* The same, returning only its delivery id. */
+uint64_t it_take(it_peer_t *w, uint64_t tracking, const char *role);
+/* Commands whose "ok" reply must come next. */
+void it_ack(it_peer_t *w, uint64_t delivery);
+void it_answer(it_peer_t *w, uint64_t delivery, const char *outcome, const char *text);
+void it_refuse(it_peer_t *w, uint64_t delivery, const char *reason);
+/* Takes the target delivery of tracking and answers it with outcome "done". */
+uint64_t it_serve(it_peer_t *w, uint64_t tracking);
+
+#endif
