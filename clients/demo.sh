@@ -28,7 +28,9 @@ worker() { local tag=$1; shift; run "$tag" "$bin/miz" worker --name "$tag" "$@";
 submit() { run "gateway" "$bin/miz" submit --wait "$@"; sleep 0.3; }
 
 say "starting mizd on conf/miz.yaml (loopback tcp 7370 for gateways, 7371 for workers)"
-run mizd "$bin/mizd" -c conf/miz.yaml
+# a store of its own, fresh each time, rather than the table's /var/lib/miz
+rm -rf "$bin/demo-data"
+run mizd "$bin/mizd" -c conf/miz.yaml --data-dir "$bin/demo-data"
 sleep 0.5
 
 say "agency workers register"

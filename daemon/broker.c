@@ -12,6 +12,7 @@
 
 #include "deadline.h"
 #include "idmap.h"
+#include "store.h"
 #include "topic.h"
 #include "wire.h"
 #include "zev.h"
@@ -20,7 +21,9 @@
 #define LIVENESS 3           /* heartbeats a peer may miss before it is dead */
 #define LINGER_MS 500        /* bounded wait for queued output at shutdown */
 #define SEND_HWM 100000      /* credit bounds deliveries; this bounds replies */
-#define RETRY_AFTER_MS 1000  /* hint sent with busy */
+#define RETRY_AFTER_MS 1000  /* hint sent with busy and unavailable */
+#define PURGE_EVERY_MS 60000 /* how often old closed requests are purged */
+#define PURGE_BATCH 2000     /* records deleted per purge step: the loop never stalls */
 #define KIND_MAX 32
 #define REF_MAX 128
 #define NAME_MAX_LEN 64
@@ -108,7 +111,9 @@ struct request {
     uint32_t open;    /* deliveries of any role not yet finished */
     uint32_t settled; /* bit per target branch */
     priority_t prio;
-    request_t *next_closed;
+    bool dirty;      /* changed this turn: written when it ends */
+    bool ref_stored; /* its client_ref is in the store */
+    request_t *next_closed, *next_dirty;
 };
 
 struct worker {
@@ -166,6 +171,15 @@ struct broker {
     msgpack_packer pk;
     uint64_t now, now_wall; /* read once per callback */
     peer_t peer;
+    store_t *store;     /* NULL: state in memory only */
+    bool store_failed;  /* the last commit failed: submissions are refused */
+    request_t *dirty;   /* requests to write when the turn ends */
+    idmap_t *refs;      /* client_ref -> request, for the requests in memory */
+    uint64_t last_purge;
+    /* What a turn sends, held until its changes are on disk: [socket u8]
+     * [routing id length u32][routing id][body length u32][body] */
+    msgpack_sbuffer outbox;
+    bool out_promise; /* the message being built tells of state that must be durable */
     broker_hook_fn *hook;
     void *hook_arg;
 };
@@ -338,6 +352,11 @@ static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t t
         .priority = r->prio,
         .worker = w ? w->serial : 0,
     };
+    if (!r->dirty) {
+        r->dirty = true;
+        r->next_dirty = b->dirty;
+        b->dirty = r;
+    }
     if (d) {
         if (d->n_hist == d->cap_hist) {
             d->cap_hist = d->cap_hist ? d->cap_hist * 2 : 4;
@@ -362,8 +381,21 @@ static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t t
 
 /* ---- sending ---- */
 
+/* The messages that tell a peer of a state change: never sent before the
+ * change is on disk. The rest (status, pong, errors, heartbeats) may go out
+ * while the store is failing. */
+static bool is_promise(const char *type)
+{
+    static const char *const promises[] = {"accepted", "ok", "outcome", "deliver", "cancel"};
+    for (size_t i = 0; i < sizeof promises / sizeof promises[0]; i++)
+        if (strcmp(type, promises[i]) == 0)
+            return true;
+    return false;
+}
+
 static msgpack_packer *msg_begin(broker_t *b, const char *type, size_t n_fields)
 {
+    b->out_promise = is_promise(type);
     msgpack_sbuffer_clear(&b->out);
     msgpack_pack_map(&b->pk, n_fields + 1);
     wire_kv_cstr(&b->pk, "type", type);
@@ -381,17 +413,43 @@ static msgpack_packer *reply_begin(broker_t *b, const char *type, size_t n_field
 
 /* With ZMQ_ROUTER_MANDATORY a gone peer fails on the routing-id frame and
  * the multipart state is reset, so the body is sent only after it succeeds. */
-static int send_to(broker_t *b, void *socket, const void *rid, size_t rid_len)
+static int send_now(void *socket, const void *rid, size_t rid_len, const void *body,
+                    size_t len)
 {
     if (zmq_send(socket, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return -1;
-    return zmq_send(socket, b->out.data, b->out.size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    return zmq_send(socket, body, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+static void outbox_write(broker_t *b, const void *p, size_t n)
+{
+    if (msgpack_sbuffer_write(&b->outbox, p, n) < 0) {
+        log_line(LOG_ERROR, "out of memory growing the outbox");
+        abort();
+    }
+}
+
+/* Queues the message in b->out for the end of the turn (see flush). While
+ * the store is failing, what promises nothing goes out at once. */
+static void send_to(broker_t *b, void *socket, const void *rid, size_t rid_len)
+{
+    if (b->store_failed && !b->out_promise) {
+        if (send_now(socket, rid, rid_len, b->out.data, b->out.size) < 0)
+            LOG(b, LOG_DEBUG, "message lost: peer gone or not reading (%s)", zmq_strerror(errno));
+        return;
+    }
+    uint8_t which = socket == b->workers;
+    uint32_t n = (uint32_t)rid_len, len = (uint32_t)b->out.size;
+    outbox_write(b, &which, 1);
+    outbox_write(b, &n, sizeof n);
+    outbox_write(b, rid, rid_len);
+    outbox_write(b, &len, sizeof len);
+    outbox_write(b, b->out.data, b->out.size);
 }
 
 static void reply_send(broker_t *b)
 {
-    if (send_to(b, b->peer.socket, b->peer.rid, b->peer.rid_len) < 0)
-        LOG(b, LOG_WARN, "reply lost: peer gone or not reading (%s)", zmq_strerror(errno));
+    send_to(b, b->peer.socket, b->peer.rid, b->peer.rid_len);
 }
 
 static void reply_error(broker_t *b, const char *code, uint64_t delivery, const char *fmt, ...)
@@ -404,7 +462,7 @@ static void reply_error(broker_t *b, const char *code, uint64_t delivery, const 
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    bool busy = strcmp(code, "busy") == 0;
+    bool busy = strcmp(code, "busy") == 0 || strcmp(code, "unavailable") == 0;
     msgpack_packer *pk = reply_begin(b, "error", 2 + (delivery != 0) + busy);
     wire_kv_cstr(pk, "code", code);
     wire_kv_cstr(pk, "message", message);
@@ -425,14 +483,12 @@ static void reply_ok(broker_t *b, uint64_t delivery)
 
 static void worker_kill(broker_t *b, worker_t *w, const char *why);
 
+/* -1 when w is dead; a send that fails later, at the flush, kills it then. */
 static int send_worker(broker_t *b, worker_t *w)
 {
     if (w->dead)
         return -1;
-    if (send_to(b, b->workers, w->rid, w->rid_len) < 0) {
-        worker_kill(b, w, errno == EHOSTUNREACH ? "unreachable" : "not reading");
-        return -1;
-    }
+    send_to(b, b->workers, w->rid, w->rid_len);
     w->last_send = b->now;
     return 0;
 }
@@ -726,8 +782,45 @@ static void on_answer_timeout(broker_t *b, delivery_t *d)
 
 /* ---- requests ---- */
 
+/* What a request copies in, from a submission or a stored record. */
+typedef struct {
+    const char *topic, *kind, *ref; /* ref may be NULL */
+    size_t topic_len, kind_len, ref_len;
+    const void *payload, *client_id;
+    size_t payload_len, client_id_len;
+    const unsigned *observers;
+    size_t n_observers;
+} request_fields_t;
+
+/* One allocation for the request and everything it copies. */
+static request_t *request_new(const request_fields_t *f)
+{
+    size_t size = sizeof(request_t) + f->n_observers * sizeof(unsigned) + f->topic_len + 1 +
+                  f->kind_len + 1 + (f->ref ? f->ref_len + 1 : 0) + f->payload_len +
+                  f->client_id_len;
+    request_t *r = xcalloc(1, size);
+    char *p = (char *)(r + 1);
+    if (f->n_observers)
+        memcpy(p, f->observers, f->n_observers * sizeof(unsigned));
+    r->observers = (const unsigned *)p;
+    r->n_observers = f->n_observers;
+    p += f->n_observers * sizeof(unsigned);
+    r->topic = memcpy(p, f->topic, f->topic_len), p += f->topic_len + 1;
+    r->topic_len = f->topic_len;
+    r->kind = memcpy(p, f->kind, f->kind_len), p += f->kind_len + 1;
+    if (f->ref)
+        r->client_ref = memcpy(p, f->ref, f->ref_len), p += f->ref_len + 1;
+    r->payload = memcpy(p, f->payload, f->payload_len), p += f->payload_len;
+    r->payload_len = f->payload_len;
+    r->client_id = memcpy(p, f->client_id, f->client_id_len);
+    r->client_id_len = f->client_id_len;
+    return r;
+}
+
 static void request_drop(request_t *r)
 {
+    if (!r)
+        return;
     for (uint32_t i = 0; i < r->n_dels; i++) {
         delivery_t *d = r->dels[i];
         free(d->outcome);
@@ -740,8 +833,16 @@ static void request_drop(request_t *r)
     free(r);
 }
 
+static bool ref_key_eq(const void *value, const void *key, size_t len)
+{
+    const request_t *r = value;
+    return strlen(r->client_ref) == len && memcmp(r->client_ref, key, len) == 0;
+}
+
 static void request_free(broker_t *b, request_t *r)
 {
+    if (r->client_ref && idmap_get(b->refs, r->client_ref, strlen(r->client_ref)) == r)
+        idmap_del(b->refs, r->client_ref, strlen(r->client_ref));
     for (uint32_t i = 0; i < r->n_dels; i++)
         idmap_del(b->deliveries, &r->dels[i]->id, sizeof r->dels[i]->id);
     idmap_del(b->requests, &r->tracking, sizeof r->tracking);
@@ -785,9 +886,7 @@ static void close_request(broker_t *b, request_t *r)
     msgpack_pack_array(pk, r->route->n_to);
     for (uint16_t i = 0; i < r->route->n_to; i++)
         pack_outcome_answer(b, r, i);
-    if (send_to(b, b->clients, r->client_id, r->client_id_len) < 0)
-        LOG(b, LOG_DEBUG, "outcome of tracking=%llu not sent: submitter gone",
-            (unsigned long long)r->tracking);
+    send_to(b, b->clients, r->client_id, r->client_id_len);
     /* freed only at the end of the turn: callers still hold r */
     if (b->closed_tail)
         b->closed_tail->next_closed = r;
@@ -797,8 +896,9 @@ static void close_request(broker_t *b, request_t *r)
     b->n_closed++;
 }
 
-/* Forgets the oldest closed requests past the retention count. One whose
- * observer copies are still out goes to the back of the line. */
+/* Forgets the oldest closed requests past the retention count (the store
+ * still has them). One whose observer copies are still out, or not yet on
+ * disk, goes to the back of the line. */
 static void evict_closed(broker_t *b)
 {
     for (size_t tries = b->n_closed; b->n_closed > b->conf->retain_closed && tries; tries--) {
@@ -807,7 +907,7 @@ static void evict_closed(broker_t *b)
         if (!b->closed_head)
             b->closed_tail = NULL;
         r->next_closed = NULL;
-        if (r->open) {
+        if (r->open || r->dirty) {
             if (b->closed_tail)
                 b->closed_tail->next_closed = r;
             else
@@ -856,9 +956,519 @@ static void schedule_deadlines(broker_t *b)
     b->timer_at = due;
 }
 
+/* ---- records: a request as the store keeps it ----
+ *
+ * One msgpack array per request, its deliveries and their history inside.
+ * Agencies are stored by id, not index, so a record outlives a change of
+ * the routing table's order; the route is found again from topic and kind. */
+
+#define REC_FIELDS 12
+#define REC_DELIVERY_FIELDS 18
+
+static const char *const copy_reasons[] = {"overdue", "refused", "undeliverable"};
+#define MISSING_AGENCY "an agency the routing table no longer has"
+
+static void pack_nil_or(msgpack_packer *pk, const char *s)
+{
+    if (s)
+        wire_pack_cstr(pk, s);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
+{
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, p, n);
+}
+
+static void pack_record(broker_t *b, msgpack_packer *pk, const request_t *r)
+{
+    msgpack_pack_array(pk, REC_FIELDS);
+    msgpack_pack_uint64(pk, r->tracking);
+    msgpack_pack_uint64(pk, r->created);
+    msgpack_pack_uint64(pk, r->closed);
+    wire_pack_str(pk, r->topic, r->topic_len);
+    wire_pack_cstr(pk, r->kind);
+    pack_nil_or(pk, r->client_ref);
+    msgpack_pack_uint8(pk, (uint8_t)r->prio);
+    msgpack_pack_uint32(pk, r->settled);
+    pack_bin(pk, r->payload, r->payload_len);
+    pack_bin(pk, r->client_id, r->client_id_len);
+    msgpack_pack_array(pk, r->n_observers);
+    for (size_t i = 0; i < r->n_observers; i++)
+        wire_pack_cstr(pk, agency_id(b, r->observers[i]));
+    msgpack_pack_array(pk, r->n_dels);
+    for (uint32_t i = 0; i < r->n_dels; i++) {
+        const delivery_t *d = r->dels[i];
+        msgpack_pack_array(pk, REC_DELIVERY_FIELDS);
+        msgpack_pack_uint64(pk, d->id);
+        wire_pack_cstr(pk, agency_id(b, d->agency));
+        msgpack_pack_uint8(pk, d->role);
+        msgpack_pack_uint16(pk, d->branch);
+        msgpack_pack_uint8(pk, d->level);
+        msgpack_pack_uint8(pk, d->state);
+        msgpack_pack_uint16(pk, d->attempts);
+        d->overdue ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+        d->escalated ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+        msgpack_pack_uint64(pk, d->from);
+        pack_nil_or(pk, d->reason);
+        msgpack_pack_uint64(pk, d->created);
+        msgpack_pack_uint64(pk, d->ack_by);
+        msgpack_pack_uint64(pk, d->answer_by);
+        pack_nil_or(pk, d->outcome);
+        pack_nil_or(pk, d->text);
+        pack_nil_or(pk, d->note);
+        msgpack_pack_array(pk, d->n_hist);
+        for (uint32_t k = 0; k < d->n_hist; k++) {
+            msgpack_pack_array(pk, 3);
+            msgpack_pack_uint64(pk, d->hist[k].at);
+            msgpack_pack_uint32(pk, d->hist[k].worker);
+            msgpack_pack_uint8(pk, d->hist[k].event);
+        }
+    }
+}
+
+/* A cursor over a record's array that remembers the first mismatch. */
+typedef struct {
+    const msgpack_object *o;
+    uint32_t n;
+    const char *bad; /* what did not fit, or NULL */
+} rec_t;
+
+static const msgpack_object *rec_at(rec_t *c, uint32_t i, msgpack_object_type type,
+                                    const char *what)
+{
+    if (!c->bad && (i >= c->n || c->o[i].type != type))
+        c->bad = what;
+    return c->bad ? NULL : &c->o[i];
+}
+
+static uint64_t rec_uint(rec_t *c, uint32_t i, uint64_t max, const char *what)
+{
+    const msgpack_object *o = rec_at(c, i, MSGPACK_OBJECT_POSITIVE_INTEGER, what);
+    if (o && o->via.u64 > max)
+        c->bad = what;
+    return c->bad ? 0 : o->via.u64;
+}
+
+static bool rec_bool(rec_t *c, uint32_t i, const char *what)
+{
+    const msgpack_object *o = rec_at(c, i, MSGPACK_OBJECT_BOOLEAN, what);
+    return o ? o->via.boolean : false;
+}
+
+/* A string, or NULL for nil when nil_ok. */
+static const char *rec_str(rec_t *c, uint32_t i, bool nil_ok, size_t *len, const char *what)
+{
+    *len = 0;
+    if (!c->bad && nil_ok && i < c->n && c->o[i].type == MSGPACK_OBJECT_NIL)
+        return NULL;
+    const msgpack_object *o = rec_at(c, i, MSGPACK_OBJECT_STR, what);
+    if (!o)
+        return NULL;
+    *len = o->via.str.size;
+    return o->via.str.size ? o->via.str.ptr : "";
+}
+
+static char *rec_dup(rec_t *c, uint32_t i, const char *what)
+{
+    size_t n;
+    const char *s = rec_str(c, i, true, &n, what);
+    return s ? xstrndup(s, n) : NULL;
+}
+
+static rec_t rec_array(rec_t *c, uint32_t i, uint32_t want, const char *what)
+{
+    const msgpack_object *o = rec_at(c, i, MSGPACK_OBJECT_ARRAY, what);
+    if (o && want && o->via.array.size != want)
+        c->bad = what;
+    return c->bad ? (rec_t){NULL, 0, c->bad} : (rec_t){o->via.array.ptr, o->via.array.size, NULL};
+}
+
+static uint32_t rec_agency(const broker_t *b, rec_t *c, uint32_t i, const char *what)
+{
+    size_t n;
+    const char *id = rec_str(c, i, false, &n, what);
+    int a = id ? table_agency_find(b->table, id, n) : -1;
+    if (id && a < 0 && !c->bad)
+        c->bad = MISSING_AGENCY;
+    return a < 0 ? 0 : (uint32_t)a;
+}
+
+static const char *rec_reason(rec_t *c, uint32_t i)
+{
+    size_t n;
+    const char *s = rec_str(c, i, true, &n, "delivery reason");
+    for (size_t k = 0; s && k < sizeof copy_reasons / sizeof copy_reasons[0]; k++)
+        if (strlen(copy_reasons[k]) == n && memcmp(copy_reasons[k], s, n) == 0)
+            return copy_reasons[k];
+    if (s && !c->bad)
+        c->bad = "delivery reason";
+    return NULL;
+}
+
+static delivery_t *decode_delivery(const broker_t *b, request_t *r, rec_t *top, uint32_t i)
+{
+    rec_t c = rec_array(top, i, REC_DELIVERY_FIELDS, "delivery");
+    if (c.bad)
+        return NULL;
+    delivery_t *d = xcalloc(1, sizeof *d);
+    d->req = r;
+    dl_timer_init(&d->ack_timer.t);
+    dl_timer_init(&d->answer_timer.t);
+    d->ack_timer.d = d->answer_timer.d = d;
+    d->id = rec_uint(&c, 0, UINT64_MAX, "delivery id");
+    d->agency = rec_agency(b, &c, 1, "delivery agency");
+    d->role = (uint8_t)rec_uint(&c, 2, ROLE_BREACH, "delivery role");
+    d->branch = (uint16_t)rec_uint(&c, 3, TABLE_MAX_CHAIN - 1, "delivery branch");
+    d->level = (uint8_t)rec_uint(&c, 4, TABLE_MAX_CHAIN, "delivery level");
+    d->state = (uint8_t)rec_uint(&c, 5, DS_SUPERSEDED, "delivery state");
+    d->attempts = (uint16_t)rec_uint(&c, 6, UINT16_MAX, "delivery attempts");
+    d->overdue = rec_bool(&c, 7, "delivery overdue");
+    d->escalated = rec_bool(&c, 8, "delivery escalated");
+    d->from = rec_uint(&c, 9, UINT64_MAX, "delivery from");
+    d->reason = rec_reason(&c, 10);
+    d->created = rec_uint(&c, 11, UINT64_MAX, "delivery created");
+    d->ack_by = rec_uint(&c, 12, UINT64_MAX, "delivery ack_by");
+    d->answer_by = rec_uint(&c, 13, UINT64_MAX, "delivery answer_by");
+    d->outcome = rec_dup(&c, 14, "delivery outcome");
+    d->text = rec_dup(&c, 15, "delivery text");
+    d->note = rec_dup(&c, 16, "delivery note");
+    rec_t h = rec_array(&c, 17, 0, "delivery history");
+    d->n_hist = d->cap_hist = h.n;
+    d->hist = h.n ? xcalloc(h.n, sizeof *d->hist) : NULL;
+    for (uint32_t k = 0; k < h.n && !c.bad; k++) {
+        rec_t e = rec_array(&h, k, 3, "history entry");
+        d->hist[k] = (hist_t){rec_uint(&e, 0, UINT64_MAX, "history time"),
+                              (uint32_t)rec_uint(&e, 1, UINT32_MAX, "history worker"),
+                              (uint8_t)rec_uint(&e, 2, BEV_COUNT - 1, "history event")};
+        c.bad = c.bad ? c.bad : h.bad ? h.bad : e.bad;
+    }
+    top->bad = c.bad;
+    return d;
+}
+
+/* Rebuilds a request from its record, detached from every index. NULL with
+ * *why set when the record does not decode or names what the table lacks. */
+static request_t *decode_record(const broker_t *b, const void *data, size_t len,
+                                const char **why)
+{
+    msgpack_unpacked up;
+    size_t off = 0;
+    msgpack_unpacked_init(&up);
+    *why = "not a msgpack record";
+    if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+        up.data.type != MSGPACK_OBJECT_ARRAY) {
+        msgpack_unpacked_destroy(&up);
+        return NULL;
+    }
+    rec_t c = {up.data.via.array.ptr, up.data.via.array.size, NULL};
+    if (c.n != REC_FIELDS)
+        c.bad = "request";
+    size_t topic_len, kind_len, ref_len;
+    const char *topic = rec_str(&c, 3, false, &topic_len, "topic");
+    const char *kind = rec_str(&c, 4, false, &kind_len, "kind");
+    const char *ref = rec_str(&c, 5, true, &ref_len, "client_ref");
+    const msgpack_object *payload = rec_at(&c, 8, MSGPACK_OBJECT_BIN, "payload");
+    const msgpack_object *client = rec_at(&c, 9, MSGPACK_OBJECT_BIN, "client id");
+    rec_t obs = rec_array(&c, 10, 0, "observers");
+    unsigned observers[TABLE_MAX_AGENCIES];
+    for (uint32_t i = 0; i < obs.n && i < TABLE_MAX_AGENCIES; i++)
+        observers[i] = rec_agency(b, &obs, i, "observer");
+    c.bad = c.bad ? c.bad : obs.bad;
+    rec_t dels = rec_array(&c, 11, 0, "deliveries");
+    if (c.bad || obs.n > TABLE_MAX_AGENCIES || payload->via.bin.size == 0 ||
+        client->via.bin.size == 0) {
+        *why = c.bad ? c.bad : "request";
+        msgpack_unpacked_destroy(&up);
+        return NULL;
+    }
+    request_t *r = request_new(&(request_fields_t){
+        .topic = topic,
+        .topic_len = topic_len,
+        .kind = kind,
+        .kind_len = kind_len,
+        .ref = ref,
+        .ref_len = ref_len,
+        .payload = payload->via.bin.ptr,
+        .payload_len = payload->via.bin.size,
+        .client_id = client->via.bin.ptr,
+        .client_id_len = client->via.bin.size,
+        .observers = observers,
+        .n_observers = obs.n,
+    });
+    r->tracking = rec_uint(&c, 0, UINT64_MAX, "tracking");
+    r->created = rec_uint(&c, 1, UINT64_MAX, "created");
+    r->closed = rec_uint(&c, 2, UINT64_MAX, "closed");
+    r->prio = (priority_t)rec_uint(&c, 6, PRIO_COUNT - 1, "priority");
+    r->settled = (uint32_t)rec_uint(&c, 7, UINT32_MAX, "settled");
+    r->cap_dels = dels.n;
+    r->dels = dels.n ? xcalloc(dels.n, sizeof *r->dels) : NULL;
+    for (uint32_t i = 0; i < dels.n && !c.bad; i++) {
+        delivery_t *d = decode_delivery(b, r, &dels, i);
+        if (d)
+            r->dels[r->n_dels++] = d;
+        c.bad = dels.bad;
+    }
+    r->ref_stored = ref != NULL;
+    msgpack_unpacked_destroy(&up);
+    if (c.bad) {
+        *why = c.bad;
+        request_drop(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- reading the store ---- */
+
+typedef struct {
+    broker_t *b;
+    request_t *r;
+    const char *why;
+} loaded_t;
+
+static int load_one(const void *rec, size_t len, void *arg)
+{
+    loaded_t *l = arg;
+    l->r = decode_record(l->b, rec, len, &l->why);
+    return 0;
+}
+
+/* A request the store has and memory does not (closed and evicted),
+ * detached: the caller drops it. */
+static request_t *load_stored(broker_t *b, uint64_t tracking)
+{
+    loaded_t l = {b, NULL, NULL};
+    int found = store_get(b->store, tracking, load_one, &l);
+    if (found < 0)
+        LOG(b, LOG_ERROR, "%s", store_error(b->store));
+    else if (found && !l.r)
+        LOG(b, LOG_ERROR, "%s: tracking %llu: bad record (%s)", store_error(b->store),
+            (unsigned long long)tracking, l.why);
+    return l.r;
+}
+
+typedef struct {
+    broker_t *b;
+    size_t requests, requeued, skipped;
+    const char *why; /* why recovery stopped */
+    uint64_t tracking;
+} recovery_t;
+
+/* Puts a recovered request back in play. What was offered or acked when
+ * the daemon stopped is queued again (that worker's connection is gone);
+ * answer deadlines resume at their absolute time, at once if passed. The
+ * "redelivered" entry is written with the request's next change: a restart
+ * does not rewrite every record. */
+static void revive(broker_t *b, request_t *r, recovery_t *rc)
+{
+    xput(b->requests, &r->tracking, sizeof r->tracking, r);
+    if (r->client_ref) {
+        size_t n = strlen(r->client_ref);
+        idmap_del(b->refs, r->client_ref, n); /* the newer one wins */
+        xput(b->refs, r->client_ref, n, r);
+    }
+    if (r->tracking >= b->next_tracking)
+        b->next_tracking = r->tracking + 1;
+    for (uint32_t i = 0; i < r->n_dels; i++) {
+        delivery_t *d = r->dels[i];
+        xput(b->deliveries, &d->id, sizeof d->id, d);
+        if (d->id >= b->next_delivery)
+            b->next_delivery = d->id + 1;
+        if (!is_open(d))
+            continue;
+        r->open++;
+        if (d->state != DS_QUEUED) {
+            if (d->n_hist == d->cap_hist) {
+                d->cap_hist = d->cap_hist ? d->cap_hist * 2 : 4;
+                d->hist = xrealloc(d->hist, d->cap_hist * sizeof *d->hist);
+            }
+            d->hist[d->n_hist++] = (hist_t){b->now_wall, 0, BEV_REDELIVERED};
+            rc->requeued++;
+        }
+        enqueue(b, d, false);
+        if (answers_branch(d) && !d->overdue && d->answer_by)
+            arm(b, &d->answer_timer,
+                d->answer_by > b->now_wall ? d->answer_by - b->now_wall : 0);
+    }
+    if (r->closed) {
+        if (b->closed_tail)
+            b->closed_tail->next_closed = r;
+        else
+            b->closed_head = r;
+        b->closed_tail = r;
+        b->n_closed++;
+    } else {
+        b->open_requests++;
+    }
+}
+
+static int recover_one(const void *rec, size_t len, void *arg)
+{
+    recovery_t *rc = arg;
+    broker_t *b = rc->b;
+    const char *why;
+    request_t *r = decode_record(b, rec, len, &why);
+    if (!r && strcmp(why, MISSING_AGENCY) != 0) {
+        rc->why = why;
+        return 1;
+    }
+    const route_t *route = NULL;
+    unsigned observers[TABLE_MAX_AGENCIES];
+    size_t n_observers, targets = 0;
+    if (r) {
+        table_resolve(b->table, r->topic, r->topic_len, r->kind, strlen(r->kind), &route,
+                      observers, &n_observers);
+        for (uint32_t i = 0; i < r->n_dels; i++)
+            targets += r->dels[i]->role == ROLE_TARGET;
+    }
+    if (!r || !route || route->n_to != targets) {
+        /* the table changed under it: keep it on disk, untouched, and say so */
+        LOG(b, LOG_ERROR, "a stored request is left aside: %s",
+            r ? "no route of the routing table matches it with the same target agencies"
+              : why);
+        if (r)
+            LOG(b, LOG_ERROR, "  tracking %llu, topic %s, kind %s",
+                (unsigned long long)r->tracking, r->topic, r->kind);
+        request_drop(r);
+        rc->skipped++;
+        return 0;
+    }
+    r->route = route;
+    revive(b, r, rc);
+    rc->requests++;
+    return 0;
+}
+
+/* Rebuilds every open request from the store. -1 (with err) when the store
+ * cannot be read or holds a record that does not decode. */
+static int recover(broker_t *b, char *err, size_t errlen)
+{
+    uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
+    recovery_t rc = {.b = b};
+    if (store_counters(b->store, &b->next_tracking, &b->next_delivery) < 0) {
+        snprintf(err, errlen, "%s", store_error(b->store));
+        return -1;
+    }
+    int ret = store_each_open(b->store, recover_one, &rc);
+    if (ret < 0) {
+        snprintf(err, errlen, "%s", store_error(b->store));
+        return -1;
+    }
+    if (ret > 0) {
+        snprintf(err, errlen, "%s: a stored request does not decode (%s): refusing to start",
+                 store_path(b->store), rc.why);
+        return -1;
+    }
+    LOG(b, LOG_INFO,
+        "store %s: recovered %zu requests (%zu open) in %llu ms; %zu deliveries to offer "
+        "again%s",
+        store_path(b->store), rc.requests, b->open_requests,
+        (unsigned long long)(clock_ms(CLOCK_MONOTONIC) - t0), rc.requeued,
+        rc.skipped ? "; some left aside, see above" : "");
+    return 0;
+}
+
+/* ---- durability ---- */
+
+static store_status_t persist_request(broker_t *b, request_t *r)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(&b->scratch);
+    msgpack_packer_init(&pk, &b->scratch, msgpack_sbuffer_write);
+    pack_record(b, &pk, r);
+    store_status_t st;
+    if (r->client_ref && !r->ref_stored &&
+        (st = store_put_ref(b->store, r->client_ref, strlen(r->client_ref), r->tracking,
+                            r->created)))
+        return st;
+    /* a closed request stays with the open ones while its copies are out */
+    if (r->closed && !r->open)
+        return store_put_closed(b->store, r->tracking, r->closed, r->client_ref,
+                                r->client_ref ? strlen(r->client_ref) : 0, b->scratch.data,
+                                b->scratch.size);
+    return store_put_open(b->store, r->tracking, b->scratch.data, b->scratch.size);
+}
+
+static store_status_t write_turn(broker_t *b)
+{
+    store_status_t st = store_begin(b->store);
+    for (request_t *r = b->dirty; r && !st; r = r->next_dirty)
+        st = persist_request(b, r);
+    if (!st)
+        st = store_put_counters(b->store, b->next_tracking, b->next_delivery);
+    if (!st)
+        st = store_commit(b->store);
+    else
+        store_abort(b->store);
+    return st;
+}
+
+/* Writes every request the turn changed in one transaction (group commit).
+ * False when that failed: what the turn would send stays in the outbox,
+ * the requests stay dirty, and the next turn (or tick) tries again. */
+static bool persist(broker_t *b)
+{
+    store_status_t st = STORE_OK;
+    if (b->store && b->dirty)
+        while ((st = write_turn(b)) == STORE_RETRY)
+            LOG(b, LOG_INFO, "store map grown: %s", store_error(b->store));
+    if (st != STORE_OK) {
+        if (!b->store_failed)
+            LOG(b, LOG_ERROR, "store write failed, refusing submissions until it works: %s",
+                store_error(b->store));
+        b->store_failed = true;
+        return false;
+    }
+    if (b->store_failed)
+        LOG(b, LOG_WARN, "store writes again; accepting submissions");
+    b->store_failed = false;
+    while (b->dirty) {
+        request_t *r = b->dirty;
+        b->dirty = r->next_dirty;
+        r->next_dirty = NULL;
+        r->dirty = false;
+        r->ref_stored = r->client_ref != NULL;
+    }
+    return true;
+}
+
+/* Sends what the turn queued. A worker that cannot be reached is dropped
+ * (its deliveries go back to the queue on the next pass of end_turn). */
+static void flush(broker_t *b)
+{
+    const char *p = b->outbox.data, *end = p + b->outbox.size;
+    while (p < end) {
+        uint8_t which = (uint8_t)*p++;
+        uint32_t rid_len, len;
+        memcpy(&rid_len, p, sizeof rid_len);
+        const char *rid = p += sizeof rid_len;
+        memcpy(&len, p += rid_len, sizeof len);
+        const char *body = p += sizeof len;
+        p += len;
+        void *socket = which ? b->workers : b->clients;
+        if (send_now(socket, rid, rid_len, body, len) == 0)
+            continue;
+        worker_t *w = which ? idmap_get(b->worker_map, rid, rid_len) : NULL;
+        if (w)
+            worker_kill(b, w, errno == EHOSTUNREACH ? "unreachable" : "not reading");
+        else if (!which)
+            LOG(b, LOG_DEBUG, "message to a client lost: gone or not reading (%s)",
+                zmq_strerror(errno));
+    }
+    msgpack_sbuffer_clear(&b->outbox);
+}
+
 static void end_turn(broker_t *b)
 {
-    reap_workers(b);
+    do {
+        reap_workers(b);
+        if (!persist(b))
+            break;
+        flush(b);
+    } while (b->dead);
     evict_closed(b);
     schedule_deadlines(b);
     zev_rearm(b->clients_ev);
@@ -908,6 +1518,56 @@ static bool field_uint(broker_t *b, const wire_msg_t *m, const char *key, bool r
     return false;
 }
 
+static void reply_accepted(broker_t *b, uint64_t tracking, size_t deliveries, size_t observers,
+                           bool duplicate)
+{
+    msgpack_packer *pk = reply_begin(b, "accepted", 3 + duplicate);
+    wire_kv_uint(pk, "tracking", tracking);
+    wire_kv_uint(pk, "deliveries", deliveries);
+    wire_kv_uint(pk, "observers", observers);
+    if (duplicate)
+        wire_kv_bool(pk, "duplicate", true);
+    reply_send(b);
+}
+
+static void reply_duplicate(broker_t *b, const request_t *r)
+{
+    size_t targets = 0, observers = 0;
+    for (uint32_t i = 0; i < r->n_dels; i++) {
+        targets += r->dels[i]->role == ROLE_TARGET;
+        observers += r->dels[i]->role == ROLE_OBSERVE;
+    }
+    LOG(b, LOG_INFO, "resubmission of client_ref \"%s\": tracking=%llu", r->client_ref,
+        (unsigned long long)r->tracking);
+    reply_accepted(b, r->tracking, targets, observers, true);
+}
+
+/* A client_ref first used within the dedup window: the same tracking
+ * number again, and nothing new. */
+static bool resubmission(broker_t *b, const char *ref, size_t ref_len)
+{
+    uint64_t window = b->conf->dedup_window_ms, tracking, at;
+    request_t *r = idmap_get(b->refs, ref, ref_len);
+    if (r) {
+        if (b->now_wall >= r->created + window)
+            return false;
+        reply_duplicate(b, r);
+        return true;
+    }
+    if (!b->store)
+        return false;
+    int found = store_find_ref(b->store, ref, ref_len, &tracking, &at);
+    if (found < 0) {
+        reply_error(b, "unavailable", 0, "cannot read the store (%s)", store_error(b->store));
+        return true;
+    }
+    if (!found || b->now_wall >= at + window || !(r = load_stored(b, tracking)))
+        return false;
+    reply_duplicate(b, r);
+    request_drop(r);
+    return true;
+}
+
 static void cmd_submit(broker_t *b, const wire_msg_t *m)
 {
     const char *topic, *kind, *prio_s, *ref;
@@ -933,6 +1593,13 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
         reply_error(b, "bad_field", 0, "\"priority\" must be \"routine\" or \"urgent\"");
         return;
     }
+    if (b->store_failed) {
+        reply_error(b, "unavailable", 0, "cannot store new requests now (%s)",
+                    store_error(b->store));
+        return;
+    }
+    if (ref && resubmission(b, ref, ref_len))
+        return;
     const msgpack_object *payload = wire_get(m, "payload");
     if (!payload) {
         reply_error(b, "bad_field", 0, "\"payload\" is required");
@@ -963,36 +1630,32 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     if (!prio_s)
         prio = route->priority;
 
-    /* one allocation for the request and everything it copies */
-    size_t size = sizeof(request_t) + n_observers * sizeof(unsigned) + topic_len + 1 +
-                  kind_len + 1 + (ref ? ref_len + 1 : 0) + b->scratch.size + b->peer.rid_len;
-    request_t *r = xcalloc(1, size);
-    char *p = (char *)(r + 1);
-    memcpy(p, observers, n_observers * sizeof(unsigned));
-    r->observers = (const unsigned *)p;
-    r->n_observers = n_observers;
-    p += n_observers * sizeof(unsigned);
-    r->topic = memcpy(p, topic, topic_len), p += topic_len + 1;
-    r->topic_len = topic_len;
-    r->kind = memcpy(p, kind, kind_len), p += kind_len + 1;
-    if (ref)
-        r->client_ref = memcpy(p, ref, ref_len), p += ref_len + 1;
-    r->payload = memcpy(p, b->scratch.data, b->scratch.size), p += b->scratch.size;
-    r->payload_len = b->scratch.size;
-    r->client_id = memcpy(p, b->peer.rid, b->peer.rid_len);
-    r->client_id_len = b->peer.rid_len;
+    request_t *r = request_new(&(request_fields_t){
+        .topic = topic,
+        .topic_len = topic_len,
+        .kind = kind,
+        .kind_len = kind_len,
+        .ref = ref,
+        .ref_len = ref_len,
+        .payload = b->scratch.data,
+        .payload_len = b->scratch.size,
+        .client_id = b->peer.rid,
+        .client_id_len = b->peer.rid_len,
+        .observers = observers,
+        .n_observers = n_observers,
+    });
     r->tracking = b->next_tracking++;
     r->route = route;
     r->prio = prio;
     r->created = b->now_wall;
     xput(b->requests, &r->tracking, sizeof r->tracking, r);
+    if (ref) {
+        idmap_del(b->refs, ref, ref_len); /* one from outside the window */
+        xput(b->refs, ref, ref_len, r);
+    }
     b->open_requests++;
 
-    msgpack_packer *pk = reply_begin(b, "accepted", 3);
-    wire_kv_uint(pk, "tracking", r->tracking);
-    wire_kv_uint(pk, "deliveries", route->n_to);
-    wire_kv_uint(pk, "observers", n_observers);
-    reply_send(b);
+    reply_accepted(b, r->tracking, route->n_to, n_observers, false);
     emit(b, r, NULL, BEV_RECEIVED, NULL);
 
     for (uint16_t i = 0; i < route->n_to; i++)
@@ -1045,7 +1708,9 @@ static void cmd_status(broker_t *b, const wire_msg_t *m)
     uint64_t tracking;
     if (!field_uint(b, m, "tracking", true, &tracking))
         return;
-    request_t *r = idmap_get(b->requests, &tracking, sizeof tracking);
+    request_t *r = idmap_get(b->requests, &tracking, sizeof tracking), *stored = NULL;
+    if (!r && b->store)
+        r = stored = load_stored(b, tracking);
     if (!r) {
         reply_error(b, "unknown_tracking", 0, "no request with tracking number %llu",
                     (unsigned long long)tracking);
@@ -1065,6 +1730,7 @@ static void cmd_status(broker_t *b, const wire_msg_t *m)
     for (uint32_t i = 0; i < r->n_dels; i++)
         pack_delivery_status(b, r->dels[i]);
     reply_send(b);
+    request_drop(stored);
 }
 
 static void cmd_ping(broker_t *b, const wire_msg_t *m)
@@ -1407,6 +2073,22 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     end_turn(b);
 }
 
+/* Drops closed requests past the retention period from the store, a batch
+ * at a time; a full batch means more are due, so the next tick goes on. */
+static void purge(broker_t *b)
+{
+    if (!b->store || b->store_failed || b->now - b->last_purge < PURGE_EVERY_MS ||
+        b->now_wall < b->conf->retention_ms)
+        return;
+    long n = store_purge(b->store, b->now_wall - b->conf->retention_ms, PURGE_BATCH);
+    if (n < 0)
+        LOG(b, LOG_ERROR, "purge of old requests failed: %s", store_error(b->store));
+    else if (n > 0)
+        LOG(b, LOG_INFO, "purged %ld requests closed over the retention period", n);
+    if (n < PURGE_BATCH)
+        b->last_purge = b->now;
+}
+
 /* Heartbeats: drop workers silent for LIVENESS intervals, and speak to the
  * ones we have not spoken to for one. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -1427,6 +2109,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             }
         }
     }
+    purge(b);
     end_turn(b);
 }
 
@@ -1443,7 +2126,9 @@ static void *router_new(broker_t *b, const char *endpoint, char *err, size_t err
     void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
     int one = 1, hwm = SEND_HWM, linger = LINGER_MS;
     int64_t maxmsg = (int64_t)b->conf->max_message;
+    /* handover: a client that reconnects with its routing id takes it over */
     if (!s || zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
+        zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0 ||
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
@@ -1478,17 +2163,26 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     clock_update(b);
     msgpack_sbuffer_init(&b->out);
     msgpack_sbuffer_init(&b->scratch);
+    msgpack_sbuffer_init(&b->outbox);
     msgpack_packer_init(&b->pk, &b->out, msgpack_sbuffer_write);
     b->agencies = xcalloc(table_agency_count(table), sizeof *b->agencies);
     b->requests = idmap_new(request_key_eq);
     b->deliveries = idmap_new(delivery_key_eq);
     b->worker_map = idmap_new(worker_key_eq);
+    b->refs = idmap_new(ref_key_eq);
     b->heap = dl_heap_new();
     b->zctx = zmq_ctx_new();
-    if (!b->requests || !b->deliveries || !b->worker_map || !b->heap || !b->zctx) {
+    if (!b->requests || !b->deliveries || !b->worker_map || !b->refs || !b->heap || !b->zctx) {
         snprintf(err, errlen, "out of memory");
         broker_destroy(&b);
         return NULL;
+    }
+    if (!opts->memory) {
+        const char *dir = opts->data_dir ? opts->data_dir : b->conf->data_dir;
+        if (!(b->store = store_open(dir, err, errlen)) || recover(b, err, errlen) < 0) {
+            broker_destroy(&b);
+            return NULL;
+        }
     }
     const char *cep = opts->clients_endpoint ? opts->clients_endpoint : b->conf->clients_endpoint;
     const char *wep = opts->workers_endpoint ? opts->workers_endpoint : b->conf->workers_endpoint;
@@ -1520,7 +2214,8 @@ static void say_goodbye(broker_t *b)
         agency_rt_t *a = &b->agencies[i];
         for (size_t k = 0; k < a->n_workers; k++) {
             msg_begin(b, "bye", 0);
-            send_to(b, b->workers, a->workers[k]->rid, a->workers[k]->rid_len);
+            send_now(b->workers, a->workers[k]->rid, a->workers[k]->rid_len, b->out.data,
+                     b->out.size);
         }
     }
 }
@@ -1571,9 +2266,12 @@ void broker_destroy(broker_t **bp)
     idmap_destroy(&b->requests);
     idmap_destroy(&b->deliveries);
     idmap_destroy(&b->worker_map);
+    idmap_destroy(&b->refs);
     dl_heap_destroy(&b->heap);
     msgpack_sbuffer_destroy(&b->out);
     msgpack_sbuffer_destroy(&b->scratch);
+    msgpack_sbuffer_destroy(&b->outbox);
+    store_destroy(&b->store);
     table_destroy(&b->table);
     free(b);
     *bp = NULL;

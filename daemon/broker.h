@@ -63,6 +63,8 @@ typedef struct {
     const char *clients_endpoint; /* overrides the table's when not NULL */
     const char *workers_endpoint;
     log_level_t log_level;
+    const char *data_dir; /* overrides the table's when not NULL */
+    bool memory;          /* no store: a restart forgets everything (tests, benchmarks) */
 } broker_opts_t;
 
 /* Binds the sockets and takes ownership of table. NULL on failure, with the

@@ -19,10 +19,14 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mizd [-c FILE] [--clients ENDPOINT] [--workers ENDPOINT] [--log-level LEVEL]\n"
+            "usage: mizd [-c FILE] [--data-dir DIR | --memory] [--clients ENDPOINT]\n"
+            "            [--workers ENDPOINT] [--log-level LEVEL]\n"
             "       mizd --check FILE\n"
             "\n"
             "  -c, --config FILE     routing table (default " DEFAULT_CONFIG ")\n"
+            "      --data-dir DIR    where the store lives (overrides the table's data_dir)\n"
+            "      --memory          keep no store: a restart forgets every request\n"
+            "                        (for tests and benchmarks only)\n"
             "      --clients EP      endpoint for intake gateways (overrides the table)\n"
             "      --workers EP      endpoint for agency workers (overrides the table)\n"
             "      --log-level L     error, warn, info (default) or debug\n"
@@ -55,6 +59,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},  {"clients", required_argument, NULL, 'C'},
         {"workers", required_argument, NULL, 'W'}, {"log-level", required_argument, NULL, 'l'},
         {"check", required_argument, NULL, 'k'},   {"help", no_argument, NULL, 'h'},
+        {"data-dir", required_argument, NULL, 'd'}, {"memory", no_argument, NULL, 'm'},
         {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
     };
     const char *config = DEFAULT_CONFIG, *check = NULL;
@@ -66,6 +71,8 @@ int main(int argc, char **argv)
         case 'C': opts.clients_endpoint = optarg; break;
         case 'W': opts.workers_endpoint = optarg; break;
         case 'k': check = optarg; break;
+        case 'd': opts.data_dir = optarg; break;
+        case 'm': opts.memory = true; break;
         case 'l':
             if (log_level_parse(optarg, &opts.log_level) < 0) {
                 fprintf(stderr, "mizd: unknown log level \"%s\"\n", optarg);
@@ -96,6 +103,8 @@ int main(int argc, char **argv)
     if (!table)
         return 1;
     signal(SIGPIPE, SIG_IGN);
+    /* a file size limit makes a write fail (EFBIG), handled like a full disk */
+    signal(SIGXFSZ, SIG_IGN);
     struct event_base *base = event_base_new();
     if (!base) {
         log_line(LOG_ERROR, "cannot create the event loop");

@@ -532,9 +532,22 @@ static bool is_name(const char *s, size_t n, size_t max)
 
 /* ---- broker ---- */
 
-static const char *const broker_keys[] = {"name",        "endpoints", "heartbeat",
-                                          "max_message", "max_open",  "retain_closed"};
-enum { B_NAME, B_ENDPOINTS, B_HEARTBEAT, B_MAX_MESSAGE, B_MAX_OPEN, B_RETAIN, B_COUNT };
+static const char *const broker_keys[] = {
+    "name",     "endpoints",     "heartbeat", "max_message",  "max_open",
+    "retain_closed", "data_dir", "retention", "dedup_window",
+};
+enum {
+    B_NAME,
+    B_ENDPOINTS,
+    B_HEARTBEAT,
+    B_MAX_MESSAGE,
+    B_MAX_OPEN,
+    B_RETAIN,
+    B_DATA_DIR,
+    B_RETENTION,
+    B_DEDUP,
+    B_COUNT
+};
 static const char *const endpoint_keys[] = {"clients", "workers"};
 
 static void read_endpoint(struct loader *ld, const struct field *f, const char *where,
@@ -577,6 +590,12 @@ static void read_broker(struct loader *ld, const struct field *top)
         c->max_open = (size_t)v;
     if (f[B_RETAIN].key && read_uint(ld, &f[B_RETAIN], "broker", 0, COUNT_MAX, &v) == 0)
         c->retain_closed = (size_t)v;
+    if (f[B_DATA_DIR].key)
+        read_string(ld, &f[B_DATA_DIR], "broker", &c->data_dir);
+    if (f[B_RETENTION].key)
+        read_duration(ld, &f[B_RETENTION], "broker", &c->retention_ms);
+    if (f[B_DEDUP].key)
+        read_duration(ld, &f[B_DEDUP], "broker", &c->dedup_window_ms);
 }
 
 /* ---- agencies ---- */
@@ -872,6 +891,9 @@ static void read_table(struct loader *ld, const struct node *root)
         .max_message = 1048576,
         .max_open = 1000000,
         .retain_closed = 100000,
+        .data_dir = "/var/lib/miz",
+        .retention_ms = 400ull * 24 * 3600 * 1000,
+        .dedup_window_ms = 24ull * 3600 * 1000,
     };
     if (root->kind != NODE_MAP) {
         if (root->kind != NODE_BAD)

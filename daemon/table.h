@@ -55,7 +55,10 @@ typedef struct {
     uint64_t heartbeat_ms;        /* both ways; a peer is dead after 3 missed */
     size_t max_message;           /* bytes per frame (ZMQ_MAXMSGSIZE) */
     size_t max_open;              /* open requests before submissions get busy */
-    size_t retain_closed;         /* closed requests kept for status queries */
+    size_t retain_closed;         /* closed requests kept in memory for status queries */
+    const char *data_dir;         /* where the store lives */
+    uint64_t retention_ms;        /* closed requests stay on disk this long */
+    uint64_t dedup_window_ms;     /* a client_ref seen this recently is a resubmission */
 } broker_conf_t;
 
 typedef struct table table_t;

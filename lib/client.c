@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -30,6 +31,8 @@ typedef struct {
     msgpack_sbuffer buf;
     msgpack_packer pk;
     uint64_t last_send, last_recv; /* monotonic ms */
+    unsigned char rid[16];         /* our routing id; 0 bytes: ZeroMQ's choice */
+    size_t rid_len;
 } conn_t;
 
 struct miz_client {
@@ -136,7 +139,8 @@ static int conn_connect(conn_t *c)
     if (!c->socket)
         return -1;
     zmq_setsockopt(c->socket, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_connect(c->socket, c->endpoint) < 0) {
+    if ((c->rid_len && zmq_setsockopt(c->socket, ZMQ_ROUTING_ID, c->rid, c->rid_len) < 0) ||
+        zmq_connect(c->socket, c->endpoint) < 0) {
         int e = errno;
         zmq_close(c->socket);
         c->socket = NULL;
@@ -147,9 +151,17 @@ static int conn_connect(conn_t *c)
     return 0;
 }
 
-static int conn_init(conn_t *c, void *zctx, const char *endpoint)
+/* A client keeps one random routing id for its life, so the broker can
+ * still send it the outcome after a reconnect, or after its own restart. */
+static int conn_init(conn_t *c, void *zctx, const char *endpoint, bool stable_id)
 {
     memset(c, 0, sizeof *c);
+    if (stable_id) {
+        if (getrandom(c->rid, sizeof c->rid, 0) != (ssize_t)sizeof c->rid)
+            return -1;
+        c->rid[0] = 'm'; /* ids starting with a zero byte are ZeroMQ's own */
+        c->rid_len = sizeof c->rid;
+    }
     c->next_seq = 1;
     msgpack_sbuffer_init(&c->buf);
     msgpack_packer_init(&c->pk, &c->buf, msgpack_sbuffer_write);
@@ -285,7 +297,7 @@ miz_client_t *miz_client_new(void *zctx, const char *endpoint)
     miz_client_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    if (conn_init(&c->conn, zctx, endpoint) < 0) {
+    if (conn_init(&c->conn, zctx, endpoint, true) < 0) {
         int e = errno;
         miz_client_destroy(&c);
         errno = e;
@@ -393,7 +405,7 @@ miz_worker_t *miz_worker_new(void *zctx, const char *endpoint, const miz_worker_
     bool ok = w->agency && (!o->name || w->name) && (!o->n_topics || w->topics);
     for (size_t i = 0; ok && i < o->n_topics; i++, w->n_topics++)
         ok = (w->topics[i] = strdup(o->topics[i])) != NULL;
-    if (!ok || conn_init(&w->conn, zctx, endpoint) < 0 || worker_register(w) < 0) {
+    if (!ok || conn_init(&w->conn, zctx, endpoint, false) < 0 || worker_register(w) < 0) {
         int e = errno;
         miz_worker_destroy(&w);
         errno = e;

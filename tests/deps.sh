@@ -2,7 +2,7 @@
 # Installs, from Debian's archive, what building and testing miz needs, when
 # any of it is missing. Needs root (or sudo) only when it has work to do.
 set -euo pipefail
-packages=(gcc make cmake pkg-config libevent-dev libzmq3-dev libmsgpack-dev libyaml-dev libcmocka-dev)
+packages=(gcc make cmake pkg-config libevent-dev libzmq3-dev libmsgpack-dev libyaml-dev libcmocka-dev liblmdb-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -61,7 +61,8 @@ static const char *agency_id(const table_t *t, unsigned i)
 }
 
 static const broker_conf_t builtin_conf = {
-    "miz", "tcp://127.0.0.1:7370", "tcp://127.0.0.1:7371", 1000, 1048576, 1000000, 100000,
+    "miz",      "tcp://127.0.0.1:7370", "tcp://127.0.0.1:7371", 1000, 1048576, 1000000, 100000,
+    "/var/lib/miz", 400ull * 24 * 3600 * 1000, 24ull * 3600 * 1000,
 };
 
 static void assert_conf(const broker_conf_t *got, broker_conf_t want)
@@ -73,6 +74,9 @@ static void assert_conf(const broker_conf_t *got, broker_conf_t want)
     assert_int_equal(got->max_message, want.max_message);
     assert_int_equal(got->max_open, want.max_open);
     assert_int_equal(got->retain_closed, want.retain_closed);
+    assert_string_equal(got->data_dir, want.data_dir);
+    assert_int_equal(got->retention_ms, want.retention_ms);
+    assert_int_equal(got->dedup_window_ms, want.dedup_window_ms);
 }
 
 static void assert_policy(const route_t *r, priority_t priority, uint64_t ack_ms,
@@ -241,11 +245,15 @@ static void test_broker_settings(void **state)
                           "  max_message: 1024\n"
                           "  max_open: 1\n"
                           "  retain_closed: 0\n"
+                          "  data_dir: /srv/miz\n"
+                          "  retention: 30d\n"
+                          "  dedup_window: 90m\n"
                           "defaults: {priority: urgent, ack_within: 1s, answer_within: 1s,"
                           " max_attempts: 100}\n" AGENCIES ROUTE);
     (void)state;
     assert_conf(table_conf(t),
-                (broker_conf_t){"test", "ipc:///run/miz/c", "inproc://w", 250, 1024, 1, 0});
+                (broker_conf_t){"test", "ipc:///run/miz/c", "inproc://w", 250, 1024, 1, 0,
+                                "/srv/miz", 30ull * 24 * 3600 * 1000, 90 * 60 * 1000});
     const route_t *r = table_route(t, 0);
     assert_policy(r, PRIO_URGENT, 1000, 1000, 100);
     table_destroy(&t);
@@ -274,10 +282,12 @@ static void test_unknown_keys(void **state)
            " agencies, routes)\n");
     ERRORS("broker:\n  nam: x\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"nam\" in broker (expected name, endpoints, heartbeat,"
-           " max_message, max_open, retain_closed)\n");
+           " max_message, max_open, retain_closed, data_dir, retention,"
+           " dedup_window)\n");
     ERRORS("broker:\n  timezone: Asia/Tehran\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"timezone\" in broker (expected name, endpoints, heartbeat,"
-           " max_message, max_open, retain_closed)\n");
+           " max_message, max_open, retain_closed, data_dir, retention,"
+           " dedup_window)\n");
     ERRORS("broker:\n  endpoints: {client: \"tcp://x:1\"}\n" AGENCIES ROUTE,
            "t.yaml:2:15: unknown key \"client\" in broker endpoints (expected clients, workers)\n");
     ERRORS("defaults:\n  prio: urgent\n" AGENCIES ROUTE,
@@ -532,7 +542,8 @@ static void test_load_files(void **state)
              "%1$s:3:14: bad duration \"0s\" for \"heartbeat\" in broker: must be longer than"
              " zero\n"
              "%1$s:4:3: unknown key \"colour\" in broker (expected name, endpoints, heartbeat,"
-             " max_message, max_open, retain_closed)\n"
+             " max_message, max_open, retain_closed, data_dir, retention,"
+             " dedup_window)\n"
              "%1$s:7:3: bad agency id \"Roads\" (expected [a-z0-9_-], 1 to 64 characters)\n"
              "%1$s:10:10: unknown agency \"watr\" in route \"utility.water.*\"\n"
              "%1$s:11:19: \"max_attempts\" in route \"utility.water.*\" must be an integer from 1"

@@ -43,7 +43,8 @@ struct it_peer {
 
 struct it_daemon {
     char dir[32];
-    char clients[64], workers[64], log[64];
+    char clients[64], workers[64], log[64], data[64];
+    char table[512];
     bool failed; /* a check failed: keep the log */
     pid_t pid;   /* 0 once it has exited */
     int status;  /* its wait status then */
@@ -125,16 +126,18 @@ static bool exited(it_daemon_t *d)
     return d->pid == 0;
 }
 
-static void spawn(it_daemon_t *d, const char *table)
+/* Starts mizd; its log is appended to, so a restarted daemon's log follows
+ * the one before. */
+static void spawn(it_daemon_t *d)
 {
     d->pid = fork();
     if (d->pid != 0)
         return;
-    int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
         _exit(126);
-    execl(MIZD_PATH, MIZD_PATH, "-c", table, "--clients", d->clients, "--workers", d->workers,
-          "--log-level", "debug", (char *)NULL);
+    execl(MIZD_PATH, MIZD_PATH, "-c", d->table, "--data-dir", d->data, "--clients", d->clients,
+          "--workers", d->workers, "--log-level", "debug", (char *)NULL);
     perror("exec " MIZD_PATH);
     _exit(127);
 }
@@ -180,11 +183,13 @@ static bool stopped_cleanly(const it_daemon_t *d)
 
 static void remove_dir(const it_daemon_t *d)
 {
-    static const char *const files[] = {"mizd.log", "c", "w"};
+    static const char *const files[] = {"mizd.log", "c", "w", "data/data.mdb", "data/lock.mdb",
+                                        "data"};
     char path[64];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", d->dir, files[i]);
-        unlink(path);
+        if (unlink(path) < 0)
+            rmdir(path);
     }
     rmdir(d->dir);
 }
@@ -232,28 +237,71 @@ static bool answers_ping(it_daemon_t *d)
 int it_setup(void **state)
 {
     const char *table_name = *state;
-    char table[512];
-    snprintf(table, sizeof table, "%s/%s", IT_TABLE_DIR, table_name);
     it_daemon_t *d = calloc(1, sizeof *d);
     assert_non_null(d);
+    snprintf(d->table, sizeof d->table, "%s/%s", IT_TABLE_DIR, table_name);
     /* /tmp, not $TMPDIR: an ipc:// path must fit in sun_path */
     strcpy(d->dir, "/tmp/miz-it-XXXXXX");
     assert_non_null(mkdtemp(d->dir));
     snprintf(d->clients, sizeof d->clients, "ipc://%s/c", d->dir);
     snprintf(d->workers, sizeof d->workers, "ipc://%s/w", d->dir);
     snprintf(d->log, sizeof d->log, "%s/mizd.log", d->dir);
-    spawn(d, table);
+    snprintf(d->data, sizeof d->data, "%s/data", d->dir);
+    spawn(d);
     assert_true(d->pid > 0);
     d->zctx = zmq_ctx_new();
     assert_non_null(d->zctx);
     current = d;
     if (!answers_ping(d)) {
-        it_report("mizd (%s, %s) did not answer a ping within %d ms", MIZD_PATH, table, START_MS);
+        it_report("mizd (%s, %s) did not answer a ping within %d ms", MIZD_PATH, d->table,
+                  START_MS);
         end_daemon(d);
         return -1;
     }
     *state = d;
     return 0;
+}
+
+void it_stop(it_daemon_t *d, bool crash)
+{
+    if (crash) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, &d->status, 0);
+        d->pid = 0;
+        return;
+    }
+    stop(d);
+    if (!stopped_cleanly(d))
+        fail();
+}
+
+void it_start(it_daemon_t *d)
+{
+    spawn(d);
+    assert_true(d->pid > 0);
+    if (!answers_ping(d))
+        it_fail("mizd did not answer a ping within %d ms of a restart", START_MS);
+}
+
+void it_restart(it_daemon_t *d, bool crash)
+{
+    it_stop(d, crash);
+    it_start(d);
+}
+
+pid_t it_pid(const it_daemon_t *d)
+{
+    return d->pid;
+}
+
+const char *it_data_dir(const it_daemon_t *d)
+{
+    return d->data;
+}
+
+const char *it_log_path(const it_daemon_t *d)
+{
+    return d->log;
 }
 
 int it_teardown(void **state)

@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "miz.h"
 
@@ -52,6 +53,18 @@ void it_report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
         it_report(__VA_ARGS__);                                                                    \
         fail();                                                                                    \
     } while (0)
+
+/* Stops the daemon (SIGTERM, which must end it cleanly; or SIGKILL when
+ * crash) and starts it again on the same table, store and endpoints; returns
+ * once it answers a ping. Peers stay open and reconnect by themselves. */
+void it_restart(it_daemon_t *d, bool crash);
+/* Stops the daemon (as it_restart) and leaves it stopped until it_start. */
+void it_stop(it_daemon_t *d, bool crash);
+void it_start(it_daemon_t *d);
+pid_t it_pid(const it_daemon_t *d);
+/* The daemon's store directory and its log file. */
+const char *it_data_dir(const it_daemon_t *d);
+const char *it_log_path(const it_daemon_t *d);
 
 /* Monotonic milliseconds, for progress bounds (never speed assertions). */
 uint64_t it_now_ms(void);

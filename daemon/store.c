@@ -1,0 +1,397 @@
+/* store: the broker's durable state in LMDB (see store.h and docs/storage.md).
+ *
+ * Five named tables in one environment:
+ *   meta    "version" -> u32, "counters" -> next tracking, next delivery
+ *   open    tracking -> record of an open request
+ *   closed  tracking -> record of a closed request
+ *   expiry  closed_at, tracking -> client_ref (may be empty): purge order
+ *   refs    client_ref -> tracking, first use
+ * Numbers in keys and values are big-endian, so keys sort numerically. */
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define INITIAL_MAP (4ull << 30) /* address space, not disk: grows when full */
+#define MAX_DBS 8
+
+enum { DB_META, DB_OPEN, DB_CLOSED, DB_EXPIRY, DB_REFS, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
+
+struct store {
+    MDB_env *env;
+    MDB_txn *txn; /* the write transaction of this turn, if one is open */
+    MDB_dbi dbi[DB_COUNT];
+    size_t map_size;
+    char path[4096]; /* the data file, for messages */
+    char err[4200];
+};
+
+static void be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int fail(store_t *s, int rc, const char *what)
+{
+    snprintf(s->err, sizeof s->err, "%s: %s%s%s", s->path, what, *what ? ": " : "",
+             mdb_strerror(rc));
+    return rc;
+}
+
+const char *store_error(const store_t *s)
+{
+    return s->err;
+}
+
+const char *store_path(const store_t *s)
+{
+    return s->path;
+}
+
+/* Opens every table; on a new, empty environment creates them and writes
+ * the version. Anything else that is not our version is refused. */
+static int open_tables(store_t *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return fail(s, rc, "cannot begin a transaction");
+    MDB_dbi main_dbi;
+    MDB_stat st;
+    MDB_val key = {7, "version"}, val;
+    bool fresh = false;
+    if ((rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)) || (rc = mdb_stat(txn, main_dbi, &st)))
+        goto fail;
+    rc = mdb_dbi_open(txn, db_names[DB_META], 0, &s->dbi[DB_META]);
+    if (rc == MDB_NOTFOUND && st.ms_entries == 0) {
+        fresh = true;
+    } else if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+        mdb_txn_abort(txn);
+        snprintf(s->err, sizeof s->err, "%s: an LMDB file, but not a miz store", s->path);
+        return -1;
+    } else if (rc) {
+        goto fail;
+    }
+    for (int i = 0; i < DB_COUNT; i++)
+        if ((rc = mdb_dbi_open(txn, db_names[i], fresh ? MDB_CREATE : 0, &s->dbi[i])))
+            goto fail;
+    if (fresh) {
+        unsigned char v[4] = {0, 0, 0, STORE_VERSION};
+        val = (MDB_val){sizeof v, v};
+        if ((rc = mdb_put(txn, s->dbi[DB_META], &key, &val, 0)))
+            goto fail;
+    } else if ((rc = mdb_get(txn, s->dbi[DB_META], &key, &val))) {
+        goto fail;
+    } else {
+        const unsigned char *v = val.mv_data;
+        uint32_t version = val.mv_size == 4 ? (uint32_t)v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3]
+                                            : 0;
+        if (version != STORE_VERSION) {
+            mdb_txn_abort(txn);
+            snprintf(s->err, sizeof s->err,
+                     "%s: store version %u; this mizd reads version %d only", s->path, version,
+                     STORE_VERSION);
+            return -1;
+        }
+    }
+    if ((rc = mdb_txn_commit(txn)))
+        return fail(s, rc, "cannot open the tables");
+    return 0;
+fail:
+    mdb_txn_abort(txn);
+    return fail(s, rc, "cannot open the tables");
+}
+
+static int env_open(store_t *s, const char *dir)
+{
+    int rc;
+    if ((rc = mdb_env_create(&s->env)))
+        return fail(s, rc, "");
+    if ((rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
+        (rc = mdb_env_set_mapsize(s->env, s->map_size)) ||
+        (rc = mdb_env_open(s->env, dir, 0, 0640)))
+        return fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+        s->map_size = info.me_mapsize;
+    return open_tables(s);
+}
+
+static void env_close(store_t *s)
+{
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    s->txn = NULL;
+    if (s->env)
+        mdb_env_close(s->env);
+    s->env = NULL;
+}
+
+store_t *store_open(const char *dir, char *err, size_t errlen)
+{
+    store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->map_size = INITIAL_MAP;
+    snprintf(s->path, sizeof s->path, "%s/data.mdb", dir);
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create the data directory %s: %s", dir, strerror(errno));
+        free(s);
+        return NULL;
+    }
+    if (env_open(s, dir) != 0) {
+        snprintf(err, errlen, "%s", s->err);
+        store_destroy(&s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_destroy(store_t **sp)
+{
+    store_t *s = *sp;
+    if (!s)
+        return;
+    env_close(s);
+    free(s);
+    *sp = NULL;
+}
+
+int store_counters(store_t *s, uint64_t *next_tracking, uint64_t *next_delivery)
+{
+    MDB_txn *txn;
+    MDB_val key = {8, "counters"}, val;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return fail(s, rc, "cannot read"), -1;
+    rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
+    if (rc == 0 && val.mv_size == 16) {
+        *next_tracking = get_be64(val.mv_data);
+        *next_delivery = get_be64((const unsigned char *)val.mv_data + 8);
+    } else if (rc == MDB_NOTFOUND) {
+        *next_tracking = *next_delivery = 1;
+        rc = 0;
+    } else {
+        fail(s, rc ? rc : MDB_CORRUPTED, "bad counters");
+    }
+    mdb_txn_abort(txn);
+    return rc ? -1 : 0;
+}
+
+/* ---- writing ---- */
+
+/* A full map grows (twice the size) once no transaction is open, and the
+ * caller writes the turn again; any other error is a fault to report. */
+static store_status_t write_failed(store_t *s, int rc, const char *what)
+{
+    fail(s, rc, what);
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    s->txn = NULL;
+    if (rc == MDB_MAP_FULL && mdb_env_set_mapsize(s->env, s->map_size * 2) == 0) {
+        s->map_size *= 2;
+        return STORE_RETRY;
+    }
+    return STORE_FAILED;
+}
+
+store_status_t store_begin(store_t *s)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
+    if (rc == MDB_PANIC) {
+        /* an earlier failure left the environment unusable: open it again */
+        char dir[sizeof s->path];
+        snprintf(dir, sizeof dir, "%.*s", (int)(strlen(s->path) - strlen("/data.mdb")), s->path);
+        env_close(s);
+        if (env_open(s, dir) != 0)
+            return STORE_FAILED;
+        rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
+    }
+    if (rc) {
+        s->txn = NULL;
+        return write_failed(s, rc, "cannot begin a transaction");
+    }
+    return STORE_OK;
+}
+
+static store_status_t put(store_t *s, int db, const void *k, size_t klen, const void *v,
+                          size_t vlen)
+{
+    MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
+    int rc = mdb_put(s->txn, s->dbi[db], &key, &val, 0);
+    return rc ? write_failed(s, rc, "cannot write") : STORE_OK;
+}
+
+static store_status_t del(store_t *s, int db, const void *k, size_t klen)
+{
+    MDB_val key = {klen, (void *)k};
+    int rc = mdb_del(s->txn, s->dbi[db], &key, NULL);
+    return rc && rc != MDB_NOTFOUND ? write_failed(s, rc, "cannot delete") : STORE_OK;
+}
+
+store_status_t store_put_open(store_t *s, uint64_t tracking, const void *rec, size_t len)
+{
+    unsigned char k[8];
+    be64(k, tracking);
+    return put(s, DB_OPEN, k, sizeof k, rec, len);
+}
+
+store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_at,
+                                const char *ref, size_t ref_len, const void *rec, size_t len)
+{
+    unsigned char k[16];
+    be64(k, closed_at);
+    be64(k + 8, tracking);
+    store_status_t st;
+    if ((st = del(s, DB_OPEN, k + 8, 8)) || (st = put(s, DB_CLOSED, k + 8, 8, rec, len)))
+        return st;
+    return put(s, DB_EXPIRY, k, sizeof k, ref ? ref : "", ref ? ref_len : 0);
+}
+
+store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,
+                             uint64_t at)
+{
+    unsigned char v[16];
+    be64(v, tracking);
+    be64(v + 8, at);
+    return put(s, DB_REFS, ref, ref_len, v, sizeof v);
+}
+
+store_status_t store_put_counters(store_t *s, uint64_t next_tracking, uint64_t next_delivery)
+{
+    unsigned char v[16];
+    be64(v, next_tracking);
+    be64(v + 8, next_delivery);
+    return put(s, DB_META, "counters", 8, v, sizeof v);
+}
+
+store_status_t store_commit(store_t *s)
+{
+    int rc = mdb_txn_commit(s->txn);
+    s->txn = NULL;
+    return rc ? write_failed(s, rc, "cannot commit") : STORE_OK;
+}
+
+void store_abort(store_t *s)
+{
+    if (s->txn)
+        mdb_txn_abort(s->txn);
+    s->txn = NULL;
+}
+
+/* ---- reading ---- */
+
+static int read_begin(store_t *s, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    return rc ? (fail(s, rc, "cannot read"), -1) : 0;
+}
+
+int store_each_open(store_t *s, store_record_fn *fn, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val key, val;
+    if (read_begin(s, &txn) < 0)
+        return -1;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_OPEN], &cur), ret = 0;
+    if (rc) {
+        mdb_txn_abort(txn);
+        return fail(s, rc, "cannot read"), -1;
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && ret == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+        ret = fn(val.mv_data, val.mv_size, arg);
+    if (rc && rc != MDB_NOTFOUND)
+        ret = (fail(s, rc, "cannot read"), -1);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
+{
+    MDB_txn *txn;
+    unsigned char k[8];
+    be64(k, tracking);
+    MDB_val key = {sizeof k, k}, val;
+    if (read_begin(s, &txn) < 0)
+        return -1;
+    int rc = mdb_get(txn, s->dbi[DB_OPEN], &key, &val);
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_get(txn, s->dbi[DB_CLOSED], &key, &val);
+    int ret = rc == 0 ? (fn(val.mv_data, val.mv_size, arg), 1)
+                      : rc == MDB_NOTFOUND ? 0 : (fail(s, rc, "cannot read"), -1);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,
+                   uint64_t *at)
+{
+    MDB_txn *txn;
+    MDB_val key = {ref_len, (void *)ref}, val;
+    if (read_begin(s, &txn) < 0)
+        return -1;
+    int rc = mdb_get(txn, s->dbi[DB_REFS], &key, &val), ret = 0;
+    if (rc == 0 && val.mv_size == 16) {
+        *tracking = get_be64(val.mv_data);
+        *at = get_be64((const unsigned char *)val.mv_data + 8);
+        ret = 1;
+    } else if (rc != MDB_NOTFOUND) {
+        ret = (fail(s, rc ? rc : MDB_CORRUPTED, "bad client_ref entry"), -1);
+    }
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+long store_purge(store_t *s, uint64_t before, size_t max)
+{
+    MDB_cursor *cur;
+    MDB_val key, val;
+    long n = 0;
+    if (store_begin(s) != STORE_OK)
+        return -1;
+    int rc = mdb_cursor_open(s->txn, s->dbi[DB_EXPIRY], &cur);
+    if (rc)
+        return write_failed(s, rc, "cannot purge"), -1;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && (size_t)n < max;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size != 16 || get_be64(key.mv_data) >= before)
+            break;
+        const unsigned char *tracking = (const unsigned char *)key.mv_data + 8;
+        MDB_val ref = {val.mv_size, val.mv_data}, owner;
+        if ((rc = mdb_del(s->txn, s->dbi[DB_CLOSED], &(MDB_val){8, (void *)tracking}, NULL)) &&
+            rc != MDB_NOTFOUND)
+            break;
+        /* the ref may since name a newer request: delete only our own */
+        if (ref.mv_size && mdb_get(s->txn, s->dbi[DB_REFS], &ref, &owner) == 0 &&
+            owner.mv_size == 16 && memcmp(owner.mv_data, tracking, 8) == 0 &&
+            (rc = mdb_del(s->txn, s->dbi[DB_REFS], &ref, NULL)))
+            break;
+        if ((rc = mdb_cursor_del(cur, 0)))
+            break;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return write_failed(s, rc, "cannot purge"), -1;
+    return store_commit(s) == STORE_OK ? n : -1;
+}

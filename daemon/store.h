@@ -1,0 +1,74 @@
+/* store: the broker's durable state, in LMDB.
+ *
+ * The store knows records, not requests: the broker encodes each request
+ * (with its deliveries and their history) as one opaque record and writes
+ * every request that changed in a loop turn in one transaction, committed
+ * (fsync'd) before anything that turn produced is sent (group commit).
+ *
+ * Open requests live under their tracking number until they close; closed
+ * ones move to a second table with an expiry index, so recovery reads only
+ * what is open and the purge of old closed requests walks an index in
+ * closing order. Client references map to tracking numbers for idempotent
+ * submission. Layout and the reasons for LMDB are in docs/storage.md. */
+#ifndef MIZ_STORE_H
+#define MIZ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_VERSION 1
+
+typedef struct store store_t;
+
+/* What a failed write means for the caller. */
+typedef enum {
+    STORE_OK = 0,
+    STORE_RETRY = 1, /* the map was full and has grown: write the same again */
+    STORE_FAILED = 2 /* disk full, I/O error, ...: store_error() says what */
+} store_status_t;
+
+/* Opens (creating if needed) the store in dir. A file that is not a miz
+ * store, is corrupt or of another version is an error naming the file: the
+ * store never starts empty over data it cannot read. */
+store_t *store_open(const char *dir, char *err, size_t errlen);
+void store_destroy(store_t **store);
+/* The data file, for messages. */
+const char *store_path(const store_t *s);
+
+/* The counters the broker hands numbers out from (1, 1 for a new store). */
+int store_counters(store_t *s, uint64_t *next_tracking, uint64_t *next_delivery);
+
+/* ---- one write transaction ---- */
+store_status_t store_begin(store_t *s);
+store_status_t store_put_open(store_t *s, uint64_t tracking, const void *rec, size_t len);
+/* Moves the request to the closed table; ref (may be NULL) goes into the
+ * expiry index so the purge can drop it too. */
+store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_at,
+                                const char *ref, size_t ref_len, const void *rec, size_t len);
+store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,
+                             uint64_t at);
+store_status_t store_put_counters(store_t *s, uint64_t next_tracking, uint64_t next_delivery);
+store_status_t store_commit(store_t *s);
+void store_abort(store_t *s);
+/* The last failure, e.g. "/var/lib/miz/data.mdb: No space left on device". */
+const char *store_error(const store_t *s);
+
+/* ---- reads (never inside a write transaction) ---- */
+typedef int store_record_fn(const void *rec, size_t len, void *arg);
+
+/* Calls fn on every open record in tracking order; stops at fn's first
+ * non-zero return, which it returns. -1 on a read error. */
+int store_each_open(store_t *s, store_record_fn *fn, void *arg);
+/* Calls fn on the record of tracking, open or closed. 1 found (after fn),
+ * 0 unknown, -1 read error. */
+int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg);
+/* 1 and the tracking number and time a client_ref was first used, 0 if
+ * unknown, -1 on a read error. */
+int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,
+                   uint64_t *at);
+
+/* Deletes at most max closed requests that closed before `before`, with
+ * their client_refs, in a transaction of its own. The number deleted, or -1. */
+long store_purge(store_t *s, uint64_t before, size_t max);
+
+#endif
