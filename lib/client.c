@@ -46,6 +46,7 @@ struct miz_worker {
     size_t n_topics;
     unsigned credit;
     uint64_t heartbeat_ms;
+    bool reregistered; /* the library registered again and awaits the reply */
 };
 
 static uint64_t now_ms(void)
@@ -445,22 +446,42 @@ static bool error_is(const miz_msg_t *m, const char *code)
     return miz_msg_is(m, "error") && s && n == strlen(code) && memcmp(s, code, n) == 0;
 }
 
+/* A fresh socket and registration, after the broker said bye or went
+ * silent: the same worker finds it again when it is back. */
+static int worker_reconnect(miz_worker_t *w)
+{
+    zmq_close(w->conn.socket);
+    if (conn_connect(&w->conn) < 0)
+        return -1;
+    w->reregistered = true;
+    return worker_register(w);
+}
+
 /* Answers what the library handles itself; true when m is for the caller. */
 static bool worker_filter(miz_worker_t *w, miz_msg_t **m)
 {
     uint64_t hb;
+    bool mine = false;
     if (miz_msg_is(*m, "heartbeat")) {
-        miz_msg_destroy(m);
-        return false;
+        mine = true;
+    } else if (miz_msg_is(*m, "bye")) { /* the broker is stopping */
+        worker_reconnect(w);
+        mine = true;
+    } else if (error_is(*m, "not_registered")) { /* the broker restarted */
+        /* once: a second register would make the broker drop the first */
+        if (!w->reregistered)
+            worker_register(w);
+        w->reregistered = true;
+        mine = true;
+    } else if (miz_msg_is(*m, "registered")) {
+        if (miz_msg_uint(*m, "heartbeat_ms", &hb) == 0 && hb)
+            w->heartbeat_ms = hb;
+        mine = w->reregistered;
+        w->reregistered = false;
     }
-    if (error_is(*m, "not_registered")) { /* the broker restarted */
+    if (mine)
         miz_msg_destroy(m);
-        worker_register(w);
-        return false;
-    }
-    if (miz_msg_is(*m, "registered") && miz_msg_uint(*m, "heartbeat_ms", &hb) == 0 && hb)
-        w->heartbeat_ms = hb;
-    return true;
+    return !mine;
 }
 
 /* Reads whatever is waiting, without blocking, into the queue put aside:
@@ -486,12 +507,8 @@ int miz_worker_tick(miz_worker_t *w)
     if (worker_drain(w) < 0)
         return -1;
     uint64_t now = now_ms();
-    if (now - w->conn.last_recv > LIVENESS * w->heartbeat_ms) {
-        zmq_close(w->conn.socket);
-        if (conn_connect(&w->conn) < 0)
-            return -1;
-        return worker_register(w);
-    }
+    if (now - w->conn.last_recv > LIVENESS * w->heartbeat_ms)
+        return worker_reconnect(w);
     if (now - w->conn.last_send >= w->heartbeat_ms) {
         conn_begin(&w->conn, "heartbeat", 0, NULL);
         return conn_send(&w->conn);

@@ -275,11 +275,26 @@ void it_stop(it_daemon_t *d, bool crash)
         fail();
 }
 
-void it_start(it_daemon_t *d)
+bool it_try_start(it_daemon_t *d)
 {
+    char socket_file[80];
+    snprintf(socket_file, sizeof socket_file, "%s/c", d->dir);
+    unlink(socket_file); /* left behind by a kill -9 */
     spawn(d);
     assert_true(d->pid > 0);
-    if (!answers_ping(d))
+    /* mizd opens its store before it binds: wait for one or the other, so a
+     * daemon that refuses to start is seen exiting, not failing a ping */
+    for (uint64_t deadline = it_now_ms() + START_MS; access(socket_file, F_OK) < 0;) {
+        if (exited(d) || it_now_ms() > deadline)
+            return false;
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
+    return answers_ping(d);
+}
+
+void it_start(it_daemon_t *d)
+{
+    if (!it_try_start(d))
         it_fail("mizd did not answer a ping within %d ms of a restart", START_MS);
 }
 
@@ -633,7 +648,7 @@ static void sent(const it_peer_t *p, int rc, const char *what)
         it_fail("%s: cannot send %s: %s", p->name, what, zmq_strerror(errno));
 }
 
-static uint64_t send_submit(it_peer_t *c, const miz_submit_t *s)
+uint64_t it_submit_send(it_peer_t *c, const miz_submit_t *s)
 {
     uint64_t seq;
     sent(c, miz_client_send_submit(c->client, s, &seq), "submit");
@@ -642,7 +657,7 @@ static uint64_t send_submit(it_peer_t *c, const miz_submit_t *s)
 
 miz_msg_t *it_send_submit(it_peer_t *c, const miz_submit_t *s)
 {
-    return it_reply(c, send_submit(c, s));
+    return it_reply(c, it_submit_send(c, s));
 }
 
 uint64_t it_accepted(it_peer_t *c, uint64_t seq)
@@ -656,7 +671,7 @@ uint64_t it_accepted(it_peer_t *c, uint64_t seq)
 
 uint64_t it_submit(it_peer_t *c, const miz_submit_t *s)
 {
-    return it_accepted(c, send_submit(c, s));
+    return it_accepted(c, it_submit_send(c, s));
 }
 
 uint64_t it_submit_topic(it_peer_t *c, const char *topic, const char *kind)

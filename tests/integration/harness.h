@@ -61,6 +61,8 @@ void it_restart(it_daemon_t *d, bool crash);
 /* Stops the daemon (as it_restart) and leaves it stopped until it_start. */
 void it_stop(it_daemon_t *d, bool crash);
 void it_start(it_daemon_t *d);
+/* Starts it; false if it exited instead of answering a ping. */
+bool it_try_start(it_daemon_t *d);
 pid_t it_pid(const it_daemon_t *d);
 /* The daemon's store directory and its log file. */
 const char *it_data_dir(const it_daemon_t *d);
@@ -136,6 +138,8 @@ const msgpack_object *it_array(const msgpack_object *map, const char *key, size_
 
 /* The reply to a submission, whatever it is. */
 miz_msg_t *it_send_submit(it_peer_t *c, const miz_submit_t *s);
+/* Sends a submission without waiting: its seq. */
+uint64_t it_submit_send(it_peer_t *c, const miz_submit_t *s);
 /* The reply to seq is "accepted": its tracking number. */
 uint64_t it_accepted(it_peer_t *c, uint64_t seq);
 /* Submits and returns the tracking number of the "accepted" reply. */

@@ -1,0 +1,311 @@
+/* Integration tests of the store against the real mizd, on store.yaml:
+ * what a restart or a kill -9 keeps, resubmission by client_ref, a deadline
+ * that passes while the daemon is down, a store that cannot write, and a
+ * store mizd must refuse to start on. */
+#define _GNU_SOURCE /* prlimit */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TABLE "store.yaml"
+
+static void sleep_ms(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
+}
+
+/* The next deliver of tracking to w: its id, which must be id at attempt. */
+static void expect_again(it_peer_t *w, uint64_t tracking, uint64_t id, uint64_t attempt)
+{
+    miz_msg_t *m = it_deliver(w, tracking, "target");
+    assert_int_equal(it_uint(IT_ROOT(m), "delivery"), id);
+    assert_int_equal(it_uint(IT_ROOT(m), "attempt"), attempt);
+    miz_msg_destroy(&m);
+}
+
+/* An answered, an acked and a queued request survive a restart: the closed
+ * one with its outcome, the acked one offered again under the same delivery
+ * id, the queued one still queued; and no tracking number is given twice. */
+static void check_survives(void **state, bool crash)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *c = it_client(d), *w = it_worker(d, "water", 0);
+    uint64_t t1 = it_submit_topic(c, "utility.water.cut", NULL);
+    uint64_t d1 = it_take(w, t1, "target");
+    it_answer(w, d1, "fixed", "pipe replaced");
+    it_outcome_is(c, t1, "water", "water", d1, "fixed");
+    uint64_t t2 = it_submit_topic(c, "utility.water.leak", NULL);
+    uint64_t d2 = it_take(w, t2, "target");
+    it_ack(w, d2);
+    uint64_t t3 = it_submit_topic(c, "utility.power.cut", NULL);
+
+    it_restart(d, crash);
+
+    miz_msg_t *m = it_status(c, t1);
+    it_str_eq(IT_ROOT(m), "state", "closed");
+    const msgpack_object *x = it_status_delivery(m, d1);
+    it_str_eq(x, "outcome", "fixed");
+    it_str_eq(x, "text", "pipe replaced");
+    miz_msg_destroy(&m);
+
+    /* the worker finds the broker again by itself and is offered d2 again */
+    expect_again(w, t2, d2, 2);
+    it_answer(w, d2, "fixed", "leak sealed");
+    /* the client's routing id is stable: the outcome reaches it */
+    it_outcome_is(c, t2, "water", "water", d2, "fixed");
+    m = it_status(c, t2);
+    IT_HISTORY(it_status_delivery(m, d2), "queued", "offered", "acked", "redelivered", "offered",
+               "acked", "answered");
+    miz_msg_destroy(&m);
+
+    it_peer_t *p = it_worker(d, "power", 0);
+    uint64_t d3 = it_take(p, t3, "target");
+    it_answer(p, d3, "restored", NULL);
+    it_outcome_is(c, t3, "power", "power", d3, "restored");
+    assert_true(it_submit_topic(c, "utility.water.cut", NULL) > t3);
+}
+
+static void test_restart(void **state)
+{
+    check_survives(state, false);
+}
+
+static void test_kill9(void **state)
+{
+    check_survives(state, true);
+}
+
+static uint64_t submit_ref(it_peer_t *c, const char *topic, const char *ref, bool duplicate)
+{
+    miz_msg_t *m = it_send_submit(c, &(miz_submit_t){.topic = topic, .client_ref = ref,
+                                                     .text = "resubmitted?"});
+    it_check_type(m, "accepted");
+    const msgpack_object *dup = miz_msg_get(m, "duplicate");
+    assert_int_equal(dup != NULL, duplicate);
+    if (dup)
+        assert_true(it_bool(IT_ROOT(m), "duplicate"));
+    assert_int_equal(it_uint(IT_ROOT(m), "deliveries"), 1);
+    uint64_t t = it_uint(IT_ROOT(m), "tracking");
+    miz_msg_destroy(&m);
+    return t;
+}
+
+/* The same client_ref within the window gets the same tracking number and
+ * creates nothing, before and after a restart, open or long closed. */
+static void test_resubmit(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *c = it_client(d), *w = it_worker(d, "water", 0);
+    uint64_t t = submit_ref(c, "utility.water.cut", "sms-0912-1", false);
+    assert_int_equal(submit_ref(c, "utility.water.cut", "sms-0912-1", true), t);
+    uint64_t id = it_take(w, t, "target");
+    it_quiet(w, 200); /* one delivery, not two */
+
+    it_restart(d, true);
+    assert_int_equal(submit_ref(c, "utility.water.cut", "sms-0912-1", true), t);
+    expect_again(w, t, id, 2);
+    it_answer(w, id, "fixed", NULL);
+    it_outcome_is(c, t, "water", "water", id, "fixed");
+    /* closed and, past retain_closed, gone from memory: the store answers */
+    for (int i = 0; i < 3; i++)
+        it_serve(w, it_submit_topic(c, "utility.water.leak", NULL));
+    for (int i = 0; i < 3; i++)
+        miz_msg_destroy(&(miz_msg_t *){it_expect(c, "outcome")});
+    assert_int_equal(submit_ref(c, "utility.water.cut", "sms-0912-1", true), t);
+    miz_msg_t *m = it_status(c, t);
+    it_str_eq(IT_ROOT(m), "state", "closed");
+    it_str_eq(IT_ROOT(m), "client_ref", "sms-0912-1");
+    miz_msg_destroy(&m);
+
+    uint64_t other = submit_ref(c, "utility.water.cut", "sms-0912-2", false);
+    assert_true(other > t);
+    it_take(w, other, "target");
+}
+
+/* Acked, then the daemon is down past answer_within: at start the deadline
+ * fires, once; the escalation goes out, and no second one after another
+ * restart. */
+static void test_deadline_while_down(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *c = it_client(d), *w = it_worker(d, "water", 0);
+    uint64_t t = it_submit_topic(c, "drill.overdue", NULL);
+    uint64_t id = it_take(w, t, "target");
+    it_ack(w, id);
+    it_close(&w);
+    it_stop(d, false);
+    sleep_ms(1500);
+    it_start(d);
+
+    it_peer_t *gov = it_worker(d, "governorate", 0);
+    miz_msg_t *m = it_deliver(gov, t, "escalation");
+    assert_int_equal(it_uint(IT_ROOT(m), "from"), id);
+    it_str_eq(IT_ROOT(m), "reason", "overdue");
+    miz_msg_destroy(&m);
+    m = it_status(c, t);
+    const msgpack_object *x = it_status_delivery(m, id);
+    assert_true(it_bool(x, "overdue"));
+    IT_HISTORY(x, "queued", "offered", "acked", "redelivered", "overdue", "escalated");
+    miz_msg_destroy(&m);
+
+    it_close(&gov);
+    it_restart(d, false);
+    gov = it_worker(d, "governorate", 0);
+    m = it_deliver(gov, t, "escalation"); /* the same escalation, offered again */
+    assert_int_equal(it_uint(IT_ROOT(m), "from"), id);
+    miz_msg_destroy(&m);
+    it_quiet(gov, 300);
+    m = it_status(c, t);
+    it_array(IT_ROOT(m), "deliveries", 2); /* the target and one escalation */
+    x = it_status_delivery(m, id);
+    IT_HISTORY(x, "queued", "offered", "acked", "redelivered", "overdue", "escalated");
+    miz_msg_destroy(&m);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void set_file_limit(it_daemon_t *d, rlim_t limit)
+{
+    struct rlimit rl = {limit, RLIM_INFINITY};
+    assert_int_equal(prlimit(it_pid(d), RLIMIT_FSIZE, &rl, NULL), 0);
+}
+
+#define FULL_BURST 200
+
+/* A store that cannot grow (a file size limit on the daemon: writes fail
+ * with EFBIG, as on a full disk): submissions are refused as unavailable,
+ * status still answers, nothing crashes; when space returns, every request
+ * that was accepted is served. */
+static void test_store_full(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *c = it_client(d);
+    uint64_t before = it_submit_topic(c, "utility.water.cut", NULL);
+    char path[128], text[8192];
+    snprintf(path, sizeof path, "%s/data.mdb", it_data_dir(d));
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    set_file_limit(d, (rlim_t)file_size(path));
+
+    uint64_t seqs[FULL_BURST], accepted[FULL_BURST];
+    size_t n_accepted = 0, n_unavailable = 0;
+    for (size_t i = 0; i < FULL_BURST; i++)
+        seqs[i] = it_submit_send(c, &(miz_submit_t){.topic = "utility.water.cut", .text = text});
+    /* replies come back at once, except "accepted" ones held until their
+     * commit succeeds; so read all that come, then lift the limit */
+    size_t replied = 0;
+    for (miz_msg_t *m; replied < FULL_BURST && (m = it_next(c, 1000)); miz_msg_destroy(&m)) {
+        if (miz_msg_is(m, "error")) {
+            it_check_error(m, "unavailable");
+            assert_true(it_uint(IT_ROOT(m), "retry_after_ms") > 0);
+            n_unavailable++;
+        } else {
+            it_check_type(m, "accepted");
+            accepted[n_accepted++] = it_uint(IT_ROOT(m), "tracking");
+        }
+        replied++;
+    }
+    assert_true(n_unavailable > 0);
+    miz_msg_t *m = it_status(c, before);
+    it_str_eq(IT_ROOT(m), "state", "open");
+    miz_msg_destroy(&m);
+
+    set_file_limit(d, RLIM_INFINITY);
+    while (replied < FULL_BURST) {
+        m = it_next(c, IT_WAIT_MS);
+        if (!m)
+            it_fail("%zu of %d submissions never answered", FULL_BURST - replied, FULL_BURST);
+        it_check_type(m, "accepted");
+        accepted[n_accepted++] = it_uint(IT_ROOT(m), "tracking");
+        miz_msg_destroy(&m);
+        replied++;
+    }
+    assert_int_equal(n_accepted + n_unavailable, FULL_BURST);
+    (void)seqs;
+
+    /* submissions are taken again once a commit works (retried every tick) */
+    uint64_t after = 0;
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS; !after && it_now_ms() < end; sleep_ms(100)) {
+        m = it_send_submit(c, &(miz_submit_t){.topic = "utility.water.cut", .text = "again"});
+        if (miz_msg_is(m, "accepted"))
+            after = it_uint(IT_ROOT(m), "tracking");
+        else
+            it_check_error(m, "unavailable");
+        miz_msg_destroy(&m);
+    }
+    assert_true(after > 0);
+
+    it_peer_t *w = it_worker(d, "water", 1); /* offered one at a time, oldest first */
+    it_serve(w, before);
+    for (size_t i = 0; i < n_accepted; i++)
+        it_serve(w, accepted[i]);
+    it_serve(w, after);
+    size_t outcomes = 0;
+    for (; outcomes < n_accepted + 2 && (m = it_next(c, IT_WAIT_MS)); miz_msg_destroy(&m))
+        if (miz_msg_is(m, "outcome"))
+            outcomes++;
+    assert_int_equal(outcomes, n_accepted + 2);
+}
+
+static bool log_has(it_daemon_t *d, const char *text)
+{
+    FILE *f = fopen(it_log_path(d), "r");
+    assert_non_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* mizd never starts empty over a store it cannot read: it stops at start
+ * and names the file. */
+static void test_bad_store(void **state)
+{
+    it_daemon_t *d = *state;
+    char path[128], saved[136];
+    snprintf(path, sizeof path, "%s/data.mdb", it_data_dir(d));
+    snprintf(saved, sizeof saved, "%s.good", path);
+    it_stop(d, false);
+    assert_int_equal(rename(path, saved), 0);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    char junk[16384];
+    memset(junk, 0x5a, sizeof junk);
+    assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+
+    assert_false(it_try_start(d));
+    char want[160];
+    snprintf(want, sizeof want, "%s: not a miz store, or corrupt", path);
+    if (!log_has(d, want))
+        it_fail("the log does not say \"%s\"", want);
+
+    assert_int_equal(rename(saved, path), 0);
+    it_start(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        IT_TEST(test_restart, TABLE),
+        IT_TEST(test_kill9, TABLE),
+        IT_TEST(test_resubmit, TABLE),
+        IT_TEST(test_deadline_while_down, TABLE),
+        IT_TEST(test_store_full, TABLE),
+        IT_TEST(test_bad_store, TABLE),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
