@@ -852,11 +852,13 @@ static void request_free(broker_t *b, request_t *r)
 static void pack_outcome_answer(broker_t *b, const request_t *r, uint16_t branch)
 {
     const delivery_t *last = NULL;
+    bool late = false; /* the citizen waited past a deadline of this branch */
     for (uint32_t i = 0; i < r->n_dels; i++) {
         const delivery_t *d = r->dels[i];
         if (d->branch != branch || !answers_branch(d))
             continue;
         last = d;
+        late |= d->overdue;
         if (d->state == DS_ANSWERED)
             break;
     }
@@ -867,7 +869,7 @@ static void pack_outcome_answer(broker_t *b, const request_t *r, uint16_t branch
     wire_kv_cstr(pk, "answered_by", agency_id(b, last->agency));
     wire_kv_uint(pk, "delivery", last->id);
     wire_kv_cstr(pk, "outcome", answered ? last->outcome : state_names[last->state]);
-    wire_kv_bool(pk, "late", last->overdue);
+    wire_kv_bool(pk, "late", late);
     if (answered)
         wire_kv_cstr(pk, "text", last->text ? last->text : "");
 }
@@ -1773,8 +1775,13 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
         for (size_t i = 0; i < n_topics; i++) {
             const char *s, *why = "not a string";
             size_t n;
-            if (wire_obj_str(&topics->via.array.ptr[i], &s, &n, TOPIC_MAX) != WIRE_OK ||
-                !topic_pattern_valid(s, n, &why)) {
+            wire_status_t st = wire_obj_str(&topics->via.array.ptr[i], &s, &n, TOPIC_MAX);
+            if (st == WIRE_TOO_LONG) {
+                reply_error(b, "too_large", 0, "\"topics\"[%zu] is longer than %d bytes", i,
+                            TOPIC_MAX);
+                return;
+            }
+            if (st != WIRE_OK || !topic_pattern_valid(s, n, &why)) {
                 reply_error(b, "bad_field", 0, "\"topics\"[%zu]: %s", i, why);
                 return;
             }

@@ -46,11 +46,18 @@ static table_t *load(const char *path)
     return t;
 }
 
+typedef struct {
+    struct event_base *base;
+    log_level_t level;
+} daemon_t;
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
+    daemon_t *d = arg;
     (void)what;
-    log_line(LOG_INFO, "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    event_base_loopbreak(arg);
+    if (d->level >= LOG_INFO)
+        log_line(LOG_INFO, "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    event_base_loopbreak(d->base);
 }
 
 int main(int argc, char **argv)
@@ -118,16 +125,19 @@ int main(int argc, char **argv)
         event_base_free(base);
         return 1;
     }
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    daemon_t d = {base, opts.log_level};
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, &d);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &d);
     evsignal_add(sigint, NULL);
     evsignal_add(sigterm, NULL);
-    log_line(LOG_INFO, "mizd %s running with %s", MIZ_VERSION, config);
+    if (d.level >= LOG_INFO)
+        log_line(LOG_INFO, "mizd %s running with %s", MIZ_VERSION, config);
     event_base_dispatch(base);
     broker_destroy(&broker);
     event_free(sigint);
     event_free(sigterm);
     event_base_free(base);
-    log_line(LOG_INFO, "stopped");
+    if (d.level >= LOG_INFO)
+        log_line(LOG_INFO, "stopped");
     return 0;
 }

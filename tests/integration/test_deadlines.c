@@ -129,7 +129,11 @@ static void test_overdue(void **state)
 
     it_answer(gov, e, "resolved", "the governorate sent its own crew");
     expect_cancel(slow, id, "superseded");
-    it_outcome_is(c, t, "water", "governorate", e, "resolved");
+    const msgpack_object *ans;
+    miz_msg_t *o = it_outcome(c, t, 1, &ans);
+    it_answer_is(&ans[0], "water", "governorate", e, "resolved");
+    assert_true(it_bool(&ans[0], "late")); /* the citizen waited past water's deadline */
+    miz_msg_destroy(&o);
 
     m = it_status(c, t);
     x = it_status_delivery(m, id);
