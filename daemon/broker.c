@@ -22,7 +22,7 @@
 #define LINGER_MS 500        /* bounded wait for queued output at shutdown */
 #define SEND_HWM 100000      /* credit bounds deliveries; this bounds replies */
 #define RETRY_AFTER_MS 1000  /* hint sent with busy and unavailable */
-#define PURGE_EVERY_MS 60000 /* how often old closed requests are purged */
+#define PURGE_EVERY_MS 60000 /* how often old closed requests are purged, at most */
 #define PURGE_BATCH 2000     /* records deleted per purge step: the loop never stalls */
 #define KIND_MAX 32
 #define REF_MAX 128
@@ -337,6 +337,15 @@ static log_level_t event_level(broker_event_type_t type)
     }
 }
 
+static void hist_add(delivery_t *d, hist_t h)
+{
+    if (d->n_hist == d->cap_hist) {
+        d->cap_hist = d->cap_hist ? d->cap_hist * 2 : 4;
+        d->hist = xrealloc(d->hist, d->cap_hist * sizeof *d->hist);
+    }
+    d->hist[d->n_hist++] = h;
+}
+
 /* The one place a transition is recorded: history, log line, hook. */
 static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t type,
                  const worker_t *w)
@@ -357,13 +366,8 @@ static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t t
         r->next_dirty = b->dirty;
         b->dirty = r;
     }
-    if (d) {
-        if (d->n_hist == d->cap_hist) {
-            d->cap_hist = d->cap_hist ? d->cap_hist * 2 : 4;
-            d->hist = xrealloc(d->hist, d->cap_hist * sizeof *d->hist);
-        }
-        d->hist[d->n_hist++] = (hist_t){b->now_wall, ev.worker, (uint8_t)type};
-    }
+    if (d)
+        hist_add(d, (hist_t){b->now_wall, ev.worker, (uint8_t)type});
     log_level_t level = event_level(type);
     if (level <= b->log_level) {
         if (d)
@@ -874,6 +878,17 @@ static void pack_outcome_answer(broker_t *b, const request_t *r, uint16_t branch
         wire_kv_cstr(pk, "text", last->text ? last->text : "");
 }
 
+/* Closed requests wait in closing order to be forgotten from memory. */
+static void closed_append(broker_t *b, request_t *r)
+{
+    if (b->closed_tail)
+        b->closed_tail->next_closed = r;
+    else
+        b->closed_head = r;
+    b->closed_tail = r;
+    b->n_closed++;
+}
+
 static void close_request(broker_t *b, request_t *r)
 {
     r->closed = b->now_wall;
@@ -889,13 +904,7 @@ static void close_request(broker_t *b, request_t *r)
     for (uint16_t i = 0; i < r->route->n_to; i++)
         pack_outcome_answer(b, r, i);
     send_to(b, b->clients, r->client_id, r->client_id_len);
-    /* freed only at the end of the turn: callers still hold r */
-    if (b->closed_tail)
-        b->closed_tail->next_closed = r;
-    else
-        b->closed_head = r;
-    b->closed_tail = r;
-    b->n_closed++;
+    closed_append(b, r); /* freed only at the end of the turn: callers still hold r */
 }
 
 /* Forgets the oldest closed requests past the retention count (the store
@@ -909,16 +918,11 @@ static void evict_closed(broker_t *b)
         if (!b->closed_head)
             b->closed_tail = NULL;
         r->next_closed = NULL;
-        if (r->open || r->dirty) {
-            if (b->closed_tail)
-                b->closed_tail->next_closed = r;
-            else
-                b->closed_head = r;
-            b->closed_tail = r;
-            continue;
-        }
         b->n_closed--;
-        request_free(b, r);
+        if (r->open || r->dirty)
+            closed_append(b, r);
+        else
+            request_free(b, r);
     }
 }
 
@@ -1283,11 +1287,7 @@ static void revive(broker_t *b, request_t *r, recovery_t *rc)
             continue;
         r->open++;
         if (d->state != DS_QUEUED) {
-            if (d->n_hist == d->cap_hist) {
-                d->cap_hist = d->cap_hist ? d->cap_hist * 2 : 4;
-                d->hist = xrealloc(d->hist, d->cap_hist * sizeof *d->hist);
-            }
-            d->hist[d->n_hist++] = (hist_t){b->now_wall, 0, BEV_REDELIVERED};
+            hist_add(d, (hist_t){b->now_wall, 0, BEV_REDELIVERED});
             rc->requeued++;
         }
         enqueue(b, d, false);
@@ -1295,16 +1295,10 @@ static void revive(broker_t *b, request_t *r, recovery_t *rc)
             arm(b, &d->answer_timer,
                 d->answer_by > b->now_wall ? d->answer_by - b->now_wall : 0);
     }
-    if (r->closed) {
-        if (b->closed_tail)
-            b->closed_tail->next_closed = r;
-        else
-            b->closed_head = r;
-        b->closed_tail = r;
-        b->n_closed++;
-    } else {
+    if (r->closed)
+        closed_append(b, r);
+    else
         b->open_requests++;
-    }
 }
 
 static int recover_one(const void *rec, size_t len, void *arg)
@@ -2084,7 +2078,11 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
  * at a time; a full batch means more are due, so the next tick goes on. */
 static void purge(broker_t *b)
 {
-    if (!b->store || b->store_failed || b->now - b->last_purge < PURGE_EVERY_MS ||
+    /* a short retention (a test's) is purged at a tenth of it */
+    uint64_t every = b->conf->retention_ms / 10;
+    if (every > PURGE_EVERY_MS)
+        every = PURGE_EVERY_MS;
+    if (!b->store || b->store_failed || b->now - b->last_purge < every ||
         b->now_wall < b->conf->retention_ms)
         return;
     long n = store_purge(b->store, b->now_wall - b->conf->retention_ms, PURGE_BATCH);
