@@ -6,7 +6,10 @@
  *   2. miz end to end: a real mizd, N agency workers in threads that ack and
  *      answer every delivery, and one client that submits pipelined and
  *      counts outcomes (1, 4 and 16 workers), then the same at a paced rate;
- * and prints one table against the targets. bench/README.md explains it.
+ *      once with the state in memory and once with the durable store;
+ * and prints one table against the targets. With --recovery N it measures
+ * instead how long mizd takes to come back with N open requests on disk,
+ * and what they cost it in memory. bench/README.md explains it.
  *
  * The benchmark shares the machine with the daemon, so it is built to cost
  * little: the client submits and receives on one socket in one thread, and
@@ -31,9 +34,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,18 +59,40 @@
 #define MAX_WORKERS 16
 #define STALL_NS (10 * NS_PER_S) /* no reply for this long: something is lost */
 #define START_TIMEOUT_MS 5000    /* for mizd to answer and workers to register */
+#define STOP_TIMEOUT_S 60        /* for mizd to exit on SIGTERM, open requests and all */
+#define RECOVERY_WINDOW 4000     /* --recovery: submissions without "accepted" yet */
+#define RECOVERY_TIMEOUT_S 600   /* --recovery: for the restarted mizd to answer a ping */
+#define RECONNECT_MS 10          /* how often the ping retries while mizd starts */
 #define TOPIC "bench.load"
 #define AGENCY "bench"
 #define ROUTER_HWM 100000 /* as mizd's SEND_HWM */
 #define INDEX_DIGITS 8 /* the raw frame carries its request index in hex */
 
-/* The project's targets: end-to-end throughput, and miz's p99 at the paced
- * rate against the bare transport's. */
-#define TARGET_RPS 50000.0
-#define TARGET_P99_RATIO 2.0
-
 static const unsigned worker_counts[] = {1, 4, 16};
 #define N_WORKER_COUNTS (sizeof worker_counts / sizeof worker_counts[0])
+
+/* How mizd keeps its state, and the project's targets for each: end-to-end
+ * throughput, and miz's p99 at the paced rate against the bare transport's. */
+typedef struct {
+    const char *option; /* --store's value */
+    const char *label;  /* in the rows' names */
+    const char *title;  /* over its targets */
+    bool disk;          /* --data-dir in a fresh directory, else --memory */
+    double target_rps;
+    bool rps_each; /* the throughput target holds with the fewest and with the most workers,
+                    * not only with the best count */
+    double target_p99_ratio;
+} store_mode_t;
+
+static const store_mode_t store_modes[] = {
+    {"memory", "mem", "memory (issue 2)", false, 50000, false, 2.0},
+    {"disk", "disk", "disk, durable (issue 3)", true, 30000, true, 3.0},
+};
+#define N_STORE_MODES (sizeof store_modes / sizeof store_modes[0])
+
+/* --recovery's targets: back within 5 s, under 1 KiB of RSS per open delivery. */
+#define TARGET_RECOVERY_S 5.0
+#define TARGET_RSS_PER_OPEN 1024.0
 
 /* ~150 bytes of text: with the submit envelope the frame is ~200 bytes, a
  * citizen's short complaint. */
@@ -78,6 +106,8 @@ typedef struct {
     uint32_t count;  /* requests per pipelined run */
     double rate;     /* requests per second in the paced runs */
     double seconds;  /* length of the paced runs */
+    unsigned stores; /* bit i: run store_modes[i] */
+    uint32_t recovery; /* --recovery N: only the recovery benchmark, with N requests */
 } opts_t;
 
 /* Percentiles of one set of durations, in nanoseconds. */
@@ -95,6 +125,11 @@ typedef struct {
     dist_t lag;                  /* paced: how late the sender was on its schedule */
     double cpu_self, cpu_daemon; /* CPU seconds spent meanwhile */
 } stats_t;
+
+/* What one store mode's daemon measured: pipelined per worker count, paced. */
+typedef struct {
+    stats_t thr[N_WORKER_COUNTS], lat;
+} miz_stats_t;
 
 static uint64_t now_ns(void)
 {
@@ -409,10 +444,10 @@ static void raw_frame(msgpack_sbuffer *buf)
 
 /* ---- the table ---- */
 
-/* n with thousands separators, right-aligned in width. */
-static void print_num(double v, int width)
+/* v rounded, with thousands separators, in out[48]. */
+static const char *grouped(double v, char *out)
 {
-    char digits[32], out[48];
+    char digits[32];
     int n = snprintf(digits, sizeof digits, "%.0f", v), k = 0;
     for (int i = 0; i < n; i++) {
         if (i > 0 && (n - i) % 3 == 0)
@@ -420,7 +455,14 @@ static void print_num(double v, int width)
         out[k++] = digits[i];
     }
     out[k] = '\0';
-    printf("%*s", width, out);
+    return out;
+}
+
+/* v with thousands separators, right-aligned in width. */
+static void print_num(double v, int width)
+{
+    char out[48];
+    printf("%*s", width, grouped(v, out));
 }
 
 static double per_second(const stats_t *st)
@@ -498,30 +540,56 @@ static int measure(const load_t *ld, const plan_t *plan, const char *name, stats
     return 0;
 }
 
-static void print_ratio(const char *name, const dist_t *miz, const dist_t *raw)
+static const char *verdict(bool met)
 {
-    double ratio = raw->p99 ? (double)miz->p99 / (double)raw->p99 : 0;
-    printf("  %-32s miz %.0f us / raw %.0f us = %.1f x -> %s\n", name, (double)miz->p99 / 1e3,
-           (double)raw->p99 / 1e3, ratio, ratio <= TARGET_P99_RATIO ? "met" : "MISSED");
+    return met ? "met" : "MISSED";
 }
 
-static void print_targets(const opts_t *o, const stats_t *raw_lat, const stats_t *miz_thr,
-                          const stats_t *miz_lat)
+static void print_ratio(const char *name, const dist_t *miz, const dist_t *raw, double target)
+{
+    double ratio = raw->p99 ? (double)miz->p99 / (double)raw->p99 : 0;
+    printf("    %-40s miz %.0f us / raw %.0f us = %.1f x -> %s\n", name, (double)miz->p99 / 1e3,
+           (double)raw->p99 / 1e3, ratio, verdict(ratio <= target));
+}
+
+static void print_rps(const char *name, double rps, unsigned workers, const char *how,
+                      double target)
+{
+    printf("    %-40s %s%.0f req/s (%u worker%s) -> %s\n", name, how, rps, workers,
+           workers == 1 ? "" : "s", verdict(rps >= target));
+}
+
+/* Each store mode that ran, against its own targets. */
+static void print_targets(const opts_t *o, const stats_t *raw_lat, const miz_stats_t *miz)
 {
     char name[64];
-    double best = 0;
-    unsigned best_workers = 0;
-    for (size_t i = 0; i < N_WORKER_COUNTS; i++)
-        if (per_second(&miz_thr[i]) > best)
-            best = per_second(&miz_thr[i]), best_workers = worker_counts[i];
     printf("(latency: send, or its scheduled time when paced, to reply; CPU: microseconds of CPU\n"
-           " per request in miz-bench, all threads, and in mizd)\n\n");
-    snprintf(name, sizeof name, "end to end >= %.0f req/s:", TARGET_RPS);
-    printf("targets\n  %-32s best %.0f req/s (%u worker%s) -> %s\n", name, best, best_workers,
-           best_workers == 1 ? "" : "s", best >= TARGET_RPS ? "met" : "MISSED");
-    snprintf(name, sizeof name, "p99 at %.0f/s <= %.0f x raw:", o->rate, TARGET_P99_RATIO);
-    print_ratio(name, &miz_lat->latency, &raw_lat->latency);
-    print_ratio("  the same from the actual send:", &miz_lat->from_send, &raw_lat->from_send);
+           " per request in miz-bench, all threads, and in mizd)\n\ntargets\n");
+    for (size_t m = 0; m < N_STORE_MODES; m++) {
+        const store_mode_t *sm = &store_modes[m];
+        const stats_t *thr = miz[m].thr;
+        if (!(o->stores & 1u << m))
+            continue;
+        printf("  %s\n", sm->title);
+        snprintf(name, sizeof name, "end to end >= %.0f req/s:", sm->target_rps);
+        if (sm->rps_each) {
+            print_rps(name, per_second(&thr[0]), worker_counts[0], "", sm->target_rps);
+            print_rps("", per_second(&thr[N_WORKER_COUNTS - 1]),
+                      worker_counts[N_WORKER_COUNTS - 1], "", sm->target_rps);
+        } else {
+            size_t best = 0;
+            for (size_t i = 1; i < N_WORKER_COUNTS; i++)
+                if (per_second(&thr[i]) > per_second(&thr[best]))
+                    best = i;
+            print_rps(name, per_second(&thr[best]), worker_counts[best], "best ",
+                      sm->target_rps);
+        }
+        snprintf(name, sizeof name, "p99 at %.0f/s <= %.0f x raw:", o->rate,
+                 sm->target_p99_ratio);
+        print_ratio(name, &miz[m].lat.latency, &raw_lat->latency, sm->target_p99_ratio);
+        print_ratio("  the same from the actual send:", &miz[m].lat.from_send,
+                    &raw_lat->from_send, sm->target_p99_ratio);
+    }
 }
 
 /* ---- 1. the ceiling: bare ZeroMQ ---- */
@@ -653,17 +721,25 @@ static int bench_raw(void *zctx, const opts_t *o, const char *dir, stats_t *thr,
 typedef struct {
     pid_t pid;
     char clients[PATH_MAX + 16], workers[PATH_MAX + 16];
+    char data[PATH_MAX]; /* the store's directory; empty with --memory */
 } daemon_t;
 
-static int daemon_start(daemon_t *d, const opts_t *o, const char *dir)
+/* With disk, the store is dir/data: new for each daemon unless the caller
+ * left the last one there (--recovery's restart). */
+static int daemon_start(daemon_t *d, const opts_t *o, const char *dir, bool disk,
+                        const char *log_level)
 {
     if (endpoint(o, dir, "clients", d->clients, sizeof d->clients) < 0 ||
         endpoint(o, dir, "workers", d->workers, sizeof d->workers) < 0)
         return -1;
     if (access(o->mizd, X_OK) < 0)
         return fail("cannot run %s: %s (use --mizd PATH)", o->mizd, strerror(errno));
-    char *argv[] = {(char *)o->mizd,   "-c",         (char *)o->config, "--clients", d->clients,
-                    "--workers",       d->workers,   "--log-level",     "warn",      NULL};
+    snprintf(d->data, sizeof d->data, "%s%s", disk ? dir : "", disk ? "/data" : "");
+    char *argv[] = {(char *)o->mizd, "-c",        (char *)o->config, "--clients",
+                    d->clients,      "--workers", d->workers,        "--log-level",
+                    (char *)log_level, "--memory", NULL,              NULL};
+    if (disk)
+        argv[9] = "--data-dir", argv[10] = d->data;
     d->pid = fork();
     if (d->pid < 0)
         return fail("fork: %s", strerror(errno));
@@ -683,19 +759,34 @@ static int daemon_stop(daemon_t *d)
         return 0;
     pid_t gone = 0;
     kill(d->pid, SIGTERM);
-    for (int i = 0; i < 500 && (gone = waitpid(d->pid, &status, WNOHANG)) == 0; i++)
-        usleep(10000);
+    for (int i = 0; i < STOP_TIMEOUT_S * 1000 && (gone = waitpid(d->pid, &status, WNOHANG)) == 0;
+         i++)
+        usleep(1000);
     if (gone == 0) {
         kill(d->pid, SIGKILL);
         waitpid(d->pid, &status, 0);
         d->pid = 0;
-        return fail("mizd did not stop on SIGTERM within 5 s");
+        return fail("mizd did not stop on SIGTERM within %d s", STOP_TIMEOUT_S);
     }
     d->pid = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return fail("mizd ended with %s %d", WIFEXITED(status) ? "status" : "signal",
                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
     return 0;
+}
+
+/* Removes a stopped daemon's store, if it had one. */
+static void remove_data(const daemon_t *d)
+{
+    static const char *const names[] = {"data.mdb", "lock.mdb"};
+    char path[PATH_MAX + 16];
+    if (!d->data[0])
+        return;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", d->data, names[i]);
+        unlink(path);
+    }
+    rmdir(d->data);
 }
 
 /* Asks for a status nobody has until mizd answers: any reply means it is
@@ -853,6 +944,13 @@ static uint32_t *track_slot(mizload_t *x, const miz_msg_t *m)
     return &x->by_track[tracking - x->track0];
 }
 
+static int reply_error(const miz_msg_t *m)
+{
+    size_t n = 0, k = 0;
+    const char *code = miz_msg_str(m, "code", &n), *msg = miz_msg_str(m, "message", &k);
+    return fail("mizd replied error %.*s: %.*s", (int)n, code ? code : "", (int)k, msg ? msg : "");
+}
+
 /* 1 and *i: the outcome of request i; 0: nothing to count; -1: error. */
 static int miz_reply(mizload_t *x, const miz_msg_t *m, uint32_t *i)
 {
@@ -879,13 +977,7 @@ static int miz_reply(mizload_t *x, const miz_msg_t *m, uint32_t *i)
         *slot = UINT32_MAX;
         return 1;
     }
-    if (miz_msg_is(m, "error")) {
-        size_t n = 0, k = 0;
-        const char *code = miz_msg_str(m, "code", &n), *msg = miz_msg_str(m, "message", &k);
-        return fail("mizd replied error %.*s: %.*s", (int)n, code ? code : "",
-                    (int)k, msg ? msg : "");
-    }
-    return 0;
+    return miz_msg_is(m, "error") ? reply_error(m) : 0;
 }
 
 static int miz_recv(void *ctx, uint32_t *i)
@@ -902,8 +994,8 @@ static int miz_recv(void *ctx, uint32_t *i)
 }
 
 /* One run with n workers: they start, the load runs, they say goodbye. */
-static int miz_with_workers(const load_t *ld, crew_t *crew, unsigned n, const plan_t *plan,
-                            stats_t *st)
+static int miz_with_workers(const load_t *ld, crew_t *crew, const char *label, unsigned n,
+                            const plan_t *plan, stats_t *st)
 {
     char name[64];
     pthread_t threads[MAX_WORKERS];
@@ -912,10 +1004,11 @@ static int miz_with_workers(const load_t *ld, crew_t *crew, unsigned n, const pl
     if (crew_start(crew, threads, n) < 0)
         return -1;
     if (plan->rate > 0)
-        snprintf(name, sizeof name, "miz, %2u worker%s, %.0f/s", n, n == 1 ? "" : "s", plan->rate);
+        snprintf(name, sizeof name, "miz %s, %2u worker%s, %.0f/s", label, n, n == 1 ? "" : "s",
+                 plan->rate);
     else
-        snprintf(name, sizeof name, "miz, %2u worker%s, window %u", n, n == 1 ? "" : "s",
-                 plan->window);
+        snprintf(name, sizeof name, "miz %s, %2u worker%s, window %u", label, n,
+                 n == 1 ? "" : "s", plan->window);
     int rc = measure(ld, plan, name, st);
     crew_stop(crew, threads, n);
     if (rc == 0 && atomic_load(&crew->failed))
@@ -923,10 +1016,11 @@ static int miz_with_workers(const load_t *ld, crew_t *crew, unsigned n, const pl
     return rc;
 }
 
-static int bench_miz(void *zctx, const opts_t *o, const char *dir, stats_t *thr, stats_t *lat)
+static int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_mode_t *sm,
+                     miz_stats_t *st)
 {
     daemon_t d = {0};
-    if (daemon_start(&d, o, dir) < 0)
+    if (daemon_start(&d, o, dir, sm->disk, "warn") < 0)
         return -1;
     miz_client_t *c = miz_client_new(zctx, d.clients);
     int rc = c ? daemon_wait(&d, c) : fail("cannot connect: %s", zmq_strerror(errno));
@@ -937,15 +1031,211 @@ static int bench_miz(void *zctx, const opts_t *o, const char *dir, stats_t *thr,
         crew_t crew = {.zctx = zctx, .endpoint = d.workers};
         plan_t pipelined = {.count = o->count, .window = MIZ_WINDOW}, paced = paced_plan(o);
         for (size_t i = 0; rc == 0 && i < N_WORKER_COUNTS; i++)
-            rc = miz_with_workers(&ld, &crew, worker_counts[i], &pipelined, &thr[i]);
+            rc = miz_with_workers(&ld, &crew, sm->label, worker_counts[i], &pipelined,
+                                  &st->thr[i]);
         if (rc == 0)
-            rc = miz_with_workers(&ld, &crew, LATENCY_WORKERS, &paced, lat);
+            rc = miz_with_workers(&ld, &crew, sm->label, LATENCY_WORKERS, &paced, &st->lat);
         free(x.by_track);
     }
     miz_client_destroy(&c);
     if (daemon_stop(&d) < 0)
         rc = -1;
+    remove_data(&d);
     return rc;
+}
+
+/* ---- 3. recovery: a restart with many open requests ---- */
+
+/* A process's resident memory in bytes: all of it (VmRSS), and the part
+ * that is mapped files (RssFile: LMDB's pages, which the kernel may drop)
+ * rather than the daemon's own heap (RssAnon). */
+typedef struct {
+    double total, anon, file;
+} rss_t;
+
+static rss_t rss_of(pid_t pid)
+{
+    char path[64], line[256];
+    rss_t r = {0, 0, 0};
+    unsigned long kb;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %lu kB", &kb) == 1)
+            r.total = kb * 1024.0;
+        else if (sscanf(line, "RssAnon: %lu kB", &kb) == 1)
+            r.anon = kb * 1024.0;
+        else if (sscanf(line, "RssFile: %lu kB", &kb) == 1)
+            r.file = kb * 1024.0;
+    if (f)
+        fclose(f);
+    return r;
+}
+
+/* 1 and *i: request i was accepted; 0: nothing to count; -1: error. */
+static int accepted_recv(void *ctx, uint32_t *i)
+{
+    mizload_t *x = ctx;
+    miz_msg_t *m;
+    while (miz_client_recv(x->client, 0, &m) == 0) {
+        uint64_t re;
+        bool has_re = miz_msg_uint(m, "re", &re) == 0;
+        int rc = 0;
+        if (has_re && re < x->seq0) {
+            /* a late answer to the start-up probe */
+        } else if (has_re && miz_msg_is(m, "accepted")) {
+            /* collect() refuses an index that was never sent */
+            *i = re - x->seq0 < UINT32_MAX ? (uint32_t)(re - x->seq0) : UINT32_MAX;
+            rc = 1;
+        } else if (miz_msg_is(m, "error")) {
+            rc = reply_error(m);
+        }
+        miz_msg_destroy(&m);
+        if (rc != 0)
+            return rc;
+    }
+    return errno == EAGAIN ? 0 : -1;
+}
+
+/* Submits o->recovery requests, pipelined, that no worker takes: each
+ * leaves one open delivery in the store. *empty: mizd's memory before. */
+static int fill(void *zctx, const opts_t *o, daemon_t *d, rss_t *empty)
+{
+    char name[64];
+    miz_client_t *c = miz_client_new(zctx, d->clients);
+    int rc = c ? daemon_wait(d, c) : fail("cannot connect: %s", zmq_strerror(errno));
+    if (rc == 0) {
+        mizload_t x = {.client = c,
+                       .submit = {.topic = TOPIC, .text = payload_text},
+                       .seq0 = UINT64_MAX};
+        *empty = rss_of(d->pid);
+        load_t ld = {.socket = miz_client_socket(c), .send = miz_send, .recv = accepted_recv,
+                     .ctx = &x, .daemon = d->pid};
+        plan_t plan = {.count = o->recovery, .window = RECOVERY_WINDOW};
+        stats_t st;
+        rc = run_load(&ld, &plan, &st);
+        snprintf(name, sizeof name, "miz disk, no workers, window %d", RECOVERY_WINDOW);
+        if (rc == 0)
+            print_row(name, &st);
+        fflush(stdout); /* before the restarted mizd's log lines */
+    }
+    miz_client_destroy(&c);
+    return rc;
+}
+
+/* Pings until the pong: mizd answers once it has recovered and bound. The
+ * DEALER holds the ping until mizd's socket exists and retries the
+ * connection every RECONNECT_MS, so the time is late by at most that. */
+static int wait_pong(void *zctx, daemon_t *d, uint64_t t0, double *seconds)
+{
+    void *s = zmq_socket(zctx, ZMQ_DEALER);
+    int ivl = RECONNECT_MS, linger = 0, status, rc = 1;
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    pack_cstr(&pk, "type");
+    pack_cstr(&pk, "ping");
+    pack_cstr(&pk, "seq");
+    msgpack_pack_uint32(&pk, 1);
+    if (!s || zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) < 0 ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_connect(s, d->clients) < 0 || zmq_send(s, buf.data, buf.size, 0) < 0)
+        rc = fail("ping %s: %s", d->clients, zmq_strerror(errno));
+    while (rc > 0) {
+        zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+        zmq_msg_t reply;
+        if (zmq_poll(&item, 1, 100) < 0) {
+            rc = fail("poll: %s", zmq_strerror(errno));
+        } else if (item.revents & ZMQ_POLLIN) {
+            uint64_t at = now_ns();
+            msgpack_unpacked u;
+            msgpack_unpacked_init(&u);
+            zmq_msg_init(&reply);
+            int got = zmq_msg_recv(&reply, s, 0);
+            const msgpack_object *type =
+                got < 0 || msgpack_unpack_next(&u, zmq_msg_data(&reply), zmq_msg_size(&reply),
+                                               NULL) != MSGPACK_UNPACK_SUCCESS ||
+                        u.data.type != MSGPACK_OBJECT_MAP
+                    ? NULL
+                    : miz_map_get(&u.data, "type");
+            bool pong = type && type->type == MSGPACK_OBJECT_STR && type->via.str.size == 4 &&
+                        memcmp(type->via.str.ptr, "pong", 4) == 0;
+            rc = pong ? 0 : fail("a reply to ping that is not a pong");
+            *seconds = (double)(at - t0) / 1e9;
+            msgpack_unpacked_destroy(&u);
+            zmq_msg_close(&reply);
+        } else if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            d->pid = 0;
+            rc = fail("mizd exited at start (see its errors above)");
+        } else if (now_ns() - t0 > RECOVERY_TIMEOUT_S * NS_PER_S) {
+            rc = fail("mizd did not answer a ping within %d s", RECOVERY_TIMEOUT_S);
+        }
+    }
+    if (s)
+        zmq_close(s);
+    msgpack_sbuffer_destroy(&buf);
+    return rc;
+}
+
+static void print_rss(const char *name, const rss_t *r, double n)
+{
+    printf("  %-30s VmRSS %.0f MiB = %.0f bytes per open delivery"
+           " (heap %.0f MiB, files %.0f MiB)\n",
+           name, r->total / 1048576, r->total / n, r->anon / 1048576, r->file / 1048576);
+}
+
+/* Fills a new store with o->recovery open requests, stops mizd, starts it
+ * again on the same store and times it from exec to its first pong. */
+static int bench_recovery(void *zctx, const opts_t *o, const char *dir)
+{
+    daemon_t d = {0};
+    double n = o->recovery, up = 0, stop = 0, cpu = 0;
+    rss_t empty = {0, 0, 0}, full = {0, 0, 0}, back = {0, 0, 0};
+    struct stat mdb = {0};
+    char path[PATH_MAX + 16];
+    int rc = daemon_start(&d, o, dir, true, "warn");
+    if (rc == 0 && (rc = fill(zctx, o, &d, &empty)) == 0)
+        full = rss_of(d.pid);
+    uint64_t t = now_ns();
+    if (daemon_stop(&d) < 0)
+        rc = -1;
+    stop = (double)(now_ns() - t) / 1e9;
+    snprintf(path, sizeof path, "%s/data.mdb", d.data);
+    if (rc == 0 && stat(path, &mdb) < 0)
+        rc = fail("%s: %s", path, strerror(errno));
+    if (rc == 0) {
+        /* info: mizd's own "recovered ... in X ms" line splits the figure */
+        t = now_ns();
+        rc = daemon_start(&d, o, dir, true, "info");
+        if (rc == 0 && (rc = wait_pong(zctx, &d, t, &up)) == 0) {
+            back = rss_of(d.pid);
+            cpu = cpu_of(d.pid);
+        }
+        if (daemon_stop(&d) < 0)
+            rc = -1;
+    }
+    remove_data(&d);
+    if (rc < 0)
+        return -1;
+    printf("\nrecovery of %s open requests, one open delivery each\n", grouped(n, path));
+    printf("  %-30s VmRSS %.0f MiB (heap %.0f MiB, files %.0f MiB)\n", "mizd empty, at start:",
+           empty.total / 1048576, empty.anon / 1048576, empty.file / 1048576);
+    print_rss("mizd with them open:", &full, n);
+    printf("  %-30s %.2f s\n", "SIGTERM to exit:", stop);
+    printf("  %-30s %.0f MiB = %.0f bytes per open delivery (%.0f MiB allocated)\n", "data.mdb:",
+           (double)mdb.st_size / 1048576, (double)mdb.st_size / n,
+           (double)mdb.st_blocks * 512 / 1048576);
+    printf("  %-30s %.2f s (mizd CPU %.2f s)\n", "exec to pong:", up, cpu);
+    print_rss("mizd after recovery:", &back, n);
+    printf("\ntargets (issue 3)\n");
+    snprintf(path, sizeof path, "exec to pong < %.0f s:", TARGET_RECOVERY_S);
+    printf("    %-40s %.2f s -> %s\n", path, up, verdict(up < TARGET_RECOVERY_S));
+    snprintf(path, sizeof path, "VmRSS < %.0f bytes per open delivery:", TARGET_RSS_PER_OPEN);
+    printf("    %-40s %.0f bytes -> %s\n", path, back.total / n,
+           verdict(back.total / n < TARGET_RSS_PER_OPEN));
+    return 0;
 }
 
 /* ---- the command line ---- */
@@ -954,16 +1244,31 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: miz-bench [--mizd PATH] [--config FILE] [--transport ipc|tcp]\n"
-            "                 [--count N] [--rate R] [--seconds S] [--quick]\n"
+            "                 [--store memory|disk] [--count N] [--rate R] [--seconds S]\n"
+            "                 [--quick]\n"
+            "       miz-bench [--mizd PATH] [--config FILE] [--transport ipc|tcp]\n"
+            "                 --recovery N\n"
             "\n"
             "  --mizd PATH        the daemon to measure (default: mizd beside miz-bench)\n"
             "  --config FILE      its routing table (default " MIZ_BENCH_CONFIG ")\n"
             "  --transport T      ipc (default) or tcp on 127.0.0.1\n"
+            "  --store S          mizd with --memory, or with a store in a new directory\n"
+            "                     (--data-dir); default: both, one after the other\n"
             "  --count N          requests per pipelined run (default 200000)\n"
             "  --rate R           requests per second in the paced runs (default 5000)\n"
             "  --seconds S        length of the paced runs (default 5)\n"
             "  --quick            a short run: 20000 requests, 1 s paced\n"
+            "  --recovery N       only this: N open requests on disk, then how long mizd\n"
+            "                     takes to restart with them, and its memory after\n"
             "Exits 0 when every run completed, whether or not the targets were met.\n");
+}
+
+static bool uses_disk(const opts_t *o)
+{
+    for (size_t i = 0; i < N_STORE_MODES; i++)
+        if (o->stores & 1u << i && store_modes[i].disk)
+            return true;
+    return false;
 }
 
 static int parse_positive(const char *s, double max, double *v)
@@ -994,10 +1299,11 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"transport", required_argument, NULL, 't'}, {"count", required_argument, NULL, 'n'},
         {"rate", required_argument, NULL, 'r'},   {"seconds", required_argument, NULL, 's'},
         {"quick", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"store", required_argument, NULL, 'S'},  {"recovery", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     *o = (opts_t){.mizd = default_mizd(), .config = MIZ_BENCH_CONFIG, .count = 200000,
-                  .rate = 5000, .seconds = 5};
+                  .rate = 5000, .seconds = 5, .stores = (1u << N_STORE_MODES) - 1};
     double v;
     int c;
     bool quick = false, count_set = false, seconds_set = false;
@@ -1025,6 +1331,19 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 return fail("--seconds wants a positive number up to 3600");
             o->seconds = v, seconds_set = true;
             break;
+        case 'S':
+            o->stores = 0;
+            for (size_t i = 0; i < N_STORE_MODES; i++)
+                if (strcmp(optarg, store_modes[i].option) == 0)
+                    o->stores = 1u << i;
+            if (!o->stores)
+                return fail("--store is memory or disk, not \"%s\"", optarg);
+            break;
+        case 'R':
+            if (parse_positive(optarg, 50e6, &v) < 0)
+                return fail("--recovery wants 1 to 50000000");
+            o->recovery = (uint32_t)v;
+            break;
         case 'q': quick = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -1040,6 +1359,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         o->seconds = 1;
     if (o->rate * o->seconds > 50e6)
         return fail("--rate times --seconds is more than 50000000 requests");
+    if (o->recovery && !uses_disk(o))
+        return fail("--recovery measures the disk store, not --store memory");
     return 0;
 }
 
@@ -1056,20 +1377,29 @@ int main(int argc, char **argv)
         return 1;
     }
     void *zctx = zmq_ctx_new();
-    stats_t raw_thr, raw_lat, miz_thr[N_WORKER_COUNTS], miz_lat;
+    stats_t raw_thr, raw_lat;
+    miz_stats_t miz[N_STORE_MODES];
     unsigned long long total0, steal0, total1, steal1;
+    struct statfs fs;
     cpu_steal(&total0, &steal0);
     print_header(&o);
-    int rc = !zctx ? fail("cannot create a ZeroMQ context")
-             : bench_raw(zctx, &o, dir, &raw_thr, &raw_lat) < 0
-                 ? -1
-                 : bench_miz(zctx, &o, dir, miz_thr, &miz_lat);
+    if (uses_disk(&o) && statfs(dir, &fs) == 0 &&
+        (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC))
+        printf("note: %s is in memory (tmpfs), where fsync costs nothing: the disk figures are "
+               "not durable ones\n", dir);
+    int rc = !zctx        ? fail("cannot create a ZeroMQ context")
+             : o.recovery ? bench_recovery(zctx, &o, dir)
+                          : bench_raw(zctx, &o, dir, &raw_thr, &raw_lat);
+    for (size_t m = 0; rc == 0 && !o.recovery && m < N_STORE_MODES; m++)
+        if (o.stores & 1u << m)
+            rc = bench_miz(zctx, &o, dir, &store_modes[m], &miz[m]);
     if (zctx)
         zmq_ctx_term(zctx);
     remove_dir(dir);
     if (rc < 0)
         return 1;
-    print_targets(&o, &raw_lat, miz_thr, &miz_lat);
+    if (!o.recovery)
+        print_targets(&o, &raw_lat, miz);
     cpu_steal(&total1, &steal1);
     if (total1 > total0)
         printf("CPU time stolen by the hypervisor during the run: %.1f%%\n",

@@ -46,7 +46,7 @@ struct miz_worker {
     size_t n_topics;
     unsigned credit;
     uint64_t heartbeat_ms;
-    bool reregistered; /* the library registered again and awaits the reply */
+    uint64_t reregistered_at; /* when the library registered again; 0 once answered */
 };
 
 static uint64_t now_ms(void)
@@ -446,6 +446,13 @@ static bool error_is(const miz_msg_t *m, const char *code)
     return miz_msg_is(m, "error") && s && n == strlen(code) && memcmp(s, code, n) == 0;
 }
 
+/* The library's own register, whose reply it swallows. */
+static int worker_reregister(miz_worker_t *w)
+{
+    w->reregistered_at = now_ms();
+    return worker_register(w);
+}
+
 /* A fresh socket and registration, after the broker said bye or went
  * silent: the same worker finds it again when it is back. */
 static int worker_reconnect(miz_worker_t *w)
@@ -453,8 +460,7 @@ static int worker_reconnect(miz_worker_t *w)
     zmq_close(w->conn.socket);
     if (conn_connect(&w->conn) < 0)
         return -1;
-    w->reregistered = true;
-    return worker_register(w);
+    return worker_reregister(w);
 }
 
 /* Answers what the library handles itself; true when m is for the caller. */
@@ -468,16 +474,16 @@ static bool worker_filter(miz_worker_t *w, miz_msg_t **m)
         worker_reconnect(w);
         mine = true;
     } else if (error_is(*m, "not_registered")) { /* the broker restarted */
-        /* once: a second register would make the broker drop the first */
-        if (!w->reregistered)
-            worker_register(w);
-        w->reregistered = true;
+        /* once: a second register would make the broker drop the first;
+         * miz_worker_tick repeats it if it goes unanswered */
+        if (!w->reregistered_at)
+            worker_reregister(w);
         mine = true;
     } else if (miz_msg_is(*m, "registered")) {
         if (miz_msg_uint(*m, "heartbeat_ms", &hb) == 0 && hb)
             w->heartbeat_ms = hb;
-        mine = w->reregistered;
-        w->reregistered = false;
+        mine = w->reregistered_at != 0;
+        w->reregistered_at = 0;
     }
     if (mine)
         miz_msg_destroy(m);
@@ -509,6 +515,9 @@ int miz_worker_tick(miz_worker_t *w)
     uint64_t now = now_ms();
     if (now - w->conn.last_recv > LIVENESS * w->heartbeat_ms)
         return worker_reconnect(w);
+    /* a broker killed before it read our register never answers it */
+    if (w->reregistered_at && now - w->reregistered_at > LIVENESS * w->heartbeat_ms)
+        return worker_reregister(w);
     if (now - w->conn.last_send >= w->heartbeat_ms) {
         conn_begin(&w->conn, "heartbeat", 0, NULL);
         return conn_send(&w->conn);
