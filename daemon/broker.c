@@ -22,6 +22,8 @@
 #define LINGER_MS 500        /* bounded wait for queued output at shutdown */
 #define SEND_HWM 100000      /* credit bounds deliveries; this bounds replies */
 #define RETRY_AFTER_MS 1000  /* hint sent with busy and unavailable */
+#define STOP_QUIET_MS 100    /* a stop waits for the sockets to be this quiet */
+#define STOP_MAX_MS 2000     /* and no longer than this */
 #define PURGE_EVERY_MS 60000 /* how often old closed requests are purged, at most */
 #define PURGE_BATCH 2000     /* records deleted per purge step: the loop never stalls */
 #define KIND_MAX 32
@@ -94,16 +96,26 @@ struct delivery {
     bool overdue, escalated;
 };
 
+/* A routing table and where its agencies sit among the broker's. A reload
+ * makes a new one; an old one lives on while requests routed by it are
+ * open, so they keep the route they had. */
+typedef struct {
+    table_t *table;
+    uint32_t *agency; /* the table's agency index -> the broker's */
+    size_t refs;      /* requests routed by it, plus one while current */
+} routing_t;
+
 struct request {
     uint64_t tracking;
-    const route_t *route;
+    routing_t *routing;
+    const route_t *route; /* in routing->table */
     const char *topic, *kind, *client_ref; /* client_ref may be NULL */
     size_t topic_len;
     const unsigned char *payload;
     size_t payload_len;
     const unsigned char *client_id; /* routing id of the submitter */
     size_t client_id_len;
-    const unsigned *observers;
+    const unsigned *observers; /* the broker's agency indices */
     size_t n_observers;
     uint64_t created, closed;
     delivery_t **dels;
@@ -132,7 +144,10 @@ struct worker {
     worker_t *next_dead;
 };
 
+/* An agency as the broker knows it: every agency of every table loaded
+ * since start, so deliveries to one a reload removed can still be served. */
 typedef struct {
+    char *id;
     dqueue_t queue[PRIO_COUNT];
     worker_t **workers;
     size_t n_workers, cap_workers;
@@ -152,8 +167,10 @@ typedef struct {
 
 struct broker {
     struct event_base *base;
-    table_t *table;
+    routing_t *routing; /* the current table, for new submissions */
     const broker_conf_t *conf;
+    broker_opts_t opts; /* the command line's, which a reload does not change */
+    uint64_t heartbeat_ms; /* as announced to workers at start */
     log_level_t log_level;
     void *zctx, *clients, *workers;
     zev_t *clients_ev, *workers_ev;
@@ -162,6 +179,7 @@ struct broker {
     uint64_t timer_at; /* monotonic ms the deadline event is set for */
     idmap_t *requests, *deliveries, *worker_map;
     agency_rt_t *agencies;
+    size_t n_agencies;
     uint64_t next_tracking, next_delivery;
     uint32_t next_worker_serial;
     size_t open_requests, n_closed;
@@ -176,6 +194,10 @@ struct broker {
     request_t *dirty;   /* requests to write when the turn ends */
     idmap_t *refs;      /* client_ref -> request, for the requests in memory */
     uint64_t last_purge;
+    uint64_t last_work;        /* monotonic ms of the last command other than a heartbeat */
+    bool stopping;             /* submissions are refused; the loop ends when quiet */
+    uint64_t stop_by;
+    struct event *stop_ev;
     /* What a turn sends, held until its changes are on disk: [socket u8]
      * [routing id length u32][routing id][body length u32][body] */
     msgpack_sbuffer outbox;
@@ -304,7 +326,60 @@ static bool worker_key_eq(const void *value, const void *key, size_t len)
 
 static const char *agency_id(const broker_t *b, uint32_t agency)
 {
-    return table_agency(b->table, agency)->id;
+    return b->agencies[agency].id;
+}
+
+/* The broker's index of the agency with that id, or -1. */
+static int agency_find(const broker_t *b, const char *id, size_t n)
+{
+    int i = table_agency_find(b->routing->table, id, n);
+    if (i >= 0)
+        return (int)b->routing->agency[i];
+    for (size_t k = 0; k < b->n_agencies; k++) /* one a reload removed */
+        if (strlen(b->agencies[k].id) == n && memcmp(b->agencies[k].id, id, n) == 0)
+            return (int)k;
+    return -1;
+}
+
+/* The broker's index of agency i of the table that routed r. */
+static uint32_t route_agency(const request_t *r, unsigned i)
+{
+    return r->routing->agency[i];
+}
+
+/* Makes the routing of table t, adding its new agencies to the broker's. */
+static routing_t *routing_new(broker_t *b, table_t *t)
+{
+    size_t n = table_agency_count(t);
+    routing_t *g = xcalloc(1, sizeof *g);
+    g->table = t;
+    g->agency = xcalloc(n ? n : 1, sizeof *g->agency);
+    g->refs = 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = table_agency(t, i)->id;
+        size_t k = 0;
+        while (k < b->n_agencies && strcmp(b->agencies[k].id, id) != 0)
+            k++;
+        if (k == b->n_agencies) {
+            b->agencies = xrealloc(b->agencies, (k + 1) * sizeof *b->agencies);
+            memset(&b->agencies[k], 0, sizeof *b->agencies);
+            b->agencies[k].id = xstrndup(id, strlen(id));
+            b->n_agencies++;
+        }
+        g->agency[i] = (uint32_t)k;
+    }
+    return g;
+}
+
+static void routing_release(routing_t **gp)
+{
+    routing_t *g = *gp;
+    if (g && --g->refs == 0) {
+        table_destroy(&g->table);
+        free(g->agency);
+        free(g);
+    }
+    *gp = NULL;
 }
 
 static bool is_open(const delivery_t *d)
@@ -742,7 +817,8 @@ static void escalate(broker_t *b, delivery_t *d, const char *reason)
         return;
     }
     d->escalated = true;
-    delivery_t *e = delivery_new(b, r, r->route->escalate[d->level], ROLE_ESCALATION, d->branch,
+    delivery_t *e = delivery_new(b, r, route_agency(r, r->route->escalate[d->level]),
+                                 ROLE_ESCALATION, d->branch,
                                  (uint8_t)(d->level + 1));
     e->from = d->id;
     e->reason = reason;
@@ -834,6 +910,7 @@ static void request_drop(request_t *r)
         free(d);
     }
     free(r->dels);
+    routing_release(&r->routing);
     free(r);
 }
 
@@ -869,7 +946,8 @@ static void pack_outcome_answer(broker_t *b, const request_t *r, uint16_t branch
     bool answered = last->state == DS_ANSWERED;
     msgpack_packer *pk = &b->pk;
     msgpack_pack_map(pk, 5 + answered);
-    wire_kv_cstr(pk, "agency", agency_id(b, r->route->to[branch]));
+    /* the targets come first, one per branch, in r->dels: as recovered too */
+    wire_kv_cstr(pk, "agency", agency_id(b, r->dels[branch]->agency));
     wire_kv_cstr(pk, "answered_by", agency_id(b, last->agency));
     wire_kv_uint(pk, "delivery", last->id);
     wire_kv_cstr(pk, "outcome", answered ? last->outcome : state_names[last->state]);
@@ -1096,7 +1174,7 @@ static uint32_t rec_agency(const broker_t *b, rec_t *c, uint32_t i, const char *
 {
     size_t n;
     const char *id = rec_str(c, i, false, &n, what);
-    int a = id ? table_agency_find(b->table, id, n) : -1;
+    int a = id ? agency_find(b, id, n) : -1;
     if (id && a < 0 && !c->bad)
         c->bad = MISSING_AGENCY;
     return a < 0 ? 0 : (uint32_t)a;
@@ -1243,17 +1321,21 @@ static int load_one(const void *rec, size_t len, void *arg)
 }
 
 /* A request the store has and memory does not (closed and evicted),
- * detached: the caller drops it. */
-static request_t *load_stored(broker_t *b, uint64_t tracking)
+ * detached in *r: the caller drops it. 1 found, 0 not there, -1 the store
+ * could not be read (logged). */
+static int load_stored(broker_t *b, uint64_t tracking, request_t **r)
 {
     loaded_t l = {b, NULL, NULL};
     int found = store_get(b->store, tracking, load_one, &l);
-    if (found < 0)
+    if (found < 0) {
         LOG(b, LOG_ERROR, "%s", store_error(b->store));
-    else if (found && !l.r)
-        LOG(b, LOG_ERROR, "%s: tracking %llu: bad record (%s)", store_error(b->store),
+    } else if (found && !l.r) {
+        LOG(b, LOG_ERROR, "%s: tracking %llu: bad record (%s)", store_path(b->store),
             (unsigned long long)tracking, l.why);
-    return l.r;
+        found = -1;
+    }
+    *r = l.r;
+    return found;
 }
 
 typedef struct {
@@ -1315,8 +1397,8 @@ static int recover_one(const void *rec, size_t len, void *arg)
     unsigned observers[TABLE_MAX_AGENCIES];
     size_t n_observers, targets = 0;
     if (r) {
-        table_resolve(b->table, r->topic, r->topic_len, r->kind, strlen(r->kind), &route,
-                      observers, &n_observers);
+        table_resolve(b->routing->table, r->topic, r->topic_len, r->kind, strlen(r->kind),
+                      &route, observers, &n_observers);
         for (uint32_t i = 0; i < r->n_dels; i++)
             targets += r->dels[i]->role == ROLE_TARGET;
     }
@@ -1332,6 +1414,8 @@ static int recover_one(const void *rec, size_t len, void *arg)
         rc->skipped++;
         return 0;
     }
+    r->routing = b->routing;
+    r->routing->refs++;
     r->route = route;
     revive(b, r, rc);
     rc->requests++;
@@ -1553,11 +1637,15 @@ static bool resubmission(broker_t *b, const char *ref, size_t ref_len)
     if (!b->store)
         return false;
     int found = store_find_ref(b->store, ref, ref_len, &tracking, &at);
+    if (found > 0 && b->now_wall < at + window)
+        found = load_stored(b, tracking, &r);
+    else
+        found = found < 0 ? -1 : 0;
     if (found < 0) {
-        reply_error(b, "unavailable", 0, "cannot read the store (%s)", store_error(b->store));
+        reply_error(b, "unavailable", 0, "cannot read the store");
         return true;
     }
-    if (!found || b->now_wall >= at + window || !(r = load_stored(b, tracking)))
+    if (!r)
         return false;
     reply_duplicate(b, r);
     request_drop(r);
@@ -1578,6 +1666,10 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
         reply_error(b, "bad_field", 0, "\"topic\": %s", why);
         return;
     }
+    if (ref && !ref_len) {
+        reply_error(b, "bad_field", 0, "\"client_ref\" must not be empty");
+        return;
+    }
     if (!kind)
         kind = "request", kind_len = strlen(kind);
     if (!token_valid(kind, kind_len, KIND_MAX)) {
@@ -1587,6 +1679,10 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     priority_t prio = PRIO_ROUTINE;
     if (prio_s && priority_parse(prio_s, prio_len, &prio) < 0) {
         reply_error(b, "bad_field", 0, "\"priority\" must be \"routine\" or \"urgent\"");
+        return;
+    }
+    if (b->stopping) {
+        reply_error(b, "unavailable", 0, "mizd is stopping");
         return;
     }
     if (b->store_failed) {
@@ -1613,7 +1709,8 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     const route_t *route;
     unsigned observers[TABLE_MAX_AGENCIES];
     size_t n_observers;
-    table_resolve(b->table, topic, topic_len, kind, kind_len, &route, observers, &n_observers);
+    table_resolve(b->routing->table, topic, topic_len, kind, kind_len, &route, observers,
+                  &n_observers);
     if (!route) {
         reply_error(b, "unknown_topic", 0, "no route for topic \"%.*s\" (kind %.*s)",
                     (int)topic_len, topic, (int)kind_len, kind);
@@ -1625,6 +1722,8 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     }
     if (!prio_s)
         prio = route->priority;
+    for (size_t i = 0; i < n_observers; i++)
+        observers[i] = b->routing->agency[observers[i]];
 
     request_t *r = request_new(&(request_fields_t){
         .topic = topic,
@@ -1641,6 +1740,8 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
         .n_observers = n_observers,
     });
     r->tracking = b->next_tracking++;
+    r->routing = b->routing;
+    r->routing->refs++;
     r->route = route;
     r->prio = prio;
     r->created = b->now_wall;
@@ -1655,7 +1756,7 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     emit(b, r, NULL, BEV_RECEIVED, NULL);
 
     for (uint16_t i = 0; i < route->n_to; i++)
-        delivery_new(b, r, route->to[i], ROLE_TARGET, i, 0);
+        delivery_new(b, r, route_agency(r, route->to[i]), ROLE_TARGET, i, 0);
     for (size_t i = 0; i < n_observers; i++)
         delivery_new(b, r, observers[i], ROLE_OBSERVE, 0, 0);
     for (uint32_t i = 0; i < r->n_dels; i++)
@@ -1705,8 +1806,12 @@ static void cmd_status(broker_t *b, const wire_msg_t *m)
     if (!field_uint(b, m, "tracking", true, &tracking))
         return;
     request_t *r = idmap_get(b->requests, &tracking, sizeof tracking), *stored = NULL;
-    if (!r && b->store)
-        r = stored = load_stored(b, tracking);
+    if (!r && b->store && load_stored(b, tracking, &stored) < 0) {
+        reply_error(b, "unavailable", 0, "cannot read the store");
+        return;
+    }
+    if (!r)
+        r = stored;
     if (!r) {
         reply_error(b, "unknown_tracking", 0, "no request with tracking number %llu",
                     (unsigned long long)tracking);
@@ -1747,7 +1852,7 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
         !field_str(b, m, "name", false, NAME_MAX_LEN, &name, &name_len) ||
         !field_uint(b, m, "credit", false, &credit))
         return;
-    int agency = table_agency_find(b->table, agency_s, agency_len);
+    int agency = agency_find(b, agency_s, agency_len);
     if (agency < 0) {
         reply_error(b, "unknown_agency", 0, "no agency \"%.*s\" in the routing table",
                     (int)agency_len, agency_s);
@@ -1817,7 +1922,7 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
     wire_kv_uint(pk, "worker", w->serial);
     wire_kv_cstr(pk, "agency", agency_id(b, w->agency));
     wire_kv_uint(pk, "credit", w->credit);
-    wire_kv_uint(pk, "heartbeat_ms", b->conf->heartbeat_ms);
+    wire_kv_uint(pk, "heartbeat_ms", b->heartbeat_ms);
     reply_send(b);
     LOG(b, LOG_INFO, "worker %s (#%u) registered for %s, credit %u, %zu topic patterns", w->name,
         w->serial, agency_id(b, w->agency), w->credit, w->n_topics);
@@ -1997,6 +2102,8 @@ static void handle(broker_t *b, const command_t *commands, const void *data, siz
             reply_error(b, "not_registered", 0, "register before \"%s\"", c->type);
         else
             c->fn(b, m);
+        if (c->fn != cmd_heartbeat) /* heartbeats never end, so a stop does not wait them out */
+            b->last_work = b->now;
         goto done;
     }
     reply_error(b, "unknown_type", 0, "unknown message type \"%.*s\"", (int)type_len, type);
@@ -2101,8 +2208,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     broker_t *b = arg;
     clock_update(b);
-    uint64_t hb = b->conf->heartbeat_ms;
-    for (size_t i = 0; i < table_agency_count(b->table); i++) {
+    uint64_t hb = b->heartbeat_ms;
+    for (size_t i = 0; i < b->n_agencies; i++) {
         agency_rt_t *a = &b->agencies[i];
         for (size_t k = a->n_workers; k-- > 0;) {
             worker_t *w = a->workers[k];
@@ -2160,9 +2267,11 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
 {
     broker_t *b = xcalloc(1, sizeof *b);
     b->base = base;
-    b->table = table;
+    b->routing = routing_new(b, table);
     b->conf = table_conf(table);
+    b->heartbeat_ms = b->conf->heartbeat_ms;
     b->log_level = opts->log_level;
+    b->opts = *opts;
     b->next_tracking = b->next_delivery = 1;
     b->timer_at = UINT64_MAX;
     clock_update(b);
@@ -2170,7 +2279,6 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     msgpack_sbuffer_init(&b->scratch);
     msgpack_sbuffer_init(&b->outbox);
     msgpack_packer_init(&b->pk, &b->out, msgpack_sbuffer_write);
-    b->agencies = xcalloc(table_agency_count(table), sizeof *b->agencies);
     b->requests = idmap_new(request_key_eq);
     b->deliveries = idmap_new(delivery_key_eq);
     b->worker_map = idmap_new(worker_key_eq);
@@ -2196,7 +2304,7 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
         broker_destroy(&b);
         return NULL;
     }
-    uint64_t hb = b->conf->heartbeat_ms;
+    uint64_t hb = b->heartbeat_ms;
     struct timeval tick = {(time_t)(hb / 1000), (suseconds_t)(hb % 1000) * 1000};
     b->deadline_ev = evtimer_new(base, on_deadline, b);
     b->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, b);
@@ -2213,9 +2321,69 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     return b;
 }
 
+/* A setting a reload cannot change on a running broker. */
+static void keep_setting(broker_t *b, const char *what, bool overridden, const char *old,
+                         const char *new)
+{
+    if (!overridden && strcmp(old, new) != 0)
+        LOG(b, LOG_WARN, "reload: %s stays %s until mizd restarts", what, old);
+}
+
+void broker_reload(broker_t *b, table_t *table)
+{
+    const broker_conf_t *old = b->conf, *new = table_conf(table);
+    keep_setting(b, "endpoints.clients", b->opts.clients_endpoint, old->clients_endpoint,
+                 new->clients_endpoint);
+    keep_setting(b, "endpoints.workers", b->opts.workers_endpoint, old->workers_endpoint,
+                 new->workers_endpoint);
+    keep_setting(b, "data_dir", b->opts.data_dir || b->opts.memory, old->data_dir,
+                 new->data_dir);
+    if (old->heartbeat_ms != new->heartbeat_ms || old->max_message != new->max_message)
+        LOG(b, LOG_WARN, "reload: heartbeat and max_message stay as they were until mizd "
+                         "restarts");
+    routing_t *g = routing_new(b, table);
+    routing_release(&b->routing);
+    b->routing = g;
+    b->conf = new;
+    LOG(b, LOG_INFO, "routing table reloaded: %zu agencies, %zu routes; %zu open requests keep "
+                     "their routes", table_agency_count(table), table_route_count(table),
+        b->open_requests);
+}
+
+static void on_stop_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    broker_t *b = arg;
+    clock_update(b);
+    if (b->now - b->last_work >= STOP_QUIET_MS || b->now >= b->stop_by)
+        event_base_loopbreak(b->base);
+}
+
+void broker_stop(broker_t *b)
+{
+    if (b->stopping) {
+        event_base_loopbreak(b->base);
+        return;
+    }
+    clock_update(b);
+    b->stopping = true;
+    b->stop_by = b->now + STOP_MAX_MS;
+    struct timeval every = {0, 20 * 1000};
+    b->stop_ev = event_new(b->base, -1, EV_PERSIST, on_stop_check, b);
+    if (!b->stop_ev || event_add(b->stop_ev, &every) < 0)
+        event_base_loopbreak(b->base);
+}
+
+void broker_stats(const broker_t *b, broker_stats_t *st)
+{
+    *st = (broker_stats_t){.open_requests = b->open_requests, .store_failed = b->store_failed};
+    for (size_t i = 0; i < b->n_agencies; i++)
+        st->workers += b->agencies[i].n_workers;
+}
+
 static void say_goodbye(broker_t *b)
 {
-    for (size_t i = 0; i < table_agency_count(b->table); i++) {
+    for (size_t i = 0; i < b->n_agencies; i++) {
         agency_rt_t *a = &b->agencies[i];
         for (size_t k = 0; k < a->n_workers; k++) {
             msg_begin(b, "bye", 0);
@@ -2248,6 +2416,8 @@ void broker_destroy(broker_t **bp)
         event_free(b->deadline_ev);
     if (b->tick_ev)
         event_free(b->tick_ev);
+    if (b->stop_ev)
+        event_free(b->stop_ev);
     if (b->clients)
         zmq_close(b->clients);
     if (b->workers)
@@ -2261,11 +2431,12 @@ void broker_destroy(broker_t **bp)
     }
     reap_dead_memory(b);
     if (b->agencies)
-        for (size_t i = 0; i < table_agency_count(b->table); i++) {
+        for (size_t i = 0; i < b->n_agencies; i++) {
             agency_rt_t *a = &b->agencies[i];
             for (size_t k = 0; k < a->n_workers; k++)
                 worker_free(a->workers[k]);
             free(a->workers);
+            free(a->id);
         }
     free(b->agencies);
     idmap_destroy(&b->requests);
@@ -2277,7 +2448,7 @@ void broker_destroy(broker_t **bp)
     msgpack_sbuffer_destroy(&b->scratch);
     msgpack_sbuffer_destroy(&b->outbox);
     store_destroy(&b->store);
-    table_destroy(&b->table);
+    routing_release(&b->routing);
     free(b);
     *bp = NULL;
 }

@@ -11,8 +11,10 @@
  * while observers get a copy of the breach. docs/protocol.md is the contract.
  *
  * Every transition passes through one function that records it in the
- * delivery's history, logs it and hands it to the event hook: the seam for
- * the durable store and the dashboard stream. */
+ * delivery's history, logs it, marks its request to be written to the store
+ * when the turn ends and hands it to the event hook: the seam for the
+ * dashboard stream. Replies that promise durable state wait for that write
+ * (group commit: one per loop turn). */
 #ifndef MIZ_BROKER_H
 #define MIZ_BROKER_H
 
@@ -71,6 +73,24 @@ typedef struct {
  * reason in err. */
 broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_t *opts,
                      char *err, size_t errlen);
+/* Routes new submissions by table (taking ownership of it); open requests
+ * keep the route they had. Endpoints, data_dir, heartbeat and max_message
+ * keep their values until a restart (a warning says so). */
+void broker_reload(broker_t *broker, table_t *table);
+
+/* Starts a clean stop: submissions are refused ("unavailable") while what is
+ * in flight lands, and the loop is broken once the sockets have been quiet
+ * for a moment (2 s at most). Called again, it breaks the loop at once. */
+void broker_stop(broker_t *broker);
+
+typedef struct {
+    size_t open_requests;
+    size_t workers;
+    bool store_failed;
+} broker_stats_t;
+
+void broker_stats(const broker_t *broker, broker_stats_t *stats);
+
 /* Says goodbye to workers and closes every socket with a bounded linger. */
 void broker_destroy(broker_t **broker);
 

@@ -1,20 +1,26 @@
 /* mizd: the miz broker daemon. Parses the command line, loads the routing
- * table and runs the broker in one libevent loop until SIGINT or SIGTERM. */
+ * table and runs the broker in one libevent loop: SIGHUP reloads the table,
+ * SIGINT or SIGTERM stop it cleanly. Under systemd it says so (notify.h):
+ * READY once its sockets are bound and its state recovered, a watchdog ping
+ * from the loop itself, RELOADING and STOPPING. */
 #include <event2/event.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker.h"
 #include "log.h"
+#include "notify.h"
 #include "table.h"
 
 #ifndef MIZ_VERSION
 #define MIZ_VERSION "0"
 #endif
 #define DEFAULT_CONFIG "/etc/miz/miz.yaml"
+#define STATUS_EVERY_US 5000000 /* STATUS= when there is no watchdog to ride on */
 
 static void usage(FILE *out)
 {
@@ -48,16 +54,68 @@ static table_t *load(const char *path)
 
 typedef struct {
     struct event_base *base;
+    broker_t *broker;
     log_level_t level;
+    const char *config;
+    notify_t *notify;
+    bool watchdog;
 } daemon_t;
+
+static void notify_status(daemon_t *d, const char *state)
+{
+    broker_stats_t st;
+    broker_stats(d->broker, &st);
+    notify_send(d->notify, "%sSTATUS=%zu open requests, %zu workers%s", state, st.open_requests,
+                st.workers, st.store_failed ? ", store failing: refusing submissions" : "");
+}
+
+/* Rides the loop, so a loop stuck anywhere stops the pings. */
+static void on_status(evutil_socket_t fd, short what, void *arg)
+{
+    daemon_t *d = arg;
+    (void)fd, (void)what;
+    notify_status(d, d->watchdog ? "WATCHDOG=1\n" : "");
+}
+
+static void reload(daemon_t *d)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (d->notify)
+        notify_send(d->notify, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                    (unsigned long long)now.tv_sec * 1000000 + (unsigned long long)now.tv_nsec / 1000);
+    if (d->level >= LOG_INFO)
+        log_line(LOG_INFO, "SIGHUP received, reloading %s", d->config);
+    char *errors = NULL;
+    table_t *t = table_load(d->config, &errors);
+    if (t) {
+        broker_reload(d->broker, t);
+    } else {
+        log_line(LOG_ERROR, "reload refused, the routing table in use stays:");
+        for (const char *line = errors; line && *line;) {
+            size_t n = strcspn(line, "\n");
+            log_line(LOG_ERROR, "  %.*s", (int)n, line);
+            line += n + (line[n] == '\n');
+        }
+        free(errors);
+    }
+    if (d->notify)
+        notify_status(d, "READY=1\n");
+}
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     daemon_t *d = arg;
     (void)what;
+    if (sig == SIGHUP) {
+        reload(d);
+        return;
+    }
     if (d->level >= LOG_INFO)
         log_line(LOG_INFO, "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    event_base_loopbreak(d->base);
+    if (d->notify)
+        notify_send(d->notify, "STOPPING=1");
+    broker_stop(d->broker);
 }
 
 int main(int argc, char **argv)
@@ -119,24 +177,45 @@ int main(int argc, char **argv)
         return 1;
     }
     char err[512];
-    broker_t *broker = broker_new(base, table, &opts, err, sizeof err);
-    if (!broker) {
+    daemon_t d = {.base = base, .level = opts.log_level, .config = config};
+    d.notify = notify_new(err, sizeof err);
+    if (!d.notify && err[0])
+        log_line(LOG_WARN, "%s; not telling systemd", err);
+    d.broker = broker_new(base, table, &opts, err, sizeof err);
+    if (!d.broker) {
         log_line(LOG_ERROR, "%s", err);
+        notify_destroy(&d.notify);
         event_base_free(base);
         return 1;
     }
-    daemon_t d = {base, opts.log_level};
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, &d);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, &d);
-    evsignal_add(sigint, NULL);
-    evsignal_add(sigterm, NULL);
+    static const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+    struct event *sig[3];
+    for (size_t i = 0; i < 3; i++) {
+        sig[i] = evsignal_new(base, signals[i], on_signal, &d);
+        evsignal_add(sig[i], NULL);
+    }
+    struct event *status = NULL;
+    if (d.notify) {
+        uint64_t us = notify_watchdog_usec() / 2; /* as sd_watchdog_enabled(3) advises */
+        d.watchdog = us > 0;
+        if (!d.watchdog || us > STATUS_EVERY_US)
+            us = STATUS_EVERY_US;
+        struct timeval every = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+        status = event_new(base, -1, EV_PERSIST, on_status, &d);
+        event_add(status, &every);
+    }
     if (d.level >= LOG_INFO)
         log_line(LOG_INFO, "mizd %s running with %s", MIZ_VERSION, config);
+    if (d.notify)
+        notify_status(&d, "READY=1\n");
     event_base_dispatch(base);
-    broker_destroy(&broker);
-    event_free(sigint);
-    event_free(sigterm);
+    broker_destroy(&d.broker);
+    if (status)
+        event_free(status);
+    for (size_t i = 0; i < 3; i++)
+        event_free(sig[i]);
     event_base_free(base);
+    notify_destroy(&d.notify);
     if (d.level >= LOG_INFO)
         log_line(LOG_INFO, "stopped");
     return 0;

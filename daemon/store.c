@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define INITIAL_MAP (4ull << 30) /* address space, not disk: grows when full */
 #define MAX_DBS 8
@@ -28,6 +31,8 @@ struct store {
     MDB_txn *txn; /* the write transaction of this turn, if one is open */
     MDB_dbi dbi[DB_COUNT];
     size_t map_size;
+    int lock_fd;     /* mizd.lock, held while open: one mizd per store */
+    char dir[4096];
     char path[4096]; /* the data file, for messages */
     char err[4200];
 };
@@ -117,21 +122,6 @@ fail:
     return fail(s, rc, "cannot open the tables");
 }
 
-static int env_open(store_t *s, const char *dir)
-{
-    int rc;
-    if ((rc = mdb_env_create(&s->env)))
-        return fail(s, rc, "");
-    if ((rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
-        (rc = mdb_env_set_mapsize(s->env, s->map_size)) ||
-        (rc = mdb_env_open(s->env, dir, 0, 0640)))
-        return fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
-    MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
-        s->map_size = info.me_mapsize;
-    return open_tables(s);
-}
-
 static void env_close(store_t *s)
 {
     if (s->txn)
@@ -142,6 +132,64 @@ static void env_close(store_t *s)
     s->env = NULL;
 }
 
+/* Opens the environment; on failure leaves none (s->env NULL). */
+static int env_open(store_t *s)
+{
+    int rc;
+    if ((rc = mdb_env_create(&s->env))) {
+        s->env = NULL;
+        return fail(s, rc, "");
+    }
+    if ((rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
+        (rc = mdb_env_set_mapsize(s->env, s->map_size)) ||
+        (rc = mdb_env_open(s->env, s->dir, 0, 0640))) {
+        fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
+        env_close(s);
+        return rc;
+    }
+    MDB_envinfo info;
+    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+        s->map_size = info.me_mapsize;
+    if ((rc = open_tables(s)))
+        env_close(s);
+    return rc;
+}
+
+/* After a failure that left no usable environment (MDB_PANIC, or a reopen
+ * that failed), every use tries to open it again. */
+static int env_ready(store_t *s)
+{
+    return s->env || env_open(s) == 0 ? 0 : -1;
+}
+
+/* LMDB lets several processes share an environment; two brokers on one
+ * store would hand out the same tracking numbers. */
+static int lock_dir(store_t *s, char *err, size_t errlen)
+{
+    char path[sizeof s->dir + 16];
+    snprintf(path, sizeof path, "%s/mizd.lock", s->dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (s->lock_fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        char pid[32] = "";
+        ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        snprintf(err, errlen, "%s: the store is in use by another mizd%s%s", path,
+                 *pid ? ", pid " : "", pid);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 store_t *store_open(const char *dir, char *err, size_t errlen)
 {
     store_t *s = calloc(1, sizeof *s);
@@ -150,13 +198,19 @@ store_t *store_open(const char *dir, char *err, size_t errlen)
         return NULL;
     }
     s->map_size = INITIAL_MAP;
+    s->lock_fd = -1;
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(s->path, sizeof s->path, "%s/data.mdb", dir);
     if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create the data directory %s: %s", dir, strerror(errno));
         free(s);
         return NULL;
     }
-    if (env_open(s, dir) != 0) {
+    if (lock_dir(s, err, errlen) < 0) {
+        store_destroy(&s);
+        return NULL;
+    }
+    if (env_open(s) != 0) {
         snprintf(err, errlen, "%s", s->err);
         store_destroy(&s);
         return NULL;
@@ -170,18 +224,29 @@ void store_destroy(store_t **sp)
     if (!s)
         return;
     env_close(s);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s);
     *sp = NULL;
+}
+
+/* ---- reading ---- */
+
+static int read_begin(store_t *s, MDB_txn **txn)
+{
+    if (env_ready(s) < 0)
+        return -1;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    return rc ? (fail(s, rc, "cannot read"), -1) : 0;
 }
 
 int store_counters(store_t *s, uint64_t *next_tracking, uint64_t *next_delivery)
 {
     MDB_txn *txn;
     MDB_val key = {8, "counters"}, val;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return fail(s, rc, "cannot read"), -1;
-    rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
+    if (read_begin(s, &txn) < 0)
+        return -1;
+    int rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
     if (rc == 0 && val.mv_size == 16) {
         *next_tracking = get_be64(val.mv_data);
         *next_delivery = get_be64((const unsigned char *)val.mv_data + 8);
@@ -214,13 +279,13 @@ static store_status_t write_failed(store_t *s, int rc, const char *what)
 
 store_status_t store_begin(store_t *s)
 {
+    if (env_ready(s) < 0)
+        return STORE_FAILED;
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     if (rc == MDB_PANIC) {
         /* an earlier failure left the environment unusable: open it again */
-        char dir[sizeof s->path];
-        snprintf(dir, sizeof dir, "%.*s", (int)(strlen(s->path) - strlen("/data.mdb")), s->path);
         env_close(s);
-        if (env_open(s, dir) != 0)
+        if (env_ready(s) < 0)
             return STORE_FAILED;
         rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     }
@@ -294,14 +359,6 @@ void store_abort(store_t *s)
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
-}
-
-/* ---- reading ---- */
-
-static int read_begin(store_t *s, MDB_txn **txn)
-{
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
-    return rc ? (fail(s, rc, "cannot read"), -1) : 0;
 }
 
 int store_each_open(store_t *s, store_record_fn *fn, void *arg)

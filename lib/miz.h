@@ -87,9 +87,11 @@ miz_worker_t *miz_worker_new(void *zctx, const char *endpoint, const miz_worker_
 void miz_worker_destroy(miz_worker_t **w);
 void *miz_worker_socket(miz_worker_t *w);
 
-/* The next message ("deliver", "cancel", "ok", "error", "registered", "bye");
- * heartbeats are kept here, both ways. Call at least once per heartbeat
- * interval (or miz_worker_tick) or the broker takes the worker for dead. */
+/* The next message ("deliver", "cancel", "ok", "error", "registered");
+ * heartbeats are kept here, both ways, and so is the broker's "bye" or
+ * silence: the worker connects and registers again by itself, swallowing
+ * that registration's reply. Call at least once per heartbeat interval (or
+ * miz_worker_tick) or the broker takes the worker for dead. */
 int miz_worker_recv(miz_worker_t *w, int timeout_ms, miz_msg_t **m);
 /* Heartbeat housekeeping for a worker busy elsewhere. */
 int miz_worker_tick(miz_worker_t *w);

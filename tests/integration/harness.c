@@ -126,6 +126,11 @@ static bool exited(it_daemon_t *d)
     return d->pid == 0;
 }
 
+bool it_exited(it_daemon_t *d)
+{
+    return exited(d);
+}
+
 /* Starts mizd; its log is appended to, so a restarted daemon's log follows
  * the one before. */
 static void spawn(it_daemon_t *d)
@@ -183,8 +188,9 @@ static bool stopped_cleanly(const it_daemon_t *d)
 
 static void remove_dir(const it_daemon_t *d)
 {
-    static const char *const files[] = {"mizd.log", "c", "w", "data/data.mdb", "data/lock.mdb",
-                                        "data"};
+    static const char *const files[] = {"mizd.log",      "c",         "w",
+                                        "table.yaml",    "data/data.mdb", "data/lock.mdb",
+                                        "data/mizd.lock", "data"};
     char path[64];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", d->dir, files[i]);
@@ -234,15 +240,37 @@ static bool answers_ping(it_daemon_t *d)
     return pong;
 }
 
+void it_write_table(it_daemon_t *d, const char *text)
+{
+    FILE *f = fopen(d->table, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        it_fail("cannot write %s", d->table);
+}
+
+/* A copy in the daemon's folder, which a test may rewrite and reload. */
+static void copy_table(it_daemon_t *d, const char *name)
+{
+    char path[512], text[65536];
+    snprintf(path, sizeof path, "%s/%s", IT_TABLE_DIR, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    assert_true(n > 0 && n < sizeof text - 1 && !ferror(f));
+    fclose(f);
+    text[n] = '\0';
+    it_write_table(d, text);
+}
+
 int it_setup(void **state)
 {
     const char *table_name = *state;
     it_daemon_t *d = calloc(1, sizeof *d);
     assert_non_null(d);
-    snprintf(d->table, sizeof d->table, "%s/%s", IT_TABLE_DIR, table_name);
     /* /tmp, not $TMPDIR: an ipc:// path must fit in sun_path */
     strcpy(d->dir, "/tmp/miz-it-XXXXXX");
     assert_non_null(mkdtemp(d->dir));
+    snprintf(d->table, sizeof d->table, "%s/table.yaml", d->dir);
+    copy_table(d, table_name);
     snprintf(d->clients, sizeof d->clients, "ipc://%s/c", d->dir);
     snprintf(d->workers, sizeof d->workers, "ipc://%s/w", d->dir);
     snprintf(d->log, sizeof d->log, "%s/mizd.log", d->dir);
@@ -317,6 +345,23 @@ const char *it_data_dir(const it_daemon_t *d)
 const char *it_log_path(const it_daemon_t *d)
 {
     return d->log;
+}
+
+bool it_log_has(const it_daemon_t *d, const char *text)
+{
+    FILE *f = fopen(d->log, "r");
+    assert_non_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+const char *it_table_path(const it_daemon_t *d)
+{
+    return d->table;
 }
 
 int it_teardown(void **state)
@@ -480,6 +525,15 @@ static miz_msg_t *wait_for(it_peer_t *p, int timeout_ms, match_fn *match, uint64
         if (zmq_poll(&item, 1, left < SLICE_MS ? (long)left : SLICE_MS) < 0 && errno != EINTR)
             it_fail("%s: zmq_poll: %s", p->name, zmq_strerror(errno));
     }
+}
+
+void it_pump(it_daemon_t *d, int ms)
+{
+    uint64_t end = it_now_ms() + (uint64_t)ms;
+    do {
+        pump(d);
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    } while (it_now_ms() < end);
 }
 
 miz_msg_t *it_next(it_peer_t *p, int timeout_ms)

@@ -64,9 +64,17 @@ void it_start(it_daemon_t *d);
 /* Starts it; false if it exited instead of answering a ping. */
 bool it_try_start(it_daemon_t *d);
 pid_t it_pid(const it_daemon_t *d);
+/* Whether the daemon has exited (it_stop then checks how). */
+bool it_exited(it_daemon_t *d);
 /* The daemon's store directory and its log file. */
 const char *it_data_dir(const it_daemon_t *d);
 const char *it_log_path(const it_daemon_t *d);
+/* Whether a line of the daemon's log (of every start so far) has text. */
+bool it_log_has(const it_daemon_t *d, const char *text);
+/* The daemon's routing table: a copy of the test's, in its folder. */
+const char *it_table_path(const it_daemon_t *d);
+/* Rewrites that copy (SIGHUP makes mizd read it again). */
+void it_write_table(it_daemon_t *d, const char *text);
 
 /* Monotonic milliseconds, for progress bounds (never speed assertions). */
 uint64_t it_now_ms(void);
@@ -90,6 +98,9 @@ miz_worker_t *it_miz_worker(it_peer_t *p);
 
 /* ---- waiting ---- */
 
+/* Reads every peer's messages into its queue for ms, keeping heartbeats
+ * going; unlike the waits below, it carries on if mizd exits. */
+void it_pump(it_daemon_t *d, int ms);
 /* The peer's next message, or NULL after timeout_ms (0: only what is here). */
 miz_msg_t *it_next(it_peer_t *p, int timeout_ms);
 /* The next message, which must be of that type. */

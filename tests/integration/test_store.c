@@ -262,18 +262,6 @@ static void test_store_full(void **state)
     assert_int_equal(outcomes, n_accepted + 2);
 }
 
-static bool log_has(it_daemon_t *d, const char *text)
-{
-    FILE *f = fopen(it_log_path(d), "r");
-    assert_non_null(f);
-    char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
-    fclose(f);
-    return found;
-}
-
 /* mizd never starts empty over a store it cannot read: it stops at start
  * and names the file. */
 static void test_bad_store(void **state)
@@ -294,7 +282,7 @@ static void test_bad_store(void **state)
     assert_false(it_try_start(d));
     char want[160];
     snprintf(want, sizeof want, "%s: not a miz store, or corrupt", path);
-    if (!log_has(d, want))
+    if (!it_log_has(d, want))
         it_fail("the log does not say \"%s\"", want);
 
     assert_int_equal(rename(saved, path), 0);
@@ -333,7 +321,7 @@ static void test_store_version(void **state)
     char want[200];
     snprintf(want, sizeof want, "%s/data.mdb: store version 2; this mizd reads version 1 only",
              it_data_dir(d));
-    if (!log_has(d, want))
+    if (!it_log_has(d, want))
         it_fail("the log does not say \"%s\"", want);
 
     put_store_version(d, 1);
