@@ -128,7 +128,8 @@ static int cmd_submit(const char *endpoint, int argc, char **argv)
     miz_submit_t s = {0};
     bool wait = false;
     int c;
-    while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+    /* options may follow TOPIC and TEXT, as the README writes them */
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
         case 'k': s.kind = optarg; break;
         case 'p': s.priority = optarg; break;
@@ -260,6 +261,7 @@ static int cmd_status(const char *endpoint, int argc, char **argv)
 typedef struct {
     const char *exec, *answer, *outcome;
     long count;
+    unsigned long unconfirmed; /* commands sent that the broker has not answered */
 } worker_conf_t;
 
 static void set_env_str(const miz_msg_t *m, const char *key, const char *var)
@@ -334,7 +336,8 @@ static int run_exec(miz_worker_t *w, const char *cmd, const miz_msg_t *d, char *
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-static void handle_delivery(miz_worker_t *w, const worker_conf_t *wc, const miz_msg_t *d)
+/* Prints, acks and answers (or refuses) a delivery: the commands it sent. */
+static unsigned handle_delivery(miz_worker_t *w, const worker_conf_t *wc, const miz_msg_t *d)
 {
     uint64_t id = 0, tracking = 0;
     size_t rn = 0, tn = 0, pn = 0;
@@ -348,12 +351,12 @@ static void handle_delivery(miz_worker_t *w, const worker_conf_t *wc, const miz_
     miz_worker_ack(w, id);
     if (role && (memcmp(role, "observe", rn) == 0 || memcmp(role, "breach", rn) == 0)) {
         printf("  seen (observer copy)\n");
-        return;
+        return 1;
     }
     if (!wc->exec) {
         miz_worker_answer(w, id, wc->outcome, wc->answer);
         printf("  answered %s: %s\n", wc->outcome, wc->answer);
-        return;
+        return 2;
     }
     char out[OUTPUT_MAX + 1];
     int status = run_exec(w, wc->exec, d, out);
@@ -364,6 +367,7 @@ static void handle_delivery(miz_worker_t *w, const worker_conf_t *wc, const miz_
         miz_worker_refuse(w, id, out);
         printf("  refused (exit %d): %s\n", status, out);
     }
+    return 2;
 }
 
 static void on_stop(int sig)
@@ -432,7 +436,9 @@ static int cmd_worker(const char *endpoint, int argc, char **argv)
     signal(SIGTERM, on_stop);
     setvbuf(stdout, NULL, _IOLBF, 0);
     int rc = 0;
-    while (!stopping && wc.count != 0) {
+    /* with --count, the last answer must be confirmed before the worker
+     * leaves: one gone too early loses it */
+    while (!stopping && (wc.count != 0 || wc.unconfirmed > 0)) {
         miz_msg_t *m = NULL;
         if (miz_worker_recv(w, 500, &m) < 0) {
             if (errno == EAGAIN || errno == EINTR || errno == EPROTO)
@@ -440,10 +446,12 @@ static int cmd_worker(const char *endpoint, int argc, char **argv)
             rc = unreachable(endpoint);
             break;
         }
-        if (miz_msg_is(m, "deliver")) {
-            handle_delivery(w, &wc, m);
+        if (miz_msg_is(m, "deliver") && wc.count != 0) {
+            wc.unconfirmed += handle_delivery(w, &wc, m);
             if (wc.count > 0)
                 wc.count--;
+        } else if (miz_msg_is(m, "ok")) {
+            wc.unconfirmed -= wc.unconfirmed > 0;
         } else if (miz_msg_is(m, "registered")) {
             uint64_t serial = 0;
             miz_msg_uint(m, "worker", &serial);
@@ -459,6 +467,7 @@ static int cmd_worker(const char *endpoint, int argc, char **argv)
                 miz_msg_destroy(&m);
                 break;
             }
+            wc.unconfirmed -= wc.unconfirmed > 0;
             rc = 0;
         }
         miz_msg_destroy(&m);
@@ -490,7 +499,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
-    optind = 1; /* each command parses its own options */
+    optind = 0; /* each command parses its own options: 0 makes glibc start afresh */
     const char *clients = endpoint_for(endpoint, "MIZ_CLIENTS", "tcp://127.0.0.1:7370");
     if (strcmp(cmd, "submit") == 0)
         return cmd_submit(clients, sub_argc, sub_argv);

@@ -169,8 +169,10 @@ struct broker {
     struct event_base *base;
     routing_t *routing; /* the current table, for new submissions */
     const broker_conf_t *conf;
-    broker_opts_t opts; /* the command line's, which a reload does not change */
     uint64_t heartbeat_ms; /* as announced to workers at start */
+    /* what the sockets and store were opened with: a reload keeps them */
+    char *clients_endpoint, *workers_endpoint, *data_dir;
+    size_t max_message;
     log_level_t log_level;
     void *zctx, *clients, *workers;
     zev_t *clients_ev, *workers_ev;
@@ -240,6 +242,11 @@ static char *xstrndup(const char *s, size_t n)
     memcpy(p, s, n);
     p[n] = '\0';
     return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
 }
 
 static void xput(idmap_t *map, const void *key, size_t len, void *value)
@@ -332,7 +339,7 @@ static const char *agency_id(const broker_t *b, uint32_t agency)
 /* The broker's index of the agency with that id, or -1. */
 static int agency_find(const broker_t *b, const char *id, size_t n)
 {
-    int i = table_agency_find(b->routing->table, id, n);
+    int i = b->routing ? table_agency_find(b->routing->table, id, n) : -1;
     if (i >= 0)
         return (int)b->routing->agency[i];
     for (size_t k = 0; k < b->n_agencies; k++) /* one a reload removed */
@@ -347,6 +354,19 @@ static uint32_t route_agency(const request_t *r, unsigned i)
     return r->routing->agency[i];
 }
 
+/* The broker's index of the agency with that id, added if it is new. */
+static uint32_t agency_intern(broker_t *b, const char *id, size_t n)
+{
+    int found = agency_find(b, id, n);
+    if (found >= 0)
+        return (uint32_t)found;
+    size_t k = b->n_agencies++;
+    b->agencies = xrealloc(b->agencies, b->n_agencies * sizeof *b->agencies);
+    memset(&b->agencies[k], 0, sizeof *b->agencies);
+    b->agencies[k].id = xstrndup(id, n);
+    return (uint32_t)k;
+}
+
 /* Makes the routing of table t, adding its new agencies to the broker's. */
 static routing_t *routing_new(broker_t *b, table_t *t)
 {
@@ -357,16 +377,7 @@ static routing_t *routing_new(broker_t *b, table_t *t)
     g->refs = 1;
     for (size_t i = 0; i < n; i++) {
         const char *id = table_agency(t, i)->id;
-        size_t k = 0;
-        while (k < b->n_agencies && strcmp(b->agencies[k].id, id) != 0)
-            k++;
-        if (k == b->n_agencies) {
-            b->agencies = xrealloc(b->agencies, (k + 1) * sizeof *b->agencies);
-            memset(&b->agencies[k], 0, sizeof *b->agencies);
-            b->agencies[k].id = xstrndup(id, strlen(id));
-            b->n_agencies++;
-        }
-        g->agency[i] = (uint32_t)k;
+        g->agency[i] = agency_intern(b, id, strlen(id));
     }
     return g;
 }
@@ -1050,7 +1061,6 @@ static void schedule_deadlines(broker_t *b)
 #define REC_DELIVERY_FIELDS 18
 
 static const char *const copy_reasons[] = {"overdue", "refused", "undeliverable"};
-#define MISSING_AGENCY "an agency the routing table no longer has"
 
 static void pack_nil_or(msgpack_packer *pk, const char *s)
 {
@@ -1170,14 +1180,13 @@ static rec_t rec_array(rec_t *c, uint32_t i, uint32_t want, const char *what)
     return c->bad ? (rec_t){NULL, 0, c->bad} : (rec_t){o->via.array.ptr, o->via.array.size, NULL};
 }
 
-static uint32_t rec_agency(const broker_t *b, rec_t *c, uint32_t i, const char *what)
+/* An agency a table has since dropped is still known by its id: its
+ * requests keep their history, and its workers may serve what is open. */
+static uint32_t rec_agency(broker_t *b, rec_t *c, uint32_t i, const char *what)
 {
     size_t n;
     const char *id = rec_str(c, i, false, &n, what);
-    int a = id ? agency_find(b, id, n) : -1;
-    if (id && a < 0 && !c->bad)
-        c->bad = MISSING_AGENCY;
-    return a < 0 ? 0 : (uint32_t)a;
+    return id ? agency_intern(b, id, n) : 0;
 }
 
 static const char *rec_reason(rec_t *c, uint32_t i)
@@ -1192,7 +1201,7 @@ static const char *rec_reason(rec_t *c, uint32_t i)
     return NULL;
 }
 
-static delivery_t *decode_delivery(const broker_t *b, request_t *r, rec_t *top, uint32_t i)
+static delivery_t *decode_delivery(broker_t *b, request_t *r, rec_t *top, uint32_t i)
 {
     rec_t c = rec_array(top, i, REC_DELIVERY_FIELDS, "delivery");
     if (c.bad)
@@ -1235,7 +1244,7 @@ static delivery_t *decode_delivery(const broker_t *b, request_t *r, rec_t *top, 
 
 /* Rebuilds a request from its record, detached from every index. NULL with
  * *why set when the record does not decode or names what the table lacks. */
-static request_t *decode_record(const broker_t *b, const void *data, size_t len,
+static request_t *decode_record(broker_t *b, const void *data, size_t len,
                                 const char **why)
 {
     msgpack_unpacked up;
@@ -1389,27 +1398,23 @@ static int recover_one(const void *rec, size_t len, void *arg)
     broker_t *b = rc->b;
     const char *why;
     request_t *r = decode_record(b, rec, len, &why);
-    if (!r && strcmp(why, MISSING_AGENCY) != 0) {
+    if (!r) {
         rc->why = why;
         return 1;
     }
     const route_t *route = NULL;
     unsigned observers[TABLE_MAX_AGENCIES];
     size_t n_observers, targets = 0;
-    if (r) {
-        table_resolve(b->routing->table, r->topic, r->topic_len, r->kind, strlen(r->kind),
-                      &route, observers, &n_observers);
-        for (uint32_t i = 0; i < r->n_dels; i++)
-            targets += r->dels[i]->role == ROLE_TARGET;
-    }
-    if (!r || !route || route->n_to != targets) {
+    table_resolve(b->routing->table, r->topic, r->topic_len, r->kind, strlen(r->kind), &route,
+                  observers, &n_observers);
+    for (uint32_t i = 0; i < r->n_dels; i++)
+        targets += r->dels[i]->role == ROLE_TARGET;
+    if (!route || route->n_to != targets) {
         /* the table changed under it: keep it on disk, untouched, and say so */
-        LOG(b, LOG_ERROR, "a stored request is left aside: %s",
-            r ? "no route of the routing table matches it with the same target agencies"
-              : why);
-        if (r)
-            LOG(b, LOG_ERROR, "  tracking %llu, topic %s, kind %s",
-                (unsigned long long)r->tracking, r->topic, r->kind);
+        LOG(b, LOG_ERROR, "a stored request is left aside: no route of the routing table "
+                          "matches it with the same target agencies");
+        LOG(b, LOG_ERROR, "  tracking %llu, topic %s, kind %s", (unsigned long long)r->tracking,
+            r->topic, r->kind);
         request_drop(r);
         rc->skipped++;
         return 0;
@@ -2237,7 +2242,7 @@ static void *router_new(broker_t *b, const char *endpoint, char *err, size_t err
 {
     void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
     int one = 1, hwm = SEND_HWM, linger = LINGER_MS;
-    int64_t maxmsg = (int64_t)b->conf->max_message;
+    int64_t maxmsg = (int64_t)b->max_message;
     /* handover: a client that reconnects with its routing id takes it over */
     if (!s || zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
         zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0 ||
@@ -2270,8 +2275,11 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     b->routing = routing_new(b, table);
     b->conf = table_conf(table);
     b->heartbeat_ms = b->conf->heartbeat_ms;
+    b->max_message = b->conf->max_message;
+    b->clients_endpoint = opts->clients_endpoint ? NULL : xstrdup(b->conf->clients_endpoint);
+    b->workers_endpoint = opts->workers_endpoint ? NULL : xstrdup(b->conf->workers_endpoint);
+    b->data_dir = opts->data_dir || opts->memory ? NULL : xstrdup(b->conf->data_dir);
     b->log_level = opts->log_level;
-    b->opts = *opts;
     b->next_tracking = b->next_delivery = 1;
     b->timer_at = UINT64_MAX;
     clock_update(b);
@@ -2321,26 +2329,23 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     return b;
 }
 
-/* A setting a reload cannot change on a running broker. */
-static void keep_setting(broker_t *b, const char *what, bool overridden, const char *old,
-                         const char *new)
+/* A setting a reload cannot change on a running broker (in_use NULL: the
+ * command line set it, and the table's value never counted). */
+static void keep_setting(broker_t *b, const char *what, const char *in_use, const char *new)
 {
-    if (!overridden && strcmp(old, new) != 0)
-        LOG(b, LOG_WARN, "reload: %s stays %s until mizd restarts", what, old);
+    if (in_use && strcmp(in_use, new) != 0)
+        LOG(b, LOG_WARN, "reload: %s stays %s until mizd restarts", what, in_use);
 }
 
 void broker_reload(broker_t *b, table_t *table)
 {
-    const broker_conf_t *old = b->conf, *new = table_conf(table);
-    keep_setting(b, "endpoints.clients", b->opts.clients_endpoint, old->clients_endpoint,
-                 new->clients_endpoint);
-    keep_setting(b, "endpoints.workers", b->opts.workers_endpoint, old->workers_endpoint,
-                 new->workers_endpoint);
-    keep_setting(b, "data_dir", b->opts.data_dir || b->opts.memory, old->data_dir,
-                 new->data_dir);
-    if (old->heartbeat_ms != new->heartbeat_ms || old->max_message != new->max_message)
-        LOG(b, LOG_WARN, "reload: heartbeat and max_message stay as they were until mizd "
-                         "restarts");
+    const broker_conf_t *new = table_conf(table);
+    keep_setting(b, "endpoints.clients", b->clients_endpoint, new->clients_endpoint);
+    keep_setting(b, "endpoints.workers", b->workers_endpoint, new->workers_endpoint);
+    keep_setting(b, "data_dir", b->data_dir, new->data_dir);
+    if (b->heartbeat_ms != new->heartbeat_ms || b->max_message != new->max_message)
+        LOG(b, LOG_WARN, "reload: heartbeat stays %llu ms and max_message %zu bytes until mizd "
+                         "restarts", (unsigned long long)b->heartbeat_ms, b->max_message);
     routing_t *g = routing_new(b, table);
     routing_release(&b->routing);
     b->routing = g;
@@ -2449,6 +2454,9 @@ void broker_destroy(broker_t **bp)
     msgpack_sbuffer_destroy(&b->outbox);
     store_destroy(&b->store);
     routing_release(&b->routing);
+    free(b->clients_endpoint);
+    free(b->workers_endpoint);
+    free(b->data_dir);
     free(b);
     *bp = NULL;
 }

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 
 static const struct {
@@ -32,11 +34,28 @@ static const char *level_name(log_level_t level)
     return "?";
 }
 
+/* Whether stderr is the stream systemd connected to the journal: a shell
+ * started from a unit inherits JOURNAL_STREAM with another stderr. */
+static bool to_journal(void)
+{
+    /* stderr is the process's, so its answer is too: worked out once */
+    static int journal = -1;
+    if (journal < 0) {
+        const char *v = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        journal = v && sscanf(v, "%llu:%llu", &dev, &ino) == 2 &&
+                  fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+                  (unsigned long long)st.st_ino == ino;
+    }
+    return journal;
+}
+
 void log_line(log_level_t level, const char *fmt, ...)
 {
     char line[2048];
     size_t n;
-    if (getenv("JOURNAL_STREAM")) {
+    if (to_journal()) {
         n = (size_t)snprintf(line, sizeof line, "<%d>", (int)level);
     } else {
         struct timeval tv;

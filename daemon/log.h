@@ -1,9 +1,9 @@
 /* log: one line per event on stderr, with a level.
  *
- * Under systemd (JOURNAL_STREAM set) each line starts with a syslog priority
- * prefix ("<6>") so the journal keeps the level; on a terminal it starts with
- * a local timestamp instead. Whoever logs owns the threshold: the daemon keeps
- * it in its state and checks it with log_enabled() before formatting. */
+ * When stderr is the journal (JOURNAL_STREAM names it) each line starts with
+ * a syslog priority prefix ("<6>") so the journal keeps the level; elsewhere
+ * it starts with a local timestamp instead. Whoever logs owns the threshold:
+ * the daemon keeps it in its state and checks it before formatting. */
 #ifndef MIZ_LOG_H
 #define MIZ_LOG_H
 

@@ -41,15 +41,26 @@ static void usage(FILE *out)
             "  -V, --version         the version\n");
 }
 
-static table_t *load(const char *path)
+/* Loads a table; its errors go to stderr as they are (--check) or, for the
+ * daemon, as log lines after a heading. */
+static table_t *load(const char *path, const char *heading)
 {
     char *errors = NULL;
     table_t *t = table_load(path, &errors);
-    if (!t) {
+    if (t)
+        return t;
+    if (!heading) {
         fputs(errors ? errors : "cannot load the routing table\n", stderr);
-        free(errors);
+    } else {
+        log_line(LOG_ERROR, "%s", heading);
+        for (const char *line = errors; line && *line;) {
+            size_t n = strcspn(line, "\n");
+            log_line(LOG_ERROR, "  %.*s", (int)n, line);
+            line += n + (line[n] == '\n');
+        }
     }
-    return t;
+    free(errors);
+    return NULL;
 }
 
 typedef struct {
@@ -86,19 +97,9 @@ static void reload(daemon_t *d)
                     (unsigned long long)now.tv_sec * 1000000 + (unsigned long long)now.tv_nsec / 1000);
     if (d->level >= LOG_INFO)
         log_line(LOG_INFO, "SIGHUP received, reloading %s", d->config);
-    char *errors = NULL;
-    table_t *t = table_load(d->config, &errors);
-    if (t) {
+    table_t *t = load(d->config, "reload refused, the routing table in use stays:");
+    if (t)
         broker_reload(d->broker, t);
-    } else {
-        log_line(LOG_ERROR, "reload refused, the routing table in use stays:");
-        for (const char *line = errors; line && *line;) {
-            size_t n = strcspn(line, "\n");
-            log_line(LOG_ERROR, "  %.*s", (int)n, line);
-            line += n + (line[n] == '\n');
-        }
-        free(errors);
-    }
     if (d->notify)
         notify_status(d, "READY=1\n");
 }
@@ -155,7 +156,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check) {
-        table_t *t = load(check);
+        table_t *t = load(check, NULL);
         if (!t)
             return 1;
         printf("%s: ok, %zu agencies, %zu routes\n", check, table_agency_count(t),
@@ -164,7 +165,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    table_t *table = load(config);
+    table_t *table = load(config, "cannot start: the routing table has errors:");
     if (!table)
         return 1;
     signal(SIGPIPE, SIG_IGN);
@@ -179,7 +180,7 @@ int main(int argc, char **argv)
     char err[512];
     daemon_t d = {.base = base, .level = opts.log_level, .config = config};
     d.notify = notify_new(err, sizeof err);
-    if (!d.notify && err[0])
+    if (!d.notify && err[0] && d.level >= LOG_WARN)
         log_line(LOG_WARN, "%s; not telling systemd", err);
     d.broker = broker_new(base, table, &opts, err, sizeof err);
     if (!d.broker) {

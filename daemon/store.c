@@ -177,6 +177,7 @@ static int lock_dir(store_t *s, char *err, size_t errlen)
         char pid[32] = "";
         ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
         pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
         snprintf(err, errlen, "%s: the store is in use by another mizd%s%s", path,
                  *pid ? ", pid " : "", pid);
         return -1;

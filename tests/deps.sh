@@ -3,6 +3,10 @@
 # any of it is missing. Needs root (or sudo) only when it has work to do.
 set -euo pipefail
 packages=(gcc make cmake pkg-config libevent-dev libzmq3-dev libmsgpack-dev libyaml-dev libcmocka-dev liblmdb-dev)
+# tests/package.sh: cpack's Depends (dpkg-shlibdeps, file), man pages (man-db,
+# groff), systemd-analyze and a container booted with systemd (systemd-nspawn),
+# and the unit's ExecReload (/bin/kill)
+packages+=(dpkg-dev file man-db groff-base systemd systemd-container procps)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -16,3 +16,5 @@ run() {
 run build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     run build-asan -DMIZ_SANITIZE=ON
+# the Debian package, from a tree of its own configured for /usr
+tests/package.sh build-deb

@@ -1,0 +1,75 @@
+# Install rules and the Debian package (cpack -G DEB).
+#
+# `cmake --install` keeps CMake's default prefix, /usr/local: binaries in
+# /usr/local/{bin,sbin}, the table in /usr/local/etc/miz, the unit and the
+# sysusers/tmpfiles snippets under /usr/local/lib (where systemd looks too).
+# The package is built from a tree configured with -DCMAKE_INSTALL_PREFIX=/usr:
+# GNUInstallDirs then puts the table in /etc/miz (its special case for /usr),
+# and the unit goes to Debian 12's /lib/systemd/system.
+include(GNUInstallDirs)
+
+install(TARGETS mizd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})   # a daemon: sbin
+install(TARGETS miz-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES conf/miz.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz)
+
+# The unit as written names Debian's paths; under another prefix its
+# ExecStart must name that prefix's mizd and table.
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(MIZ_UNITDIR /lib/systemd/system)
+else()
+  set(MIZ_UNITDIR ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
+endif()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/systemd/mizd.service)
+file(READ ${PROJECT_SOURCE_DIR}/systemd/mizd.service unit)
+string(REPLACE "/usr/sbin/mizd" "${CMAKE_INSTALL_FULL_SBINDIR}/mizd" unit "${unit}")
+string(REPLACE "/etc/miz/miz.yaml" "${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz/miz.yaml" unit "${unit}")
+file(CONFIGURE OUTPUT systemd/mizd.service CONTENT "${unit}" @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/systemd/mizd.service DESTINATION ${MIZ_UNITDIR})
+# Named after the package, as dh_installsysusers and dh_installtmpfiles do.
+install(FILES systemd/mizd.sysusers DESTINATION lib/sysusers.d RENAME miz.conf)
+install(FILES systemd/mizd.tmpfiles DESTINATION lib/tmpfiles.d RENAME miz.conf)
+
+# Man pages, compressed as Debian policy wants (-n: no name or time stamp in
+# the .gz, so the package is reproducible).
+foreach(page mizd.8 miz.1)
+  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})
+  add_custom_command(OUTPUT man/${page}.gz
+    COMMAND ${CMAKE_COMMAND} -E copy ${PROJECT_SOURCE_DIR}/man/${page} man/${page}
+    COMMAND gzip -9nf man/${page}
+    DEPENDS ${PROJECT_SOURCE_DIR}/man/${page} VERBATIM)
+  install(FILES ${PROJECT_BINARY_DIR}/man/${page}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
+  list(APPEND man_pages man/${page}.gz)
+endforeach()
+add_custom_target(man ALL DEPENDS ${man_pages})
+
+file(GLOB docs CONFIGURE_DEPENDS docs/*.md)
+install(FILES README.md ${docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# ---- the Debian package ----
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME miz)
+set(CPACK_PACKAGE_CONTACT "Seed 86d40658 maintainers <maintainers@users.noreply.h-seed-86d40658.example>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "message broker for citizens' requests to government agencies")
+# cpack puts the summary first and indents this below it, as debian/control wants.
+set(CPACK_PACKAGE_DESCRIPTION "mizd routes each request submitted by an intake gateway (call centre,
+web portal, SMS) to the agencies that must answer it, offers it to their
+worker services and holds every agency to its deadlines, escalating what
+goes unanswered. Requests are kept in an LMDB store and survive restarts.
+
+This package holds the daemon mizd, its systemd unit, the command-line
+client miz and a default routing table in /etc/miz/miz.yaml.")
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)   # miz_VERSION_ARCH.deb
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)    # Depends: from dpkg-shlibdeps
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+  ${PROJECT_SOURCE_DIR}/cmake/deb/conffiles
+  ${PROJECT_SOURCE_DIR}/cmake/deb/postinst
+  ${PROJECT_SOURCE_DIR}/cmake/deb/prerm
+  ${PROJECT_SOURCE_DIR}/cmake/deb/postrm)
+# Checked by cmake/cpack-project.cmake when cpack runs: a package built
+# from a /usr/local tree would put the table in /usr/local/etc.
+set(CPACK_MIZ_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
+set(CPACK_PROJECT_CONFIG_FILE ${PROJECT_SOURCE_DIR}/cmake/cpack-project.cmake)
+include(CPack)
