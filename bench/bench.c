@@ -720,7 +720,7 @@ static int bench_raw(void *zctx, const opts_t *o, const char *dir, stats_t *thr,
 
 typedef struct {
     pid_t pid;
-    char clients[PATH_MAX + 16], workers[PATH_MAX + 16];
+    char clients[PATH_MAX + 16], workers[PATH_MAX + 16], events[PATH_MAX + 16];
     char data[PATH_MAX]; /* the store's directory; empty with --memory */
 } daemon_t;
 
@@ -730,16 +730,18 @@ static int daemon_start(daemon_t *d, const opts_t *o, const char *dir, bool disk
                         const char *log_level)
 {
     if (endpoint(o, dir, "clients", d->clients, sizeof d->clients) < 0 ||
-        endpoint(o, dir, "workers", d->workers, sizeof d->workers) < 0)
+        endpoint(o, dir, "workers", d->workers, sizeof d->workers) < 0 ||
+        endpoint(o, dir, "events", d->events, sizeof d->events) < 0)
         return -1;
     if (access(o->mizd, X_OK) < 0)
         return fail("cannot run %s: %s (use --mizd PATH)", o->mizd, strerror(errno));
     snprintf(d->data, sizeof d->data, "%s%s", disk ? dir : "", disk ? "/data" : "");
     char *argv[] = {(char *)o->mizd, "-c",        (char *)o->config, "--clients",
-                    d->clients,      "--workers", d->workers,        "--log-level",
-                    (char *)log_level, "--memory", NULL,              NULL};
+                    d->clients,      "--workers", d->workers,        "--events",
+                    d->events,       "--log-level", (char *)log_level, "--memory",
+                    NULL,            NULL};
     if (disk)
-        argv[9] = "--data-dir", argv[10] = d->data;
+        argv[11] = "--data-dir", argv[12] = d->data;
     d->pid = fork();
     if (d->pid < 0)
         return fail("fork: %s", strerror(errno));

@@ -153,6 +153,7 @@ typedef struct {
     size_t n_workers, cap_workers;
     size_t rr;     /* round-robin cursor */
     uint64_t spare; /* free credit summed over the workers */
+    size_t open, overdue; /* deliveries not finished; of those, overdue ones */
 } agency_rt_t;
 
 /* The peer whose message is being handled, so replies know where to go. */
@@ -171,10 +172,14 @@ struct broker {
     const broker_conf_t *conf;
     uint64_t heartbeat_ms; /* as announced to workers at start */
     /* what the sockets and store were opened with: a reload keeps them */
-    char *clients_endpoint, *workers_endpoint, *data_dir;
+    char *clients_endpoint, *workers_endpoint, *events_endpoint, *data_dir;
     size_t max_message;
     log_level_t log_level;
     void *zctx, *clients, *workers;
+    void *events;       /* PUB of every transition (protocol.md section 8) */
+    uint64_t run;       /* wall ms this broker started: tells subscribers of a restart */
+    msgpack_sbuffer ev; /* an event being packed, apart from b->out */
+    msgpack_packer ev_pk;
     zev_t *clients_ev, *workers_ev;
     struct event *deadline_ev, *tick_ev;
     dl_heap_t *heap;
@@ -182,7 +187,7 @@ struct broker {
     idmap_t *requests, *deliveries, *worker_map;
     agency_rt_t *agencies;
     size_t n_agencies;
-    uint64_t next_tracking, next_delivery;
+    store_counters_t next; /* the numbers handed out next: tracking, delivery, event seq */
     uint32_t next_worker_serial;
     size_t open_requests, n_closed;
     request_t *closed_head, *closed_tail;
@@ -433,6 +438,9 @@ static void hist_add(delivery_t *d, hist_t h)
 }
 
 /* The one place a transition is recorded: history, log line, hook. */
+static void publish_event(broker_t *b, const request_t *r, const delivery_t *d,
+                          broker_event_type_t type, const worker_t *w);
+
 static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t type,
                  const worker_t *w)
 {
@@ -465,6 +473,7 @@ static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t t
             log_line(level, "%s tracking=%llu topic=%s kind=%s priority=%s", event_names[type],
                      (unsigned long long)r->tracking, r->topic, r->kind, priority_name(r->prio));
     }
+    publish_event(b, r, d, type, w);
     if (b->hook)
         b->hook(&ev, b->hook_arg);
 }
@@ -476,7 +485,8 @@ static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t t
  * while the store is failing. */
 static bool is_promise(const char *type)
 {
-    static const char *const promises[] = {"accepted", "ok", "outcome", "deliver", "cancel"};
+    static const char *const promises[] = {"accepted", "ok",     "outcome",
+                                           "deliver",  "cancel", "snapshot"};
     for (size_t i = 0; i < sizeof promises / sizeof promises[0]; i++)
         if (strcmp(type, promises[i]) == 0)
             return true;
@@ -519,6 +529,100 @@ static void outbox_write(broker_t *b, const void *p, size_t n)
     }
 }
 
+/* Where an outbox message goes; for OUT_EVENTS the "routing id" is the
+ * PUB topic frame. */
+enum { OUT_CLIENTS, OUT_WORKERS, OUT_EVENTS };
+
+static void outbox_add(broker_t *b, uint8_t which, const void *rid, size_t rid_len,
+                       const void *body, size_t len)
+{
+    uint32_t n = (uint32_t)rid_len, size = (uint32_t)len;
+    outbox_write(b, &which, 1);
+    outbox_write(b, &n, sizeof n);
+    outbox_write(b, rid, rid_len);
+    outbox_write(b, &size, sizeof size);
+    outbox_write(b, body, len);
+}
+
+/* ---- the event stream ---- */
+
+/* Starts a message of the stream in b->ev; publish() queues it. */
+static msgpack_packer *stream_begin(broker_t *b, size_t n_fields)
+{
+    msgpack_sbuffer_clear(&b->ev);
+    msgpack_pack_map(&b->ev_pk, n_fields);
+    return &b->ev_pk;
+}
+
+/* Like every promise, it goes out once the turn is on disk, so no
+ * subscriber ever sees a change a crash could take back. */
+static void publish(broker_t *b, const char *topic)
+{
+    outbox_add(b, OUT_EVENTS, topic, strlen(topic), b->ev.data, b->ev.size);
+}
+
+static void pack_nil_or(msgpack_packer *pk, const char *s)
+{
+    if (s)
+        wire_pack_cstr(pk, s);
+    else
+        msgpack_pack_nil(pk);
+}
+
+/* Never the payload, client_ref, texts, notes or worker names. */
+static void publish_event(broker_t *b, const request_t *r, const delivery_t *d,
+                          broker_event_type_t type, const worker_t *w)
+{
+    msgpack_packer *pk = stream_begin(b, 21);
+    wire_kv_uint(pk, "seq", b->next.event++);
+    wire_kv_uint(pk, "run", b->run);
+    wire_kv_cstr(pk, "event", event_names[type]);
+    wire_kv_uint(pk, "at", b->now_wall);
+    wire_kv_uint(pk, "tracking", r->tracking);
+    wire_kv_str(pk, "topic", r->topic, r->topic_len);
+    wire_kv_cstr(pk, "kind", r->kind);
+    wire_kv_cstr(pk, "priority", priority_name(r->prio));
+    wire_kv_uint(pk, "created", r->created);
+    wire_kv_uint(pk, "delivery", d ? d->id : 0);
+    wire_pack_cstr(pk, "agency");
+    pack_nil_or(pk, d ? agency_id(b, d->agency) : NULL);
+    wire_pack_cstr(pk, "role");
+    pack_nil_or(pk, d ? role_names[d->role] : NULL);
+    wire_kv_uint(pk, "level", d ? d->level : 0);
+    wire_kv_cstr(pk, "state", d ? state_names[d->state] : r->closed ? "closed" : "open");
+    wire_kv_bool(pk, "overdue", d && d->overdue);
+    wire_kv_uint(pk, "attempts", d ? d->attempts : 0);
+    wire_kv_uint(pk, "delivery_created", d ? d->created : 0);
+    wire_kv_uint(pk, "ack_by", d ? d->ack_by : 0);
+    wire_kv_uint(pk, "answer_by", d ? d->answer_by : 0);
+    wire_kv_uint(pk, "from", d ? d->from : 0);
+    wire_kv_uint(pk, "worker", w ? w->serial : 0);
+    publish(b, "event");
+}
+
+/* Where each agency stands, so a quiet subscriber still sees seq move. */
+static void publish_counters(broker_t *b)
+{
+    msgpack_packer *pk = stream_begin(b, 5);
+    wire_kv_uint(pk, "seq", b->next.event - 1);
+    wire_kv_uint(pk, "run", b->run);
+    wire_kv_uint(pk, "at", b->now_wall);
+    wire_kv_uint(pk, "open_requests", b->open_requests);
+    wire_pack_cstr(pk, "agencies");
+    msgpack_pack_array(pk, b->n_agencies);
+    for (size_t i = 0; i < b->n_agencies; i++) {
+        const agency_rt_t *a = &b->agencies[i];
+        msgpack_pack_map(pk, 6);
+        wire_kv_cstr(pk, "agency", a->id);
+        wire_kv_uint(pk, "open", a->open);
+        wire_kv_uint(pk, "overdue", a->overdue);
+        wire_kv_uint(pk, "queued", a->queue[PRIO_ROUTINE].n + a->queue[PRIO_URGENT].n);
+        wire_kv_uint(pk, "workers", a->n_workers);
+        wire_kv_uint(pk, "spare", a->spare);
+    }
+    publish(b, "counters");
+}
+
 /* Queues the message in b->out for the end of the turn (see flush). While
  * the store is failing, what promises nothing goes out at once. */
 static void send_to(broker_t *b, void *socket, const void *rid, size_t rid_len)
@@ -528,13 +632,8 @@ static void send_to(broker_t *b, void *socket, const void *rid, size_t rid_len)
             LOG(b, LOG_DEBUG, "message lost: peer gone or not reading (%s)", zmq_strerror(errno));
         return;
     }
-    uint8_t which = socket == b->workers;
-    uint32_t n = (uint32_t)rid_len, len = (uint32_t)b->out.size;
-    outbox_write(b, &which, 1);
-    outbox_write(b, &n, sizeof n);
-    outbox_write(b, rid, rid_len);
-    outbox_write(b, &len, sizeof len);
-    outbox_write(b, b->out.data, b->out.size);
+    outbox_add(b, socket == b->workers ? OUT_WORKERS : OUT_CLIENTS, rid, rid_len, b->out.data,
+               b->out.size);
 }
 
 static void reply_send(broker_t *b)
@@ -683,13 +782,15 @@ static void finish(broker_t *b, delivery_t *d, dstate_t state)
     dl_heap_disarm(b->heap, &d->answer_timer.t);
     d->state = (uint8_t)state;
     d->req->open--;
+    b->agencies[d->agency].open--;
+    b->agencies[d->agency].overdue -= d->overdue;
 }
 
 static delivery_t *delivery_new(broker_t *b, request_t *r, uint32_t agency, role_t role,
                                 uint16_t branch, uint8_t level)
 {
     delivery_t *d = xcalloc(1, sizeof *d);
-    d->id = b->next_delivery++;
+    d->id = b->next.delivery++;
     d->req = r;
     d->agency = agency;
     d->role = (uint8_t)role;
@@ -710,6 +811,7 @@ static delivery_t *delivery_new(broker_t *b, request_t *r, uint32_t agency, role
     }
     r->dels[r->n_dels++] = d;
     r->open++;
+    b->agencies[agency].open++;
     enqueue(b, d, false);
     emit(b, r, d, BEV_QUEUED, NULL);
     return d;
@@ -861,6 +963,7 @@ static void on_answer_timeout(broker_t *b, delivery_t *d)
 {
     request_t *r = d->req;
     d->overdue = true;
+    b->agencies[d->agency].overdue++;
     emit(b, r, d, BEV_OVERDUE, NULL);
     for (size_t i = 0; i < r->n_observers; i++) {
         delivery_t *copy = delivery_new(b, r, r->observers[i], ROLE_BREACH, d->branch, d->level);
@@ -1061,14 +1164,6 @@ static void schedule_deadlines(broker_t *b)
 #define REC_DELIVERY_FIELDS 18
 
 static const char *const copy_reasons[] = {"overdue", "refused", "undeliverable"};
-
-static void pack_nil_or(msgpack_packer *pk, const char *s)
-{
-    if (s)
-        wire_pack_cstr(pk, s);
-    else
-        msgpack_pack_nil(pk);
-}
 
 static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
 {
@@ -1367,16 +1462,18 @@ static void revive(broker_t *b, request_t *r, recovery_t *rc)
         idmap_del(b->refs, r->client_ref, n); /* the newer one wins */
         xput(b->refs, r->client_ref, n, r);
     }
-    if (r->tracking >= b->next_tracking)
-        b->next_tracking = r->tracking + 1;
+    if (r->tracking >= b->next.tracking)
+        b->next.tracking = r->tracking + 1;
     for (uint32_t i = 0; i < r->n_dels; i++) {
         delivery_t *d = r->dels[i];
         xput(b->deliveries, &d->id, sizeof d->id, d);
-        if (d->id >= b->next_delivery)
-            b->next_delivery = d->id + 1;
+        if (d->id >= b->next.delivery)
+            b->next.delivery = d->id + 1;
         if (!is_open(d))
             continue;
         r->open++;
+        b->agencies[d->agency].open++;
+        b->agencies[d->agency].overdue += d->overdue;
         if (d->state != DS_QUEUED) {
             hist_add(d, (hist_t){b->now_wall, 0, BEV_REDELIVERED});
             rc->requeued++;
@@ -1433,7 +1530,7 @@ static int recover(broker_t *b, char *err, size_t errlen)
 {
     uint64_t t0 = clock_ms(CLOCK_MONOTONIC);
     recovery_t rc = {.b = b};
-    if (store_counters(b->store, &b->next_tracking, &b->next_delivery) < 0) {
+    if (store_counters(b->store, &b->next) < 0) {
         snprintf(err, errlen, "%s", store_error(b->store));
         return -1;
     }
@@ -1483,7 +1580,7 @@ static store_status_t write_turn(broker_t *b)
     for (request_t *r = b->dirty; r && !st; r = r->next_dirty)
         st = persist_request(b, r);
     if (!st)
-        st = store_put_counters(b->store, b->next_tracking, b->next_delivery);
+        st = store_put_counters(b->store, &b->next);
     if (!st)
         st = store_commit(b->store);
     else
@@ -1533,13 +1630,17 @@ static void flush(broker_t *b)
         memcpy(&len, p += rid_len, sizeof len);
         const char *body = p += sizeof len;
         p += len;
-        void *socket = which ? b->workers : b->clients;
+        if (which == OUT_EVENTS) { /* a PUB drops for a slow subscriber, who resyncs */
+            send_now(b->events, rid, rid_len, body, len);
+            continue;
+        }
+        void *socket = which == OUT_WORKERS ? b->workers : b->clients;
         if (send_now(socket, rid, rid_len, body, len) == 0)
             continue;
-        worker_t *w = which ? idmap_get(b->worker_map, rid, rid_len) : NULL;
+        worker_t *w = which == OUT_WORKERS ? idmap_get(b->worker_map, rid, rid_len) : NULL;
         if (w)
             worker_kill(b, w, errno == EHOSTUNREACH ? "unreachable" : "not reading");
-        else if (!which)
+        else if (which == OUT_CLIENTS)
             LOG(b, LOG_DEBUG, "message to a client lost: gone or not reading (%s)",
                 zmq_strerror(errno));
     }
@@ -1744,7 +1845,7 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
         .observers = observers,
         .n_observers = n_observers,
     });
-    r->tracking = b->next_tracking++;
+    r->tracking = b->next.tracking++;
     r->routing = b->routing;
     r->routing->refs++;
     r->route = route;
@@ -1777,10 +1878,12 @@ static void pack_opt_str(msgpack_packer *pk, const char *key, const char *s)
         msgpack_pack_nil(pk);
 }
 
-static void pack_delivery_status(broker_t *b, const delivery_t *d)
+/* personal: with what only the submitter may see (the answer's text, the
+ * worker's notes); the event stream's snapshot leaves them out. */
+static void pack_delivery_status(broker_t *b, const delivery_t *d, bool personal)
 {
     msgpack_packer *pk = &b->pk;
-    msgpack_pack_map(pk, 15);
+    msgpack_pack_map(pk, 13 + 2 * personal);
     wire_kv_uint(pk, "id", d->id);
     wire_kv_cstr(pk, "agency", agency_id(b, d->agency));
     wire_kv_cstr(pk, "role", role_names[d->role]);
@@ -1793,8 +1896,10 @@ static void pack_delivery_status(broker_t *b, const delivery_t *d)
     wire_kv_uint(pk, "answer_by", d->answer_by);
     wire_kv_uint(pk, "from", d->from);
     pack_opt_str(pk, "outcome", d->outcome);
-    pack_opt_str(pk, "text", d->text);
-    pack_opt_str(pk, "note", d->note);
+    if (personal) {
+        pack_opt_str(pk, "text", d->text);
+        pack_opt_str(pk, "note", d->note);
+    }
     wire_pack_cstr(pk, "history");
     msgpack_pack_array(pk, d->n_hist);
     for (uint32_t i = 0; i < d->n_hist; i++) {
@@ -1803,6 +1908,26 @@ static void pack_delivery_status(broker_t *b, const delivery_t *d)
         wire_kv_cstr(pk, "event", event_names[d->hist[i].event]);
         wire_kv_uint(pk, "worker", d->hist[i].worker);
     }
+}
+
+/* The fields of a status reply (9, or 8 without client_ref when not
+ * personal); the caller has begun the map. */
+static void pack_request_fields(broker_t *b, const request_t *r, bool personal)
+{
+    msgpack_packer *pk = &b->pk;
+    wire_kv_uint(pk, "tracking", r->tracking);
+    wire_kv_str(pk, "topic", r->topic, r->topic_len);
+    wire_kv_cstr(pk, "kind", r->kind);
+    wire_kv_cstr(pk, "priority", priority_name(r->prio));
+    wire_kv_cstr(pk, "state", r->closed ? "closed" : "open");
+    wire_kv_uint(pk, "created", r->created);
+    wire_kv_uint(pk, "closed", r->closed);
+    if (personal)
+        pack_opt_str(pk, "client_ref", r->client_ref);
+    wire_pack_cstr(pk, "deliveries");
+    msgpack_pack_array(pk, r->n_dels);
+    for (uint32_t i = 0; i < r->n_dels; i++)
+        pack_delivery_status(b, r->dels[i], personal);
 }
 
 static void cmd_status(broker_t *b, const wire_msg_t *m)
@@ -1822,21 +1947,99 @@ static void cmd_status(broker_t *b, const wire_msg_t *m)
                     (unsigned long long)tracking);
         return;
     }
-    msgpack_packer *pk = reply_begin(b, "status", 9);
-    wire_kv_uint(pk, "tracking", r->tracking);
-    wire_kv_str(pk, "topic", r->topic, r->topic_len);
-    wire_kv_cstr(pk, "kind", r->kind);
-    wire_kv_cstr(pk, "priority", priority_name(r->prio));
-    wire_kv_cstr(pk, "state", r->closed ? "closed" : "open");
-    wire_kv_uint(pk, "created", r->created);
-    wire_kv_uint(pk, "closed", r->closed);
-    pack_opt_str(pk, "client_ref", r->client_ref);
-    wire_pack_cstr(pk, "deliveries");
-    msgpack_pack_array(pk, r->n_dels);
-    for (uint32_t i = 0; i < r->n_dels; i++)
-        pack_delivery_status(b, r->dels[i]);
+    reply_begin(b, "status", 9);
+    pack_request_fields(b, r, true);
     reply_send(b);
     request_drop(stored);
+}
+
+/* ---- snapshot: the Clone pattern's state (protocol.md section 8.2) ---- */
+
+#define SNAPSHOT_PART 256 /* requests per snapshot message */
+
+typedef struct {
+    broker_t *b;
+    uint64_t since;
+    request_t *part[SNAPSHOT_PART];
+    bool loaded[SNAPSHOT_PART]; /* read from the store for this: dropped once sent */
+    size_t n, parts;
+    bool failed;
+} snapshot_t;
+
+static void snapshot_send(snapshot_t *s, bool done)
+{
+    broker_t *b = s->b;
+    msgpack_packer *pk = reply_begin(b, "snapshot", 5);
+    wire_kv_uint(pk, "part", s->parts++);
+    wire_kv_uint(pk, "seq", b->next.event - 1);
+    wire_kv_uint(pk, "run", b->run);
+    wire_kv_bool(pk, "done", done);
+    wire_pack_cstr(pk, "requests");
+    msgpack_pack_array(pk, s->n);
+    for (size_t i = 0; i < s->n; i++) {
+        msgpack_pack_map(pk, 8);
+        pack_request_fields(b, s->part[i], false);
+        if (s->loaded[i])
+            request_drop(s->part[i]);
+    }
+    reply_send(b);
+    s->n = 0;
+}
+
+static void snapshot_add(snapshot_t *s, request_t *r, bool loaded)
+{
+    s->loaded[s->n] = loaded;
+    s->part[s->n++] = r;
+    if (s->n == SNAPSHOT_PART)
+        snapshot_send(s, false);
+}
+
+/* A closed request the store has and memory does not. */
+static int snapshot_stored(const void *rec, size_t len, void *arg)
+{
+    snapshot_t *s = arg;
+    const char *why;
+    request_t *r = decode_record(s->b, rec, len, &why);
+    if (!r) {
+        LOG(s->b, LOG_ERROR, "%s: a closed request does not decode (%s)", store_path(s->b->store),
+            why);
+        s->failed = true;
+        return 1;
+    }
+    if (idmap_get(s->b->requests, &r->tracking, sizeof r->tracking))
+        request_drop(r); /* sent from memory */
+    else
+        snapshot_add(s, r, true);
+    return 0;
+}
+
+/* Every open request, and the closed ones since `since`, in one turn: the
+ * seq sent with them is that of the last event they include. */
+static void cmd_snapshot(broker_t *b, const wire_msg_t *m)
+{
+    snapshot_t *s = xcalloc(1, sizeof *s);
+    s->b = b;
+    if (!field_uint(b, m, "since", false, &s->since)) {
+        free(s);
+        return;
+    }
+    request_t *r;
+    for (size_t c = 0; (r = idmap_next(b->requests, &c));)
+        if (!r->closed || r->closed >= s->since)
+            snapshot_add(s, r, false);
+    if (b->store && store_each_closed_since(b->store, s->since, snapshot_stored, s) < 0) {
+        LOG(b, LOG_ERROR, "%s", store_error(b->store));
+        s->failed = true;
+    }
+    if (s->failed) {
+        for (size_t i = 0; i < s->n; i++)
+            if (s->loaded[i])
+                request_drop(s->part[i]);
+        reply_error(b, "unavailable", 0, "cannot read the store");
+    } else {
+        snapshot_send(s, true);
+    }
+    free(s);
 }
 
 static void cmd_ping(broker_t *b, const wire_msg_t *m)
@@ -2067,6 +2270,7 @@ typedef struct {
 static const command_t client_commands[] = {
     {"submit", cmd_submit, false},
     {"status", cmd_status, false},
+    {"snapshot", cmd_snapshot, false},
     {"ping", cmd_ping, false},
     {NULL, NULL, false},
 };
@@ -2227,6 +2431,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         }
     }
     purge(b);
+    publish_counters(b);
     end_turn(b);
 }
 
@@ -2238,14 +2443,16 @@ void broker_set_hook(broker_t *b, broker_hook_fn *fn, void *arg)
     b->hook_arg = arg;
 }
 
-static void *router_new(broker_t *b, const char *endpoint, char *err, size_t errlen)
+/* A bound ROUTER (clients, workers) or PUB (events). */
+static void *socket_new(broker_t *b, int type, const char *endpoint, char *err, size_t errlen)
 {
-    void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
+    void *s = zmq_socket(b->zctx, type);
     int one = 1, hwm = SEND_HWM, linger = LINGER_MS;
     int64_t maxmsg = (int64_t)b->max_message;
+    bool router = type == ZMQ_ROUTER;
     /* handover: a client that reconnects with its routing id takes it over */
-    if (!s || zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0 ||
-        zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0 ||
+    if (!s || (router && zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0) ||
+        (router && zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0) ||
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
@@ -2278,14 +2485,18 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     b->max_message = b->conf->max_message;
     b->clients_endpoint = opts->clients_endpoint ? NULL : xstrdup(b->conf->clients_endpoint);
     b->workers_endpoint = opts->workers_endpoint ? NULL : xstrdup(b->conf->workers_endpoint);
+    b->events_endpoint = opts->events_endpoint ? NULL : xstrdup(b->conf->events_endpoint);
     b->data_dir = opts->data_dir || opts->memory ? NULL : xstrdup(b->conf->data_dir);
     b->log_level = opts->log_level;
-    b->next_tracking = b->next_delivery = 1;
+    b->next = (store_counters_t){1, 1, 1};
     b->timer_at = UINT64_MAX;
     clock_update(b);
     msgpack_sbuffer_init(&b->out);
     msgpack_sbuffer_init(&b->scratch);
     msgpack_sbuffer_init(&b->outbox);
+    msgpack_sbuffer_init(&b->ev);
+    msgpack_packer_init(&b->ev_pk, &b->ev, msgpack_sbuffer_write);
+    b->run = b->now_wall;
     msgpack_packer_init(&b->pk, &b->out, msgpack_sbuffer_write);
     b->requests = idmap_new(request_key_eq);
     b->deliveries = idmap_new(delivery_key_eq);
@@ -2307,8 +2518,10 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     }
     const char *cep = opts->clients_endpoint ? opts->clients_endpoint : b->conf->clients_endpoint;
     const char *wep = opts->workers_endpoint ? opts->workers_endpoint : b->conf->workers_endpoint;
-    if (!(b->clients = router_new(b, cep, err, errlen)) ||
-        !(b->workers = router_new(b, wep, err, errlen))) {
+    const char *eep = opts->events_endpoint ? opts->events_endpoint : b->conf->events_endpoint;
+    if (!(b->clients = socket_new(b, ZMQ_ROUTER, cep, err, errlen)) ||
+        !(b->workers = socket_new(b, ZMQ_ROUTER, wep, err, errlen)) ||
+        !(b->events = socket_new(b, ZMQ_PUB, eep, err, errlen))) {
         broker_destroy(&b);
         return NULL;
     }
@@ -2326,6 +2539,7 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     }
     log_bound(b, "clients", b->clients);
     log_bound(b, "workers", b->workers);
+    log_bound(b, "events", b->events);
     return b;
 }
 
@@ -2342,6 +2556,7 @@ void broker_reload(broker_t *b, table_t *table)
     const broker_conf_t *new = table_conf(table);
     keep_setting(b, "endpoints.clients", b->clients_endpoint, new->clients_endpoint);
     keep_setting(b, "endpoints.workers", b->workers_endpoint, new->workers_endpoint);
+    keep_setting(b, "endpoints.events", b->events_endpoint, new->events_endpoint);
     keep_setting(b, "data_dir", b->data_dir, new->data_dir);
     if (b->heartbeat_ms != new->heartbeat_ms || b->max_message != new->max_message)
         LOG(b, LOG_WARN, "reload: heartbeat stays %llu ms and max_message %zu bytes until mizd "
@@ -2427,6 +2642,8 @@ void broker_destroy(broker_t **bp)
         zmq_close(b->clients);
     if (b->workers)
         zmq_close(b->workers);
+    if (b->events)
+        zmq_close(b->events);
     if (b->zctx)
         zmq_ctx_term(b->zctx);
     if (b->requests) {
@@ -2452,10 +2669,12 @@ void broker_destroy(broker_t **bp)
     msgpack_sbuffer_destroy(&b->out);
     msgpack_sbuffer_destroy(&b->scratch);
     msgpack_sbuffer_destroy(&b->outbox);
+    msgpack_sbuffer_destroy(&b->ev);
     store_destroy(&b->store);
     routing_release(&b->routing);
     free(b->clients_endpoint);
     free(b->workers_endpoint);
+    free(b->events_endpoint);
     free(b->data_dir);
     free(b);
     *bp = NULL;

@@ -64,6 +64,7 @@ typedef void broker_hook_fn(const broker_event_t *ev, void *arg);
 typedef struct {
     const char *clients_endpoint; /* overrides the table's when not NULL */
     const char *workers_endpoint;
+    const char *events_endpoint;
     log_level_t log_level;
     const char *data_dir; /* overrides the table's when not NULL */
     bool memory;          /* no store: a restart forgets everything (tests, benchmarks) */

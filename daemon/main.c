@@ -26,7 +26,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: mizd [-c FILE] [--data-dir DIR | --memory] [--clients ENDPOINT]\n"
-            "            [--workers ENDPOINT] [--log-level LEVEL]\n"
+            "            [--workers ENDPOINT] [--events ENDPOINT] [--log-level LEVEL]\n"
             "       mizd --check FILE\n"
             "\n"
             "  -c, --config FILE     routing table (default " DEFAULT_CONFIG ")\n"
@@ -35,6 +35,7 @@ static void usage(FILE *out)
             "                        (for tests and benchmarks only)\n"
             "      --clients EP      endpoint for intake gateways (overrides the table)\n"
             "      --workers EP      endpoint for agency workers (overrides the table)\n"
+            "      --events EP       endpoint of the event stream (overrides the table)\n"
             "      --log-level L     error, warn, info (default) or debug\n"
             "      --check FILE      validate a routing table and exit (0: valid, 1: errors)\n"
             "  -h, --help            this text\n"
@@ -126,7 +127,8 @@ int main(int argc, char **argv)
         {"workers", required_argument, NULL, 'W'}, {"log-level", required_argument, NULL, 'l'},
         {"check", required_argument, NULL, 'k'},   {"help", no_argument, NULL, 'h'},
         {"data-dir", required_argument, NULL, 'd'}, {"memory", no_argument, NULL, 'm'},
-        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},       {"events", required_argument, NULL, 'E'},
+        {NULL, 0, NULL, 0},
     };
     const char *config = DEFAULT_CONFIG, *check = NULL;
     broker_opts_t opts = {.log_level = LOG_INFO};
@@ -136,6 +138,7 @@ int main(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'C': opts.clients_endpoint = optarg; break;
         case 'W': opts.workers_endpoint = optarg; break;
+        case 'E': opts.events_endpoint = optarg; break;
         case 'k': check = optarg; break;
         case 'd': opts.data_dir = optarg; break;
         case 'm': opts.memory = true; break;

@@ -1,7 +1,7 @@
 /* store: the broker's durable state in LMDB (see store.h and docs/storage.md).
  *
  * Five named tables in one environment:
- *   meta    "version" -> u32, "counters" -> next tracking, next delivery
+ *   meta    "version" -> u32, "counters" -> next tracking, delivery, event
  *   open    tracking -> record of an open request
  *   closed  tracking -> record of a closed request
  *   expiry  closed_at, tracking -> client_ref (may be empty): purge order
@@ -241,18 +241,21 @@ static int read_begin(store_t *s, MDB_txn **txn)
     return rc ? (fail(s, rc, "cannot read"), -1) : 0;
 }
 
-int store_counters(store_t *s, uint64_t *next_tracking, uint64_t *next_delivery)
+int store_counters(store_t *s, store_counters_t *next)
 {
     MDB_txn *txn;
     MDB_val key = {8, "counters"}, val;
     if (read_begin(s, &txn) < 0)
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
-    if (rc == 0 && val.mv_size == 16) {
-        *next_tracking = get_be64(val.mv_data);
-        *next_delivery = get_be64((const unsigned char *)val.mv_data + 8);
+    /* 16 bytes: written before the event stream, whose numbers start at 1 */
+    if (rc == 0 && (val.mv_size == 16 || val.mv_size == 24)) {
+        const unsigned char *v = val.mv_data;
+        next->tracking = get_be64(v);
+        next->delivery = get_be64(v + 8);
+        next->event = val.mv_size == 24 ? get_be64(v + 16) : 1;
     } else if (rc == MDB_NOTFOUND) {
-        *next_tracking = *next_delivery = 1;
+        *next = (store_counters_t){1, 1, 1};
         rc = 0;
     } else {
         fail(s, rc ? rc : MDB_CORRUPTED, "bad counters");
@@ -340,11 +343,12 @@ store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64
     return put(s, DB_REFS, ref, ref_len, v, sizeof v);
 }
 
-store_status_t store_put_counters(store_t *s, uint64_t next_tracking, uint64_t next_delivery)
+store_status_t store_put_counters(store_t *s, const store_counters_t *next)
 {
-    unsigned char v[16];
-    be64(v, next_tracking);
-    be64(v + 8, next_delivery);
+    unsigned char v[24];
+    be64(v, next->tracking);
+    be64(v + 8, next->delivery);
+    be64(v + 16, next->event);
     return put(s, DB_META, "counters", 8, v, sizeof v);
 }
 
@@ -397,6 +401,39 @@ int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
         rc = mdb_get(txn, s->dbi[DB_CLOSED], &key, &val);
     int ret = rc == 0 ? (fn(val.mv_data, val.mv_size, arg), 1)
                       : rc == MDB_NOTFOUND ? 0 : (fail(s, rc, "cannot read"), -1);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+int store_each_closed_since(store_t *s, uint64_t since, store_record_fn *fn, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    unsigned char from[16] = {0};
+    be64(from, since);
+    MDB_val key = {sizeof from, from}, val, rec;
+    if (read_begin(s, &txn) < 0)
+        return -1;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_EXPIRY], &cur), ret = 0;
+    if (rc) {
+        mdb_txn_abort(txn);
+        return fail(s, rc, "cannot read"), -1;
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0 && ret == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size != 16)
+            continue;
+        MDB_val tracking = {8, (unsigned char *)key.mv_data + 8};
+        rc = mdb_get(txn, s->dbi[DB_CLOSED], &tracking, &rec);
+        if (rc == MDB_NOTFOUND) /* an index entry without its record: skip it */
+            continue;
+        if (rc)
+            break;
+        ret = fn(rec.mv_data, rec.mv_size, arg);
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        ret = (fail(s, rc, "cannot read"), -1);
+    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return ret;
 }

@@ -35,8 +35,12 @@ void store_destroy(store_t **store);
 /* The data file, for messages. */
 const char *store_path(const store_t *s);
 
-/* The counters the broker hands numbers out from (1, 1 for a new store). */
-int store_counters(store_t *s, uint64_t *next_tracking, uint64_t *next_delivery);
+/* The numbers the broker hands out next (all 1 for a new store). */
+typedef struct {
+    uint64_t tracking, delivery, event;
+} store_counters_t;
+
+int store_counters(store_t *s, store_counters_t *next);
 
 /* ---- one write transaction ---- */
 store_status_t store_begin(store_t *s);
@@ -47,7 +51,7 @@ store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_a
                                 const char *ref, size_t ref_len, const void *rec, size_t len);
 store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,
                              uint64_t at);
-store_status_t store_put_counters(store_t *s, uint64_t next_tracking, uint64_t next_delivery);
+store_status_t store_put_counters(store_t *s, const store_counters_t *next);
 store_status_t store_commit(store_t *s);
 void store_abort(store_t *s);
 /* The last failure, e.g. "/var/lib/miz/data.mdb: No space left on device". */
@@ -62,6 +66,9 @@ int store_each_open(store_t *s, store_record_fn *fn, void *arg);
 /* Calls fn on the record of tracking, open or closed. 1 found (after fn),
  * 0 unknown, -1 read error. */
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg);
+/* Calls fn on every closed record that closed at or after since, in closing
+ * order; stops as store_each_open does. */
+int store_each_closed_since(store_t *s, uint64_t since, store_record_fn *fn, void *arg);
 /* 1 and the tracking number and time a client_ref was first used, 0 if
  * unknown, -1 on a read error. */
 int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,

@@ -548,7 +548,7 @@ enum {
     B_DEDUP,
     B_COUNT
 };
-static const char *const endpoint_keys[] = {"clients", "workers"};
+static const char *const endpoint_keys[] = {"clients", "workers", "events"};
 
 static void read_endpoint(struct loader *ld, const struct field *f, const char *where,
                           const char **out)
@@ -569,7 +569,7 @@ static void read_endpoint(struct loader *ld, const struct field *f, const char *
 static void read_broker(struct loader *ld, const struct field *top)
 {
     broker_conf_t *c = &ld->t->conf;
-    struct field f[B_COUNT], ep[2];
+    struct field f[B_COUNT], ep[3];
     uint64_t v;
 
     if (!top->key || read_map(ld, top->value, "broker", broker_keys, B_COUNT, f) < 0)
@@ -577,9 +577,10 @@ static void read_broker(struct loader *ld, const struct field *top)
     if (f[B_NAME].key)
         read_string(ld, &f[B_NAME], "broker", &c->name);
     if (f[B_ENDPOINTS].key &&
-        read_map(ld, f[B_ENDPOINTS].value, "broker endpoints", endpoint_keys, 2, ep) == 0) {
+        read_map(ld, f[B_ENDPOINTS].value, "broker endpoints", endpoint_keys, 3, ep) == 0) {
         read_endpoint(ld, &ep[0], "broker endpoints", &c->clients_endpoint);
         read_endpoint(ld, &ep[1], "broker endpoints", &c->workers_endpoint);
+        read_endpoint(ld, &ep[2], "broker endpoints", &c->events_endpoint);
     }
     if (f[B_HEARTBEAT].key)
         read_duration(ld, &f[B_HEARTBEAT], "broker", &c->heartbeat_ms);
@@ -887,6 +888,7 @@ static void read_table(struct loader *ld, const struct node *root)
         .name = "miz",
         .clients_endpoint = "tcp://127.0.0.1:7370",
         .workers_endpoint = "tcp://127.0.0.1:7371",
+        .events_endpoint = "tcp://127.0.0.1:7372",
         .heartbeat_ms = 1000,
         .max_message = 1048576,
         .max_open = 1000000,

@@ -52,6 +52,7 @@ typedef struct {
     const char *name;
     const char *clients_endpoint; /* ROUTER for intake gateways */
     const char *workers_endpoint; /* ROUTER for agency workers */
+    const char *events_endpoint;  /* PUB of every transition, for dashboards */
     uint64_t heartbeat_ms;        /* both ways; a peer is dead after 3 missed */
     size_t max_message;           /* bytes per frame (ZMQ_MAXMSGSIZE) */
     size_t max_open;              /* open requests before submissions get busy */

@@ -61,8 +61,8 @@ static const char *agency_id(const table_t *t, unsigned i)
 }
 
 static const broker_conf_t builtin_conf = {
-    "miz",      "tcp://127.0.0.1:7370", "tcp://127.0.0.1:7371", 1000, 1048576, 1000000, 100000,
-    "/var/lib/miz", 400ull * 24 * 3600 * 1000, 24ull * 3600 * 1000,
+    "miz",      "tcp://127.0.0.1:7370", "tcp://127.0.0.1:7371", "tcp://127.0.0.1:7372", 1000,
+    1048576,    1000000, 100000, "/var/lib/miz", 400ull * 24 * 3600 * 1000, 24ull * 3600 * 1000,
 };
 
 static void assert_conf(const broker_conf_t *got, broker_conf_t want)
@@ -70,6 +70,7 @@ static void assert_conf(const broker_conf_t *got, broker_conf_t want)
     assert_string_equal(got->name, want.name);
     assert_string_equal(got->clients_endpoint, want.clients_endpoint);
     assert_string_equal(got->workers_endpoint, want.workers_endpoint);
+    assert_string_equal(got->events_endpoint, want.events_endpoint);
     assert_int_equal(got->heartbeat_ms, want.heartbeat_ms);
     assert_int_equal(got->max_message, want.max_message);
     assert_int_equal(got->max_open, want.max_open);
@@ -111,7 +112,7 @@ static void test_default_conf(void **state)
     assert_int_equal(table_route_count(t), 12);
     const route_t *street = table_route(t, 0);
     assert_string_equal(street->match, "city.snow.street");
-    assert_int_equal(street->line, 43);
+    assert_int_equal(street->line, 44);
     assert_policy(street, PRIO_URGENT, 10 * 60 * 1000, 6 * 3600 * 1000, 5);
     assert_int_equal(street->n_escalate, 1);
     assert_string_equal(agency_id(t, street->escalate[0]), "governorate");
@@ -119,7 +120,7 @@ static void test_default_conf(void **state)
 
     const route_t *jobs = table_route(t, 8);
     assert_string_equal(jobs->match, "jobs.#");
-    assert_int_equal(jobs->line, 86);
+    assert_int_equal(jobs->line, 87);
     /* all but answer_within from defaults */
     assert_policy(jobs, PRIO_ROUTINE, 15 * 60 * 1000, 24 * 3600 * 1000, 3);
 
@@ -128,7 +129,7 @@ static void test_default_conf(void **state)
     assert_string_equal(watch->when_kind, "complaint");
     assert_int_equal(watch->n_to, 0);
     assert_int_equal(watch->n_observe, 1);
-    assert_int_equal(watch->line, 99);
+    assert_int_equal(watch->line, 100);
     assert_null(table_route(t, 12));
     table_destroy(&t);
     assert_null(t);
@@ -144,7 +145,7 @@ static void test_default_resolve(void **state)
 
     r = resolve(t, "city.snow.road", "request", obs, &n_obs);
     assert_non_null(r);
-    assert_int_equal(r->line, 50);
+    assert_int_equal(r->line, 51);
     assert_int_equal(r->n_to, 2);
     assert_string_equal(agency_id(t, r->to[0]), "roads");
     assert_string_equal(agency_id(t, r->to[1]), "city-services");
@@ -240,7 +241,8 @@ static void test_broker_settings(void **state)
 {
     table_t *t = parse_ok("broker:\n"
                           "  name: test\n"
-                          "  endpoints: {clients: \"ipc:///run/miz/c\", workers: inproc://w}\n"
+                          "  endpoints: {clients: \"ipc:///run/miz/c\", workers: inproc://w,"
+                          " events: \"tcp://0.0.0.0:9000\"}\n"
                           "  heartbeat: 250ms\n"
                           "  max_message: 1024\n"
                           "  max_open: 1\n"
@@ -252,7 +254,8 @@ static void test_broker_settings(void **state)
                           " max_attempts: 100}\n" AGENCIES ROUTE);
     (void)state;
     assert_conf(table_conf(t),
-                (broker_conf_t){"test", "ipc:///run/miz/c", "inproc://w", 250, 1024, 1, 0,
+                (broker_conf_t){"test", "ipc:///run/miz/c", "inproc://w", "tcp://0.0.0.0:9000",
+                                250, 1024, 1, 0,
                                 "/srv/miz", 30ull * 24 * 3600 * 1000, 90 * 60 * 1000});
     const route_t *r = table_route(t, 0);
     assert_policy(r, PRIO_URGENT, 1000, 1000, 100);
@@ -289,7 +292,7 @@ static void test_unknown_keys(void **state)
            " max_message, max_open, retain_closed, data_dir, retention,"
            " dedup_window)\n");
     ERRORS("broker:\n  endpoints: {client: \"tcp://x:1\"}\n" AGENCIES ROUTE,
-           "t.yaml:2:15: unknown key \"client\" in broker endpoints (expected clients, workers)\n");
+           "t.yaml:2:15: unknown key \"client\" in broker endpoints (expected clients, workers, events)\n");
     ERRORS("defaults:\n  prio: urgent\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"prio\" in defaults (expected priority, ack_within,"
            " answer_within, max_attempts)\n");

@@ -43,7 +43,7 @@ struct it_peer {
 
 struct it_daemon {
     char dir[32];
-    char clients[64], workers[64], log[64], data[64];
+    char clients[64], workers[64], events[64], log[64], data[64];
     char table[512];
     bool failed; /* a check failed: keep the log */
     pid_t pid;   /* 0 once it has exited */
@@ -61,6 +61,11 @@ uint64_t it_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *it_events_endpoint(const it_daemon_t *d)
+{
+    return d->events;
 }
 
 const char *it_workers_endpoint(const it_daemon_t *d)
@@ -142,7 +147,7 @@ static void spawn(it_daemon_t *d)
     if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
         _exit(126);
     execl(MIZD_PATH, MIZD_PATH, "-c", d->table, "--data-dir", d->data, "--clients", d->clients,
-          "--workers", d->workers, "--log-level", "debug", (char *)NULL);
+          "--workers", d->workers, "--events", d->events, "--log-level", "debug", (char *)NULL);
     perror("exec " MIZD_PATH);
     _exit(127);
 }
@@ -188,7 +193,7 @@ static bool stopped_cleanly(const it_daemon_t *d)
 
 static void remove_dir(const it_daemon_t *d)
 {
-    static const char *const files[] = {"mizd.log",      "c",         "w",
+    static const char *const files[] = {"mizd.log",      "c",         "w",        "e",
                                         "table.yaml",    "data/data.mdb", "data/lock.mdb",
                                         "data/mizd.lock", "data"};
     char path[64];
@@ -273,6 +278,7 @@ int it_setup(void **state)
     copy_table(d, table_name);
     snprintf(d->clients, sizeof d->clients, "ipc://%s/c", d->dir);
     snprintf(d->workers, sizeof d->workers, "ipc://%s/w", d->dir);
+    snprintf(d->events, sizeof d->events, "ipc://%s/e", d->dir);
     snprintf(d->log, sizeof d->log, "%s/mizd.log", d->dir);
     snprintf(d->data, sizeof d->data, "%s/data", d->dir);
     spawn(d);

@@ -79,6 +79,7 @@ void it_write_table(it_daemon_t *d, const char *text);
 /* Monotonic milliseconds, for progress bounds (never speed assertions). */
 uint64_t it_now_ms(void);
 const char *it_workers_endpoint(const it_daemon_t *d);
+const char *it_events_endpoint(const it_daemon_t *d);
 
 /* ---- peers ---- */
 
