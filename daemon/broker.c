@@ -744,6 +744,19 @@ static void arm(broker_t *b, dtimer_t *t, uint64_t within)
     }
 }
 
+/* The wall-clock time `within` from now on the route's clock: in working
+ * time when it counts in a calendar (a table's calendar always has some). */
+static uint64_t due(const broker_t *b, const route_t *route, uint64_t within)
+{
+    return route->clock ? workcal_add(route->clock, b->now_wall, within) : b->now_wall + within;
+}
+
+/* Arms t for the wall-clock time at. */
+static void arm_at(broker_t *b, dtimer_t *t, uint64_t at)
+{
+    arm(b, t, at > b->now_wall ? at - b->now_wall : 0);
+}
+
 static void enqueue(broker_t *b, delivery_t *d, bool front)
 {
     d->state = DS_QUEUED;
@@ -801,8 +814,8 @@ static delivery_t *delivery_new(broker_t *b, request_t *r, uint32_t agency, role
     dl_timer_init(&d->answer_timer.t);
     d->ack_timer.d = d->answer_timer.d = d;
     if (answers_branch(d)) {
-        d->answer_by = b->now_wall + r->route->answer_within_ms;
-        arm(b, &d->answer_timer, r->route->answer_within_ms);
+        d->answer_by = due(b, r->route, r->route->answer_within_ms);
+        arm_at(b, &d->answer_timer, d->answer_by);
     }
     xput(b->deliveries, &d->id, sizeof d->id, d);
     if (r->n_dels == r->cap_dels) {
@@ -847,10 +860,9 @@ static void pack_deliver(broker_t *b, const delivery_t *d)
  * delivery then stays queued. */
 static int offer(broker_t *b, delivery_t *d, worker_t *w)
 {
-    uint64_t ack_within = d->req->route->ack_within_ms;
     uint64_t prev_ack_by = d->ack_by;
     d->attempts++;
-    d->ack_by = b->now_wall + ack_within;
+    d->ack_by = due(b, d->req->route, d->req->route->ack_within_ms);
     pack_deliver(b, d);
     if (send_worker(b, w) < 0) {
         d->attempts--;
@@ -864,7 +876,7 @@ static int offer(broker_t *b, delivery_t *d, worker_t *w)
     dq_push(&w->holding, d, false);
     w->held++;
     a->spare--;
-    arm(b, &d->ack_timer, ack_within);
+    arm_at(b, &d->ack_timer, d->ack_by);
     emit(b, d->req, d, BEV_OFFERED, w);
     return 0;
 }
@@ -1480,8 +1492,7 @@ static void revive(broker_t *b, request_t *r, recovery_t *rc)
         }
         enqueue(b, d, false);
         if (answers_branch(d) && !d->overdue && d->answer_by)
-            arm(b, &d->answer_timer,
-                d->answer_by > b->now_wall ? d->answer_by - b->now_wall : 0);
+            arm_at(b, &d->answer_timer, d->answer_by);
     }
     if (r->closed)
         closed_append(b, r);

@@ -89,9 +89,16 @@ static void arena_clear(struct arena *a)
     }
 }
 
+struct calendar {
+    const char *name;
+    workcal_t *clock;
+};
+
 struct table {
     struct arena arena;
     broker_conf_t conf;
+    struct calendar *calendars; /* their workcal_t are the table's own */
+    size_t n_calendars;
     agency_t *agencies;
     size_t n_agencies;
     const agency_t **by_id; /* sorted by id, for lookups */
@@ -674,22 +681,175 @@ static void read_agencies(struct loader *ld, const struct node *root, const stru
         }
 }
 
+/* ---- calendars: deadlines counted in working time ---- */
+
+#define TABLE_MAX_CALENDARS 64
+static const char *const calendar_keys[] = {"days", "holidays", "utc_offset"};
+enum { C_DAYS, C_HOLIDAYS, C_OFFSET, C_COUNT };
+/* Iran's week: index = jalali_weekday() */
+static const char *const day_keys[] = {"saturday",  "sunday",   "monday", "tuesday",
+                                       "wednesday", "thursday", "friday"};
+
+/* Exactly n decimal digits at s: their value, or -1. */
+static int digits(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* "HH:MM", 00:00 to 24:00: minutes of the day, or -1. */
+static int clock_time(const char *s)
+{
+    int h = digits(s, 2), m = digits(s + 3, 2);
+    return s[2] == ':' && h >= 0 && m >= 0 && m < 60 && h * 60 + m <= 24 * 60 ? h * 60 + m : -1;
+}
+
+/* "off", or working hours "HH:MM-HH:MM" */
+static void read_hours(struct loader *ld, const struct field *f, const char *where, int weekday,
+                       workcal_t *clock)
+{
+    const struct node *v = scalar_of(ld, f, where);
+    if (!v || text_is(v, "off"))
+        return;
+    int from = v->len == 11 && v->text[5] == '-' ? clock_time(v->text) : -1;
+    int to = from >= 0 ? clock_time(v->text + 6) : -1;
+    if (to <= from || workcal_set_day(clock, weekday, from, to) < 0)
+        fail(ld, v, "bad hours \"%s\" for %s (expected off or HH:MM-HH:MM, the end after the "
+                    "start)",
+             quote(ld, v), field_name(ld, f, where));
+}
+
+/* Jalali dates "YYYY-MM-DD" */
+static void read_holidays(struct loader *ld, const struct field *f, const char *where,
+                          workcal_t *clock)
+{
+    if (!is_kind(ld, f->value, NODE_SEQ, field_name(ld, f, where)))
+        return;
+    for (const struct node *d = f->value->child; d; d = d->next) {
+        if (d->kind == NODE_BAD)
+            continue;
+        bool shaped = d->kind == NODE_SCALAR && d->len == 10 && d->text[4] == '-' &&
+                      d->text[7] == '-';
+        int y = shaped ? digits(d->text, 4) : -1, m = shaped ? digits(d->text + 5, 2) : -1,
+            day = shaped ? digits(d->text + 8, 2) : -1;
+        if (y < 0 || m < 0 || day < 0 || workcal_add_holiday(clock, y, m, day) < 0)
+            fail(ld, d, "bad holiday \"%s\" in %s (expected a Jalali date YYYY-MM-DD that "
+                        "exists, as 1404-01-01)",
+                 quote(ld, d), field_name(ld, f, where));
+    }
+}
+
+/* "+03:30" (Iran since 1401 keeps no daylight saving time) */
+static void read_offset(struct loader *ld, const struct field *f, const char *where,
+                        workcal_t *clock)
+{
+    const struct node *v = scalar_of(ld, f, where);
+    if (!v)
+        return;
+    int t = v->len == 6 && (v->text[0] == '+' || v->text[0] == '-') ? clock_time(v->text + 1) : -1;
+    if (t < 0 || workcal_set_utc_offset(clock, v->text[0] == '-' ? -t : t) < 0)
+        fail(ld, v, "bad utc_offset \"%s\" for %s (expected +HH:MM or -HH:MM)", quote(ld, v),
+             field_name(ld, f, where));
+}
+
+static void read_calendar(struct loader *ld, const struct node *key, struct calendar *c)
+{
+    struct field f[C_COUNT], days[7];
+    char where[QUOTE_MAX + 32];
+    size_t errors = ld->n_errors;
+    c->name = keep_string(ld, key->text, key->len);
+    snprintf(where, sizeof where, "calendar \"%s\"", quote(ld, key));
+    if (!is_name(key->text, key->len, 64))
+        fail(ld, key, "bad calendar name \"%s\" (expected 1-64 of a-z 0-9 _ -)", quote(ld, key));
+    else if (text_is(key, "none"))
+        fail(ld, key, "\"none\" means no calendar: a calendar needs another name");
+    if (!(c->clock = workcal_new())) {
+        ld->oom = true;
+        return;
+    }
+    if (read_map(ld, key->next, where, calendar_keys, C_COUNT, f) < 0)
+        return;
+    if (!f[C_DAYS].key)
+        missing(ld, key->next, "days", where);
+    else if (read_map(ld, f[C_DAYS].value, where, day_keys, 7, days) == 0)
+        for (int d = 0; d < 7; d++)
+            if (days[d].key)
+                read_hours(ld, &days[d], where, d, c->clock);
+    if (f[C_HOLIDAYS].key)
+        read_holidays(ld, &f[C_HOLIDAYS], where, c->clock);
+    if (f[C_OFFSET].key)
+        read_offset(ld, &f[C_OFFSET], where, c->clock);
+    if (f[C_DAYS].key && ld->n_errors == errors && workcal_add(c->clock, 0, 1) == UINT64_MAX)
+        fail(ld, f[C_DAYS].key, "%s has no working hours: its deadlines would never come", where);
+}
+
+static void read_calendars(struct loader *ld, const struct field *top)
+{
+    table_t *t = ld->t;
+    if (!top->key || !is_kind(ld, top->value, NODE_MAP, "calendars"))
+        return;
+    size_t n = top->value->n_children / 2;
+    if (n > TABLE_MAX_CALENDARS) {
+        fail(ld, top->value, "more than %d calendars", TABLE_MAX_CALENDARS);
+        return;
+    }
+    t->calendars = keep_array(ld, n, sizeof *t->calendars);
+    if (!t->calendars)
+        return;
+    for (const struct node *k = top->value->child; k; k = k->next->next) {
+        if (k->kind != NODE_SCALAR)
+            continue;
+        for (size_t i = 0; i < t->n_calendars; i++)
+            if (text_is(k, t->calendars[i].name))
+                fail(ld, k, "duplicate key \"%s\" in calendars", quote(ld, k));
+        read_calendar(ld, k, &t->calendars[t->n_calendars++]);
+    }
+}
+
 /* ---- routes ---- */
 
 struct policy {
     priority_t priority;
     uint64_t ack_within_ms, answer_within_ms;
     unsigned max_attempts;
+    const workcal_t *clock;
 };
 
 /* The policy keys close the route's list, so defaults read them the same way. */
-static const char *const route_keys[] = {"match",      "to",            "observe",
-                                         "when",       "escalate",      "priority",
-                                         "ack_within", "answer_within", "max_attempts"};
-enum { R_MATCH, R_TO, R_OBSERVE, R_WHEN, R_ESCALATE, R_POLICY, R_COUNT = R_POLICY + 4 };
-enum { P_PRIORITY, P_ACK, P_ANSWER, P_ATTEMPTS, P_COUNT };
+static const char *const route_keys[] = {"match",        "to",         "observe",
+                                         "when",         "escalate",   "priority",
+                                         "ack_within",   "answer_within",
+                                         "max_attempts", "calendar"};
+enum { R_MATCH, R_TO, R_OBSERVE, R_WHEN, R_ESCALATE, R_POLICY, R_COUNT = R_POLICY + 5 };
+enum { P_PRIORITY, P_ACK, P_ANSWER, P_ATTEMPTS, P_CLOCK, P_COUNT };
 static const char *const *const policy_keys = route_keys + R_POLICY;
 static const char *const when_keys[] = {"kind"};
+
+/* A calendar's name, or "none" (the default: deadlines in plain time). */
+static int read_clock(struct loader *ld, const struct field *f, const char *where,
+                      const workcal_t **clock)
+{
+    const struct node *v = scalar_of(ld, f, where);
+    if (!v)
+        return -1;
+    if (text_is(v, "none")) {
+        *clock = NULL;
+        return 0;
+    }
+    for (size_t i = 0; i < ld->t->n_calendars; i++)
+        if (text_is(v, ld->t->calendars[i].name)) {
+            *clock = ld->t->calendars[i].clock;
+            return 0;
+        }
+    fail(ld, v, "unknown calendar \"%s\" for %s (expected none or one of calendars)",
+         quote(ld, v), field_name(ld, f, where));
+    return -1;
+}
 
 /* Reads the policy keys present in f[] over p; -1 if any was bad. */
 static int read_policy(struct loader *ld, const struct field *f, const char *where,
@@ -718,6 +878,8 @@ static int read_policy(struct loader *ld, const struct field *f, const char *whe
         else
             p->max_attempts = (unsigned)attempts;
     }
+    if (f[P_CLOCK].key && read_clock(ld, &f[P_CLOCK], where, &p->clock) < 0)
+        rc = -1;
     if (rc == 0 && p->ack_within_ms > p->answer_within_ms && (f[P_ACK].key || f[P_ANSWER].key)) {
         char ack[32], answer[32];
         fail(ld, f[P_ACK].key ? f[P_ACK].value : f[P_ANSWER].value,
@@ -847,6 +1009,7 @@ static void read_route(struct loader *ld, const struct node *map, size_t index,
     r->ack_within_ms = p.ack_within_ms;
     r->answer_within_ms = p.answer_within_ms;
     r->max_attempts = p.max_attempts;
+    r->clock = p.clock;
 }
 
 static void read_routes(struct loader *ld, const struct node *root, const struct field *top,
@@ -876,13 +1039,13 @@ static void read_routes(struct loader *ld, const struct node *root, const struct
 
 /* ---- loading ---- */
 
-static const char *const top_keys[] = {"broker", "defaults", "agencies", "routes"};
-enum { T_BROKER, T_DEFAULTS, T_AGENCIES, T_ROUTES, T_COUNT };
+static const char *const top_keys[] = {"broker", "calendars", "defaults", "agencies", "routes"};
+enum { T_BROKER, T_CALENDARS, T_DEFAULTS, T_AGENCIES, T_ROUTES, T_COUNT };
 
 static void read_table(struct loader *ld, const struct node *root)
 {
     struct field f[T_COUNT];
-    struct policy defaults = {PRIO_ROUTINE, 5 * 60 * 1000, 24 * 3600 * 1000, 3};
+    struct policy defaults = {PRIO_ROUTINE, 5 * 60 * 1000, 24 * 3600 * 1000, 3, NULL};
 
     ld->t->conf = (broker_conf_t){
         .name = "miz",
@@ -899,11 +1062,12 @@ static void read_table(struct loader *ld, const struct node *root)
     };
     if (root->kind != NODE_MAP) {
         if (root->kind != NODE_BAD)
-            fail(ld, root, "the top level must be a map of broker, defaults, agencies, routes");
+            fail(ld, root, "the top level must be a map of broker, calendars, defaults, agencies, routes");
         return;
     }
     read_map(ld, root, "the top-level map", top_keys, T_COUNT, f);
     read_broker(ld, &f[T_BROKER]);
+    read_calendars(ld, &f[T_CALENDARS]);
     read_defaults(ld, &f[T_DEFAULTS], &defaults);
     read_agencies(ld, root, &f[T_AGENCIES]);
     read_routes(ld, root, &f[T_ROUTES], &defaults);
@@ -1022,6 +1186,8 @@ void table_destroy(table_t **table)
 {
     if (!table || !*table)
         return;
+    for (size_t i = 0; i < (*table)->n_calendars; i++)
+        workcal_destroy(&(*table)->calendars[i].clock);
     arena_clear(&(*table)->arena);
     free(*table);
     *table = NULL;

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "workcal.h"
+
 typedef enum { PRIO_ROUTINE = 0, PRIO_URGENT = 1 } priority_t;
 #define PRIO_COUNT 2
 
@@ -45,6 +47,7 @@ typedef struct {
     uint64_t ack_within_ms;
     uint64_t answer_within_ms;
     unsigned max_attempts; /* offers of one delivery before it escalates */
+    const workcal_t *clock; /* deadlines in its working time; NULL: wall clock */
     unsigned line;         /* where the route starts in its file */
 } route_t;
 

@@ -112,7 +112,7 @@ static void test_default_conf(void **state)
     assert_int_equal(table_route_count(t), 12);
     const route_t *street = table_route(t, 0);
     assert_string_equal(street->match, "city.snow.street");
-    assert_int_equal(street->line, 44);
+    assert_int_equal(street->line, 60);
     assert_policy(street, PRIO_URGENT, 10 * 60 * 1000, 6 * 3600 * 1000, 5);
     assert_int_equal(street->n_escalate, 1);
     assert_string_equal(agency_id(t, street->escalate[0]), "governorate");
@@ -120,7 +120,7 @@ static void test_default_conf(void **state)
 
     const route_t *jobs = table_route(t, 8);
     assert_string_equal(jobs->match, "jobs.#");
-    assert_int_equal(jobs->line, 87);
+    assert_int_equal(jobs->line, 104);
     /* all but answer_within from defaults */
     assert_policy(jobs, PRIO_ROUTINE, 15 * 60 * 1000, 24 * 3600 * 1000, 3);
 
@@ -129,7 +129,7 @@ static void test_default_conf(void **state)
     assert_string_equal(watch->when_kind, "complaint");
     assert_int_equal(watch->n_to, 0);
     assert_int_equal(watch->n_observe, 1);
-    assert_int_equal(watch->line, 100);
+    assert_int_equal(watch->line, 118);
     assert_null(table_route(t, 12));
     table_destroy(&t);
     assert_null(t);
@@ -145,7 +145,7 @@ static void test_default_resolve(void **state)
 
     r = resolve(t, "city.snow.road", "request", obs, &n_obs);
     assert_non_null(r);
-    assert_int_equal(r->line, 51);
+    assert_int_equal(r->line, 67);
     assert_int_equal(r->n_to, 2);
     assert_string_equal(agency_id(t, r->to[0]), "roads");
     assert_string_equal(agency_id(t, r->to[1]), "city-services");
@@ -281,7 +281,7 @@ static void test_unknown_keys(void **state)
 {
     (void)state;
     ERRORS("brokr:\n  name: x\n" AGENCIES ROUTE,
-           "t.yaml:1:1: unknown key \"brokr\" in the top-level map (expected broker, defaults,"
+           "t.yaml:1:1: unknown key \"brokr\" in the top-level map (expected broker, calendars, defaults,"
            " agencies, routes)\n");
     ERRORS("broker:\n  nam: x\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"nam\" in broker (expected name, endpoints, heartbeat,"
@@ -295,13 +295,13 @@ static void test_unknown_keys(void **state)
            "t.yaml:2:15: unknown key \"client\" in broker endpoints (expected clients, workers, events)\n");
     ERRORS("defaults:\n  prio: urgent\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"prio\" in defaults (expected priority, ack_within,"
-           " answer_within, max_attempts)\n");
+           " answer_within, max_attempts, calendar)\n");
     ERRORS("agencies:\n  water: {name: Water}\n" ROUTE,
            "t.yaml:2:10: agency \"water\" needs name_fa or name_en\n"
            "t.yaml:2:11: unknown key \"name\" in agency \"water\" (expected name_fa, name_en)\n");
-    ERRORS(AGENCIES ROUTE "    calendar: working\n",
-           "t.yaml:7:5: unknown key \"calendar\" in route \"a.b\" (expected match, to, observe,"
-           " when, escalate, priority, ack_within, answer_within, max_attempts)\n");
+    ERRORS(AGENCIES ROUTE "    calender: working\n",
+           "t.yaml:7:5: unknown key \"calender\" in route \"a.b\" (expected match, to, observe,"
+           " when, escalate, priority, ack_within, answer_within, max_attempts, calendar)\n");
     ERRORS(AGENCIES ROUTE "    when: {kind: complaint, type: x}\n",
            "t.yaml:7:29: unknown key \"type\" in \"when\" in route \"a.b\" (expected kind)\n");
 }
@@ -351,7 +351,7 @@ static void test_anchors_and_aliases(void **state)
            "t.yaml:6:9: anchors are not allowed (&a)\n"
            "t.yaml:6:13: aliases are not allowed (*a)\n");
     ERRORS("x: &a [*a]\n",
-           "t.yaml:1:1: unknown key \"x\" in the top-level map (expected broker, defaults,"
+           "t.yaml:1:1: unknown key \"x\" in the top-level map (expected broker, calendars, defaults,"
            " agencies, routes)\n"
            "t.yaml:1:1: missing key \"agencies\" in the top-level map\n"
            "t.yaml:1:1: missing key \"routes\" in the top-level map\n"
@@ -475,7 +475,7 @@ static void test_wrong_types(void **state)
            "t.yaml:3:3: bad agency id \"a123456789a123456789a123456789a123456789a123456789a1234567"
            "89a123...\" (expected [a-z0-9_-], 1 to 64 characters)\n"
            "t.yaml:6:10: unknown agency \"water\" in route \"a.b\"\n");
-    ERRORS("- a\n", "t.yaml:1:1: the top level must be a map of broker, defaults, agencies,"
+    ERRORS("- a\n", "t.yaml:1:1: the top level must be a map of broker, calendars, defaults, agencies,"
                     " routes\n");
     ERRORS("routes: [{match: a, to: [x]}]\n",
            "t.yaml:1:1: missing key \"agencies\" in the top-level map\n");
@@ -511,7 +511,7 @@ static void test_limits(void **state)
     /* 17 nested lists: the 17th opens at column 17 */
     ERRORS("[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", "t.yaml:1:17: nested deeper than 16 levels\n");
     ERRORS("[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]\n",
-           "t.yaml:1:1: the top level must be a map of broker, defaults, agencies, routes\n");
+           "t.yaml:1:1: the top level must be a map of broker, calendars, defaults, agencies, routes\n");
 
     size_t big = ((size_t)1 << 20) + 1;
     char *text = malloc(big);
@@ -569,6 +569,58 @@ static void test_load_files(void **state)
     free(errors);
 }
 
+#define OFFICE                                                                                     \
+    "calendars:\n"                                                                                 \
+    "  office:\n"                                                                                  \
+    "    days: {saturday: 08:00-14:00, sunday: 08:00-14:00, monday: 08:00-14:00,\n"               \
+    "           tuesday: 08:00-14:00, wednesday: 08:00-14:00, thursday: 08:00-12:00,\n"           \
+    "           friday: \"off\"}\n"                                                                \
+    "    holidays: [1404-08-03]\n"
+
+/* A route's deadlines in the working time of a calendar; others on the
+ * wall clock. */
+static void test_calendars(void **state)
+{
+    (void)state;
+    table_t *t = parse_ok(OFFICE "defaults: {calendar: office}\n" AGENCIES
+                                 "routes:\n"
+                                 "  - match: a.b\n    to: [water]\n    answer_within: 24h\n"
+                                 "  - match: a.c\n    to: [water]\n    calendar: none\n");
+    const route_t *office = table_route(t, 0), *wall = table_route(t, 1);
+    assert_non_null(office->clock);
+    assert_null(wall->clock);
+    /* Wednesday 1404/07/30 (2025-10-22) 14:00 Tehran, 10:30 UTC: closing time.
+     * Thursday 4 h, Friday off, Saturday 6, Sunday 1404/08/03 a holiday,
+     * Monday 6, Tuesday 6 (22 h), then Wednesday 08:00 + 2 h: 10:00 on
+     * 1404/08/07 (2025-10-29), 06:30 UTC. */
+    uint64_t start = UINT64_C(1761129000000), due = UINT64_C(1761719400000);
+    assert_int_equal(workcal_add(office->clock, start, office->answer_within_ms), due);
+    table_destroy(&t);
+
+    ERRORS(OFFICE "  none:\n    days: {monday: 08:00-09:00}\n" AGENCIES ROUTE,
+           "t.yaml:7:3: \"none\" means no calendar: a calendar needs another name\n");
+    ERRORS("calendars:\n  c:\n    days: {sunday: 09:00-08:00, funday: 08:00-09:00}\n"
+           "    holidays: [1404-12-30, 1404/01/01]\n    utc_offset: \"+3:30\"\n" AGENCIES ROUTE,
+           "t.yaml:3:20: bad hours \"09:00-08:00\" for \"sunday\" in calendar \"c\" (expected off"
+           " or HH:MM-HH:MM, the end after the start)\n"
+           "t.yaml:3:33: unknown key \"funday\" in calendar \"c\" (expected saturday, sunday,"
+           " monday, tuesday, wednesday, thursday, friday)\n"
+           "t.yaml:4:16: bad holiday \"1404-12-30\" in \"holidays\" in calendar \"c\" (expected a"
+           " Jalali date YYYY-MM-DD that exists, as 1404-01-01)\n"
+           "t.yaml:4:28: bad holiday \"1404/01/01\" in \"holidays\" in calendar \"c\" (expected a"
+           " Jalali date YYYY-MM-DD that exists, as 1404-01-01)\n"
+           "t.yaml:5:17: bad utc_offset \"+3:30\" for \"utc_offset\" in calendar \"c\" (expected"
+           " +HH:MM or -HH:MM)\n");
+    ERRORS("calendars:\n  c:\n    days: {sunday: 09:00-08:00}\n" AGENCIES ROUTE,
+           "t.yaml:3:20: bad hours \"09:00-08:00\" for \"sunday\" in calendar \"c\" (expected off"
+           " or HH:MM-HH:MM, the end after the start)\n");
+    ERRORS("calendars:\n  c:\n    days: {friday: \"off\"}\n" AGENCIES ROUTE,
+           "t.yaml:3:5: calendar \"c\" has no working hours: its deadlines would never come\n");
+    ERRORS(AGENCIES ROUTE "    calendar: office\n",
+           "t.yaml:7:15: unknown calendar \"office\" for \"calendar\" in route \"a.b\" (expected"
+           " none or one of calendars)\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_text_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_load_files),
+        cmocka_unit_test(test_calendars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

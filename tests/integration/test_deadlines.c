@@ -3,6 +3,7 @@
  * Nothing here measures speed: the tests wait for what the deadlines make
  * happen, with IT_WAIT_MS of slack. */
 #include "harness.h"
+#include "workcal.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -232,6 +233,34 @@ static void test_worker_killed(void **state)
     miz_msg_destroy(&m);
 }
 
+/* A route with calendar: office counts its deadlines in working time: the
+ * same instants lib/workcal.h gives for the calendar deadlines.yaml sets. */
+static void test_working_time(void **state)
+{
+    it_daemon_t *d = *state;
+    workcal_t *office = workcal_new();
+    assert_non_null(office);
+    for (int day = 0; day < 5; day++) /* Saturday to Wednesday */
+        assert_int_equal(workcal_set_day(office, day, 8 * 60, 14 * 60), 0);
+    assert_int_equal(workcal_set_day(office, 5, 8 * 60, 12 * 60), 0);
+    assert_int_equal(workcal_add_holiday(office, 1405, 1, 1), 0);
+    assert_int_equal(workcal_add_holiday(office, 1405, 1, 2), 0);
+
+    it_peer_t *c = it_client(d), *w = it_worker(d, "water", 1);
+    uint64_t t = it_submit_topic(c, "drill.office", NULL);
+    uint64_t id = it_take(w, t, "target");
+    miz_msg_t *m = it_status(c, t);
+    const msgpack_object *del = it_status_delivery(m, id);
+    uint64_t created = it_uint(del, "created");
+    assert_int_equal(it_uint(del, "answer_by"), workcal_add(office, created, 24 * 3600 * 1000));
+    const msgpack_object *hist = it_get(del, "history");
+    uint64_t offered = it_uint(&hist->via.array.ptr[hist->via.array.size - 1], "at");
+    it_str_eq(&hist->via.array.ptr[hist->via.array.size - 1], "event", "offered");
+    assert_int_equal(it_uint(del, "ack_by"), workcal_add(office, offered, 3600 * 1000));
+    miz_msg_destroy(&m);
+    workcal_destroy(&office);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +268,7 @@ int main(void)
         IT_TEST(test_expired, TABLE),
         IT_TEST(test_overdue, TABLE),
         IT_TEST(test_worker_killed, TABLE),
+        IT_TEST(test_working_time, TABLE),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
