@@ -1,4 +1,5 @@
 #include "broker.h"
+#include "auth.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -110,6 +111,7 @@ struct request {
     routing_t *routing;
     const route_t *route; /* in routing->table */
     const char *topic, *kind, *client_ref; /* client_ref may be NULL */
+    const char *submitter; /* the CURVE key that submitted it, or NULL */
     size_t topic_len;
     const unsigned char *payload;
     size_t payload_len;
@@ -156,6 +158,14 @@ typedef struct {
     size_t open, overdue; /* deliveries not finished; of those, overdue ones */
 } agency_rt_t;
 
+/* A peer's submissions allowance (broker.rate_limit): a token bucket. */
+typedef struct {
+    unsigned char key[64]; /* its CURVE key, or its routing id */
+    size_t len;
+    double tokens;
+    uint64_t at; /* monotonic ms of the last refill */
+} bucket_t;
+
 /* The peer whose message is being handled, so replies know where to go. */
 typedef struct {
     void *socket;
@@ -164,6 +174,8 @@ typedef struct {
     uint64_t seq;
     bool has_seq;
     worker_t *worker;
+    bool secure;                  /* it came over CURVE: what it may do depends on its key */
+    const principal_t *principal; /* its key, if mizd (still) knows it */
 } peer_t;
 
 struct broker {
@@ -177,6 +189,9 @@ struct broker {
     log_level_t log_level;
     void *zctx, *clients, *workers;
     void *events;       /* PUB of every transition (protocol.md section 8) */
+    auth_t *auth;       /* the ZAP handler, when a socket has CURVE */
+    idmap_t *buckets;   /* bucket_t by peer, with broker.rate_limit */
+    bool secure_clients, secure_workers;
     uint64_t run;       /* wall ms this broker started: tells subscribers of a restart */
     msgpack_sbuffer ev; /* an event being packed, apart from b->out */
     msgpack_packer ev_pk;
@@ -641,26 +656,44 @@ static void reply_send(broker_t *b)
     send_to(b, b->peer.socket, b->peer.rid, b->peer.rid_len);
 }
 
-static void reply_error(broker_t *b, const char *code, uint64_t delivery, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void reply_error(broker_t *b, const char *code, uint64_t delivery, const char *fmt, ...)
+static void vreply_error(broker_t *b, const char *code, uint64_t delivery, uint64_t retry_ms,
+                         const char *fmt, va_list ap)
 {
     char message[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
-    bool busy = strcmp(code, "busy") == 0 || strcmp(code, "unavailable") == 0;
-    msgpack_packer *pk = reply_begin(b, "error", 2 + (delivery != 0) + busy);
+    msgpack_packer *pk = reply_begin(b, "error", 2 + (delivery != 0) + (retry_ms != 0));
     wire_kv_cstr(pk, "code", code);
     wire_kv_cstr(pk, "message", message);
     if (delivery)
         wire_kv_uint(pk, "delivery", delivery);
-    if (busy)
-        wire_kv_uint(pk, "retry_after_ms", RETRY_AFTER_MS);
+    if (retry_ms)
+        wire_kv_uint(pk, "retry_after_ms", retry_ms);
     reply_send(b);
     LOG(b, LOG_INFO, "error reply %s: %s", code, message);
+}
+
+static void reply_error(broker_t *b, const char *code, uint64_t delivery, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* busy and unavailable say when to try again */
+static void reply_error(broker_t *b, const char *code, uint64_t delivery, const char *fmt, ...)
+{
+    bool busy = strcmp(code, "busy") == 0 || strcmp(code, "unavailable") == 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vreply_error(b, code, delivery, busy ? RETRY_AFTER_MS : 0, fmt, ap);
+    va_end(ap);
+}
+
+static void reply_busy(broker_t *b, uint64_t retry_ms, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void reply_busy(broker_t *b, uint64_t retry_ms, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreply_error(b, "busy", 0, retry_ms ? retry_ms : 1, fmt, ap);
+    va_end(ap);
 }
 
 static void reply_ok(broker_t *b, uint64_t delivery)
@@ -992,6 +1025,8 @@ static void on_answer_timeout(broker_t *b, delivery_t *d)
 typedef struct {
     const char *topic, *kind, *ref; /* ref may be NULL */
     size_t topic_len, kind_len, ref_len;
+    const char *submitter; /* the key it came with (CURVE), or NULL */
+    size_t submitter_len;
     const void *payload, *client_id;
     size_t payload_len, client_id_len;
     const unsigned *observers;
@@ -1003,7 +1038,7 @@ static request_t *request_new(const request_fields_t *f)
 {
     size_t size = sizeof(request_t) + f->n_observers * sizeof(unsigned) + f->topic_len + 1 +
                   f->kind_len + 1 + (f->ref ? f->ref_len + 1 : 0) + f->payload_len +
-                  f->client_id_len;
+                  f->client_id_len + (f->submitter ? f->submitter_len + 1 : 0);
     request_t *r = xcalloc(1, size);
     char *p = (char *)(r + 1);
     if (f->n_observers)
@@ -1018,8 +1053,10 @@ static request_t *request_new(const request_fields_t *f)
         r->client_ref = memcpy(p, f->ref, f->ref_len), p += f->ref_len + 1;
     r->payload = memcpy(p, f->payload, f->payload_len), p += f->payload_len;
     r->payload_len = f->payload_len;
-    r->client_id = memcpy(p, f->client_id, f->client_id_len);
+    r->client_id = memcpy(p, f->client_id, f->client_id_len), p += f->client_id_len;
     r->client_id_len = f->client_id_len;
+    if (f->submitter)
+        r->submitter = memcpy(p, f->submitter, f->submitter_len);
     return r;
 }
 
@@ -1172,7 +1209,7 @@ static void schedule_deadlines(broker_t *b)
  * Agencies are stored by id, not index, so a record outlives a change of
  * the routing table's order; the route is found again from topic and kind. */
 
-#define REC_FIELDS 12
+#define REC_FIELDS 13 /* 12 before CURVE: no submitter */
 #define REC_DELIVERY_FIELDS 18
 
 static const char *const copy_reasons[] = {"overdue", "refused", "undeliverable"};
@@ -1182,6 +1219,8 @@ static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
     msgpack_pack_bin(pk, n);
     msgpack_pack_bin_body(pk, p, n);
 }
+
+static void pack_deliveries_record(broker_t *b, msgpack_packer *pk, const request_t *r);
 
 static void pack_record(broker_t *b, msgpack_packer *pk, const request_t *r)
 {
@@ -1199,6 +1238,12 @@ static void pack_record(broker_t *b, msgpack_packer *pk, const request_t *r)
     msgpack_pack_array(pk, r->n_observers);
     for (size_t i = 0; i < r->n_observers; i++)
         wire_pack_cstr(pk, agency_id(b, r->observers[i]));
+    pack_deliveries_record(b, pk, r);
+    pack_nil_or(pk, r->submitter);
+}
+
+static void pack_deliveries_record(broker_t *b, msgpack_packer *pk, const request_t *r)
+{
     msgpack_pack_array(pk, r->n_dels);
     for (uint32_t i = 0; i < r->n_dels; i++) {
         const delivery_t *d = r->dels[i];
@@ -1364,9 +1409,11 @@ static request_t *decode_record(broker_t *b, const void *data, size_t len,
         return NULL;
     }
     rec_t c = {up.data.via.array.ptr, up.data.via.array.size, NULL};
-    if (c.n != REC_FIELDS)
+    if (c.n != REC_FIELDS && c.n != REC_FIELDS - 1)
         c.bad = "request";
-    size_t topic_len, kind_len, ref_len;
+    size_t topic_len, kind_len, ref_len, submitter_len = 0;
+    const char *submitter =
+        c.n == REC_FIELDS ? rec_str(&c, 12, true, &submitter_len, "submitter") : NULL;
     const char *topic = rec_str(&c, 3, false, &topic_len, "topic");
     const char *kind = rec_str(&c, 4, false, &kind_len, "kind");
     const char *ref = rec_str(&c, 5, true, &ref_len, "client_ref");
@@ -1397,6 +1444,8 @@ static request_t *decode_record(broker_t *b, const void *data, size_t len,
         .client_id_len = client->via.bin.size,
         .observers = observers,
         .n_observers = obs.n,
+        .submitter = submitter,
+        .submitter_len = submitter_len,
     });
     r->tracking = rec_uint(&c, 0, UINT64_MAX, "tracking");
     r->created = rec_uint(&c, 1, UINT64_MAX, "created");
@@ -1674,6 +1723,70 @@ static void end_turn(broker_t *b)
 
 /* ---- client commands ---- */
 
+/* Under CURVE, whether the peer's key has one of these roles (bits of
+ * 1 << key_role_t); if not, "forbidden" and a log line naming the key. */
+static bool permitted(broker_t *b, unsigned roles, const char *what)
+{
+    const principal_t *p = b->peer.principal;
+    if (!b->peer.secure || (p && (roles & (1u << p->role))))
+        return true;
+    LOG(b, LOG_WARN, "forbidden: %s, by key %s", what, p ? p->name : "no longer known");
+    reply_error(b, "forbidden", 0, "this key may not %s", what);
+    return false;
+}
+
+static bool bucket_key_eq(const void *value, const void *key, size_t len)
+{
+    const bucket_t *k = value;
+    return k->len == len && memcmp(k->key, key, len) == 0;
+}
+
+/* One submission from the peer within broker.rate_limit; if not, busy with
+ * the time until it may submit again. Keyed by the CURVE key when there is
+ * one: a gateway cannot escape its limit by opening more connections. */
+static bool within_rate(broker_t *b)
+{
+    double rate = b->conf->rate_per_second, burst = b->conf->rate_burst;
+    if (!rate)
+        return true;
+    const void *key = b->peer.principal ? (const void *)b->peer.principal->key : b->peer.rid;
+    size_t len = b->peer.principal ? strlen(b->peer.principal->key) : b->peer.rid_len;
+    len = len < sizeof((bucket_t){0}).key ? len : sizeof((bucket_t){0}).key;
+    bucket_t *k = idmap_get(b->buckets, key, len);
+    if (!k) {
+        k = xcalloc(1, sizeof *k);
+        memcpy(k->key, key, len);
+        k->len = len;
+        k->tokens = burst;
+        k->at = b->now;
+        xput(b->buckets, k->key, k->len, k);
+    }
+    k->tokens += (double)(b->now - k->at) * rate / 1000;
+    k->tokens = k->tokens < burst ? k->tokens : burst;
+    k->at = b->now;
+    if (k->tokens >= 1) {
+        k->tokens -= 1;
+        return true;
+    }
+    double wait = (1 - k->tokens) * 1000 / rate; /* ms until one token: rounded up */
+    uint64_t retry = (uint64_t)wait;
+    reply_busy(b, retry + ((double)retry < wait), "more than %u submissions a second from this peer",
+               b->conf->rate_per_second);
+    return false;
+}
+
+/* Buckets full again are forgotten: they would say nothing new. */
+static void forget_buckets(broker_t *b)
+{
+    bucket_t *k;
+    double rate = b->conf->rate_per_second;
+    for (size_t c = 0; (k = idmap_next(b->buckets, &c));)
+        if (!rate || k->tokens + (double)(b->now - k->at) * rate / 1000 >= b->conf->rate_burst) {
+            idmap_del(b->buckets, k->key, k->len);
+            free(k);
+        }
+}
+
 static bool token_valid(const char *s, size_t n, size_t max)
 {
     if (n == 0 || n > max)
@@ -1774,6 +1887,8 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     const char *topic, *kind, *prio_s, *ref;
     size_t topic_len, kind_len, prio_len, ref_len;
     const char *why;
+    if (!permitted(b, 1u << KEY_GATEWAY, "submit") || !within_rate(b))
+        return;
     if (!field_str(b, m, "topic", true, TOPIC_MAX, &topic, &topic_len) ||
         !field_str(b, m, "kind", false, KIND_MAX, &kind, &kind_len) ||
         !field_str(b, m, "priority", false, 16, &prio_s, &prio_len) ||
@@ -1855,6 +1970,8 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
         .client_id_len = b->peer.rid_len,
         .observers = observers,
         .n_observers = n_observers,
+        .submitter = b->peer.principal ? b->peer.principal->key : NULL,
+        .submitter_len = b->peer.principal ? strlen(b->peer.principal->key) : 0,
     });
     r->tracking = b->next.tracking++;
     r->routing = b->routing;
@@ -1944,7 +2061,8 @@ static void pack_request_fields(broker_t *b, const request_t *r, bool personal)
 static void cmd_status(broker_t *b, const wire_msg_t *m)
 {
     uint64_t tracking;
-    if (!field_uint(b, m, "tracking", true, &tracking))
+    if (!permitted(b, 1u << KEY_GATEWAY | 1u << KEY_DASHBOARD, "ask for a status") ||
+        !field_uint(b, m, "tracking", true, &tracking))
         return;
     request_t *r = idmap_get(b->requests, &tracking, sizeof tracking), *stored = NULL;
     if (!r && b->store && load_stored(b, tracking, &stored) < 0) {
@@ -1956,6 +2074,16 @@ static void cmd_status(broker_t *b, const wire_msg_t *m)
     if (!r) {
         reply_error(b, "unknown_tracking", 0, "no request with tracking number %llu",
                     (unsigned long long)tracking);
+        return;
+    }
+    /* a gateway asks only about what it submitted itself */
+    const principal_t *p = b->peer.principal;
+    if (p && p->role == KEY_GATEWAY && (!r->submitter || strcmp(r->submitter, p->key) != 0)) {
+        LOG(b, LOG_WARN, "forbidden: status of tracking %llu, by key %s, which did not submit it",
+            (unsigned long long)tracking, p->name);
+        reply_error(b, "forbidden", 0, "tracking %llu was not submitted with this key",
+                    (unsigned long long)tracking);
+        request_drop(stored);
         return;
     }
     reply_begin(b, "status", 9);
@@ -2028,6 +2156,8 @@ static int snapshot_stored(const void *rec, size_t len, void *arg)
  * seq sent with them is that of the last event they include. */
 static void cmd_snapshot(broker_t *b, const wire_msg_t *m)
 {
+    if (!permitted(b, 1u << KEY_DASHBOARD, "read the event stream"))
+        return;
     snapshot_t *s = xcalloc(1, sizeof *s);
     s->b = b;
     if (!field_uint(b, m, "since", false, &s->since)) {
@@ -2071,6 +2201,16 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
         !field_str(b, m, "name", false, NAME_MAX_LEN, &name, &name_len) ||
         !field_uint(b, m, "credit", false, &credit))
         return;
+    if (!permitted(b, 1u << KEY_WORKER, "register as a worker"))
+        return;
+    const principal_t *p = b->peer.principal;
+    if (p && (strlen(p->agency) != agency_len || memcmp(p->agency, agency_s, agency_len) != 0)) {
+        LOG(b, LOG_WARN, "forbidden: register for %.*s, by key %s of %s", (int)agency_len,
+            agency_s, p->name, p->agency);
+        reply_error(b, "forbidden", 0, "this key is %s's: it may not register for \"%.*s\"",
+                    p->agency, (int)agency_len, agency_s);
+        return;
+    }
     int agency = agency_find(b, agency_s, agency_len);
     if (agency < 0) {
         reply_error(b, "unknown_agency", 0, "no agency \"%.*s\" in the routing table",
@@ -2352,6 +2492,10 @@ static int recv_one(broker_t *b, void *socket, const command_t *commands)
         zmq_msg_close(&rest);
     }
     b->peer = (peer_t){.socket = socket, .rid = zmq_msg_data(&rid), .rid_len = zmq_msg_size(&rid)};
+    b->peer.secure = socket == b->workers ? b->secure_workers : b->secure_clients;
+    const char *user = b->peer.secure && got >= 0 ? zmq_msg_gets(&body, "User-Id") : NULL;
+    if (user)
+        b->peer.principal = auth_lookup(b->auth, user, strlen(user));
     if (socket == b->workers) {
         b->peer.worker = idmap_get(b->worker_map, b->peer.rid, b->peer.rid_len);
         if (b->peer.worker)
@@ -2442,6 +2586,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         }
     }
     purge(b);
+    forget_buckets(b);
     publish_counters(b);
     end_turn(b);
 }
@@ -2454,16 +2599,38 @@ void broker_set_hook(broker_t *b, broker_hook_fn *fn, void *arg)
     b->hook_arg = arg;
 }
 
-/* A bound ROUTER (clients, workers) or PUB (events). */
-static void *socket_new(broker_t *b, int type, const char *endpoint, char *err, size_t errlen)
+/* Whether an endpoint can be reached only from this machine. */
+static bool loopback(const char *ep)
+{
+    static const char *const local[] = {"ipc://", "inproc://", "tcp://127.", "tcp://localhost:",
+                                        "tcp://[::1]:"};
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++)
+        if (strncmp(ep, local[i], strlen(local[i])) == 0)
+            return true;
+    return false;
+}
+
+static bool curve_for(const broker_conf_t *c, const char *ep)
+{
+    return c->security.curve == CURVE_ON || (c->security.curve == CURVE_AUTO && !loopback(ep));
+}
+
+/* A bound ROUTER (clients, workers) or PUB (events); domain names it to the
+ * ZAP handler, which decides who may connect when it has CURVE. */
+static void *socket_new(broker_t *b, int type, const char *endpoint, const char *domain,
+                        bool curve, char *err, size_t errlen)
 {
     void *s = zmq_socket(b->zctx, type);
     int one = 1, hwm = SEND_HWM, linger = LINGER_MS;
     int64_t maxmsg = (int64_t)b->max_message;
     bool router = type == ZMQ_ROUTER;
+    const char *secret = curve ? auth_server_secret(b->auth) : NULL;
     /* handover: a client that reconnects with its routing id takes it over */
     if (!s || (router && zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0) ||
         (router && zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0) ||
+        zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0 ||
+        (curve && zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) < 0) ||
+        (curve && zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, strlen(secret) + 1) < 0) ||
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) < 0 ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
@@ -2513,9 +2680,11 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     b->deliveries = idmap_new(delivery_key_eq);
     b->worker_map = idmap_new(worker_key_eq);
     b->refs = idmap_new(ref_key_eq);
+    b->buckets = idmap_new(bucket_key_eq);
     b->heap = dl_heap_new();
     b->zctx = zmq_ctx_new();
-    if (!b->requests || !b->deliveries || !b->worker_map || !b->refs || !b->heap || !b->zctx) {
+    if (!b->requests || !b->deliveries || !b->worker_map || !b->refs || !b->buckets || !b->heap ||
+        !b->zctx) {
         snprintf(err, errlen, "out of memory");
         broker_destroy(&b);
         return NULL;
@@ -2530,9 +2699,18 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     const char *cep = opts->clients_endpoint ? opts->clients_endpoint : b->conf->clients_endpoint;
     const char *wep = opts->workers_endpoint ? opts->workers_endpoint : b->conf->workers_endpoint;
     const char *eep = opts->events_endpoint ? opts->events_endpoint : b->conf->events_endpoint;
-    if (!(b->clients = socket_new(b, ZMQ_ROUTER, cep, err, errlen)) ||
-        !(b->workers = socket_new(b, ZMQ_ROUTER, wep, err, errlen)) ||
-        !(b->events = socket_new(b, ZMQ_PUB, eep, err, errlen))) {
+    b->secure_clients = curve_for(b->conf, cep);
+    b->secure_workers = curve_for(b->conf, wep);
+    bool secure_events = curve_for(b->conf, eep);
+    /* the ZAP handler first: a CURVE socket bound before it would let anyone in */
+    if ((b->secure_clients || b->secure_workers || secure_events) &&
+        !(b->auth = auth_new(b->zctx, base, &b->conf->security, err, errlen))) {
+        broker_destroy(&b);
+        return NULL;
+    }
+    if (!(b->clients = socket_new(b, ZMQ_ROUTER, cep, "clients", b->secure_clients, err, errlen)) ||
+        !(b->workers = socket_new(b, ZMQ_ROUTER, wep, "workers", b->secure_workers, err, errlen)) ||
+        !(b->events = socket_new(b, ZMQ_PUB, eep, "events", secure_events, err, errlen))) {
         broker_destroy(&b);
         return NULL;
     }
@@ -2562,9 +2740,11 @@ static void keep_setting(broker_t *b, const char *what, const char *in_use, cons
         LOG(b, LOG_WARN, "reload: %s stays %s until mizd restarts", what, in_use);
 }
 
-void broker_reload(broker_t *b, table_t *table)
+int broker_reload(broker_t *b, table_t *table, char *err, size_t errlen)
 {
     const broker_conf_t *new = table_conf(table);
+    if (b->auth && auth_reload(b->auth, &new->security, err, errlen) < 0)
+        return -1;
     keep_setting(b, "endpoints.clients", b->clients_endpoint, new->clients_endpoint);
     keep_setting(b, "endpoints.workers", b->workers_endpoint, new->workers_endpoint);
     keep_setting(b, "endpoints.events", b->events_endpoint, new->events_endpoint);
@@ -2579,6 +2759,7 @@ void broker_reload(broker_t *b, table_t *table)
     LOG(b, LOG_INFO, "routing table reloaded: %zu agencies, %zu routes; %zu open requests keep "
                      "their routes", table_agency_count(table), table_route_count(table),
         b->open_requests);
+    return 0;
 }
 
 static void on_stop_check(evutil_socket_t fd, short what, void *arg)
@@ -2655,6 +2836,7 @@ void broker_destroy(broker_t **bp)
         zmq_close(b->workers);
     if (b->events)
         zmq_close(b->events);
+    auth_destroy(&b->auth);
     if (b->zctx)
         zmq_ctx_term(b->zctx);
     if (b->requests) {
@@ -2676,6 +2858,12 @@ void broker_destroy(broker_t **bp)
     idmap_destroy(&b->deliveries);
     idmap_destroy(&b->worker_map);
     idmap_destroy(&b->refs);
+    if (b->buckets) {
+        bucket_t *k;
+        for (size_t c = 0; (k = idmap_next(b->buckets, &c));)
+            free(k);
+        idmap_destroy(&b->buckets);
+    }
     dl_heap_destroy(&b->heap);
     msgpack_sbuffer_destroy(&b->out);
     msgpack_sbuffer_destroy(&b->scratch);

@@ -75,9 +75,11 @@ typedef struct {
 broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_t *opts,
                      char *err, size_t errlen);
 /* Routes new submissions by table (taking ownership of it); open requests
- * keep the route they had. Endpoints, data_dir, heartbeat and max_message
- * keep their values until a restart (a warning says so). */
-void broker_reload(broker_t *broker, table_t *table);
+ * keep the route they had, and CURVE keys are read again. Endpoints,
+ * data_dir, heartbeat, max_message and which sockets have CURVE keep their
+ * values until a restart (a warning says so). -1 with err when the keys
+ * cannot be read: nothing changed, and table is still the caller's. */
+int broker_reload(broker_t *broker, table_t *table, char *err, size_t errlen);
 
 /* Starts a clean stop: submissions are refused ("unavailable") while what is
  * in flight lands, and the loop is broken once the sockets have been quiet

@@ -99,8 +99,11 @@ static void reload(daemon_t *d)
     if (d->level >= LOG_INFO)
         log_line(LOG_INFO, "SIGHUP received, reloading %s", d->config);
     table_t *t = load(d->config, "reload refused, the routing table in use stays:");
-    if (t)
-        broker_reload(d->broker, t);
+    char err[512];
+    if (t && broker_reload(d->broker, t, err, sizeof err) < 0) {
+        log_line(LOG_ERROR, "reload refused, the routing table in use stays: %s", err);
+        table_destroy(&t);
+    }
     if (d->notify)
         notify_status(d, "READY=1\n");
 }

@@ -2,6 +2,7 @@
 
 #include "duration.h"
 #include "topic.h"
+#include "cert.h"
 #include "utf8.h"
 
 #include <errno.h>
@@ -541,7 +542,7 @@ static bool is_name(const char *s, size_t n, size_t max)
 
 static const char *const broker_keys[] = {
     "name",     "endpoints",     "heartbeat", "max_message",  "max_open",
-    "retain_closed", "data_dir", "retention", "dedup_window",
+    "retain_closed", "data_dir", "retention", "dedup_window", "rate_limit",
 };
 enum {
     B_NAME,
@@ -553,6 +554,7 @@ enum {
     B_DATA_DIR,
     B_RETENTION,
     B_DEDUP,
+    B_RATE,
     B_COUNT
 };
 static const char *const endpoint_keys[] = {"clients", "workers", "events"};
@@ -571,6 +573,25 @@ static void read_endpoint(struct loader *ld, const struct field *f, const char *
         }
     fail(ld, f->value, "bad endpoint \"%s\" for %s (expected tcp://, ipc:// or inproc://...)",
          quote(ld, f->value), field_name(ld, f, where));
+}
+
+static const char *const rate_keys[] = {"per_second", "burst"};
+
+/* Submissions per peer: per_second on average, burst at once (default:
+ * per_second). */
+static void read_rate(struct loader *ld, const struct field *top, broker_conf_t *c)
+{
+    struct field f[2];
+    uint64_t v;
+    const char *where = "broker rate_limit";
+    if (read_map(ld, top->value, where, rate_keys, 2, f) < 0)
+        return;
+    if (!f[0].key)
+        missing(ld, top->value, "per_second", where);
+    else if (read_uint(ld, &f[0], where, 1, 1000000, &v) == 0)
+        c->rate_per_second = c->rate_burst = (uint32_t)v;
+    if (f[1].key && read_uint(ld, &f[1], where, 1, 1000000, &v) == 0)
+        c->rate_burst = (uint32_t)v;
 }
 
 static void read_broker(struct loader *ld, const struct field *top)
@@ -604,6 +625,8 @@ static void read_broker(struct loader *ld, const struct field *top)
         read_duration(ld, &f[B_RETENTION], "broker", &c->retention_ms);
     if (f[B_DEDUP].key)
         read_duration(ld, &f[B_DEDUP], "broker", &c->dedup_window_ms);
+    if (f[B_RATE].key)
+        read_rate(ld, &f[B_RATE], c);
 }
 
 /* ---- agencies ---- */
@@ -1037,10 +1060,105 @@ static void read_routes(struct loader *ld, const struct node *root, const struct
     }
 }
 
+/* ---- security ---- */
+
+static const char *const key_roles[] = {"worker", "gateway", "dashboard"};
+
+const char *key_role_name(key_role_t role)
+{
+    return key_roles[role];
+}
+
+int key_role_parse(const char *s, size_t n, key_role_t *role)
+{
+    for (size_t i = 0; i < sizeof key_roles / sizeof *key_roles; i++)
+        if (strlen(key_roles[i]) == n && memcmp(key_roles[i], s, n) == 0) {
+            *role = (key_role_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+static const char *const security_keys[] = {"curve", "server_cert", "keys_dir", "keys"};
+enum { S_CURVE, S_SERVER_CERT, S_KEYS_DIR, S_KEYS, S_COUNT };
+static const char *const peer_key_keys[] = {"name", "role", "agency", "public_key"};
+enum { K_NAME, K_ROLE, K_AGENCY, K_PUBLIC, K_COUNT };
+#define TABLE_MAX_KEYS 4096
+
+static void read_peer_key(struct loader *ld, const struct node *map, size_t index,
+                          table_key_t *k)
+{
+    struct field f[K_COUNT];
+    char where[48];
+    snprintf(where, sizeof where, "security key %zu", index + 1);
+    if (read_map(ld, map, where, peer_key_keys, K_COUNT, f) < 0)
+        return;
+    for (size_t i = 0; i < K_COUNT; i++)
+        if (!f[i].key && i != K_AGENCY)
+            missing(ld, map, peer_key_keys[i], where);
+    if (f[K_NAME].key && read_string(ld, &f[K_NAME], where, &k->name) == 0 &&
+        !is_name(k->name, strlen(k->name), 64))
+        fail(ld, f[K_NAME].value, "bad key name \"%s\" in %s (expected 1-64 of a-z 0-9 _ -)",
+             quote(ld, f[K_NAME].value), where);
+    const struct node *v = f[K_ROLE].key ? scalar_of(ld, &f[K_ROLE], where) : NULL;
+    if (v && key_role_parse(v->text, v->len, &k->role) < 0)
+        fail(ld, v, "bad role \"%s\" in %s (expected worker, gateway or dashboard)", quote(ld, v),
+             where);
+    if (f[K_AGENCY].key && read_string(ld, &f[K_AGENCY], where, &k->agency) == 0 &&
+        table_agency_find(ld->t, k->agency, strlen(k->agency)) < 0)
+        fail(ld, f[K_AGENCY].value, "unknown agency \"%s\" in %s", quote(ld, f[K_AGENCY].value),
+             where);
+    if (v && k->role == KEY_WORKER && !f[K_AGENCY].key)
+        fail(ld, map, "%s: a worker's key needs \"agency\"", where);
+    if (v && k->role != KEY_WORKER && f[K_AGENCY].key)
+        fail(ld, f[K_AGENCY].key, "%s: only a worker's key has an agency", where);
+    if (f[K_PUBLIC].key && read_string(ld, &f[K_PUBLIC], where, &k->public_key) == 0 &&
+        !miz_key_valid(k->public_key, strlen(k->public_key)))
+        fail(ld, f[K_PUBLIC].value, "bad public_key in %s (expected 40 characters of Z85, as "
+                                    "miz keygen writes)",
+             where);
+}
+
+static void read_security(struct loader *ld, const struct field *top)
+{
+    security_conf_t *s = &ld->t->conf.security;
+    struct field f[S_COUNT];
+    if (!top->key || read_map(ld, top->value, "security", security_keys, S_COUNT, f) < 0)
+        return;
+    if (f[S_CURVE].key) {
+        const struct node *v = scalar_of(ld, &f[S_CURVE], "security");
+        if (v && text_is(v, "on"))
+            s->curve = CURVE_ON;
+        else if (v && text_is(v, "off"))
+            s->curve = CURVE_OFF;
+        else if (v && !text_is(v, "auto"))
+            fail(ld, v, "bad curve \"%s\" in security (expected auto, on or off)", quote(ld, v));
+    }
+    if (f[S_SERVER_CERT].key)
+        read_string(ld, &f[S_SERVER_CERT], "security", &s->server_cert);
+    if (f[S_KEYS_DIR].key)
+        read_string(ld, &f[S_KEYS_DIR], "security", &s->keys_dir);
+    if (!f[S_KEYS].key || !is_kind(ld, f[S_KEYS].value, NODE_SEQ, "security keys"))
+        return;
+    size_t n = f[S_KEYS].value->n_children;
+    if (n > TABLE_MAX_KEYS) {
+        fail(ld, f[S_KEYS].value, "more than %d keys", TABLE_MAX_KEYS);
+        return;
+    }
+    table_key_t *keys = keep_array(ld, n, sizeof *keys);
+    if (!keys)
+        return;
+    memset(keys, 0, n * sizeof *keys);
+    for (const struct node *item = f[S_KEYS].value->child; item; item = item->next)
+        read_peer_key(ld, item, s->n_keys, &keys[s->n_keys]), s->n_keys++;
+    s->keys = keys;
+}
+
 /* ---- loading ---- */
 
-static const char *const top_keys[] = {"broker", "calendars", "defaults", "agencies", "routes"};
-enum { T_BROKER, T_CALENDARS, T_DEFAULTS, T_AGENCIES, T_ROUTES, T_COUNT };
+static const char *const top_keys[] = {"broker",   "calendars", "defaults",
+                                       "agencies", "routes",    "security"};
+enum { T_BROKER, T_CALENDARS, T_DEFAULTS, T_AGENCIES, T_ROUTES, T_SECURITY, T_COUNT };
 
 static void read_table(struct loader *ld, const struct node *root)
 {
@@ -1062,7 +1180,8 @@ static void read_table(struct loader *ld, const struct node *root)
     };
     if (root->kind != NODE_MAP) {
         if (root->kind != NODE_BAD)
-            fail(ld, root, "the top level must be a map of broker, calendars, defaults, agencies, routes");
+            fail(ld, root, "the top level must be a map of broker, calendars, defaults, agencies, "
+                           "routes, security");
         return;
     }
     read_map(ld, root, "the top-level map", top_keys, T_COUNT, f);
@@ -1071,6 +1190,7 @@ static void read_table(struct loader *ld, const struct node *root)
     read_defaults(ld, &f[T_DEFAULTS], &defaults);
     read_agencies(ld, root, &f[T_AGENCIES]);
     read_routes(ld, root, &f[T_ROUTES], &defaults);
+    read_security(ld, &f[T_SECURITY]);
 }
 
 static int error_order(const void *a, const void *b)

@@ -51,6 +51,30 @@ typedef struct {
     unsigned line;         /* where the route starts in its file */
 } route_t;
 
+typedef enum { KEY_WORKER, KEY_GATEWAY, KEY_DASHBOARD } key_role_t;
+/* "worker", "gateway", "dashboard" */
+const char *key_role_name(key_role_t role);
+int key_role_parse(const char *s, size_t n, key_role_t *role);
+
+/* auto: CURVE on every endpoint that is not loopback (tcp://127.*,
+ * tcp://[::1], tcp://localhost, ipc://, inproc://) */
+typedef enum { CURVE_AUTO, CURVE_ON, CURVE_OFF } curve_mode_t;
+
+typedef struct {
+    const char *name;
+    key_role_t role;
+    const char *agency;     /* a worker's; NULL otherwise */
+    const char *public_key; /* Z85, 40 characters */
+} table_key_t;
+
+typedef struct {
+    curve_mode_t curve;
+    const char *server_cert; /* the broker's secret certificate; NULL: none */
+    const char *keys_dir;    /* public certificates (*.key) of peers; NULL: none */
+    const table_key_t *keys;
+    size_t n_keys;
+} security_conf_t;
+
 typedef struct {
     const char *name;
     const char *clients_endpoint; /* ROUTER for intake gateways */
@@ -63,6 +87,9 @@ typedef struct {
     const char *data_dir;         /* where the store lives */
     uint64_t retention_ms;        /* closed requests stay on disk this long */
     uint64_t dedup_window_ms;     /* a client_ref seen this recently is a resubmission */
+    uint32_t rate_per_second;     /* submissions per peer; 0: no limit */
+    uint32_t rate_burst;
+    security_conf_t security;
 } broker_conf_t;
 
 typedef struct table table_t;

@@ -33,6 +33,8 @@ typedef struct {
     uint64_t last_send, last_recv; /* monotonic ms */
     unsigned char rid[16];         /* our routing id; 0 bytes: ZeroMQ's choice */
     size_t rid_len;
+    bool curve;                    /* the keys below are set on every new socket */
+    char server_key[41], public_key[41], secret_key[41];
 } conn_t;
 
 struct miz_client {
@@ -140,7 +142,10 @@ static int conn_connect(conn_t *c)
     if (!c->socket)
         return -1;
     zmq_setsockopt(c->socket, ZMQ_LINGER, &linger, sizeof linger);
-    if ((c->rid_len && zmq_setsockopt(c->socket, ZMQ_ROUTING_ID, c->rid, c->rid_len) < 0) ||
+    if ((c->curve && (zmq_setsockopt(c->socket, ZMQ_CURVE_SERVERKEY, c->server_key, 41) < 0 ||
+                      zmq_setsockopt(c->socket, ZMQ_CURVE_PUBLICKEY, c->public_key, 41) < 0 ||
+                      zmq_setsockopt(c->socket, ZMQ_CURVE_SECRETKEY, c->secret_key, 41) < 0)) ||
+        (c->rid_len && zmq_setsockopt(c->socket, ZMQ_ROUTING_ID, c->rid, c->rid_len) < 0) ||
         zmq_connect(c->socket, c->endpoint) < 0) {
         int e = errno;
         zmq_close(c->socket);
@@ -154,9 +159,26 @@ static int conn_connect(conn_t *c)
 
 /* A client keeps one random routing id for its life, so the broker can
  * still send it the outcome after a reconnect, or after its own restart. */
-static int conn_init(conn_t *c, void *zctx, const char *endpoint, bool stable_id)
+/* Copies a 40-character Z85 key; -1 (EINVAL) for anything else. */
+static int key_copy(char dst[41], const char *key)
+{
+    if (!key || strlen(key) != 40) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(dst, key, 41);
+    return 0;
+}
+
+static int conn_init(conn_t *c, void *zctx, const char *endpoint, bool stable_id,
+                     const miz_curve_t *curve)
 {
     memset(c, 0, sizeof *c);
+    if (curve && (key_copy(c->server_key, curve->server_key) < 0 ||
+                  key_copy(c->public_key, curve->public_key) < 0 ||
+                  key_copy(c->secret_key, curve->secret_key) < 0))
+        return -1;
+    c->curve = curve != NULL;
     if (stable_id) {
         if (getrandom(c->rid, sizeof c->rid, 0) != (ssize_t)sizeof c->rid)
             return -1;
@@ -295,10 +317,15 @@ static int conn_await(conn_t *c, uint64_t seq, int timeout_ms, miz_msg_t **reply
 
 miz_client_t *miz_client_new(void *zctx, const char *endpoint)
 {
+    return miz_client_new_curve(zctx, endpoint, NULL);
+}
+
+miz_client_t *miz_client_new_curve(void *zctx, const char *endpoint, const miz_curve_t *curve)
+{
     miz_client_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    if (conn_init(&c->conn, zctx, endpoint, true) < 0) {
+    if (conn_init(&c->conn, zctx, endpoint, true, curve) < 0) {
         int e = errno;
         miz_client_destroy(&c);
         errno = e;
@@ -406,7 +433,7 @@ miz_worker_t *miz_worker_new(void *zctx, const char *endpoint, const miz_worker_
     bool ok = w->agency && (!o->name || w->name) && (!o->n_topics || w->topics);
     for (size_t i = 0; ok && i < o->n_topics; i++, w->n_topics++)
         ok = (w->topics[i] = strdup(o->topics[i])) != NULL;
-    if (!ok || conn_init(&w->conn, zctx, endpoint, false) < 0 || worker_register(w) < 0) {
+    if (!ok || conn_init(&w->conn, zctx, endpoint, false, o->curve) < 0 || worker_register(w) < 0) {
         int e = errno;
         miz_worker_destroy(&w);
         errno = e;

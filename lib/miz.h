@@ -53,8 +53,17 @@ typedef struct {
     size_t payload_len;
 } miz_submit_t;
 
+/* CURVE keys (Z85, 40 characters each; lib/cert.h reads them from
+ * certificate files), for a broker whose endpoint has CURVE on. */
+typedef struct {
+    const char *server_key;             /* the broker's public key */
+    const char *public_key, *secret_key; /* this peer's own pair */
+} miz_curve_t;
+
 /* zctx: a ZeroMQ context to share, or NULL for one of its own. */
 miz_client_t *miz_client_new(void *zctx, const char *endpoint);
+/* The same over CURVE (curve NULL: plain). */
+miz_client_t *miz_client_new_curve(void *zctx, const char *endpoint, const miz_curve_t *curve);
 void miz_client_destroy(miz_client_t **c);
 void *miz_client_socket(miz_client_t *c);
 
@@ -79,6 +88,7 @@ typedef struct {
     size_t n_topics;
     unsigned credit; /* deliveries held at once; 0: the broker's default (10) */
     const char *name; /* for logs; NULL: the broker names it */
+    const miz_curve_t *curve; /* NULL: plain */
 } miz_worker_opts_t;
 
 /* Connects and registers (the "registered" reply comes through recv). */

@@ -63,6 +63,7 @@ static const char *agency_id(const table_t *t, unsigned i)
 static const broker_conf_t builtin_conf = {
     "miz",      "tcp://127.0.0.1:7370", "tcp://127.0.0.1:7371", "tcp://127.0.0.1:7372", 1000,
     1048576,    1000000, 100000, "/var/lib/miz", 400ull * 24 * 3600 * 1000, 24ull * 3600 * 1000,
+    0,          0,       {CURVE_AUTO, NULL, NULL, NULL, 0},
 };
 
 static void assert_conf(const broker_conf_t *got, broker_conf_t want)
@@ -256,7 +257,8 @@ static void test_broker_settings(void **state)
     assert_conf(table_conf(t),
                 (broker_conf_t){"test", "ipc:///run/miz/c", "inproc://w", "tcp://0.0.0.0:9000",
                                 250, 1024, 1, 0,
-                                "/srv/miz", 30ull * 24 * 3600 * 1000, 90 * 60 * 1000});
+                                "/srv/miz", 30ull * 24 * 3600 * 1000, 90 * 60 * 1000,
+                                0, 0, {CURVE_AUTO, NULL, NULL, NULL, 0}});
     const route_t *r = table_route(t, 0);
     assert_policy(r, PRIO_URGENT, 1000, 1000, 100);
     table_destroy(&t);
@@ -282,15 +284,15 @@ static void test_unknown_keys(void **state)
     (void)state;
     ERRORS("brokr:\n  name: x\n" AGENCIES ROUTE,
            "t.yaml:1:1: unknown key \"brokr\" in the top-level map (expected broker, calendars, defaults,"
-           " agencies, routes)\n");
+           " agencies, routes, security)\n");
     ERRORS("broker:\n  nam: x\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"nam\" in broker (expected name, endpoints, heartbeat,"
            " max_message, max_open, retain_closed, data_dir, retention,"
-           " dedup_window)\n");
+           " dedup_window, rate_limit)\n");
     ERRORS("broker:\n  timezone: Asia/Tehran\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"timezone\" in broker (expected name, endpoints, heartbeat,"
            " max_message, max_open, retain_closed, data_dir, retention,"
-           " dedup_window)\n");
+           " dedup_window, rate_limit)\n");
     ERRORS("broker:\n  endpoints: {client: \"tcp://x:1\"}\n" AGENCIES ROUTE,
            "t.yaml:2:15: unknown key \"client\" in broker endpoints (expected clients, workers, events)\n");
     ERRORS("defaults:\n  prio: urgent\n" AGENCIES ROUTE,
@@ -352,7 +354,7 @@ static void test_anchors_and_aliases(void **state)
            "t.yaml:6:13: aliases are not allowed (*a)\n");
     ERRORS("x: &a [*a]\n",
            "t.yaml:1:1: unknown key \"x\" in the top-level map (expected broker, calendars, defaults,"
-           " agencies, routes)\n"
+           " agencies, routes, security)\n"
            "t.yaml:1:1: missing key \"agencies\" in the top-level map\n"
            "t.yaml:1:1: missing key \"routes\" in the top-level map\n"
            "t.yaml:1:4: anchors are not allowed (&a)\n"
@@ -476,7 +478,7 @@ static void test_wrong_types(void **state)
            "89a123...\" (expected [a-z0-9_-], 1 to 64 characters)\n"
            "t.yaml:6:10: unknown agency \"water\" in route \"a.b\"\n");
     ERRORS("- a\n", "t.yaml:1:1: the top level must be a map of broker, calendars, defaults, agencies,"
-                    " routes\n");
+                    " routes, security\n");
     ERRORS("routes: [{match: a, to: [x]}]\n",
            "t.yaml:1:1: missing key \"agencies\" in the top-level map\n");
 }
@@ -511,7 +513,7 @@ static void test_limits(void **state)
     /* 17 nested lists: the 17th opens at column 17 */
     ERRORS("[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", "t.yaml:1:17: nested deeper than 16 levels\n");
     ERRORS("[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]\n",
-           "t.yaml:1:1: the top level must be a map of broker, calendars, defaults, agencies, routes\n");
+           "t.yaml:1:1: the top level must be a map of broker, calendars, defaults, agencies, routes, security\n");
 
     size_t big = ((size_t)1 << 20) + 1;
     char *text = malloc(big);
@@ -546,7 +548,7 @@ static void test_load_files(void **state)
              " zero\n"
              "%1$s:4:3: unknown key \"colour\" in broker (expected name, endpoints, heartbeat,"
              " max_message, max_open, retain_closed, data_dir, retention,"
-             " dedup_window)\n"
+             " dedup_window, rate_limit)\n"
              "%1$s:7:3: bad agency id \"Roads\" (expected [a-z0-9_-], 1 to 64 characters)\n"
              "%1$s:10:10: unknown agency \"watr\" in route \"utility.water.*\"\n"
              "%1$s:11:19: \"max_attempts\" in route \"utility.water.*\" must be an integer from 1"

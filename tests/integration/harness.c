@@ -256,7 +256,8 @@ void it_write_table(it_daemon_t *d, const char *text)
 static void copy_table(it_daemon_t *d, const char *name)
 {
     char path[512], text[65536];
-    snprintf(path, sizeof path, "%s/%s", IT_TABLE_DIR, name);
+    snprintf(path, sizeof path, "%s%s%s", *name == '/' ? "" : IT_TABLE_DIR, *name == '/' ? "" : "/",
+             name);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     size_t n = fread(text, 1, sizeof text - 1, f);
@@ -391,9 +392,22 @@ static it_peer_t *peer_add(it_daemon_t *d, miz_client_t *c, miz_worker_t *w, con
     return p;
 }
 
+/* The keys the harness's own clients use (its pings too), when set. */
+static const miz_curve_t *default_curve;
+
+void it_use_curve(const miz_curve_t *curve)
+{
+    default_curve = curve;
+}
+
+it_peer_t *it_client_curve(it_daemon_t *d, const miz_curve_t *curve)
+{
+    return peer_add(d, miz_client_new_curve(d->zctx, d->clients, curve), NULL, "client");
+}
+
 it_peer_t *it_client_on(it_daemon_t *d, const char *endpoint)
 {
-    return peer_add(d, miz_client_new(d->zctx, endpoint), NULL,
+    return peer_add(d, miz_client_new_curve(d->zctx, endpoint, default_curve), NULL,
                     strcmp(endpoint, d->workers) == 0 ? "raw peer on workers" : "client");
 }
 

@@ -39,8 +39,8 @@ typedef struct it_peer it_peer_t;
 
 /* ---- fixtures ---- */
 
-/* The initial state is the routing table's file name in this folder; the
- * test's state is then the running daemon. */
+/* The initial state is the routing table's file name in this folder (or
+ * an absolute path); the test's state is then the running daemon. */
 int it_setup(void **state);
 int it_teardown(void **state);
 #define IT_TEST(fn, table)                                                                         \
@@ -87,6 +87,11 @@ const char *it_events_endpoint(const it_daemon_t *d);
  * workers endpoint is a plain DEALER for speaking raw bytes to it. */
 it_peer_t *it_client(it_daemon_t *d);
 it_peer_t *it_client_on(it_daemon_t *d, const char *endpoint);
+/* From now on the harness's own clients (and its pings) use these CURVE
+ * keys (NULL: none); curve must outlive their use. */
+void it_use_curve(const miz_curve_t *curve);
+/* A client with keys of its own (NULL: plain). */
+it_peer_t *it_client_curve(it_daemon_t *d, const miz_curve_t *curve);
 /* A worker; its "registered" (or error) reply comes as its first message. */
 it_peer_t *it_worker_open(it_daemon_t *d, const miz_worker_opts_t *o);
 /* A worker of agency with that credit (0: the broker's default), registered. */

@@ -1,0 +1,259 @@
+/* Integration tests of CURVE and what each key may do (docs/security.md):
+ * a table with `security: {curve: on}`, the broker's certificate and a
+ * keys directory, written by main() into a folder of its own with keys made
+ * by lib/cert.h (as `miz keygen` makes them).
+ *
+ * - a gateway submits and asks about its own requests only; a dashboard
+ *   reads snapshots and the stream but submits nothing; a worker key
+ *   registers for its own agency only: each violation is "forbidden";
+ * - an unknown key, or no CURVE at all, never gets a reply;
+ * - a key added to the keys directory works after a reload. */
+#include "harness.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "cert.h"
+
+static char dir[64], keys_dir[80], table[96];
+static miz_cert_t server, gateway, gateway2, dashboard, water, stranger, late;
+
+typedef enum { GATEWAY, GATEWAY2, DASHBOARD, WATER, STRANGER, LATE, N_KEYS } who_t;
+static miz_curve_t curve[N_KEYS];
+
+static void make(miz_cert_t *c, const char *name, const char *role, const char *agency,
+                 bool known, miz_curve_t *cv)
+{
+    char err[512];
+    assert_int_equal(miz_cert_generate(c, name, role, agency), 0);
+    if (known && miz_cert_save(c, keys_dir, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    if (cv)
+        *cv = (miz_curve_t){server.public_key, c->public_key, c->secret_key};
+}
+
+/* Keys and the table, before any mizd starts. */
+static void setup_keys(void)
+{
+    char err[512];
+    strcpy(dir, "/tmp/miz-sec-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(keys_dir, sizeof keys_dir, "%s/keys", dir);
+    assert_int_equal(mkdir(keys_dir, 0700), 0);
+    assert_int_equal(miz_cert_generate(&server, "mizd", "", ""), 0);
+    if (miz_cert_save(&server, dir, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    make(&gateway, "sms-gateway", "gateway", "", true, &curve[GATEWAY]);
+    make(&gateway2, "web-portal", "gateway", "", true, &curve[GATEWAY2]);
+    make(&dashboard, "governor-dashboard", "dashboard", "", true, &curve[DASHBOARD]);
+    make(&water, "water-service", "worker", "water", true, &curve[WATER]);
+    make(&stranger, "stranger", "gateway", "", false, &curve[STRANGER]);
+    make(&late, "late-gateway", "gateway", "", false, &curve[LATE]);
+
+    snprintf(table, sizeof table, "%s/security.yaml", dir);
+    FILE *f = fopen(table, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "broker: {name: it-security, heartbeat: 100ms, rate_limit: {per_second: 5}}\n"
+            "security:\n"
+            "  curve: \"on\"\n"
+            "  server_cert: \"%s/mizd.key_secret\"\n"
+            "  keys_dir: \"%s\"\n"
+            "agencies:\n"
+            "  water: {name_fa: \"آب و فاضلاب\", name_en: Water}\n"
+            "  power: {name_fa: \"برق\", name_en: Power}\n"
+            "routes:\n"
+            "  - match: utility.water.*\n"
+            "    to: [water]\n",
+            dir, keys_dir);
+    assert_int_equal(fclose(f), 0);
+    it_use_curve(&curve[DASHBOARD]); /* the harness's pings */
+}
+
+static void remove_keys(void)
+{
+    static const char *const names[] = {"sms-gateway", "web-portal", "governor-dashboard",
+                                        "water-service", "late-gateway"};
+    char path[160];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, sizeof path, "%s/%s.key", keys_dir, names[i]);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s.key_secret", keys_dir, names[i]);
+        unlink(path);
+    }
+    rmdir(keys_dir);
+    snprintf(path, sizeof path, "%s/mizd.key", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/mizd.key_secret", dir);
+    unlink(path);
+    unlink(table);
+    rmdir(dir);
+}
+
+static it_peer_t *worker(it_daemon_t *d, const char *agency, const miz_curve_t *cv)
+{
+    return it_worker_open(d, &(miz_worker_opts_t){.agency = agency, .curve = cv});
+}
+
+static void test_roles(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *gw = it_client_curve(d, &curve[GATEWAY]), *gw2 = it_client_curve(d, &curve[GATEWAY2]),
+              *dash = it_client_curve(d, &curve[DASHBOARD]);
+    it_peer_t *w = worker(d, "water", &curve[WATER]);
+    miz_msg_t *m = it_expect(w, "registered");
+    miz_msg_destroy(&m);
+
+    uint64_t t = it_submit_topic(gw, "utility.water.cut", NULL);
+    uint64_t id = it_take(w, t, "target");
+    it_answer(w, id, "done", "لوله ترمیم شد");
+    it_outcome_is(gw, t, "water", "water", id, "done");
+
+    /* a gateway sees its own request; another gateway does not */
+    m = it_status(gw, t);
+    miz_msg_destroy(&m);
+    it_check_error(m = it_send_status(gw2, t), "forbidden");
+    miz_msg_destroy(&m);
+    /* the dashboard sees every request, and submits none */
+    m = it_status(dash, t);
+    miz_msg_destroy(&m);
+    it_submit_error(dash, &(miz_submit_t){.topic = "utility.water.cut", .text = "x"}, "forbidden");
+    /* snapshots are the dashboard's */
+    it_send_map(gw, IT_MAP(IT_S("type", "snapshot"), IT_U("seq", 900)));
+    it_reply_error(gw, 900, "forbidden");
+    it_send_map(dash, IT_MAP(IT_S("type", "snapshot"), IT_U("seq", 901)));
+    m = it_reply(dash, 901);
+    it_check_type(m, "snapshot");
+    miz_msg_destroy(&m);
+
+    /* the water company's key registers for water only */
+    it_peer_t *w2 = worker(d, "power", &curve[WATER]);
+    it_expect_error(w2, "forbidden");
+    if (!it_log_has(d, "forbidden: register for power, by key water-service of water"))
+        it_fail("the log does not name the key");
+}
+
+/* A key mizd does not know, or no CURVE at all: the handshake fails, so
+ * nothing ever comes back, and the daemon serves the others on. */
+static void test_strangers(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *stranger_c = it_client_curve(d, &curve[STRANGER]), *plain = it_client_curve(d, NULL);
+    it_submit_send(stranger_c, &(miz_submit_t){.topic = "utility.water.cut", .text = "x"});
+    it_submit_send(plain, &(miz_submit_t){.topic = "utility.water.cut", .text = "x"});
+    /* a worker's key on the clients socket is refused too */
+    it_peer_t *wrong = it_client_curve(d, &curve[WATER]);
+    it_submit_send(wrong, &(miz_submit_t){.topic = "utility.water.cut", .text = "x"});
+    it_quiet(stranger_c, 500);
+    it_quiet(plain, 0);
+    it_quiet(wrong, 0);
+    it_peer_t *gw = it_client_curve(d, &curve[GATEWAY]);
+    it_submit_topic(gw, "utility.water.cut", NULL);
+}
+
+/* The event stream is the dashboard's: a gateway's SUB gets nothing. */
+static bool stream_reaches(it_daemon_t *d, const miz_curve_t *cv)
+{
+    void *zctx = zmq_ctx_new(), *sub = zmq_socket(zctx, ZMQ_SUB);
+    int zero = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sub, ZMQ_CURVE_SERVERKEY, cv->server_key, 41);
+    zmq_setsockopt(sub, ZMQ_CURVE_PUBLICKEY, cv->public_key, 41);
+    zmq_setsockopt(sub, ZMQ_CURVE_SECRETKEY, cv->secret_key, 41);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "counters", 8);
+    assert_int_equal(zmq_connect(sub, it_events_endpoint(d)), 0);
+    char topic[16];
+    bool got = false;
+    /* counters come every heartbeat (100 ms): a second is ten chances */
+    for (uint64_t end = it_now_ms() + 1000; !got && it_now_ms() < end; it_pump(d, 5))
+        got = zmq_recv(sub, topic, sizeof topic, ZMQ_DONTWAIT) >= 0;
+    zmq_close(sub);
+    zmq_ctx_term(zctx);
+    return got;
+}
+
+static void test_stream(void **state)
+{
+    it_daemon_t *d = *state;
+    assert_false(stream_reaches(d, &curve[GATEWAY]));
+    assert_true(stream_reaches(d, &curve[DASHBOARD]));
+}
+
+/* A key put in the keys directory counts from the next reload on. */
+static void test_reload_keys(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *before = it_client_curve(d, &curve[LATE]);
+    it_submit_send(before, &(miz_submit_t){.topic = "utility.water.cut", .text = "x"});
+    it_quiet(before, 300);
+    char err[512];
+    if (miz_cert_save(&late, keys_dir, err, sizeof err) < 0)
+        it_fail("%s", err);
+    kill(it_pid(d), SIGHUP);
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS; !it_log_has(d, "routing table reloaded");) {
+        if (it_now_ms() > end)
+            it_fail("no reload");
+        it_pump(d, 10);
+    }
+    it_peer_t *after = it_client_curve(d, &curve[LATE]);
+    it_submit_topic(after, "utility.water.cut", NULL);
+}
+
+/* broker.rate_limit, per key: a gateway past 5 a second gets busy with a
+ * hint that is enough, whatever connections it opens; others go on. */
+static void test_rate_limit(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *a = it_client_curve(d, &curve[GATEWAY2]), *a2 = it_client_curve(d, &curve[GATEWAY2]),
+              *b = it_client_curve(d, &curve[GATEWAY]);
+    miz_submit_t s = {.topic = "utility.water.cut", .text = "x"};
+    uint64_t seq[10];
+    /* both connections through their handshake first, so the burst is one */
+    for (int i = 0; i < 2; i++) {
+        it_send_map(i ? a2 : a, IT_MAP(IT_S("type", "ping"), IT_U("seq", 990)));
+        miz_msg_t *m = it_reply(i ? a2 : a, 990);
+        it_check_type(m, "pong");
+        miz_msg_destroy(&m);
+    }
+    for (int i = 0; i < 10; i++)
+        seq[i] = it_submit_send(i % 2 ? a2 : a, &s);
+    size_t accepted = 0, busy = 0;
+    uint64_t retry = 0;
+    for (int i = 0; i < 10; i++) {
+        miz_msg_t *m = it_reply(i % 2 ? a2 : a, seq[i]);
+        if (miz_msg_is(m, "accepted")) {
+            accepted++;
+        } else {
+            it_check_error(m, "busy");
+            retry = it_uint(IT_ROOT(m), "retry_after_ms");
+            busy++;
+        }
+        miz_msg_destroy(&m);
+    }
+    /* the bucket refills while the replies come: 5 at least, never all */
+    assert_true(accepted >= 5 && busy >= 1);
+    assert_true(retry >= 1 && retry <= 200);
+    it_submit_topic(b, "utility.water.cut", NULL); /* another key is not held up */
+    it_pump(d, (int)retry + 50);
+    it_submit_topic(a, "utility.water.cut", NULL);
+}
+
+int main(void)
+{
+    setup_keys();
+    const struct CMUnitTest tests[] = {
+        IT_TEST(test_roles, table),
+        IT_TEST(test_strangers, table),
+        IT_TEST(test_stream, table),
+        IT_TEST(test_reload_keys, table),
+        IT_TEST(test_rate_limit, table),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    remove_keys();
+    return failed;
+}
