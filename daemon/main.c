@@ -21,6 +21,7 @@
 #endif
 #define DEFAULT_CONFIG "/etc/miz/miz.yaml"
 #define STATUS_EVERY_US 5000000 /* STATUS= when there is no watchdog to ride on */
+#define MAX_CALLBACKS_PER_POLL 8 /* then timers, signals and the other sockets get a look */
 
 static void usage(FILE *out)
 {
@@ -177,7 +178,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* a file size limit makes a write fail (EFBIG), handled like a full disk */
     signal(SIGXFSZ, SIG_IGN);
-    struct event_base *base = event_base_new();
+    /* A socket with input left re-activates itself (zev.h); without a cap
+     * libevent would run such callbacks back to back under load and never
+     * look at timers (deadlines, heartbeats) or signals meanwhile. */
+    struct event_config *cfg = event_config_new();
+    struct event_base *base =
+        cfg && event_config_set_max_dispatch_interval(cfg, NULL, MAX_CALLBACKS_PER_POLL, 0) == 0
+            ? event_base_new_with_config(cfg)
+            : NULL;
+    if (cfg)
+        event_config_free(cfg);
     if (!base) {
         log_line(LOG_ERROR, "cannot create the event loop");
         table_destroy(&table);
