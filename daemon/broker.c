@@ -25,6 +25,7 @@
 #define RETRY_AFTER_MS 1000  /* hint sent with busy and unavailable */
 #define STOP_QUIET_MS 100    /* a stop waits for the sockets to be this quiet */
 #define STOP_MAX_MS 2000     /* and no longer than this */
+#define HOLDER_IDLE_MS (24 * 3600 * 1000)
 #define PURGE_EVERY_MS 60000 /* how often old closed requests are purged, at most */
 #define PURGE_BATCH 2000     /* records deleted per purge step: the loop never stalls */
 #define KIND_MAX 32
@@ -133,6 +134,7 @@ struct request {
 struct worker {
     unsigned char *rid;
     size_t rid_len;
+    char key[41]; /* the CURVE key it registered with; "" without CURVE */
     uint32_t serial;
     uint32_t agency;
     char name[NAME_MAX_LEN + 1];
@@ -157,6 +159,15 @@ typedef struct {
     uint64_t spare; /* free credit summed over the workers */
     size_t open, overdue; /* deliveries not finished; of those, overdue ones */
 } agency_rt_t;
+
+/* Which key last spoke with a client routing id (CURVE): an outcome goes
+ * to a routing id only while the key that submitted holds it. */
+typedef struct {
+    unsigned char rid[256];
+    size_t rid_len;
+    char key[41];
+    uint64_t seen; /* monotonic ms */
+} holder_t;
 
 /* A peer's submissions allowance (broker.rate_limit): a token bucket. */
 typedef struct {
@@ -191,6 +202,7 @@ struct broker {
     void *events;       /* PUB of every transition (protocol.md section 8) */
     auth_t *auth;       /* the ZAP handler, when a socket has CURVE */
     idmap_t *buckets;   /* bucket_t by peer, with broker.rate_limit */
+    idmap_t *holders;   /* holder_t by client routing id, under CURVE */
     bool secure_clients, secure_workers;
     uint64_t run;       /* wall ms this broker started: tells subscribers of a restart */
     msgpack_sbuffer ev; /* an event being packed, apart from b->out */
@@ -275,6 +287,46 @@ static void xput(idmap_t *map, const void *key, size_t len, void *value)
         log_line(LOG_ERROR, "out of memory growing an index");
         abort();
     }
+}
+
+static bool holder_key_eq(const void *value, const void *key, size_t len)
+{
+    const holder_t *h = value;
+    return h->rid_len == len && memcmp(h->rid, key, len) == 0;
+}
+
+static void client_seen(broker_t *b)
+{
+    holder_t *h = idmap_get(b->holders, b->peer.rid, b->peer.rid_len);
+    if (!h) {
+        h = xcalloc(1, sizeof *h);
+        memcpy(h->rid, b->peer.rid, b->peer.rid_len);
+        h->rid_len = b->peer.rid_len;
+        xput(b->holders, h->rid, h->rid_len, h);
+    }
+    memcpy(h->key, b->peer.principal->key, sizeof h->key);
+    h->seen = b->now;
+}
+
+/* Whether r's outcome may go to its routing id: under CURVE, only while the
+ * submitting key holds it (another gateway could have taken the id over). */
+static bool outcome_deliverable(const broker_t *b, const request_t *r)
+{
+    if (!r->submitter)
+        return true;
+    const holder_t *h = idmap_get(b->holders, r->client_id, r->client_id_len);
+    return h && strcmp(h->key, r->submitter) == 0;
+}
+
+/* Holders silent for a day are forgotten: their gateways ask status. */
+static void forget_holders(broker_t *b)
+{
+    holder_t *h;
+    for (size_t c = 0; (h = idmap_next(b->holders, &c));)
+        if (b->now - h->seen > HOLDER_IDLE_MS) {
+            idmap_del(b->holders, h->rid, h->rid_len);
+            free(h);
+        }
 }
 
 static uint64_t clock_ms(clockid_t id)
@@ -669,6 +721,10 @@ static void vreply_error(broker_t *b, const char *code, uint64_t delivery, uint6
     if (retry_ms)
         wire_kv_uint(pk, "retry_after_ms", retry_ms);
     reply_send(b);
+    /* the message may quote a peer's text: one log line stays one line */
+    for (char *c = message; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            *c = ' ';
     LOG(b, LOG_INFO, "error reply %s: %s", code, message);
 }
 
@@ -1144,7 +1200,11 @@ static void close_request(broker_t *b, request_t *r)
     msgpack_pack_array(pk, r->route->n_to);
     for (uint16_t i = 0; i < r->route->n_to; i++)
         pack_outcome_answer(b, r, i);
-    send_to(b, b->clients, r->client_id, r->client_id_len);
+    if (outcome_deliverable(b, r))
+        send_to(b, b->clients, r->client_id, r->client_id_len);
+    else
+        LOG(b, LOG_WARN, "outcome of tracking %llu held back: its routing id is not with the key "
+                         "that submitted it", (unsigned long long)r->tracking);
     closed_append(b, r); /* freed only at the end of the turn: callers still hold r */
 }
 
@@ -2203,18 +2263,18 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
         return;
     if (!permitted(b, 1u << KEY_WORKER, "register as a worker"))
         return;
-    const principal_t *p = b->peer.principal;
-    if (p && (strlen(p->agency) != agency_len || memcmp(p->agency, agency_s, agency_len) != 0)) {
-        LOG(b, LOG_WARN, "forbidden: register for %.*s, by key %s of %s", (int)agency_len,
-            agency_s, p->name, p->agency);
-        reply_error(b, "forbidden", 0, "this key is %s's: it may not register for \"%.*s\"",
-                    p->agency, (int)agency_len, agency_s);
-        return;
-    }
     int agency = agency_find(b, agency_s, agency_len);
     if (agency < 0) {
         reply_error(b, "unknown_agency", 0, "no agency \"%.*s\" in the routing table",
                     (int)agency_len, agency_s);
+        return;
+    }
+    const principal_t *p = b->peer.principal;
+    if (p && strcmp(p->agency, agency_id(b, (uint32_t)agency)) != 0) {
+        LOG(b, LOG_WARN, "forbidden: register for %s, by key %s of %s",
+            agency_id(b, (uint32_t)agency), p->name, p->agency);
+        reply_error(b, "forbidden", 0, "this key is %s's: it may not register for %s", p->agency,
+                    agency_id(b, (uint32_t)agency));
         return;
     }
     if (credit < 1 || credit > CREDIT_MAX) {
@@ -2245,9 +2305,11 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
             }
         }
     }
-    /* registering again replaces the old registration */
-    if (b->peer.worker)
-        worker_kill(b, b->peer.worker, "registered again");
+    /* registering again replaces the old registration (the routing id's,
+     * even if another key held it) */
+    worker_t *old = idmap_get(b->worker_map, b->peer.rid, b->peer.rid_len);
+    if (old)
+        worker_kill(b, old, "registered again");
 
     worker_t *w = xcalloc(1, sizeof *w);
     w->rid = xrealloc(NULL, b->peer.rid_len);
@@ -2255,6 +2317,8 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
     w->rid_len = b->peer.rid_len;
     w->serial = ++b->next_worker_serial;
     w->agency = (uint32_t)agency;
+    if (p)
+        memcpy(w->key, p->key, sizeof w->key);
     if (name)
         memcpy(w->name, name, name_len);
     else
@@ -2498,13 +2562,23 @@ static int recv_one(broker_t *b, void *socket, const command_t *commands)
         b->peer.principal = auth_lookup(b->auth, user, strlen(user));
     if (socket == b->workers) {
         b->peer.worker = idmap_get(b->worker_map, b->peer.rid, b->peer.rid_len);
+        /* a registration belongs to its key, not only to its routing id */
+        if (b->peer.worker && b->peer.secure &&
+            (!b->peer.principal || strcmp(b->peer.worker->key, b->peer.principal->key) != 0))
+            b->peer.worker = NULL;
         if (b->peer.worker)
             b->peer.worker->last_recv = b->now;
+    } else if (b->peer.principal) {
+        client_seen(b);
     }
-    if (got < 0 || extra)
+    if (b->peer.secure && !b->peer.principal) { /* revoked by a reload since it connected */
+        LOG(b, LOG_WARN, "forbidden: a message with a key no longer known");
+        reply_error(b, "forbidden", 0, "this key is no longer known to mizd");
+    } else if (got < 0 || extra) {
         reply_error(b, "malformed", 0, "a message is exactly one frame after the routing id");
-    else
+    } else {
         handle(b, commands, zmq_msg_data(&body), zmq_msg_size(&body));
+    }
     zmq_msg_close(&body);
     zmq_msg_close(&rid);
     return 1;
@@ -2587,6 +2661,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     purge(b);
     forget_buckets(b);
+    forget_holders(b);
     publish_counters(b);
     end_turn(b);
 }
@@ -2624,11 +2699,15 @@ static void *socket_new(broker_t *b, int type, const char *endpoint, const char 
     int one = 1, hwm = SEND_HWM, linger = LINGER_MS;
     int64_t maxmsg = (int64_t)b->max_message;
     bool router = type == ZMQ_ROUTER;
+    /* handover: a client that reconnects with its routing id takes it over
+     * (its outcomes follow it); workers reconnect with new ids, so a second
+     * connection with a worker's id is refused, never handed its work */
+    bool handover = router && strcmp(domain, "clients") == 0;
     const char *secret = curve ? auth_server_secret(b->auth) : NULL;
-    /* handover: a client that reconnects with its routing id takes it over */
+    /* a ZAP domain makes ZeroMQ ask the handler about plain peers too */
     if (!s || (router && zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) < 0) ||
-        (router && zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0) ||
-        zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0 ||
+        (handover && zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one) < 0) ||
+        (curve && zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0) ||
         (curve && zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) < 0) ||
         (curve && zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, strlen(secret) + 1) < 0) ||
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) < 0 ||
@@ -2681,10 +2760,11 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     b->worker_map = idmap_new(worker_key_eq);
     b->refs = idmap_new(ref_key_eq);
     b->buckets = idmap_new(bucket_key_eq);
+    b->holders = idmap_new(holder_key_eq);
     b->heap = dl_heap_new();
     b->zctx = zmq_ctx_new();
-    if (!b->requests || !b->deliveries || !b->worker_map || !b->refs || !b->buckets || !b->heap ||
-        !b->zctx) {
+    if (!b->requests || !b->deliveries || !b->worker_map || !b->refs || !b->buckets ||
+        !b->holders || !b->heap || !b->zctx) {
         snprintf(err, errlen, "out of memory");
         broker_destroy(&b);
         return NULL;
@@ -2863,6 +2943,12 @@ void broker_destroy(broker_t **bp)
         for (size_t c = 0; (k = idmap_next(b->buckets, &c));)
             free(k);
         idmap_destroy(&b->buckets);
+    }
+    if (b->holders) {
+        holder_t *h;
+        for (size_t c = 0; (h = idmap_next(b->holders, &c));)
+            free(h);
+        idmap_destroy(&b->holders);
     }
     dl_heap_destroy(&b->heap);
     msgpack_sbuffer_destroy(&b->out);

@@ -1101,9 +1101,11 @@ static void read_peer_key(struct loader *ld, const struct node *map, size_t inde
         fail(ld, f[K_NAME].value, "bad key name \"%s\" in %s (expected 1-64 of a-z 0-9 _ -)",
              quote(ld, f[K_NAME].value), where);
     const struct node *v = f[K_ROLE].key ? scalar_of(ld, &f[K_ROLE], where) : NULL;
-    if (v && key_role_parse(v->text, v->len, &k->role) < 0)
+    if (v && key_role_parse(v->text, v->len, &k->role) < 0) {
         fail(ld, v, "bad role \"%s\" in %s (expected worker, gateway or dashboard)", quote(ld, v),
              where);
+        v = NULL; /* no role: nothing more to say of its agency */
+    }
     if (f[K_AGENCY].key && read_string(ld, &f[K_AGENCY], where, &k->agency) == 0 &&
         table_agency_find(ld->t, k->agency, strlen(k->agency)) < 0)
         fail(ld, f[K_AGENCY].value, "unknown agency \"%s\" in %s", quote(ld, f[K_AGENCY].value),
