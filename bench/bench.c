@@ -793,7 +793,7 @@ static int daemon_stop(daemon_t *d)
 /* Removes a stopped daemon's store, if it had one. */
 static void remove_data(const daemon_t *d)
 {
-    static const char *const names[] = {"data.mdb", "lock.mdb"};
+    static const char *const names[] = {"data.mdb", "lock.mdb", "mizd.lock"};
     char path[PATH_MAX + 16];
     if (!d->data[0])
         return;

@@ -18,7 +18,8 @@
 #include "wire.h"
 #include "zev.h"
 
-#define RECV_BATCH 256       /* messages per socket per loop pass */
+#define RECV_BATCH 256       /* messages per socket per pass of a turn */
+#define TURN_MAX 4096        /* messages per turn, both sockets together */
 #define LIVENESS 3           /* heartbeats a peer may miss before it is dead */
 #define LINGER_MS 500        /* bounded wait for queued output at shutdown */
 #define SEND_HWM 100000      /* credit bounds deliveries; this bounds replies */
@@ -225,7 +226,8 @@ struct broker {
     peer_t peer;
     store_t *store;     /* NULL: state in memory only */
     bool store_failed;  /* the last commit failed: submissions are refused */
-    request_t *dirty;   /* requests to write when the turn ends */
+    request_t *dirty;   /* requests to write when the turn ends, in order */
+    request_t **dirty_tail;
     idmap_t *refs;      /* client_ref -> request, for the requests in memory */
     uint64_t last_purge;
     uint64_t last_work;        /* monotonic ms of the last command other than a heartbeat */
@@ -523,9 +525,13 @@ static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t t
         .worker = w ? w->serial : 0,
     };
     if (!r->dirty) {
+        /* in order of first change, so that a turn's new requests are
+         * written in tracking order: each then lands at the end of the open
+         * table's last page. In reverse order each insert splits that page
+         * in half, leaving the table (and the file) half empty. */
         r->dirty = true;
-        r->next_dirty = b->dirty;
-        b->dirty = r;
+        *b->dirty_tail = r;
+        b->dirty_tail = &r->next_dirty;
     }
     if (d)
         hist_add(d, (hist_t){b->now_wall, ev.worker, (uint8_t)type});
@@ -1664,6 +1670,12 @@ static int recover(broker_t *b, char *err, size_t errlen)
                  store_path(b->store), rc.why);
         return -1;
     }
+    /* the walk mapped all of the open table: as much RSS again as the
+     * requests' heap, for pages that are the page cache's anyway */
+    if (store_unmap(b->store) < 0) {
+        snprintf(err, errlen, "%s", store_error(b->store));
+        return -1;
+    }
     LOG(b, LOG_INFO,
         "store %s: recovered %zu requests (%zu open) in %llu ms; %zu deliveries to offer "
         "again%s",
@@ -1734,6 +1746,7 @@ static bool persist(broker_t *b)
         r->dirty = false;
         r->ref_stored = r->client_ref != NULL;
     }
+    b->dirty_tail = &b->dirty;
     return true;
 }
 
@@ -2584,22 +2597,36 @@ static int recv_one(broker_t *b, void *socket, const command_t *commands)
     return 1;
 }
 
-static void drain(broker_t *b, void *socket, const command_t *commands)
+/* One turn reads both sockets, whichever woke the loop, and commits once.
+ * Workers first: their answers free credit that the turn's submissions can
+ * use. Passes go on while either socket has more (what arrives meanwhile
+ * joins the commit), up to TURN_MAX messages. A turn per socket would cost
+ * two fsyncs where one does, and hold each worker's credit for both. */
+static void drain(broker_t *b)
 {
     clock_update(b);
-    for (int i = 0; i < RECV_BATCH && recv_one(b, socket, commands); i++)
-        ;
+    int total = 0, got;
+    do {
+        got = 0;
+        for (int i = 0; i < RECV_BATCH && recv_one(b, b->workers, worker_commands); i++)
+            got++;
+        for (int i = 0; i < RECV_BATCH && recv_one(b, b->clients, client_commands); i++)
+            got++;
+        total += got;
+    } while (got && total < TURN_MAX);
     end_turn(b);
 }
 
 static void on_clients(void *socket, void *arg)
 {
-    drain(arg, socket, client_commands);
+    (void)socket;
+    drain(arg);
 }
 
 static void on_workers(void *socket, void *arg)
 {
-    drain(arg, socket, worker_commands);
+    (void)socket;
+    drain(arg);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -2747,6 +2774,7 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     b->log_level = opts->log_level;
     b->next = (store_counters_t){1, 1, 1};
     b->timer_at = UINT64_MAX;
+    b->dirty_tail = &b->dirty;
     clock_update(b);
     msgpack_sbuffer_init(&b->out);
     msgpack_sbuffer_init(&b->scratch);

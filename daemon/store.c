@@ -388,6 +388,12 @@ int store_each_open(store_t *s, store_record_fn *fn, void *arg)
     return ret;
 }
 
+int store_unmap(store_t *s)
+{
+    env_close(s);
+    return env_ready(s);
+}
+
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
 {
     MDB_txn *txn;

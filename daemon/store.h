@@ -63,6 +63,12 @@ typedef int store_record_fn(const void *rec, size_t len, void *arg);
 /* Calls fn on every open record in tracking order; stops at fn's first
  * non-zero return, which it returns. -1 on a read error. */
 int store_each_open(store_t *s, store_record_fn *fn, void *arg);
+/* Takes the data file's pages out of mizd's memory map by closing and
+ * opening the environment again (LMDB does not say where its map is): they
+ * stay in the page cache, but no longer count in mizd's RSS. For after
+ * store_each_open, which maps every page of the open table. -1 (with
+ * store_error) when the environment does not open again. */
+int store_unmap(store_t *s);
 /* Calls fn on the record of tracking, open or closed. 1 found (after fn),
  * 0 unknown, -1 read error. */
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg);
