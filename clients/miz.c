@@ -12,7 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert.h"
+#include "figures.h"
+#include "jalali.h"
 #include "miz.h"
+#include "render.h"
+#include "stream.h"
+#include "table.h"
 
 #define EXIT_REFUSED 1 /* the broker answered with an error */
 #define EXIT_USAGE 2
@@ -37,10 +43,17 @@ static void usage(FILE *out)
             "      of CMD (run by /bin/sh with the payload on stdin and MIZ_TRACKING,\n"
             "      MIZ_DELIVERY, MIZ_TOPIC, MIZ_KIND, MIZ_PRIORITY, MIZ_AGENCY, MIZ_ROLE set);\n"
             "      CMD exiting non-zero refuses the delivery with its output as the reason\n"
+            "  miz keygen NAME [--role worker|gateway|dashboard] [--agency A] [--dir DIR]\n"
+            "      a CURVE key pair: DIR/NAME.key_secret (yours) and DIR/NAME.key (the broker's)\n"
+            "  miz report --week YYYY-Www --agency A [--format html|csv] [-c TABLE]\n"
+            "      the weekly report of agency A for an Iranian week (Saturday to Friday),\n"
+            "      e.g. 1404-W32; TABLE (the routing table) gives the agencies' names\n"
             "\n"
             "  -e, --endpoint EP   the broker's endpoint (default $MIZ_CLIENTS or\n"
             "                      tcp://127.0.0.1:7370; for worker $MIZ_WORKERS or\n"
             "                      tcp://127.0.0.1:7371)\n"
+            "  -k, --key FILE      CURVE: our .key_secret (default $MIZ_KEY)\n"
+            "  -s, --server-key FILE  CURVE: the broker's .key (default $MIZ_SERVER_KEY)\n"
             "exit status: 0 ok, 1 the broker refused, 2 usage, 3 broker unreachable\n");
 }
 
@@ -118,7 +131,7 @@ static void print_outcome(const miz_msg_t *m)
     }
 }
 
-static int cmd_submit(const char *endpoint, int argc, char **argv)
+static int cmd_submit(const char *endpoint, const miz_curve_t *curve, int argc, char **argv)
 {
     static const struct option options[] = {
         {"kind", required_argument, NULL, 'k'}, {"priority", required_argument, NULL, 'p'},
@@ -144,7 +157,7 @@ static int cmd_submit(const char *endpoint, int argc, char **argv)
     }
     s.topic = argv[optind];
     s.text = argv[optind + 1];
-    miz_client_t *client = miz_client_new(NULL, endpoint);
+    miz_client_t *client = miz_client_new_curve(NULL, endpoint, curve);
     if (!client)
         return unreachable(endpoint);
     miz_msg_t *reply = NULL;
@@ -212,7 +225,7 @@ static void print_delivery(const msgpack_object *d)
     }
 }
 
-static int cmd_status(const char *endpoint, int argc, char **argv)
+static int cmd_status(const char *endpoint, const miz_curve_t *curve, int argc, char **argv)
 {
     char *end;
     if (argc != 2 || !*argv[1]) {
@@ -225,7 +238,7 @@ static int cmd_status(const char *endpoint, int argc, char **argv)
         fprintf(stderr, "miz: \"%s\" is not a tracking number\n", argv[1]);
         return EXIT_USAGE;
     }
-    miz_client_t *client = miz_client_new(NULL, endpoint);
+    miz_client_t *client = miz_client_new_curve(NULL, endpoint, curve);
     if (!client)
         return unreachable(endpoint);
     miz_msg_t *reply = NULL;
@@ -376,7 +389,7 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-static int cmd_worker(const char *endpoint, int argc, char **argv)
+static int cmd_worker(const char *endpoint, const miz_curve_t *curve, int argc, char **argv)
 {
     static const struct option options[] = {
         {"agency", required_argument, NULL, 'a'}, {"topics", required_argument, NULL, 't'},
@@ -429,6 +442,7 @@ static int cmd_worker(const char *endpoint, int argc, char **argv)
         topics[o.n_topics++] = t;
     }
     o.topics = topics;
+    o.curve = curve;
     miz_worker_t *w = miz_worker_new(NULL, endpoint, &o);
     if (!w)
         return unreachable(endpoint);
@@ -476,22 +490,172 @@ static int cmd_worker(const char *endpoint, int argc, char **argv)
     return rc;
 }
 
+/* ---- report ---- */
+
+static int cmd_report(const char *endpoint, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"week", required_argument, NULL, 'w'},   {"agency", required_argument, NULL, 'a'},
+        {"format", required_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *week = NULL, *agency = NULL, *format = "html", *config = NULL;
+    int c, wy, wk, day0;
+    while ((c = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+        switch (c) {
+        case 'w': week = optarg; break;
+        case 'a': agency = optarg; break;
+        case 'f': format = optarg; break;
+        case 'c': config = optarg; break;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    bool csv = strcmp(format, "csv") == 0;
+    if (optind != argc || !week || !agency || (!csv && strcmp(format, "html") != 0)) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!jalali_week_parse(week, strlen(week), &wy, &wk) || !jalali_week_first_day(wy, wk, &day0)) {
+        fprintf(stderr, "miz: \"%s\" is not an Iranian week (YYYY-Www, e.g. 1404-W32)\n", week);
+        return EXIT_USAGE;
+    }
+    table_t *table = NULL;
+    if (config) {
+        char *errors = NULL;
+        if (!(table = table_load(config, &errors))) {
+            fprintf(stderr, "%s", errors ? errors : "miz: cannot load the table\n");
+            free(errors);
+            return EXIT_USAGE;
+        }
+    }
+    size_t n = table ? table_agency_count(table) : 0;
+    render_agency_t names[TABLE_MAX_AGENCIES];
+    const char *ids[TABLE_MAX_AGENCIES];
+    for (size_t i = 0; i < n; i++) {
+        const agency_t *a = table_agency(table, i);
+        names[i] = (render_agency_t){a->id, a->name_fa, a->name_en};
+        ids[i] = a->id;
+    }
+    /* the week, and the 28 days before it for the daily mean */
+    miz_replica_t *r = miz_replica_new();
+    int rc = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (!r || miz_snapshot_fetch(NULL, endpoint, fig_day_start(day0 - FIG_AVG_DAYS), TIMEOUT_MS,
+                                 r) < 0) {
+        rc = unreachable(endpoint);
+    } else {
+        figures_t *f = figures_compute(r, ids, n, day0, 7,
+                                       (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
+        render_names_t rn = {names, n};
+        if (!f)
+            rc = unreachable(endpoint);
+        else if (csv)
+            render_report_csv(stdout, f, agency, &rn);
+        else
+            render_report_html(stdout, f, agency, &rn);
+        figures_destroy(&f);
+    }
+    miz_replica_destroy(&r);
+    table_destroy(&table);
+    return rc;
+}
+
+/* ---- keys ---- */
+
+static int cmd_keygen(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"role", required_argument, NULL, 'r'},
+        {"agency", required_argument, NULL, 'a'},
+        {"dir", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *role = "", *agency = "", *dir = ".";
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'r': role = optarg; break;
+        case 'a': agency = optarg; break;
+        case 'd': dir = optarg; break;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    bool worker = strcmp(role, "worker") == 0;
+    if (argc - optind != 1 || strlen(argv[optind]) > 64 || strchr(argv[optind], '/') ||
+        (*role && !worker && strcmp(role, "gateway") != 0 && strcmp(role, "dashboard") != 0) ||
+        worker != (*agency != '\0')) {
+        fprintf(stderr, "miz keygen: NAME (no /), --role worker|gateway|dashboard, and --agency "
+                        "for a worker only\n");
+        return EXIT_USAGE;
+    }
+    miz_cert_t cert;
+    char err[512];
+    if (miz_cert_generate(&cert, argv[optind], role, agency) < 0) {
+        fprintf(stderr, "miz: cannot make a key pair: %s\n", strerror(errno));
+        return EXIT_REFUSED;
+    }
+    if (miz_cert_save(&cert, dir, err, sizeof err) < 0) {
+        fprintf(stderr, "miz: %s\n", err);
+        return EXIT_REFUSED;
+    }
+    printf("%s/%s.key_secret (keep it; mode 0600)\n%s/%s.key (give it to the broker)\n"
+           "public key %s\n", dir, cert.name, dir, cert.name, cert.public_key);
+    return 0;
+}
+
+/* --key and --server-key (or $MIZ_KEY, $MIZ_SERVER_KEY): both or neither. */
+static int load_curve(const char *key, const char *server_key, miz_cert_t *own,
+                      miz_cert_t *server, miz_curve_t *curve)
+{
+    char err[512];
+    key = key ? key : getenv("MIZ_KEY");
+    server_key = server_key ? server_key : getenv("MIZ_SERVER_KEY");
+    if (!key && !server_key)
+        return 0;
+    if (!key || !server_key) {
+        fprintf(stderr, "miz: CURVE needs both --key (ours) and --server-key (the broker's)\n");
+        return -1;
+    }
+    if (miz_cert_load(key, own, err, sizeof err) < 0 ||
+        miz_cert_load(server_key, server, err, sizeof err) < 0) {
+        fprintf(stderr, "miz: %s\n", err);
+        return -1;
+    }
+    if (!*own->secret_key) {
+        fprintf(stderr, "miz: %s has no secret key: --key wants the .key_secret\n", key);
+        return -1;
+    }
+    *curve = (miz_curve_t){server->public_key, own->public_key, own->secret_key};
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
         {"endpoint", required_argument, NULL, 'e'},
+        {"key", required_argument, NULL, 'k'},
+        {"server-key", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *endpoint = NULL;
+    const char *endpoint = NULL, *key = NULL, *server_key = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "+e:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+e:k:s:h", options, NULL)) != -1) {
         switch (c) {
         case 'e': endpoint = optarg; break;
+        case 'k': key = optarg; break;
+        case 's': server_key = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
     }
+    miz_cert_t own, server;
+    miz_curve_t curve_keys;
+    int with_curve = load_curve(key, server_key, &own, &server, &curve_keys);
+    if (with_curve < 0)
+        return EXIT_USAGE;
+    const miz_curve_t *curve = with_curve ? &curve_keys : NULL;
     if (optind >= argc) {
         usage(stderr);
         return EXIT_USAGE;
@@ -502,12 +666,16 @@ int main(int argc, char **argv)
     optind = 0; /* each command parses its own options: 0 makes glibc start afresh */
     const char *clients = endpoint_for(endpoint, "MIZ_CLIENTS", "tcp://127.0.0.1:7370");
     if (strcmp(cmd, "submit") == 0)
-        return cmd_submit(clients, sub_argc, sub_argv);
+        return cmd_submit(clients, curve, sub_argc, sub_argv);
     if (strcmp(cmd, "status") == 0)
-        return cmd_status(clients, sub_argc, sub_argv);
+        return cmd_status(clients, curve, sub_argc, sub_argv);
     if (strcmp(cmd, "worker") == 0)
-        return cmd_worker(endpoint_for(endpoint, "MIZ_WORKERS", "tcp://127.0.0.1:7371"),
+        return cmd_worker(endpoint_for(endpoint, "MIZ_WORKERS", "tcp://127.0.0.1:7371"), curve,
                           sub_argc, sub_argv);
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(sub_argc, sub_argv);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(clients, sub_argc, sub_argv);
     fprintf(stderr, "miz: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

@@ -7,6 +7,9 @@ packages=(gcc make cmake pkg-config libevent-dev libzmq3-dev libmsgpack-dev liby
 # groff), systemd-analyze and a container booted with systemd (systemd-nspawn),
 # and the unit's ExecReload (/bin/kill)
 packages+=(dpkg-dev file man-db groff-base systemd systemd-container procps)
+# tests/dashboard/test_browser.c: the page in a real headless Chromium, with
+# a font for its Persian text
+packages+=(chromium fonts-noto-core)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,49 @@
+/* render: the figures (figures.h) as the dashboard serves them and as
+ * `miz report` prints them: JSON for the page and the API, Prometheus text,
+ * and the weekly report as HTML (Persian, right to left, Jalali dates and
+ * Persian digits, with English labels beside) and CSV (ASCII digits, ISO
+ * and Jalali dates). docs/dashboard.md shows each format. */
+#ifndef MIZ_RENDER_H
+#define MIZ_RENDER_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "figures.h"
+#include "stream.h"
+
+typedef struct {
+    const char *id, *name_fa, *name_en;
+} render_agency_t;
+
+/* The agencies' names, from the routing table; an agency not in it shows
+ * its id. */
+typedef struct {
+    const render_agency_t *v;
+    size_t n;
+} render_names_t;
+
+/* What the dashboard knows of its own state, for JSON and /metrics. */
+typedef struct {
+    bool synced;
+    miz_stream_stats_t stats;
+    size_t requests;                 /* in the replica */
+    const msgpack_object *counters;  /* the broker's latest, or NULL */
+} render_state_t;
+
+/* {"now", "week", "day_starts", "synced", "agencies": [...], "overdue": [...]} */
+void render_figures_json(FILE *out, const figures_t *f, const render_names_t *names,
+                         const render_state_t *st);
+/* The overdue list alone, as a JSON array. */
+void render_overdue_json(FILE *out, const figures_t *f, const render_names_t *names);
+/* Prometheus text format 0.0.4: the figures of f (the current week), the
+ * dashboard's own state and the broker's counters. */
+void render_metrics(FILE *out, const figures_t *f, const render_state_t *st);
+/* The weekly report of one agency; f spans that week. */
+void render_report_html(FILE *out, const figures_t *f, const char *agency,
+                        const render_names_t *names);
+void render_report_csv(FILE *out, const figures_t *f, const char *agency,
+                       const render_names_t *names);
+
+#endif
