@@ -10,6 +10,7 @@ include(GNUInstallDirs)
 
 install(TARGETS mizd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})   # a daemon: sbin
 install(TARGETS miz-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS miz-dashboard RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES conf/miz.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz)
 
 # The unit as written names Debian's paths; under another prefix its

@@ -2278,8 +2278,9 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
         return;
     int agency = agency_find(b, agency_s, agency_len);
     if (agency < 0) {
-        reply_error(b, "unknown_agency", 0, "no agency \"%.*s\" in the routing table",
-                    (int)agency_len, agency_s);
+        char q[WIRE_QUOTE_SIZE];
+        reply_error(b, "unknown_agency", 0, "no agency \"%s\" in the routing table",
+                    wire_quote(agency_s, agency_len, q));
         return;
     }
     const principal_t *p = b->peer.principal;
@@ -2543,7 +2544,8 @@ static void handle(broker_t *b, const command_t *commands, const void *data, siz
             b->last_work = b->now;
         goto done;
     }
-    reply_error(b, "unknown_type", 0, "unknown message type \"%.*s\"", (int)type_len, type);
+    char q[WIRE_QUOTE_SIZE];
+    reply_error(b, "unknown_type", 0, "unknown message type \"%s\"", wire_quote(type, type_len, q));
 done:
     wire_msg_destroy(&m);
 }

@@ -276,8 +276,12 @@ static void check_props(struct loader *ld, const struct node *n, const yaml_char
 {
     if (anchor)
         fail(ld, n, "anchors are not allowed (&%s)", (const char *)anchor);
-    if (tag)
-        fail(ld, n, "tags are not allowed (%s)", (const char *)tag);
+    if (tag) {
+        /* libyaml decodes a tag's %-escapes unchecked: a newline, an escape
+         * sequence or an overlong form would reach the terminal and the log */
+        struct node t = {.text = (const char *)tag, .len = strlen((const char *)tag)};
+        fail(ld, n, "tags are not allowed (%s)", utf8_valid(t.text, t.len) ? quote(ld, &t) : "?");
+    }
 }
 
 static struct node *node_from(struct loader *ld, const yaml_event_t *ev)

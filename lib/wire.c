@@ -48,6 +48,8 @@ struct key_span {
 
 /* Keys beyond this many are sorted in a heap buffer instead of the stack. */
 #define KEYS_ON_STACK 32
+/* Bytes of a string that wire_quote() keeps. */
+#define QUOTE_MAX (WIRE_QUOTE_SIZE - sizeof "...")
 
 __attribute__((format(printf, 3, 4)))
 static int fail(struct scan *sc, wire_status_t st, const char *fmt, ...)
@@ -182,17 +184,20 @@ static int compare_keys(const void *a, const void *b)
     return memcmp(x->p, y->p, x->n);
 }
 
-/* How much of a key to quote in an error: at most 64 bytes, cut on a
- * character boundary so the error text stays valid UTF-8. */
-static int quoted_len(const struct key_span *key)
+const char *wire_quote(const char *s, size_t n, char out[WIRE_QUOTE_SIZE])
 {
-    size_t n = key->n;
-    if (n > 64) {
-        n = 64;
-        while ((key->p[n] & 0xc0) == 0x80)
-            n--;
+    size_t kept = n;
+    if (kept > QUOTE_MAX) {
+        kept = QUOTE_MAX;
+        while (((unsigned char)s[kept] & 0xc0) == 0x80) /* not inside a character */
+            kept--;
     }
-    return (int)n;
+    for (size_t i = 0; i < kept; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = c < 0x20 || c == 0x7f || c == '"' ? '?' : (char)c;
+    }
+    strcpy(out + kept, kept < n ? "..." : "");
+    return out;
 }
 
 /* Sorting keeps a hostile map of many keys from costing n^2 compares. */
@@ -200,9 +205,11 @@ static int check_duplicates(struct scan *sc, struct key_span *keys, size_t n)
 {
     qsort(keys, n, sizeof *keys, compare_keys);
     for (size_t i = 1; i < n; i++)
-        if (compare_keys(&keys[i - 1], &keys[i]) == 0)
-            return fail(sc, WIRE_MALFORMED, "top-level key \"%.*s\" repeated",
-                        quoted_len(&keys[i]), (const char *)keys[i].p);
+        if (compare_keys(&keys[i - 1], &keys[i]) == 0) {
+            char q[WIRE_QUOTE_SIZE];
+            return fail(sc, WIRE_MALFORMED, "top-level key \"%s\" repeated",
+                        wire_quote((const char *)keys[i].p, keys[i].n, q));
+        }
     return 0;
 }
 

@@ -55,6 +55,14 @@ const msgpack_object *wire_obj_get(const msgpack_object *map, const char *key);
 /* A protocol error code ("malformed", "bad_field", ...) for a status. */
 const char *wire_status_code(wire_status_t st);
 
+/* A peer's string as an error message may quote it: mizd sends errors back
+ * and logs them one per line, so control characters (a newline would forge
+ * a log line, an escape sequence drive a terminal) and '"' become '?', and
+ * more than 64 bytes are cut, on a character boundary, with "...". s must be
+ * valid UTF-8, as every string wire_parse() accepts is. Returns out. */
+#define WIRE_QUOTE_SIZE (64 + sizeof "...")
+const char *wire_quote(const char *s, size_t n, char out[WIRE_QUOTE_SIZE]);
+
 /* Encoding helpers over msgpack-c's packer. */
 void wire_pack_str(msgpack_packer *pk, const char *s, size_t n);
 void wire_pack_cstr(msgpack_packer *pk, const char *s);

@@ -10,6 +10,9 @@ packages+=(dpkg-dev file man-db groff-base systemd systemd-container procps)
 # tests/dashboard/test_browser.c: the page in a real headless Chromium, with
 # a font for its Persian text
 packages+=(chromium fonts-noto-core)
+# tests/fuzz/run.sh: clang, and libFuzzer with clang's sanitizer runtimes
+# (libclang-rt-dev, which clang only recommends)
+packages+=(clang libclang-rt-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -61,7 +61,8 @@ echo "$deb"
 
 step "contents"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
-for f in ./usr/sbin/mizd ./usr/bin/miz ./etc/miz/miz.yaml ./lib/systemd/system/mizd.service \
+for f in ./usr/sbin/mizd ./usr/bin/miz ./usr/bin/miz-dashboard ./etc/miz/miz.yaml \
+         ./lib/systemd/system/mizd.service \
          ./usr/lib/sysusers.d/miz.conf ./usr/lib/tmpfiles.d/miz.conf \
          ./usr/share/man/man8/mizd.8.gz ./usr/share/man/man1/miz.1.gz \
          ./usr/share/doc/miz/README.md ./usr/share/doc/miz/protocol.md; do

@@ -18,3 +18,5 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     run build-asan -DMIZ_SANITIZE=ON
 # the Debian package, from a tree of its own configured for /usr
 tests/package.sh build-deb
+# libFuzzer on the frame decoder and the table loader, a minute each (FUZZ_SECONDS)
+tests/fuzz/run.sh

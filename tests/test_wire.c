@@ -313,7 +313,11 @@ static const struct raw_case raw_rejections[] = {
     /* top-level keys that are not str */
     RAW("\x81\x01\x02", WIRE_MALFORMED, "of type scalar, not str"),
     RAW("\x81\xc4\x01k\x02", WIRE_MALFORMED, "top-level key at offset 1 is of type bin"),
-    /* counts and lengths past the end of a tiny frame */
+    /* counts and lengths past the end of a tiny frame: 5 bytes asking for 2^32-1 pairs */
+    RAW("\xdf\xff\xff\xff\xff", WIRE_MALFORMED, "map count 4294967295 exceeds the 0 bytes left at offset 0"),
+    RAW("\x81\xa1" "a\xdc\xff\xff", WIRE_MALFORMED, "array count 65535 exceeds the 0 bytes left at offset 3"),
+    RAW("\x81\xa1" "a\xa5" "abc", WIRE_MALFORMED, "str length 5 exceeds the 3 bytes left at offset 3"),
+    RAW("\x81\xa5" "ab", WIRE_MALFORMED, "str length 5 exceeds the 2 bytes left at offset 1"),
     RAW("\x81\xa1" "a\xdd\xff\xff\xff\xff\0\0\0", WIRE_MALFORMED,
         "array count 4294967295 exceeds the 3 bytes left at offset 3"),
     RAW("\xdf\xff\xff\xff\xff\xa1" "a\0", WIRE_MALFORMED, "map count 4294967295 exceeds"),
@@ -351,6 +355,39 @@ static void test_duplicate_key(void **state)
     expect_packed_reject(&b, WIRE_MALFORMED, "top-level key \"topic\" repeated");
 }
 
+/* mizd sends the reason back and logs it as one line: a key's control
+ * characters and quotes are not quoted as they are. */
+static void test_duplicate_key_quoted_safely(void **state)
+{
+    (void)state;
+    static const char key[] = "a\nb\"c\x7f\td";
+    struct packed b;
+    packed_init(&b);
+    msgpack_pack_map(&b.pk, 2);
+    wire_kv_uint(&b.pk, key, 1);
+    wire_kv_uint(&b.pk, key, 2);
+    expect_packed_reject(&b, WIRE_MALFORMED, "top-level key \"a?b?c??d\" repeated");
+}
+
+/* A container may announce as many elements as there are bytes left, and
+ * non-minimal headers are fine. */
+static void test_count_boundary(void **state)
+{
+    (void)state;
+    static const char exact[] = "\x81\xa1" "a\xdc\x00\x03\xc0\xc0\xc0";
+    wire_msg_t *msg = parse_ok(exact, sizeof exact - 1);
+    assert_int_equal(wire_get(msg, "a")->via.array.size, 3);
+    wire_msg_destroy(&msg);
+    static const char pairs[] = "\x81\xa1" "a\xde\x00\x02\x01\x02\x03\x04";
+    msg = parse_ok(pairs, sizeof pairs - 1);
+    assert_int_equal(wire_get(msg, "a")->via.map.size, 2);
+    wire_msg_destroy(&msg);
+    expect_reject("\x81\xa1" "a\xdc\x00\x04\xc0\xc0\xc0", 9, WIRE_MALFORMED,
+                  "array count 4 exceeds the 3 bytes left at offset 3");
+    expect_reject("\x81\xa1" "a\xde\x00\x03\x01\x02\x03\x04\x05", 11, WIRE_MALFORMED,
+                  "map count 3 exceeds the 5 bytes left at offset 3");
+}
+
 /* A long key is quoted in part, never cut inside a character. */
 static void test_duplicate_long_key(void **state)
 {
@@ -370,7 +407,27 @@ static void test_duplicate_long_key(void **state)
     assert_int_equal(st, WIRE_MALFORMED);
     assert_true(utf8_valid(err, strlen(err)));
     assert_non_null(strstr(err, "\"xببب"));
+    assert_non_null(strstr(err, "ب...\" repeated"));
     assert_null(strstr(err, key));
+}
+
+static void test_quote(void **state)
+{
+    (void)state;
+    char q[WIRE_QUOTE_SIZE], s[100];
+    assert_string_equal(wire_quote("", 0, q), "");
+    assert_string_equal(wire_quote("t\n1\x1b" "2\"3\x7f" "4", 9, q), "t?1?2?3?4");
+    memset(s, 'a', sizeof s);
+    assert_int_equal(strlen(wire_quote(s, 64, q)), 64);
+    assert_string_equal(wire_quote(s, 65, q) + 64, "...");
+    /* "a" and 40 two-byte letters: byte 64 is the second of a letter */
+    char persian[1 + 2 * 40 + 1] = "a";
+    for (int i = 0; i < 40; i++)
+        strcat(persian, "ب");
+    wire_quote(persian, strlen(persian), q);
+    assert_int_equal(strlen(q), 63 + 3);
+    assert_true(utf8_valid(q, strlen(q)));
+    assert_string_equal(q + 63, "...");
 }
 
 /* Past the stack buffer the keys are sorted in a heap one. */
@@ -427,6 +484,28 @@ static void test_depth(void **state)
     expect_packed_reject(&b, WIRE_MALFORMED, "nesting deeper than 8");
     pack_nested(&b, 1000);
     expect_packed_reject(&b, WIRE_MALFORMED, "nesting deeper than 8");
+}
+
+/* Maps count as containers too: {"a": {"a": ... nil}}. */
+static void test_depth_maps(void **state)
+{
+    (void)state;
+    unsigned char frame[3 * (WIRE_MAX_DEPTH + 1) + 1];
+    for (int maps = WIRE_MAX_DEPTH; maps <= WIRE_MAX_DEPTH + 1; maps++) {
+        size_t n = 0;
+        for (int i = 0; i < maps; i++) {
+            frame[n++] = 0x81;
+            frame[n++] = 0xa1;
+            frame[n++] = 'a';
+        }
+        frame[n++] = 0xc0;
+        if (maps == WIRE_MAX_DEPTH) {
+            wire_msg_t *msg = parse_ok(frame, n);
+            wire_msg_destroy(&msg);
+        } else {
+            expect_reject(frame, n, WIRE_MALFORMED, "nesting deeper than 8 at offset 24");
+        }
+    }
 }
 
 static void test_null_error_buffer(void **state)
@@ -508,9 +587,13 @@ int main(void)
         cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_raw_rejections),
         cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_duplicate_key_quoted_safely),
+        cmocka_unit_test(test_count_boundary),
         cmocka_unit_test(test_duplicate_long_key),
+        cmocka_unit_test(test_quote),
         cmocka_unit_test(test_many_keys),
         cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_depth_maps),
         cmocka_unit_test(test_null_error_buffer),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_mutations),
