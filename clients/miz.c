@@ -492,7 +492,7 @@ static int cmd_worker(const char *endpoint, const miz_curve_t *curve, int argc, 
 
 /* ---- report ---- */
 
-static int cmd_report(const char *endpoint, int argc, char **argv)
+static int cmd_report(const char *endpoint, const miz_curve_t *curve, int argc, char **argv)
 {
     static const struct option options[] = {
         {"week", required_argument, NULL, 'w'},   {"agency", required_argument, NULL, 'a'},
@@ -541,7 +541,7 @@ static int cmd_report(const char *endpoint, int argc, char **argv)
     int rc = 0;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (!r || miz_snapshot_fetch(NULL, endpoint, fig_day_start(day0 - FIG_AVG_DAYS), TIMEOUT_MS,
+    if (!r || miz_snapshot_fetch(NULL, endpoint, curve, fig_day_start(day0 - FIG_AVG_DAYS), TIMEOUT_MS,
                                  r) < 0) {
         rc = unreachable(endpoint);
     } else {
@@ -675,7 +675,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(sub_argc, sub_argv);
     if (strcmp(cmd, "report") == 0)
-        return cmd_report(clients, sub_argc, sub_argv);
+        return cmd_report(clients, curve, sub_argc, sub_argv);
     fprintf(stderr, "miz: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

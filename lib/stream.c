@@ -392,7 +392,23 @@ const miz_request_t *miz_replica_find(const miz_replica_t *r, uint64_t tracking)
 
 /* A DEALER on the clients endpoint with a routing id of its own, as
  * lib/client.c makes them: replies find it after a reconnect. */
-static void *dealer_open(void *zctx, const char *endpoint)
+/* CURVE client keys on a socket before it connects (curve NULL: plain). */
+static int set_curve(void *sock, const miz_curve_t *curve)
+{
+    if (!curve)
+        return 0;
+    if (!curve->server_key || !curve->public_key || !curve->secret_key) {
+        errno = EINVAL;
+        return -1;
+    }
+    return zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve->server_key, 41) < 0 ||
+                   zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->public_key, 41) < 0 ||
+                   zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 41) < 0
+               ? -1
+               : 0;
+}
+
+static void *dealer_open(void *zctx, const char *endpoint, const miz_curve_t *curve)
 {
     unsigned char rid[16];
     int linger = LINGER_MS;
@@ -403,7 +419,7 @@ static void *dealer_open(void *zctx, const char *endpoint)
     if (!sock)
         return NULL;
     if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, sizeof rid) < 0 ||
+        zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, sizeof rid) < 0 || set_curve(sock, curve) < 0 ||
         zmq_connect(sock, endpoint) < 0) {
         int e = errno;
         zmq_close(sock);
@@ -509,11 +525,11 @@ static int snap_take(snap_t *sn, const wire_msg_t *w, miz_replica_t *into)
     return 1;
 }
 
-int miz_snapshot_fetch(void *zctx, const char *clients_ep, uint64_t since_ms, int timeout_ms,
-                       miz_replica_t *r)
+int miz_snapshot_fetch(void *zctx, const char *clients_ep, const miz_curve_t *curve,
+                       uint64_t since_ms, int timeout_ms, miz_replica_t *r)
 {
     void *ctx = zctx ? zctx : zmq_ctx_new();
-    void *sock = ctx ? dealer_open(ctx, clients_ep) : NULL;
+    void *sock = ctx ? dealer_open(ctx, clients_ep, curve) : NULL;
     snap_t sn = {.seq_sent = 1};
     int rc = -1, err = EAGAIN;
     replica_clear(r);
@@ -591,7 +607,7 @@ static int stream_resync(miz_stream_t *s)
 }
 
 miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clients_ep,
-                             uint64_t keep_ms)
+                             const miz_curve_t *curve, uint64_t keep_ms)
 {
     miz_stream_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -605,8 +621,9 @@ miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clie
     if (s->zctx && s->replica && (s->sub = zmq_socket(s->zctx, ZMQ_SUB)) &&
         zmq_setsockopt(s->sub, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
         zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "event", 5) == 0 &&
-        zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "counters", 8) == 0 &&
-        zmq_connect(s->sub, events_ep) == 0 && (s->dealer = dealer_open(s->zctx, clients_ep)) &&
+        zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "counters", 8) == 0 && set_curve(s->sub, curve) == 0 &&
+        zmq_connect(s->sub, events_ep) == 0 &&
+        (s->dealer = dealer_open(s->zctx, clients_ep, curve)) &&
         stream_resync(s) == 0)
         return s;
     int e = errno;

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "miz.h"
+
 #define MIZ_AGENCY_MAX 64
 #define MIZ_TOPIC_MAX 255
 #define MIZ_KIND_MAX 32
@@ -86,9 +88,10 @@ const miz_request_t *miz_replica_find(const miz_replica_t *r, uint64_t tracking)
 /* Asks the broker's clients endpoint for one snapshot of the requests open
  * or closed at or after since_ms, waiting up to timeout_ms for all its
  * parts; fills r (emptied first). 0, or -1 with errno (EAGAIN: no complete
- * answer in time; EPROTO: a part that is not one). zctx may be NULL. */
-int miz_snapshot_fetch(void *zctx, const char *clients_ep, uint64_t since_ms, int timeout_ms,
-                       miz_replica_t *r);
+ * answer in time; EPROTO: a part that is not one). zctx may be NULL; curve
+ * (a dashboard's keys) NULL for a plain endpoint. */
+int miz_snapshot_fetch(void *zctx, const char *clients_ep, const miz_curve_t *curve,
+                       uint64_t since_ms, int timeout_ms, miz_replica_t *r);
 
 /* ---- the stream ---- */
 
@@ -97,7 +100,7 @@ typedef struct miz_stream miz_stream_t;
 /* Keeps the requests open or closed within the last keep_ms: each snapshot
  * asks for since = now - keep_ms, and older closed ones are pruned. */
 miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clients_ep,
-                             uint64_t keep_ms);
+                             const miz_curve_t *curve, uint64_t keep_ms);
 void miz_stream_destroy(miz_stream_t **s);
 
 /* Reads everything waiting on both sockets, waiting up to timeout_ms for

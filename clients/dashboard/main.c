@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "assets.h"
+#include "cert.h"
 #include "figures.h"
 #include "jalali.h"
 #include "render.h"
@@ -39,6 +40,7 @@ typedef struct {
     miz_stream_t *stream;
     struct event *zmq_ev[2], *tick, *sigs[2];
     const char *clients_ep;
+    const miz_curve_t *curve; /* a dashboard key, for a broker with CURVE; NULL: plain */
     const char **ids; /* the table's agencies, in its order */
     render_agency_t *names;
     size_t n_names;
@@ -210,7 +212,7 @@ static void on_report(struct evhttp_request *req, void *arg)
          * weeks are rare. */
         if (since + KEEP_MS < now) {
             old = miz_replica_new();
-            if (!old || miz_snapshot_fetch(NULL, d->clients_ep, since, FETCH_TIMEOUT_MS, old) < 0) {
+            if (!old || miz_snapshot_fetch(NULL, d->clients_ep, d->curve, since, FETCH_TIMEOUT_MS, old) < 0) {
                 miz_replica_destroy(&old);
                 reply_error(req, HTTP_SERVUNAVAIL, "Service Unavailable",
                             "the broker did not answer the snapshot");
@@ -390,11 +392,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: miz-dashboard [-c TABLE] [--http ADDR:PORT] [--events EP] [--clients EP]\n"
+                 "                     [--key FILE --server-key FILE]\n"
                  "  -c, --config TABLE  the routing table, for the agencies' names and the\n"
                  "                      broker's endpoints (default " DEFAULT_CONFIG ")\n"
                  "  --http ADDR:PORT    where to serve (default " DEFAULT_HTTP ")\n"
                  "  --events EP         the broker's events endpoint (default: the table's)\n"
-                 "  --clients EP        the broker's clients endpoint (default: the table's)\n");
+                 "  --clients EP        the broker's clients endpoint (default: the table's)\n"
+                 "  --key FILE          CURVE: the dashboard's .key_secret (role dashboard)\n"
+                 "  --server-key FILE   CURVE: the broker's .key\n");
 }
 
 /* "127.0.0.1:8137" into its address and port. */
@@ -431,7 +436,7 @@ static int serve(dash_t *d, const char *addr, unsigned short port, const char *e
 {
     d->base = event_base_new();
     d->http = d->base ? evhttp_new(d->base) : NULL;
-    d->stream = miz_stream_new(NULL, events_ep, d->clients_ep, KEEP_MS);
+    d->stream = miz_stream_new(NULL, events_ep, d->clients_ep, d->curve, KEEP_MS);
     if (!d->http || !d->stream) {
         fprintf(stderr, "miz-dashboard: cannot start: %s\n", strerror(errno));
         return 1;
@@ -483,9 +488,11 @@ int main(int argc, char **argv)
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'}, {"http", required_argument, NULL, 'H'},
         {"events", required_argument, NULL, 'E'}, {"clients", required_argument, NULL, 'C'},
+        {"key", required_argument, NULL, 'k'},    {"server-key", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *config = DEFAULT_CONFIG, *events_ep = NULL, *clients_ep = NULL;
+    const char *key = NULL, *server_key = NULL;
     char http[128] = DEFAULT_HTTP;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
@@ -494,6 +501,8 @@ int main(int argc, char **argv)
         case 'H': snprintf(http, sizeof http, "%s", optarg); break;
         case 'E': events_ep = optarg; break;
         case 'C': clients_ep = optarg; break;
+        case 'k': key = optarg; break;
+        case 's': server_key = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -512,6 +521,24 @@ int main(int argc, char **argv)
         return 1;
     }
     dash_t d = {.clients_ep = clients_ep ? clients_ep : table_conf(table)->clients_endpoint};
+    miz_cert_t own, server;
+    miz_curve_t curve;
+    char err[512] = "";
+    if (!key != !server_key) {
+        fprintf(stderr, "miz-dashboard: CURVE needs both --key and --server-key\n");
+        table_destroy(&table);
+        return 2;
+    }
+    if (key) {
+        if (miz_cert_load(key, &own, err, sizeof err) < 0 ||
+            miz_cert_load(server_key, &server, err, sizeof err) < 0 || !*own.secret_key) {
+            fprintf(stderr, "miz-dashboard: %s\n", *err ? err : "--key wants a .key_secret");
+            table_destroy(&table);
+            return 2;
+        }
+        curve = (miz_curve_t){server.public_key, own.public_key, own.secret_key};
+        d.curve = &curve;
+    }
     if (!events_ep)
         events_ep = table_conf(table)->events_endpoint;
     int rc = load_names(&d, table) ? serve(&d, addr, port, events_ep) : 1;

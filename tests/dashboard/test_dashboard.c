@@ -429,7 +429,7 @@ static void test_resync_after_dropped_events(void **state)
         it_serve(water, t[n] = it_submit_topic(c, "utility.water.leak", NULL));
     char clients[128];
     dash_clients_endpoint(d, clients, sizeof clients);
-    miz_stream_t *s = miz_stream_new(NULL, it_events_endpoint(d), clients, 36 * FIG_DAY_MS);
+    miz_stream_t *s = miz_stream_new(NULL, it_events_endpoint(d), clients, NULL, 36 * FIG_DAY_MS);
     assert_non_null(s);
     int day0 = jalali_week_start(fig_day(wall_ms()));
     miz_replica_t *r = recount(c, t, n);
