@@ -8,6 +8,7 @@
 #include <zmq.h>
 
 #include "cert.h"
+#include "log.h"
 #include "zev.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -174,6 +175,16 @@ static void zap_one(auth_t *a, zmq_msg_t *f, int n)
     bool has_id = n >= 2 || n == 0;
     zap_reply(a->zap, has_id ? zmq_msg_data(&f[1]) : "", has_id ? zmq_msg_size(&f[1]) : 0, code,
               text, *code == '2' ? user : "");
+    /* domain and address come from ZeroMQ itself, not from the peer */
+    if (*code != '2' && n == ZAP_FRAMES) {
+        char domain[16], address[64];
+        snprintf(domain, sizeof domain, "%.*s", (int)zmq_msg_size(&f[2]),
+                 (const char *)zmq_msg_data(&f[2]));
+        snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&f[3]),
+                 (const char *)zmq_msg_data(&f[3]));
+        log_line(LOG_WARN, "refused a connection to %s from %s: %s%s%s", domain, address, text,
+                 *user ? ", key " : "", user);
+    }
 }
 
 static void on_zap(void *socket, void *arg)

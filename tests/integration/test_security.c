@@ -152,6 +152,10 @@ static void test_strangers(void **state)
     it_quiet(stranger_c, 500);
     it_quiet(plain, 0);
     it_quiet(wrong, 0);
+    if (!it_log_has(d, "refused a connection to clients from ") ||
+        !it_log_has(d, stranger.public_key) ||
+        !it_log_has(d, "not for this socket, key"))
+        it_fail("the log does not tell of the refused handshakes");
     it_peer_t *gw = it_client_curve(d, &curve[GATEWAY]);
     it_submit_topic(gw, "utility.water.cut", NULL);
 }
