@@ -1,5 +1,6 @@
 #include "broker.h"
 #include "auth.h"
+#include "cert.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -1139,16 +1140,39 @@ static void request_drop(request_t *r)
     free(r);
 }
 
+#define REF_KEY_MAX (MIZ_KEY_LEN + 1 + REF_MAX)
+
+/* What a client_ref is de-duplicated by: under CURVE the submitting key and
+ * the ref, so that one gateway can neither take nor probe another's refs. */
+static size_t ref_key(const char *submitter, const char *ref, size_t n, char out[REF_KEY_MAX])
+{
+    size_t k = 0;
+    if (submitter) {
+        memcpy(out, submitter, MIZ_KEY_LEN);
+        out[MIZ_KEY_LEN] = ' '; /* not in Z85 */
+        k = MIZ_KEY_LEN + 1;
+    }
+    memcpy(out + k, ref, n);
+    return k + n;
+}
+
+static size_t request_ref_key(const request_t *r, char out[REF_KEY_MAX])
+{
+    return ref_key(r->submitter, r->client_ref, strlen(r->client_ref), out);
+}
+
 static bool ref_key_eq(const void *value, const void *key, size_t len)
 {
-    const request_t *r = value;
-    return strlen(r->client_ref) == len && memcmp(r->client_ref, key, len) == 0;
+    char k[REF_KEY_MAX];
+    return request_ref_key(value, k) == len && memcmp(k, key, len) == 0;
 }
 
 static void request_free(broker_t *b, request_t *r)
 {
-    if (r->client_ref && idmap_get(b->refs, r->client_ref, strlen(r->client_ref)) == r)
-        idmap_del(b->refs, r->client_ref, strlen(r->client_ref));
+    char k[REF_KEY_MAX];
+    size_t n = r->client_ref ? request_ref_key(r, k) : 0;
+    if (r->client_ref && idmap_get(b->refs, k, n) == r)
+        idmap_del(b->refs, k, n);
     for (uint32_t i = 0; i < r->n_dels; i++)
         idmap_del(b->deliveries, &r->dels[i]->id, sizeof r->dels[i]->id);
     idmap_del(b->requests, &r->tracking, sizeof r->tracking);
@@ -1585,9 +1609,10 @@ static void revive(broker_t *b, request_t *r, recovery_t *rc)
 {
     xput(b->requests, &r->tracking, sizeof r->tracking, r);
     if (r->client_ref) {
-        size_t n = strlen(r->client_ref);
-        idmap_del(b->refs, r->client_ref, n); /* the newer one wins */
-        xput(b->refs, r->client_ref, n, r);
+        char k[REF_KEY_MAX];
+        size_t n = request_ref_key(r, k);
+        idmap_del(b->refs, k, n); /* the newer one wins */
+        xput(b->refs, k, n, r);
     }
     if (r->tracking >= b->next.tracking)
         b->next.tracking = r->tracking + 1;
@@ -1694,15 +1719,15 @@ static store_status_t persist_request(broker_t *b, request_t *r)
     msgpack_packer_init(&pk, &b->scratch, msgpack_sbuffer_write);
     pack_record(b, &pk, r);
     store_status_t st;
+    char k[REF_KEY_MAX];
+    size_t n = r->client_ref ? request_ref_key(r, k) : 0;
     if (r->client_ref && !r->ref_stored &&
-        (st = store_put_ref(b->store, r->client_ref, strlen(r->client_ref), r->tracking,
-                            r->created)))
+        (st = store_put_ref(b->store, k, n, r->tracking, r->created)))
         return st;
     /* a closed request stays with the open ones while its copies are out */
     if (r->closed && !r->open)
-        return store_put_closed(b->store, r->tracking, r->closed, r->client_ref,
-                                r->client_ref ? strlen(r->client_ref) : 0, b->scratch.data,
-                                b->scratch.size);
+        return store_put_closed(b->store, r->tracking, r->closed, r->client_ref ? k : NULL, n,
+                                b->scratch.data, b->scratch.size);
     return store_put_open(b->store, r->tracking, b->scratch.data, b->scratch.size);
 }
 
@@ -1930,7 +1955,9 @@ static void reply_duplicate(broker_t *b, const request_t *r)
 static bool resubmission(broker_t *b, const char *ref, size_t ref_len)
 {
     uint64_t window = b->conf->dedup_window_ms, tracking, at;
-    request_t *r = idmap_get(b->refs, ref, ref_len);
+    char k[REF_KEY_MAX];
+    size_t n = ref_key(b->peer.principal ? b->peer.principal->key : NULL, ref, ref_len, k);
+    request_t *r = idmap_get(b->refs, k, n);
     if (r) {
         if (b->now_wall >= r->created + window)
             return false;
@@ -1939,7 +1966,7 @@ static bool resubmission(broker_t *b, const char *ref, size_t ref_len)
     }
     if (!b->store)
         return false;
-    int found = store_find_ref(b->store, ref, ref_len, &tracking, &at);
+    int found = store_find_ref(b->store, k, n, &tracking, &at);
     if (found > 0 && b->now_wall < at + window)
         found = load_stored(b, tracking, &r);
     else
@@ -2054,8 +2081,10 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     r->created = b->now_wall;
     xput(b->requests, &r->tracking, sizeof r->tracking, r);
     if (ref) {
-        idmap_del(b->refs, ref, ref_len); /* one from outside the window */
-        xput(b->refs, ref, ref_len, r);
+        char k[REF_KEY_MAX];
+        size_t n = request_ref_key(r, k);
+        idmap_del(b->refs, k, n); /* one from outside the window */
+        xput(b->refs, k, n, r);
     }
     b->open_requests++;
 
@@ -2276,19 +2305,20 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
         return;
     if (!permitted(b, 1u << KEY_WORKER, "register as a worker"))
         return;
-    int agency = agency_find(b, agency_s, agency_len);
-    if (agency < 0) {
-        char q[WIRE_QUOTE_SIZE];
-        reply_error(b, "unknown_agency", 0, "no agency \"%s\" in the routing table",
-                    wire_quote(agency_s, agency_len, q));
+    /* the key's agency first: a key learns nothing of which others exist */
+    char q[WIRE_QUOTE_SIZE];
+    const principal_t *p = b->peer.principal;
+    if (p && (strlen(p->agency) != agency_len || memcmp(p->agency, agency_s, agency_len) != 0)) {
+        LOG(b, LOG_WARN, "forbidden: register for \"%s\", by key %s of %s",
+            wire_quote(agency_s, agency_len, q), p->name, p->agency);
+        reply_error(b, "forbidden", 0, "this key is %s's: it may not register for \"%s\"",
+                    p->agency, q);
         return;
     }
-    const principal_t *p = b->peer.principal;
-    if (p && strcmp(p->agency, agency_id(b, (uint32_t)agency)) != 0) {
-        LOG(b, LOG_WARN, "forbidden: register for %s, by key %s of %s",
-            agency_id(b, (uint32_t)agency), p->name, p->agency);
-        reply_error(b, "forbidden", 0, "this key is %s's: it may not register for %s", p->agency,
-                    agency_id(b, (uint32_t)agency));
+    int agency = agency_find(b, agency_s, agency_len);
+    if (agency < 0) {
+        reply_error(b, "unknown_agency", 0, "no agency \"%s\" in the routing table",
+                    wire_quote(agency_s, agency_len, q));
         return;
     }
     if (credit < 1 || credit > CREDIT_MAX) {

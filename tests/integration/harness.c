@@ -1,7 +1,9 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +392,50 @@ static it_peer_t *peer_add(it_daemon_t *d, miz_client_t *c, miz_worker_t *w, con
     snprintf(p->name, sizeof p->name, "%s #%zu", name, d->n_peers);
     d->peers[d->n_peers++] = p;
     return p;
+}
+
+/* ---- CURVE keys ---- */
+
+void it_keys_init(it_keys_t *k, const char *prefix)
+{
+    char err[512];
+    snprintf(k->dir, sizeof k->dir, "/tmp/%s-XXXXXX", prefix);
+    assert_non_null(mkdtemp(k->dir));
+    snprintf(k->keys_dir, sizeof k->keys_dir, "%s/keys", k->dir);
+    assert_int_equal(mkdir(k->keys_dir, 0700), 0);
+    assert_int_equal(miz_cert_generate(&k->server, "mizd", "", ""), 0);
+    if (miz_cert_save(&k->server, k->dir, err, sizeof err) < 0)
+        fail_msg("%s", err);
+}
+
+void it_key_make(it_keys_t *k, miz_cert_t *c, const char *name, const char *role,
+                 const char *agency, bool known, miz_curve_t *curve)
+{
+    char err[512];
+    assert_int_equal(miz_cert_generate(c, name, role, agency), 0);
+    if (known && miz_cert_save(c, k->keys_dir, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    if (curve)
+        *curve = (miz_curve_t){k->server.public_key, c->public_key, c->secret_key};
+}
+
+static void remove_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    char path[320];
+    for (struct dirent *e; d && (e = readdir(d));) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (*e->d_name != '.' && unlink(path) < 0)
+            remove_files(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+void it_keys_remove(it_keys_t *k)
+{
+    remove_files(k->dir);
 }
 
 /* The keys the harness's own clients use (its pings too), when set. */

@@ -87,6 +87,26 @@ const char *it_events_endpoint(const it_daemon_t *d);
  * workers endpoint is a plain DEALER for speaking raw bytes to it. */
 it_peer_t *it_client(it_daemon_t *d);
 it_peer_t *it_client_on(it_daemon_t *d, const char *endpoint);
+/* ---- CURVE keys for a test (made before any mizd starts) ---- */
+
+#include "cert.h"
+
+/* A folder of keys: the broker's pair in dir, peers' public certificates
+ * (security.keys_dir) in keys_dir. */
+typedef struct {
+    char dir[64], keys_dir[80];
+    miz_cert_t server;
+} it_keys_t;
+
+/* A new folder under /tmp whose name starts with prefix, and the broker's pair. */
+void it_keys_init(it_keys_t *k, const char *prefix);
+/* A pair with that role (agency: a worker's, else ""); known: its public
+ * certificate goes to keys_dir. *curve: a client's settings with it. */
+void it_key_make(it_keys_t *k, miz_cert_t *c, const char *name, const char *role,
+                 const char *agency, bool known, miz_curve_t *curve);
+/* Removes the folder and everything in it. */
+void it_keys_remove(it_keys_t *k);
+
 /* From now on the harness's own clients (and its pings) use these CURVE
  * keys (NULL: none); curve must outlive their use. */
 void it_use_curve(const miz_curve_t *curve);

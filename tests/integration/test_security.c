@@ -18,44 +18,26 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "cert.h"
 
-static char dir[64], keys_dir[80], table[96];
-static miz_cert_t server, gateway, gateway2, dashboard, water, stranger, late;
+static it_keys_t keys;
+static char table[96];
+static miz_cert_t gateway, gateway2, dashboard, water, stranger, late;
 
 typedef enum { GATEWAY, GATEWAY2, DASHBOARD, WATER, STRANGER, LATE, N_KEYS } who_t;
 static miz_curve_t curve[N_KEYS];
 
-static void make(miz_cert_t *c, const char *name, const char *role, const char *agency,
-                 bool known, miz_curve_t *cv)
-{
-    char err[512];
-    assert_int_equal(miz_cert_generate(c, name, role, agency), 0);
-    if (known && miz_cert_save(c, keys_dir, err, sizeof err) < 0)
-        fail_msg("%s", err);
-    if (cv)
-        *cv = (miz_curve_t){server.public_key, c->public_key, c->secret_key};
-}
-
 /* Keys and the table, before any mizd starts. */
 static void setup_keys(void)
 {
-    char err[512];
-    strcpy(dir, "/tmp/miz-sec-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(keys_dir, sizeof keys_dir, "%s/keys", dir);
-    assert_int_equal(mkdir(keys_dir, 0700), 0);
-    assert_int_equal(miz_cert_generate(&server, "mizd", "", ""), 0);
-    if (miz_cert_save(&server, dir, err, sizeof err) < 0)
-        fail_msg("%s", err);
-    make(&gateway, "sms-gateway", "gateway", "", true, &curve[GATEWAY]);
-    make(&gateway2, "web-portal", "gateway", "", true, &curve[GATEWAY2]);
-    make(&dashboard, "governor-dashboard", "dashboard", "", true, &curve[DASHBOARD]);
-    make(&water, "water-service", "worker", "water", true, &curve[WATER]);
-    make(&stranger, "stranger", "gateway", "", false, &curve[STRANGER]);
-    make(&late, "late-gateway", "gateway", "", false, &curve[LATE]);
+    it_keys_init(&keys, "miz-sec");
+    it_key_make(&keys, &gateway, "sms-gateway", "gateway", "", true, &curve[GATEWAY]);
+    it_key_make(&keys, &gateway2, "web-portal", "gateway", "", true, &curve[GATEWAY2]);
+    it_key_make(&keys, &dashboard, "governor-dashboard", "dashboard", "", true, &curve[DASHBOARD]);
+    it_key_make(&keys, &water, "water-service", "worker", "water", true, &curve[WATER]);
+    it_key_make(&keys, &stranger, "stranger", "gateway", "", false, &curve[STRANGER]);
+    it_key_make(&keys, &late, "late-gateway", "gateway", "", false, &curve[LATE]);
 
-    snprintf(table, sizeof table, "%s/security.yaml", dir);
+    snprintf(table, sizeof table, "%s/security.yaml", keys.dir);
     FILE *f = fopen(table, "w");
     assert_non_null(f);
     fprintf(f,
@@ -70,29 +52,9 @@ static void setup_keys(void)
             "routes:\n"
             "  - match: utility.water.*\n"
             "    to: [water]\n",
-            dir, keys_dir);
+            keys.dir, keys.keys_dir);
     assert_int_equal(fclose(f), 0);
     it_use_curve(&curve[DASHBOARD]); /* the harness's pings */
-}
-
-static void remove_keys(void)
-{
-    static const char *const names[] = {"sms-gateway", "web-portal", "governor-dashboard",
-                                        "water-service", "late-gateway"};
-    char path[160];
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(path, sizeof path, "%s/%s.key", keys_dir, names[i]);
-        unlink(path);
-        snprintf(path, sizeof path, "%s/%s.key_secret", keys_dir, names[i]);
-        unlink(path);
-    }
-    rmdir(keys_dir);
-    snprintf(path, sizeof path, "%s/mizd.key", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/mizd.key_secret", dir);
-    unlink(path);
-    unlink(table);
-    rmdir(dir);
 }
 
 static it_peer_t *worker(it_daemon_t *d, const char *agency, const miz_curve_t *cv)
@@ -134,7 +96,7 @@ static void test_roles(void **state)
     /* the water company's key registers for water only */
     it_peer_t *w2 = worker(d, "power", &curve[WATER]);
     it_expect_error(w2, "forbidden");
-    if (!it_log_has(d, "forbidden: register for power, by key water-service of water"))
+    if (!it_log_has(d, "forbidden: register for \"power\", by key water-service of water"))
         it_fail("the log does not name the key");
 }
 
@@ -196,7 +158,7 @@ static void test_reload_keys(void **state)
     it_submit_send(before, &(miz_submit_t){.topic = "utility.water.cut", .text = "x"});
     it_quiet(before, 300);
     char err[512];
-    if (miz_cert_save(&late, keys_dir, err, sizeof err) < 0)
+    if (miz_cert_save(&late, keys.keys_dir, err, sizeof err) < 0)
         it_fail("%s", err);
     kill(it_pid(d), SIGHUP);
     for (uint64_t end = it_now_ms() + IT_WAIT_MS; !it_log_has(d, "routing table reloaded");) {
@@ -206,6 +168,26 @@ static void test_reload_keys(void **state)
     }
     it_peer_t *after = it_client_curve(d, &curve[LATE]);
     it_submit_topic(after, "utility.water.cut", NULL);
+}
+
+/* A client_ref belongs to the key that used it: another gateway using the
+ * same ref gets a request of its own, not the first one's tracking number. */
+static void test_refs_per_key(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *squatter = it_client_curve(d, &curve[GATEWAY2]), *victim = it_client_curve(d, &curve[GATEWAY]);
+    miz_submit_t s = {.topic = "utility.water.cut", .client_ref = "137-000123", .text = "x"};
+    uint64_t first = it_submit(squatter, &s);
+    miz_msg_t *m = it_send_submit(victim, &s);
+    it_check_type(m, "accepted");
+    assert_null(miz_msg_get(m, "duplicate"));
+    assert_true(it_uint(IT_ROOT(m), "tracking") != first);
+    miz_msg_destroy(&m);
+    m = it_send_submit(squatter, &s); /* its own ref again: the same request */
+    it_check_type(m, "accepted");
+    assert_non_null(miz_msg_get(m, "duplicate"));
+    assert_int_equal(it_uint(IT_ROOT(m), "tracking"), first);
+    miz_msg_destroy(&m);
 }
 
 /* broker.rate_limit, per key: a gateway past 5 a second gets busy with a
@@ -256,8 +238,9 @@ int main(void)
         IT_TEST(test_stream, table),
         IT_TEST(test_reload_keys, table),
         IT_TEST(test_rate_limit, table),
+        IT_TEST(test_refs_per_key, table),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    remove_keys();
+    it_keys_remove(&keys);
     return failed;
 }
