@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cert.h"
+#include "clock.h"
 #include "figures.h"
 #include "jalali.h"
 #include "miz.h"
@@ -539,14 +540,12 @@ static int cmd_report(const char *endpoint, const miz_curve_t *curve, int argc, 
     /* the week, and the 28 days before it for the daily mean */
     miz_replica_t *r = miz_replica_new();
     int rc = 0;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     if (!r || miz_snapshot_fetch(NULL, endpoint, curve, fig_day_start(day0 - FIG_AVG_DAYS), TIMEOUT_MS,
                                  r) < 0) {
         rc = unreachable(endpoint);
     } else {
         figures_t *f = figures_compute(r, ids, n, day0, 7,
-                                       (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000);
+                                       clock_ms(CLOCK_REALTIME));
         render_names_t rn = {names, n};
         if (!f)
             rc = unreachable(endpoint);

@@ -1,6 +1,7 @@
 #include "broker.h"
 #include "auth.h"
 #include "cert.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -330,13 +331,6 @@ static void forget_holders(broker_t *b)
             idmap_del(b->holders, h->rid, h->rid_len);
             free(h);
         }
-}
-
-static uint64_t clock_ms(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void clock_update(broker_t *b)

@@ -23,6 +23,23 @@ int miz_key_valid(const char *s, size_t n)
 }
 
 /* Copies what fits: a longer section name or metadata value is cut. */
+int miz_curve_set(void *socket, const miz_curve_t *curve)
+{
+    if (!curve)
+        return 0;
+    const char *keys[] = {curve->server_key, curve->public_key, curve->secret_key};
+    static const int options[] = {ZMQ_CURVE_SERVERKEY, ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY};
+    for (size_t i = 0; i < 3; i++) {
+        if (!keys[i] || strlen(keys[i]) != MIZ_KEY_LEN) {
+            errno = EINVAL;
+            return -1;
+        }
+        if (zmq_setsockopt(socket, options[i], keys[i], MIZ_KEY_LEN + 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void copy(char *dst, size_t size, const char *src)
 {
     size_t n = src ? strnlen(src, size - 1) : 0;

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "miz.h"
+
 #define MIZ_KEY_LEN 40 /* a CURVE key in Z85 */
 
 typedef struct {
@@ -25,6 +27,10 @@ int miz_cert_save(const miz_cert_t *c, const char *dir, char *err, size_t errlen
 /* Reads a certificate, public or secret; -1 with err naming the file and
  * line of what is wrong. */
 int miz_cert_load(const char *path, miz_cert_t *c, char *err, size_t errlen);
+/* Makes socket a CURVE client with curve's keys, before it connects;
+ * nothing for curve NULL. -1 (EINVAL for a key that is not 40 characters,
+ * or ZeroMQ's errno). */
+int miz_curve_set(void *socket, const miz_curve_t *curve);
 /* Whether s is a valid Z85 CURVE key of MIZ_KEY_LEN characters. */
 int miz_key_valid(const char *s, size_t n);
 

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "cert.h"
+#include "clock.h"
 #include "wire.h"
 
 #define DEFAULT_HEARTBEAT_MS 1000
@@ -50,13 +52,6 @@ struct miz_worker {
     uint64_t heartbeat_ms;
     uint64_t reregistered_at; /* when the library registered again; 0 once answered */
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- messages ---- */
 
@@ -142,9 +137,8 @@ static int conn_connect(conn_t *c)
     if (!c->socket)
         return -1;
     zmq_setsockopt(c->socket, ZMQ_LINGER, &linger, sizeof linger);
-    if ((c->curve && (zmq_setsockopt(c->socket, ZMQ_CURVE_SERVERKEY, c->server_key, 41) < 0 ||
-                      zmq_setsockopt(c->socket, ZMQ_CURVE_PUBLICKEY, c->public_key, 41) < 0 ||
-                      zmq_setsockopt(c->socket, ZMQ_CURVE_SECRETKEY, c->secret_key, 41) < 0)) ||
+    miz_curve_t curve = {c->server_key, c->public_key, c->secret_key};
+    if (miz_curve_set(c->socket, c->curve ? &curve : NULL) < 0 ||
         (c->rid_len && zmq_setsockopt(c->socket, ZMQ_ROUTING_ID, c->rid, c->rid_len) < 0) ||
         zmq_connect(c->socket, c->endpoint) < 0) {
         int e = errno;
@@ -153,12 +147,10 @@ static int conn_connect(conn_t *c)
         errno = e;
         return -1;
     }
-    c->last_recv = c->last_send = now_ms();
+    c->last_recv = c->last_send = clock_ms(CLOCK_MONOTONIC);
     return 0;
 }
 
-/* A client keeps one random routing id for its life, so the broker can
- * still send it the outcome after a reconnect, or after its own restart. */
 /* Copies a 40-character Z85 key; -1 (EINVAL) for anything else. */
 static int key_copy(char dst[41], const char *key)
 {
@@ -170,6 +162,8 @@ static int key_copy(char dst[41], const char *key)
     return 0;
 }
 
+/* A client keeps one random routing id for its life, so the broker can
+ * still send it the outcome after a reconnect, or after its own restart. */
 static int conn_init(conn_t *c, void *zctx, const char *endpoint, bool stable_id,
                      const miz_curve_t *curve)
 {
@@ -227,7 +221,7 @@ static int conn_send(conn_t *c)
 {
     if (zmq_send(c->socket, c->buf.data, c->buf.size, 0) < 0)
         return -1;
-    c->last_send = now_ms();
+    c->last_send = clock_ms(CLOCK_MONOTONIC);
     return 0;
 }
 
@@ -255,7 +249,7 @@ static int conn_recv_raw(conn_t *c, int timeout_ms, miz_msg_t **out)
         more = zmq_msg_more(&frame);
     }
     zmq_msg_close(&frame);
-    c->last_recv = now_ms();
+    c->last_recv = clock_ms(CLOCK_MONOTONIC);
     if (!*out) {
         errno = EPROTO;
         return -1;
@@ -289,14 +283,14 @@ static int remaining(uint64_t deadline, int timeout_ms)
 {
     if (timeout_ms < 0)
         return -1;
-    uint64_t now = now_ms();
+    uint64_t now = clock_ms(CLOCK_MONOTONIC);
     return now >= deadline ? 0 : (int)(deadline - now);
 }
 
 /* Waits for the reply to seq, putting everything else aside. */
 static int conn_await(conn_t *c, uint64_t seq, int timeout_ms, miz_msg_t **reply)
 {
-    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    uint64_t deadline = clock_ms(CLOCK_MONOTONIC) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
         miz_msg_t *m;
         if (conn_recv_raw(c, remaining(deadline, timeout_ms), &m) < 0) {
@@ -476,7 +470,7 @@ static bool error_is(const miz_msg_t *m, const char *code)
 /* The library's own register, whose reply it swallows. */
 static int worker_reregister(miz_worker_t *w)
 {
-    w->reregistered_at = now_ms();
+    w->reregistered_at = clock_ms(CLOCK_MONOTONIC);
     return worker_register(w);
 }
 
@@ -539,7 +533,7 @@ int miz_worker_tick(miz_worker_t *w)
 {
     if (worker_drain(w) < 0)
         return -1;
-    uint64_t now = now_ms();
+    uint64_t now = clock_ms(CLOCK_MONOTONIC);
     if (now - w->conn.last_recv > LIVENESS * w->heartbeat_ms)
         return worker_reconnect(w);
     /* a broker killed before it read our register never answers it */
@@ -554,7 +548,7 @@ int miz_worker_tick(miz_worker_t *w)
 
 int miz_worker_recv(miz_worker_t *w, int timeout_ms, miz_msg_t **out)
 {
-    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    uint64_t deadline = clock_ms(CLOCK_MONOTONIC) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
         if (miz_worker_tick(w) < 0)
             return -1;

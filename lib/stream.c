@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <zmq.h>
 
+#include "cert.h"
+#include "clock.h"
 #include "wire.h"
 
 /* A snapshot not complete this long after it was asked for is asked for
@@ -26,20 +27,6 @@ static const char *const ROLES[] = {"target", "escalation", "observe", "breach",
 static const char *const STATES[] = {"queued",  "offered", "acked", "answered", "refused",
                                      "expired", "seen",    "superseded", NULL};
 static const char *const PRIORITIES[] = {"routine", "urgent", NULL};
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- typed fields of nested maps (the wire codec checked UTF-8) ---- */
 
@@ -392,22 +379,6 @@ const miz_request_t *miz_replica_find(const miz_replica_t *r, uint64_t tracking)
 
 /* A DEALER on the clients endpoint with a routing id of its own, as
  * lib/client.c makes them: replies find it after a reconnect. */
-/* CURVE client keys on a socket before it connects (curve NULL: plain). */
-static int set_curve(void *sock, const miz_curve_t *curve)
-{
-    if (!curve)
-        return 0;
-    if (!curve->server_key || !curve->public_key || !curve->secret_key) {
-        errno = EINVAL;
-        return -1;
-    }
-    return zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve->server_key, 41) < 0 ||
-                   zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->public_key, 41) < 0 ||
-                   zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 41) < 0
-               ? -1
-               : 0;
-}
-
 static void *dealer_open(void *zctx, const char *endpoint, const miz_curve_t *curve)
 {
     unsigned char rid[16];
@@ -419,7 +390,7 @@ static void *dealer_open(void *zctx, const char *endpoint, const miz_curve_t *cu
     if (!sock)
         return NULL;
     if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, sizeof rid) < 0 || set_curve(sock, curve) < 0 ||
+        zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, sizeof rid) < 0 || miz_curve_set(sock, curve) < 0 ||
         zmq_connect(sock, endpoint) < 0) {
         int e = errno;
         zmq_close(sock);
@@ -437,7 +408,7 @@ static int send_snapshot(void *sock, uint64_t seq, uint64_t since)
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 4);
     wire_kv_cstr(&pk, "type", "snapshot");
-    wire_kv_uint(&pk, "v", 1);
+    wire_kv_uint(&pk, "v", WIRE_VERSION);
     wire_kv_uint(&pk, "seq", seq);
     wire_kv_uint(&pk, "since", since);
     int rc = zmq_send(sock, buf.data, buf.size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
@@ -537,9 +508,9 @@ int miz_snapshot_fetch(void *zctx, const char *clients_ep, const miz_curve_t *cu
         err = errno;
         goto out;
     }
-    uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = clock_ms(CLOCK_MONOTONIC) + (uint64_t)timeout_ms;
     while (!sn.done) {
-        uint64_t now = mono_ms();
+        uint64_t now = clock_ms(CLOCK_MONOTONIC);
         zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
         if (now >= deadline || zmq_poll(&item, 1, (long)(deadline - now)) <= 0)
             goto out;
@@ -601,8 +572,8 @@ static int stream_resync(miz_stream_t *s)
     if (s->next_seq > 1) /* not the first */
         s->stats.resyncs++;
     s->snap = (snap_t){.seq_sent = s->next_seq++};
-    s->snap_asked_at = mono_ms();
-    uint64_t now = wall_ms();
+    s->snap_asked_at = clock_ms(CLOCK_MONOTONIC);
+    uint64_t now = clock_ms(CLOCK_REALTIME);
     return send_snapshot(s->dealer, s->snap.seq_sent, now > s->keep_ms ? now - s->keep_ms : 0);
 }
 
@@ -621,7 +592,7 @@ miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clie
     if (s->zctx && s->replica && (s->sub = zmq_socket(s->zctx, ZMQ_SUB)) &&
         zmq_setsockopt(s->sub, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
         zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "event", 5) == 0 &&
-        zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "counters", 8) == 0 && set_curve(s->sub, curve) == 0 &&
+        zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "counters", 8) == 0 && miz_curve_set(s->sub, curve) == 0 &&
         zmq_connect(s->sub, events_ep) == 0 &&
         (s->dealer = dealer_open(s->zctx, clients_ep, curve)) &&
         stream_resync(s) == 0)
@@ -781,15 +752,15 @@ int miz_stream_pump(miz_stream_t *s, int timeout_ms)
         }
         if (errno != EAGAIN)
             return -1;
-        if (s->staging && mono_ms() - s->snap_asked_at > SNAPSHOT_TIMEOUT_MS) {
+        if (s->staging && clock_ms(CLOCK_MONOTONIC) - s->snap_asked_at > SNAPSHOT_TIMEOUT_MS) {
             if (stream_resync(s) < 0)
                 return -1;
             progress = true;
         }
     }
-    uint64_t now = mono_ms();
+    uint64_t now = clock_ms(CLOCK_MONOTONIC);
     if (now >= s->next_prune) {
-        uint64_t wall = wall_ms();
+        uint64_t wall = clock_ms(CLOCK_REALTIME);
         miz_replica_prune(s->replica, wall > s->keep_ms ? wall - s->keep_ms : 0);
         s->next_prune = now + PRUNE_EVERY_MS;
     }

@@ -158,13 +158,14 @@ static bool count_entry(figures_t *f, fig_agency_t *a, work_t *w, cases_t *misse
         uint64_t t = h->at > d->created ? h->at - d->created : 0;
         return push((void **)&w->answer.v, &w->answer.n, &w->answer.cap, sizeof t, &t);
     }
-    fig_case_t c = {q, d, h->at, escalation_of(q, d)};
-    if (strcmp(e, "overdue") == 0) {
-        a->missed++;
-        a->missed_day[day]++;
-        return push((void **)&missed->v, &missed->n, &missed->cap, sizeof c, &c);
-    }
-    if (strcmp(e, "escalated") == 0) {
+    bool overdue = strcmp(e, "overdue") == 0;
+    if (overdue || strcmp(e, "escalated") == 0) { /* only these become listed cases */
+        fig_case_t c = {q, d, h->at, escalation_of(q, d)};
+        if (overdue) {
+            a->missed++;
+            a->missed_day[day]++;
+            return push((void **)&missed->v, &missed->n, &missed->cap, sizeof c, &c);
+        }
         a->escalations++;
         return push((void **)&escalated->v, &escalated->n, &escalated->cap, sizeof c, &c);
     }

@@ -23,8 +23,9 @@
 #include <stdint.h>
 
 #include "stream.h"
+#include "workcal.h"
 
-#define FIG_TZ_OFFSET_MS (210 * 60 * 1000ULL) /* IRST, UTC+03:30 */
+#define FIG_TZ_OFFSET_MS (WORKCAL_IRST * 60 * 1000ULL) /* IRST, UTC+03:30 */
 #define FIG_DAY_MS 86400000ULL
 #define FIG_MAX_DAYS 31
 #define FIG_AVG_DAYS 28

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "assets.h"
 #include "cert.h"
+#include "clock.h"
 #include "figures.h"
 #include "jalali.h"
 #include "render.h"
@@ -50,20 +50,6 @@ typedef struct {
     uint64_t last_push;
 } dash_t;
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static render_names_t names_of(const dash_t *d)
 {
     return (render_names_t){d->names, d->n_names};
@@ -83,7 +69,7 @@ static render_state_t state_of(const dash_t *d)
 /* This Iranian week's figures, from Saturday 00:00 Tehran time to now. */
 static figures_t *week_figures(const dash_t *d)
 {
-    uint64_t now = wall_ms();
+    uint64_t now = clock_ms(CLOCK_REALTIME);
     return figures_compute(miz_stream_replica(d->stream), d->ids, d->n_names,
                            jalali_week_start(fig_day(now)), 7, now);
 }
@@ -204,7 +190,7 @@ static void on_report(struct evhttp_request *req, void *arg)
     } else if (format && !csv && strcmp(format, "html") != 0) {
         reply_error(req, HTTP_BADREQUEST, "Bad Request", "format: html or csv");
     } else {
-        uint64_t now = wall_ms(), since = fig_day_start(day0 - FIG_AVG_DAYS);
+        uint64_t now = clock_ms(CLOCK_REALTIME), since = fig_day_start(day0 - FIG_AVG_DAYS);
         const miz_replica_t *r = miz_stream_replica(d->stream);
         miz_replica_t *old = NULL;
         /* A week older than the replica keeps is fetched from the broker:
@@ -365,7 +351,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pump(d);
-    uint64_t now = mono_ms();
+    uint64_t now = clock_ms(CLOCK_MONOTONIC);
     if (d->dirty && d->n_sse) {
         sse_push(d, NULL);
         d->dirty = false;

@@ -128,9 +128,7 @@ static bool stream_reaches(it_daemon_t *d, const miz_curve_t *cv)
     void *zctx = zmq_ctx_new(), *sub = zmq_socket(zctx, ZMQ_SUB);
     int zero = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(sub, ZMQ_CURVE_SERVERKEY, cv->server_key, 41);
-    zmq_setsockopt(sub, ZMQ_CURVE_PUBLICKEY, cv->public_key, 41);
-    zmq_setsockopt(sub, ZMQ_CURVE_SECRETKEY, cv->secret_key, 41);
+    assert_int_equal(miz_curve_set(sub, cv), 0);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "counters", 8);
     assert_int_equal(zmq_connect(sub, it_events_endpoint(d)), 0);
     char topic[16];
