@@ -240,8 +240,6 @@ struct broker {
      * [routing id length u32][routing id][body length u32][body] */
     msgpack_sbuffer outbox;
     bool out_promise; /* the message being built tells of state that must be durable */
-    broker_hook_fn *hook;
-    void *hook_arg;
 };
 
 #define LOG(b, lvl, ...)                                                                           \
@@ -337,11 +335,6 @@ static void clock_update(broker_t *b)
 {
     b->now = clock_ms(CLOCK_MONOTONIC);
     b->now_wall = clock_ms(CLOCK_REALTIME);
-}
-
-const char *broker_event_name(broker_event_type_t type)
-{
-    return type < BEV_COUNT ? event_names[type] : "?";
 }
 
 /* ---- intrusive queues ---- */
@@ -508,17 +501,6 @@ static void publish_event(broker_t *b, const request_t *r, const delivery_t *d,
 static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t type,
                  const worker_t *w)
 {
-    broker_event_t ev = {
-        .type = type,
-        .at = b->now_wall,
-        .tracking = r->tracking,
-        .delivery = d ? d->id : 0,
-        .topic = r->topic,
-        .agency = d ? agency_id(b, d->agency) : NULL,
-        .role = d ? role_names[d->role] : NULL,
-        .priority = r->prio,
-        .worker = w ? w->serial : 0,
-    };
     if (!r->dirty) {
         /* in order of first change, so that a turn's new requests are
          * written in tracking order: each then lands at the end of the open
@@ -529,21 +511,19 @@ static void emit(broker_t *b, request_t *r, delivery_t *d, broker_event_type_t t
         b->dirty_tail = &r->next_dirty;
     }
     if (d)
-        hist_add(d, (hist_t){b->now_wall, ev.worker, (uint8_t)type});
+        hist_add(d, (hist_t){b->now_wall, w ? w->serial : 0, (uint8_t)type});
     log_level_t level = event_level(type);
     if (level <= b->log_level) {
         if (d)
             log_line(level, "%s tracking=%llu delivery=%llu agency=%s role=%s topic=%s%s%s",
                      event_names[type], (unsigned long long)r->tracking,
-                     (unsigned long long)d->id, ev.agency, ev.role, r->topic,
+                     (unsigned long long)d->id, agency_id(b, d->agency), role_names[d->role], r->topic,
                      w ? " worker=" : "", w ? w->name : "");
         else
             log_line(level, "%s tracking=%llu topic=%s kind=%s priority=%s", event_names[type],
                      (unsigned long long)r->tracking, r->topic, r->kind, priority_name(r->prio));
     }
     publish_event(b, r, d, type, w);
-    if (b->hook)
-        b->hook(&ev, b->hook_arg);
 }
 
 /* ---- sending ---- */
@@ -1155,10 +1135,15 @@ static size_t request_ref_key(const request_t *r, char out[REF_KEY_MAX])
     return ref_key(r->submitter, r->client_ref, strlen(r->client_ref), out);
 }
 
+/* Compares in place: it runs on every probe of the refs map. */
 static bool ref_key_eq(const void *value, const void *key, size_t len)
 {
-    char k[REF_KEY_MAX];
-    return request_ref_key(value, k) == len && memcmp(k, key, len) == 0;
+    const request_t *r = value;
+    const char *k = key;
+    size_t at = r->submitter ? MIZ_KEY_LEN + 1 : 0, n = strlen(r->client_ref);
+    return at + n == len &&
+           (!r->submitter || (memcmp(k, r->submitter, MIZ_KEY_LEN) == 0 && k[MIZ_KEY_LEN] == ' ')) &&
+           memcmp(k + at, r->client_ref, n) == 0;
 }
 
 static void request_free(broker_t *b, request_t *r)
@@ -1713,13 +1698,13 @@ static store_status_t persist_request(broker_t *b, request_t *r)
     msgpack_packer_init(&pk, &b->scratch, msgpack_sbuffer_write);
     pack_record(b, &pk, r);
     store_status_t st;
+    bool closing = r->closed && !r->open; /* with copies out it stays with the open ones */
     char k[REF_KEY_MAX];
-    size_t n = r->client_ref ? request_ref_key(r, k) : 0;
+    size_t n = r->client_ref && (!r->ref_stored || closing) ? request_ref_key(r, k) : 0;
     if (r->client_ref && !r->ref_stored &&
         (st = store_put_ref(b->store, k, n, r->tracking, r->created)))
         return st;
-    /* a closed request stays with the open ones while its copies are out */
-    if (r->closed && !r->open)
+    if (closing)
         return store_put_closed(b->store, r->tracking, r->closed, r->client_ref ? k : NULL, n,
                                 b->scratch.data, b->scratch.size);
     return store_put_open(b->store, r->tracking, b->scratch.data, b->scratch.size);
@@ -2230,6 +2215,13 @@ static void snapshot_add(snapshot_t *s, request_t *r, bool loaded)
 }
 
 /* A closed request the store has and memory does not. */
+/* One still in memory went with the others: no need to read it. */
+static bool snapshot_in_memory(uint64_t tracking, void *arg)
+{
+    const snapshot_t *s = arg;
+    return idmap_get(s->b->requests, &tracking, sizeof tracking) != NULL;
+}
+
 static int snapshot_stored(const void *rec, size_t len, void *arg)
 {
     snapshot_t *s = arg;
@@ -2241,10 +2233,7 @@ static int snapshot_stored(const void *rec, size_t len, void *arg)
         s->failed = true;
         return 1;
     }
-    if (idmap_get(s->b->requests, &r->tracking, sizeof r->tracking))
-        request_drop(r); /* sent from memory */
-    else
-        snapshot_add(s, r, true);
+    snapshot_add(s, r, true);
     return 0;
 }
 
@@ -2264,7 +2253,7 @@ static void cmd_snapshot(broker_t *b, const wire_msg_t *m)
     for (size_t c = 0; (r = idmap_next(b->requests, &c));)
         if (!r->closed || r->closed >= s->since)
             snapshot_add(s, r, false);
-    if (b->store && store_each_closed_since(b->store, s->since, snapshot_stored, s) < 0) {
+    if (b->store && store_each_closed_since(b->store, s->since, snapshot_in_memory, snapshot_stored, s) < 0) {
         LOG(b, LOG_ERROR, "%s", store_error(b->store));
         s->failed = true;
     }
@@ -2643,13 +2632,8 @@ static void drain(broker_t *b)
     end_turn(b);
 }
 
-static void on_clients(void *socket, void *arg)
-{
-    (void)socket;
-    drain(arg);
-}
-
-static void on_workers(void *socket, void *arg)
+/* Either socket's input starts a turn that reads both. */
+static void on_socket(void *socket, void *arg)
 {
     (void)socket;
     drain(arg);
@@ -2720,12 +2704,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- life cycle ---- */
-
-void broker_set_hook(broker_t *b, broker_hook_fn *fn, void *arg)
-{
-    b->hook = fn;
-    b->hook_arg = arg;
-}
 
 /* Whether an endpoint can be reached only from this machine. */
 static bool loopback(const char *ep)
@@ -2852,8 +2830,8 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     struct timeval tick = {(time_t)(hb / 1000), (suseconds_t)(hb % 1000) * 1000};
     b->deadline_ev = evtimer_new(base, on_deadline, b);
     b->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, b);
-    b->clients_ev = zev_new(base, b->clients, on_clients, b);
-    b->workers_ev = zev_new(base, b->workers, on_workers, b);
+    b->clients_ev = zev_new(base, b->clients, on_socket, b);
+    b->workers_ev = zev_new(base, b->workers, on_socket, b);
     if (!b->deadline_ev || !b->tick_ev || !b->clients_ev || !b->workers_ev ||
         event_add(b->tick_ev, &tick) < 0) {
         snprintf(err, errlen, "cannot set up the event loop");

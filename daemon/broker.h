@@ -12,9 +12,9 @@
  *
  * Every transition passes through one function that records it in the
  * delivery's history, logs it, marks its request to be written to the store
- * when the turn ends and hands it to the event hook: the seam for the
- * dashboard stream. Replies that promise durable state wait for that write
- * (group commit: one per loop turn). */
+ * when the turn ends and publishes it on the event stream. Replies that
+ * promise durable state, and the stream, wait for that write (group commit:
+ * one per loop turn). */
 #ifndef MIZ_BROKER_H
 #define MIZ_BROKER_H
 
@@ -44,22 +44,6 @@ typedef enum {
     BEV_CLOSED,      /* every branch settled; outcome sent (delivery 0) */
     BEV_COUNT
 } broker_event_type_t;
-
-const char *broker_event_name(broker_event_type_t type);
-
-typedef struct {
-    broker_event_type_t type;
-    uint64_t at;       /* wall clock, ms since the epoch */
-    uint64_t tracking;
-    uint64_t delivery; /* 0 for request-level events */
-    const char *topic;
-    const char *agency; /* NULL for request-level events */
-    const char *role;   /* "target", "escalation", "observe", "breach"; NULL if none */
-    priority_t priority;
-    uint32_t worker;    /* worker serial, 0 when none */
-} broker_event_t;
-
-typedef void broker_hook_fn(const broker_event_t *ev, void *arg);
 
 typedef struct {
     const char *clients_endpoint; /* overrides the table's when not NULL */
@@ -96,8 +80,5 @@ void broker_stats(const broker_t *broker, broker_stats_t *stats);
 
 /* Says goodbye to workers and closes every socket with a bounded linger. */
 void broker_destroy(broker_t **broker);
-
-/* One hook, called synchronously on every transition. */
-void broker_set_hook(broker_t *broker, broker_hook_fn *fn, void *arg);
 
 #endif

@@ -411,7 +411,8 @@ int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
     return ret;
 }
 
-int store_each_closed_since(store_t *s, uint64_t since, store_record_fn *fn, void *arg)
+int store_each_closed_since(store_t *s, uint64_t since, store_skip_fn *skip, store_record_fn *fn,
+                            void *arg)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -430,6 +431,8 @@ int store_each_closed_since(store_t *s, uint64_t since, store_record_fn *fn, voi
         if (key.mv_size != 16)
             continue;
         MDB_val tracking = {8, (unsigned char *)key.mv_data + 8};
+        if (skip && skip(get_be64(tracking.mv_data), arg))
+            continue;
         rc = mdb_get(txn, s->dbi[DB_CLOSED], &tracking, &rec);
         if (rc == MDB_NOTFOUND) /* an index entry without its record: skip it */
             continue;

@@ -13,6 +13,7 @@
 #ifndef MIZ_STORE_H
 #define MIZ_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,7 +75,10 @@ int store_unmap(store_t *s);
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg);
 /* Calls fn on every closed record that closed at or after since, in closing
  * order; stops as store_each_open does. */
-int store_each_closed_since(store_t *s, uint64_t since, store_record_fn *fn, void *arg);
+typedef bool store_skip_fn(uint64_t tracking, void *arg);
+/* skip (may be NULL) passes over a record before it is read. */
+int store_each_closed_since(store_t *s, uint64_t since, store_skip_fn *skip, store_record_fn *fn,
+                            void *arg);
 /* 1 and the tracking number and time a client_ref was first used, 0 if
  * unknown, -1 on a read error. */
 int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,

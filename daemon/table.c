@@ -1068,11 +1068,6 @@ static void read_routes(struct loader *ld, const struct node *root, const struct
 
 static const char *const key_roles[] = {"worker", "gateway", "dashboard"};
 
-const char *key_role_name(key_role_t role)
-{
-    return key_roles[role];
-}
-
 int key_role_parse(const char *s, size_t n, key_role_t *role)
 {
     for (size_t i = 0; i < sizeof key_roles / sizeof *key_roles; i++)

@@ -53,7 +53,6 @@ typedef struct {
 
 typedef enum { KEY_WORKER, KEY_GATEWAY, KEY_DASHBOARD } key_role_t;
 /* "worker", "gateway", "dashboard" */
-const char *key_role_name(key_role_t role);
 int key_role_parse(const char *s, size_t n, key_role_t *role);
 
 /* auto: CURVE on every endpoint that is not loopback (tcp://127.*,
