@@ -144,6 +144,7 @@ struct worker {
     char *topics[WORKER_TOPICS_MAX];
     size_t n_topics; /* 0: every topic of the agency */
     uint32_t credit, held;
+    bool quiet; /* no "ok" for commands that succeed: errors only */
     dqueue_t holding;
     uint64_t last_recv, last_send; /* monotonic ms */
     size_t slot;                   /* index in the agency's worker array */
@@ -733,8 +734,12 @@ static void reply_busy(broker_t *b, uint64_t retry_ms, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A quiet worker asked for errors only: a round trip less per command,
+ * which matters most to latency (protocol.md 3.12). */
 static void reply_ok(broker_t *b, uint64_t delivery)
 {
+    if (b->peer.worker && b->peer.worker->quiet)
+        return;
     msgpack_packer *pk = reply_begin(b, "ok", 1);
     wire_kv_uint(pk, "delivery", delivery);
     reply_send(b);
@@ -1905,6 +1910,16 @@ static bool field_uint(broker_t *b, const wire_msg_t *m, const char *key, bool r
     return false;
 }
 
+/* An optional boolean: absent leaves *v as it was. */
+static bool field_bool(broker_t *b, const wire_msg_t *m, const char *key, bool *v)
+{
+    wire_status_t st = wire_bool(m, key, v);
+    if (st == WIRE_OK || st == WIRE_ABSENT)
+        return true;
+    reply_error(b, "bad_field", 0, "\"%s\" must be true or false", key);
+    return false;
+}
+
 static void reply_accepted(broker_t *b, uint64_t tracking, size_t deliveries, size_t observers,
                            bool duplicate)
 {
@@ -2282,9 +2297,10 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
     const char *agency_s, *name;
     size_t agency_len, name_len;
     uint64_t credit = DEFAULT_CREDIT;
+    bool quiet = false;
     if (!field_str(b, m, "agency", true, 64, &agency_s, &agency_len) ||
         !field_str(b, m, "name", false, NAME_MAX_LEN, &name, &name_len) ||
-        !field_uint(b, m, "credit", false, &credit))
+        !field_uint(b, m, "credit", false, &credit) || !field_bool(b, m, "quiet", &quiet))
         return;
     if (!permitted(b, 1u << KEY_WORKER, "register as a worker"))
         return;
@@ -2356,6 +2372,7 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
     }
     w->n_topics = n_topics;
     w->credit = (uint32_t)credit;
+    w->quiet = quiet;
     w->last_recv = w->last_send = b->now;
     agency_rt_t *a = &b->agencies[agency];
     if (a->n_workers == a->cap_workers) {
@@ -2368,14 +2385,16 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
     xput(b->worker_map, w->rid, w->rid_len, w);
     b->peer.worker = w;
 
-    msgpack_packer *pk = reply_begin(b, "registered", 4);
+    msgpack_packer *pk = reply_begin(b, "registered", 5);
     wire_kv_uint(pk, "worker", w->serial);
     wire_kv_cstr(pk, "agency", agency_id(b, w->agency));
     wire_kv_uint(pk, "credit", w->credit);
+    wire_kv_bool(pk, "quiet", w->quiet);
     wire_kv_uint(pk, "heartbeat_ms", b->heartbeat_ms);
     reply_send(b);
-    LOG(b, LOG_INFO, "worker %s (#%u) registered for %s, credit %u, %zu topic patterns", w->name,
-        w->serial, agency_id(b, w->agency), w->credit, w->n_topics);
+    LOG(b, LOG_INFO, "worker %s (#%u) registered for %s, credit %u, %zu topic patterns%s",
+        w->name, w->serial, agency_id(b, w->agency), w->credit, w->n_topics,
+        w->quiet ? ", quiet" : "");
     dispatch(b, w->agency);
 }
 

@@ -49,6 +49,7 @@ struct miz_worker {
     char **topics;
     size_t n_topics;
     unsigned credit;
+    bool quiet;
     uint64_t heartbeat_ms;
     uint64_t reregistered_at; /* when the library registered again; 0 once answered */
 };
@@ -399,8 +400,11 @@ int miz_status(miz_client_t *c, uint64_t tracking, int timeout_ms, miz_msg_t **r
 static int worker_register(miz_worker_t *w)
 {
     msgpack_packer *pk = conn_begin(&w->conn, "register",
-                                    1 + !!w->credit + !!w->name + (w->n_topics > 0), NULL);
+                                    1 + !!w->credit + !!w->name + (w->n_topics > 0) + w->quiet,
+                                    NULL);
     wire_kv_cstr(pk, "agency", w->agency);
+    if (w->quiet)
+        wire_kv_bool(pk, "quiet", true);
     if (w->credit)
         wire_kv_uint(pk, "credit", w->credit);
     if (w->name)
@@ -421,6 +425,7 @@ miz_worker_t *miz_worker_new(void *zctx, const char *endpoint, const miz_worker_
         return NULL;
     w->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     w->credit = o->credit;
+    w->quiet = o->quiet;
     w->agency = strdup(o->agency);
     w->name = o->name ? strdup(o->name) : NULL;
     w->topics = o->n_topics ? calloc(o->n_topics, sizeof *w->topics) : NULL;

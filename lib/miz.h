@@ -89,6 +89,7 @@ typedef struct {
     unsigned credit; /* deliveries held at once; 0: the broker's default (10) */
     const char *name; /* for logs; NULL: the broker names it */
     const miz_curve_t *curve; /* NULL: plain */
+    bool quiet; /* no "ok" for an ack, answer, progress or refuse that succeeds; errors still come */
 } miz_worker_opts_t;
 
 /* Connects and registers (the "registered" reply comes through recv). */

@@ -35,6 +35,10 @@ static void test_bad_fields(void **state)
     it_close(&w);
     w = it_worker_open(d, &(miz_worker_opts_t){.agency = "power", .credit = 20000});
     it_expect_error(w, "bad_field");
+    /* by hand on the same connection: "quiet" is a boolean */
+    it_send_map(w, IT_MAP(IT_S("type", "register"), IT_U("seq", 7004), IT_S("agency", "power"),
+                          IT_S("quiet", "yes")));
+    it_reply_error(w, 7004, "bad_field");
     it_close(&w);
 
     /* none of it left a trace: a good request goes through */

@@ -39,6 +39,41 @@ static void test_credit(void **state)
     it_quiet(w, 0);
 }
 
+/* A quiet worker gets no "ok" for what succeeds but every error, and what
+ * it does takes effect as any worker's does. */
+static void test_quiet_worker(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *c = it_client(d);
+    it_peer_t *w = it_worker_open(
+        d, &(miz_worker_opts_t){.agency = "power", .credit = 2, .quiet = true});
+    miz_msg_t *m = it_expect(w, "registered");
+    assert_true(it_bool(IT_ROOT(m), "quiet"));
+    miz_msg_destroy(&m);
+    uint64_t tracking = it_submit_topic(c, TOPIC, NULL);
+    uint64_t id = it_take(w, tracking, "target");
+    miz_worker_t *mw = it_miz_worker(w);
+    assert_int_equal(miz_worker_ack(mw, id), 0);
+    assert_int_equal(miz_worker_progress(mw, id, "crew on its way"), 0);
+    it_quiet(w, 200);
+    assert_int_equal(miz_worker_ack(mw, id + 1000), 0);
+    it_expect_error(w, "unknown_delivery");
+    assert_int_equal(miz_worker_answer(mw, id, "done", "restored"), 0);
+    it_outcome_is(c, tracking, "power", "power", id, "done");
+    it_quiet(w, 100);
+
+    m = it_status(c, tracking);
+    it_history_is(it_status_delivery(m, id),
+                  (const char *const[]){"queued", "offered", "acked", "progress", "answered", NULL});
+    miz_msg_destroy(&m);
+    /* the default still confirms each command (it_serve expects the "ok") */
+    it_close(&w);
+    it_peer_t *loud = it_worker(d, "power", 1);
+    tracking = it_submit_topic(c, TOPIC, NULL);
+    id = it_serve(loud, tracking);
+    it_outcome_is(c, tracking, "power", "power", id, "done");
+}
+
 /* Waiting urgent deliveries go before routine ones, each oldest first. */
 static void test_urgent_first(void **state)
 {
@@ -169,6 +204,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         IT_TEST(test_credit, TABLE),
+        IT_TEST(test_quiet_worker, TABLE),
         IT_TEST(test_urgent_first, TABLE),
         IT_TEST(test_burst, TABLE),
     };
