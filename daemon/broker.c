@@ -2082,7 +2082,6 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     }
     b->open_requests++;
 
-    reply_accepted(b, r->tracking, route->n_to, n_observers, false);
     emit(b, r, NULL, BEV_RECEIVED, NULL);
 
     for (uint16_t i = 0; i < route->n_to; i++)
@@ -2091,6 +2090,9 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
         delivery_new(b, r, observers[i], ROLE_OBSERVE, 0, 0);
     for (uint32_t i = 0; i < r->n_dels; i++)
         dispatch(b, r->dels[i]->agency);
+    /* after the deliveries, which the outbox then sends first: they are on
+     * the way to the outcome, the receipt is not */
+    reply_accepted(b, r->tracking, route->n_to, n_observers, false);
 }
 
 static void pack_opt_str(msgpack_packer *pk, const char *key, const char *s)
