@@ -57,6 +57,7 @@
 #define MIZ_WINDOW 2000   /* requests submitted and without an outcome yet */
 #define WORKER_CREDIT 64  /* deliveries a worker holds at once */
 #define LATENCY_WORKERS 4 /* workers in the paced miz run */
+#define PACED_ROUNDS 10   /* turns of raw and miz in a paced comparison, each */
 #define MAX_WORKERS 16
 #define STALL_NS (10 * NS_PER_S) /* no reply for this long: something is lost */
 #define START_TIMEOUT_MS 5000    /* for mizd to answer and workers to register */
@@ -112,6 +113,7 @@ typedef struct {
     double seconds;  /* length of the paced runs */
     unsigned stores; /* bit i: run store_modes[i] */
     uint32_t recovery; /* --recovery N: only the recovery benchmark, with N requests */
+    bool confirm;      /* --confirm: workers not quiet */
 } opts_t;
 
 /* Percentiles of one set of durations, in nanoseconds. */
@@ -130,9 +132,10 @@ typedef struct {
     double cpu_self, cpu_daemon; /* CPU seconds spent meanwhile */
 } stats_t;
 
-/* What one store mode's daemon measured: pipelined per worker count, paced. */
+/* What one store mode's daemon measured: pipelined per worker count, paced,
+ * and raw ZeroMQ paced in turns with it. */
 typedef struct {
-    stats_t thr[N_WORKER_COUNTS], lat;
+    stats_t thr[N_WORKER_COUNTS], lat, raw_lat;
 } miz_stats_t;
 
 static uint64_t now_ns(void)
@@ -279,9 +282,58 @@ typedef struct {
     bool done;
 } slot_t;
 
-/* Records every reply waiting, in latency[] and from_send[] by arrival. */
-static int collect(const load_t *ld, uint32_t sent, slot_t *slots, uint64_t *latency,
-                   uint64_t *from_send, uint32_t *done)
+/* Latencies and costs gathered over one or more runs of a load. */
+typedef struct {
+    uint64_t *latency;           /* scheduled send (paced) or send to reply, by arrival */
+    uint64_t *from_send;         /* actual send to reply, by arrival */
+    uint64_t *lag;               /* actual send after scheduled, by request */
+    uint32_t n, cap;
+    uint64_t ns;                 /* first send to last reply, summed over the runs */
+    double cpu_self, cpu_daemon; /* CPU seconds spent meanwhile */
+} samples_t;
+
+static bool grow(uint64_t **v, uint32_t cap)
+{
+    uint64_t *p = realloc(*v, cap * sizeof *p);
+    if (p)
+        *v = p;
+    return p != NULL;
+}
+
+static int samples_reserve(samples_t *s, uint32_t more)
+{
+    uint32_t cap = s->n + more;
+    if (cap <= s->cap)
+        return 0;
+    if (!grow(&s->latency, cap) || !grow(&s->from_send, cap) || !grow(&s->lag, cap))
+        return fail("out of memory for %u requests", cap);
+    s->cap = cap;
+    return 0;
+}
+
+static void samples_free(samples_t *s)
+{
+    free(s->latency);
+    free(s->from_send);
+    free(s->lag);
+    *s = (samples_t){0};
+}
+
+/* Sorts the samples in place. */
+static stats_t samples_stats(samples_t *s, bool paced)
+{
+    return (stats_t){.count = s->n,
+                     .paced = paced,
+                     .seconds = (double)s->ns / 1e9,
+                     .cpu_self = s->cpu_self,
+                     .cpu_daemon = s->cpu_daemon,
+                     .latency = summarise(s->latency, s->n),
+                     .from_send = summarise(s->from_send, s->n),
+                     .lag = summarise(s->lag, s->n)};
+}
+
+/* Records every reply waiting, after the s->n samples of earlier runs. */
+static int collect(const load_t *ld, uint32_t sent, slot_t *slots, samples_t *s, uint32_t *done)
 {
     int rc;
     uint32_t i;
@@ -289,8 +341,8 @@ static int collect(const load_t *ld, uint32_t sent, slot_t *slots, uint64_t *lat
         if (i >= sent || slots[i].done)
             return fail("reply for request %u, which is not in flight", i);
         uint64_t now = now_ns();
-        latency[*done] = now - slots[i].due;
-        from_send[*done] = now - slots[i].sent;
+        s->latency[s->n + *done] = now - slots[i].due;
+        s->from_send[s->n + *done] = now - slots[i].sent;
         slots[i].done = true;
         ++*done;
     }
@@ -320,13 +372,13 @@ static uint64_t send_due(const load_t *ld, const plan_t *plan, uint64_t t0, slot
     return UINT64_MAX;
 }
 
-/* Runs one plan to completion: every request sent and its reply received. */
-static int run_load(const load_t *ld, const plan_t *plan, stats_t *st)
+/* Runs one plan to completion, every request sent and its reply received,
+ * and adds its figures to s. */
+static int run_load(const load_t *ld, const plan_t *plan, samples_t *s)
 {
     uint32_t n = plan->count, sent = 0, done = 0;
     slot_t *slots = calloc(n, sizeof *slots);
-    uint64_t *latency = malloc(n * sizeof *latency), *from_send = malloc(n * sizeof *from_send);
-    int rc = slots && latency && from_send ? 0 : fail("out of memory for %u requests", n);
+    int rc = slots ? samples_reserve(s, n) : fail("out of memory for %u requests", n);
     double cpu0 = cpu_self(), dcpu0 = ld->daemon ? cpu_of(ld->daemon) : 0;
     uint64_t t0 = now_ns(), progress = t0;
     if (rc == 0 && ld->begin)
@@ -334,7 +386,7 @@ static int run_load(const load_t *ld, const plan_t *plan, stats_t *st)
     while (rc == 0 && done < n) {
         uint64_t next_send = send_due(ld, plan, t0, slots, &sent, done);
         uint32_t before = done;
-        if (next_send == 0 || collect(ld, sent, slots, latency, from_send, &done) < 0) {
+        if (next_send == 0 || collect(ld, sent, slots, s, &done) < 0) {
             rc = -1;
         } else if (done > before) {
             progress = now_ns(); /* replies may have freed window: send before waiting */
@@ -347,30 +399,27 @@ static int run_load(const load_t *ld, const plan_t *plan, stats_t *st)
         }
     }
     if (rc == 0) {
-        *st = (stats_t){.count = n, .paced = plan->rate > 0};
-        st->seconds = (double)(now_ns() - t0) / 1e9;
-        st->cpu_self = cpu_self() - cpu0;
-        st->cpu_daemon = ld->daemon ? cpu_of(ld->daemon) - dcpu0 : 0;
-        st->latency = summarise(latency, n);
-        st->from_send = summarise(from_send, n);
-        for (uint32_t i = 0; i < n; i++) /* latency[] is free for the lags now */
-            latency[i] = slots[i].sent - slots[i].due;
-        st->lag = summarise(latency, n);
+        s->ns += now_ns() - t0;
+        s->cpu_self += cpu_self() - cpu0;
+        s->cpu_daemon += ld->daemon ? cpu_of(ld->daemon) - dcpu0 : 0;
+        for (uint32_t i = 0; i < n; i++)
+            s->lag[s->n + i] = slots[i].sent - slots[i].due;
+        s->n += n;
     }
     free(slots);
-    free(latency);
-    free(from_send);
     return rc;
 }
 
-/* A tenth of the plan first, unrecorded: the measured run then starts with
- * warm caches, grown hash tables and connected pipes. */
-static int run_warm(const load_t *ld, const plan_t *plan, stats_t *st)
+/* A tenth of the plan, unrecorded: the measured run then starts with warm
+ * caches, grown hash tables and connected pipes. */
+static int warm_up(const load_t *ld, const plan_t *plan)
 {
     plan_t warm = *plan;
-    stats_t ignored;
+    samples_t ignored = {0};
     warm.count = plan->count / 10 ? plan->count / 10 : 1;
-    return run_load(ld, &warm, &ignored) < 0 ? -1 : run_load(ld, plan, st);
+    int rc = run_load(ld, &warm, &ignored);
+    samples_free(&ignored);
+    return rc;
 }
 
 static plan_t paced_plan(const opts_t *o)
@@ -537,11 +586,42 @@ static void print_header(const opts_t *o)
  * shows its figures as they come. */
 static int measure(const load_t *ld, const plan_t *plan, const char *name, stats_t *st)
 {
-    if (run_warm(ld, plan, st) < 0)
-        return -1;
-    print_row(name, st);
-    fflush(stdout);
-    return 0;
+    samples_t s = {0};
+    int rc = warm_up(ld, plan) < 0 || run_load(ld, plan, &s) < 0 ? -1 : 0;
+    if (rc == 0) {
+        *st = samples_stats(&s, plan->rate > 0);
+        print_row(name, st);
+        fflush(stdout);
+    }
+    samples_free(&s);
+    return rc;
+}
+
+/* raw ZeroMQ and miz at the same paced rate, taking turns in PACED_ROUNDS
+ * rounds: the machine's bursts of scheduling noise then fall on both alike,
+ * where two runs one after the other could each catch a different share. */
+static int measure_paced(const load_t *raw, const load_t *miz, const plan_t *paced,
+                         const char *name, stats_t *raw_st, stats_t *miz_st)
+{
+    const load_t *ld[2] = {raw, miz};
+    samples_t s[2] = {{0}, {0}};
+    plan_t round = *paced;
+    round.count = paced->count / PACED_ROUNDS ? paced->count / PACED_ROUNDS : 1;
+    int rc = warm_up(raw, paced) < 0 || warm_up(miz, paced) < 0 ? -1 : 0;
+    for (int k = 0; rc == 0 && k < 2 * PACED_ROUNDS; k++)
+        rc = run_load(ld[k % 2], &round, &s[k % 2]);
+    if (rc == 0) {
+        char raw_name[64];
+        snprintf(raw_name, sizeof raw_name, "raw ZeroMQ, %.0f/s", paced->rate);
+        *raw_st = samples_stats(&s[0], true);
+        *miz_st = samples_stats(&s[1], true);
+        print_row(raw_name, raw_st);
+        print_row(name, miz_st);
+        fflush(stdout);
+    }
+    samples_free(&s[0]);
+    samples_free(&s[1]);
+    return rc;
 }
 
 static const char *verdict(bool met)
@@ -564,7 +644,7 @@ static void print_rps(const char *name, double rps, unsigned workers, const char
 }
 
 /* Each store mode that ran, against its own targets. */
-static void print_targets(const opts_t *o, const stats_t *raw_lat, const miz_stats_t *miz)
+static void print_targets(const opts_t *o, const miz_stats_t *miz)
 {
     char name[64];
     printf("(latency: send, or its scheduled time when paced, to reply; CPU: microseconds of CPU\n"
@@ -599,9 +679,9 @@ static void print_targets(const opts_t *o, const stats_t *raw_lat, const miz_sta
         }
         snprintf(name, sizeof name, "p99 at %.0f/s <= %.0f x raw:", o->rate,
                  sm->target_p99_ratio);
-        print_ratio(name, &miz[m].lat.latency, &raw_lat->latency, sm->target_p99_ratio);
+        print_ratio(name, &miz[m].lat.latency, &miz[m].raw_lat.latency, sm->target_p99_ratio);
         print_ratio("  the same from the actual send:", &miz[m].lat.from_send,
-                    &raw_lat->from_send, sm->target_p99_ratio);
+                    &miz[m].raw_lat.from_send, sm->target_p99_ratio);
     }
 }
 
@@ -653,7 +733,7 @@ static int raw_recv(void *ctx, uint32_t *i)
 }
 
 /* The ROUTER side: hands every frame back to its sender until it gets an
- * empty one. A thread of its own, as a broker would be. */
+ * empty one. */
 static void *echo_main(void *socket)
 {
     for (;;) {
@@ -676,57 +756,67 @@ static void *echo_main(void *socket)
     return NULL;
 }
 
-static int bench_raw(void *zctx, const opts_t *o, const char *dir, stats_t *thr, stats_t *lat)
-{
-    char ep[PATH_MAX + 16], name[64];
+/* The bare echo, open for the whole run, so that its paced runs can take
+ * turns with miz's. The ROUTER has a ZeroMQ context, and so an I/O thread,
+ * of its own, as a broker in its own process has (libzmq's own latency test
+ * is two processes, local_lat and remote_lat). */
+typedef struct {
+    void *ctx, *router, *dealer;
+    pthread_t echo;
+    bool echoing;
     msgpack_sbuffer frame;
-    int linger = 0;
+    raw_t r;
+    load_t ld;
+} raw_bench_t;
+
+static int raw_open(raw_bench_t *rb, void *zctx, const opts_t *o, const char *dir)
+{
+    char ep[PATH_MAX + 16];
+    int linger = 0, hwm = ROUTER_HWM, one = 1;
+    *rb = (raw_bench_t){0};
+    raw_frame(&rb->frame);
     if (endpoint(o, dir, "raw", ep, sizeof ep) < 0)
         return -1;
-    raw_frame(&frame);
-    void *router = zmq_socket(zctx, ZMQ_ROUTER), *dealer = zmq_socket(zctx, ZMQ_DEALER);
-    pthread_t echo;
-    int rc = -1;
+    rb->ctx = zmq_ctx_new();
+    rb->router = rb->ctx ? zmq_socket(rb->ctx, ZMQ_ROUTER) : NULL;
+    rb->dealer = zmq_socket(zctx, ZMQ_DEALER);
+    if (!rb->router || !rb->dealer)
+        return fail("cannot create the echo's sockets: %s", zmq_strerror(errno));
     /* mizd's ROUTER settings: high water marks no window reaches, and a
      * full pipe refusing rather than dropping */
-    int hwm = ROUTER_HWM, one = 1;
-    for (int i = 0; router && dealer && i < 2; i++) {
-        zmq_setsockopt(i ? router : dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(i ? router : dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    for (int i = 0; i < 2; i++) {
+        zmq_setsockopt(i ? rb->router : rb->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(i ? rb->router : rb->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(i ? rb->router : rb->dealer, ZMQ_LINGER, &linger, sizeof linger);
     }
-    if (router)
-        zmq_setsockopt(router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    if (!router || !dealer || zmq_bind(router, ep) < 0) {
-        fail("cannot bind %s: %s", ep, zmq_strerror(errno));
-        if (router)
-            zmq_close(router);
-    } else if (pthread_create(&echo, NULL, echo_main, router) != 0) {
-        fail("cannot start the echo thread");
-        zmq_close(router);
-    } else {
-        zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
-        raw_t r = {dealer, frame.data, frame.size};
-        load_t ld = {.socket = dealer, .send = raw_send, .recv = raw_recv, .ctx = &r};
-        plan_t pipelined = {.count = o->count, .window = RAW_WINDOW}, paced = paced_plan(o);
-        if (zmq_connect(dealer, ep) < 0)
-            rc = fail("cannot connect %s: %s", ep, zmq_strerror(errno));
-        else
-            rc = 0;
-        snprintf(name, sizeof name, "raw ZeroMQ, window %d", RAW_WINDOW);
-        if (rc == 0)
-            rc = measure(&ld, &pipelined, name, thr);
-        snprintf(name, sizeof name, "raw ZeroMQ, %.0f/s", o->rate);
-        if (rc == 0)
-            rc = measure(&ld, &paced, name, lat);
+    zmq_setsockopt(rb->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    if (zmq_bind(rb->router, ep) < 0)
+        return fail("cannot bind %s: %s", ep, zmq_strerror(errno));
+    if (pthread_create(&rb->echo, NULL, echo_main, rb->router) != 0)
+        return fail("cannot start the echo thread");
+    rb->echoing = true;
+    if (zmq_connect(rb->dealer, ep) < 0)
+        return fail("cannot connect %s: %s", ep, zmq_strerror(errno));
+    rb->r = (raw_t){rb->dealer, rb->frame.data, rb->frame.size};
+    rb->ld = (load_t){.socket = rb->dealer, .send = raw_send, .recv = raw_recv, .ctx = &rb->r};
+    return 0;
+}
+
+static void raw_close(raw_bench_t *rb)
+{
+    if (rb->echoing) {
         /* an empty frame stops the echo; if even that fails, stop waiting */
-        if (zmq_send(dealer, "", 0, 0) < 0)
-            zmq_ctx_shutdown(zctx);
-        pthread_join(echo, NULL);
+        if (zmq_send(rb->dealer, "", 0, 0) < 0)
+            zmq_ctx_shutdown(rb->ctx);
+        pthread_join(rb->echo, NULL); /* the echo closes the ROUTER */
+    } else if (rb->router) {
+        zmq_close(rb->router);
     }
-    if (dealer)
-        zmq_close(dealer);
-    msgpack_sbuffer_destroy(&frame);
-    return rc;
+    if (rb->dealer)
+        zmq_close(rb->dealer);
+    if (rb->ctx)
+        zmq_ctx_term(rb->ctx);
+    msgpack_sbuffer_destroy(&rb->frame);
 }
 
 /* ---- 2. miz end to end: the daemon ---- */
@@ -829,12 +919,14 @@ typedef struct {
     void *zctx;
     const char *endpoint;
     const miz_curve_t *curve; /* NULL: plain */
+    bool confirm;             /* register without quiet: an "ok" for every ack and answer */
     atomic_bool stop;
     atomic_uint registered;
     atomic_bool failed;
 } crew_t;
 
-/* Acks, then answers, every delivery: the two messages a real worker sends. */
+/* Acks, then answers, every delivery: the two messages a real worker sends
+ * (registered quiet, as a busy one would, unless --confirm). */
 static int worker_handle(miz_worker_t *w, crew_t *crew, const miz_msg_t *m)
 {
     uint64_t id;
@@ -852,13 +944,14 @@ static int worker_handle(miz_worker_t *w, crew_t *crew, const miz_msg_t *m)
         const char *code = miz_msg_str(m, "code", &n);
         return fail("worker got error %.*s", code ? (int)n : 1, code ? code : "?");
     }
-    return 0; /* "ok" for each ack and answer */
+    return 0; /* with --confirm, "ok" for each ack and answer */
 }
 
 static void *worker_main(void *arg)
 {
     crew_t *crew = arg;
-    miz_worker_opts_t o = {.agency = AGENCY, .credit = WORKER_CREDIT, .curve = crew->curve};
+    miz_worker_opts_t o = {
+        .agency = AGENCY, .credit = WORKER_CREDIT, .curve = crew->curve, .quiet = !crew->confirm};
     miz_worker_t *w = miz_worker_new(crew->zctx, crew->endpoint, &o);
     bool ok = w != NULL;
     if (!w)
@@ -1009,9 +1102,10 @@ static int miz_recv(void *ctx, uint32_t *i)
     return errno == EAGAIN ? 0 : -1;
 }
 
-/* One run with n workers: they start, the load runs, they say goodbye. */
+/* One run with n workers: they start, the load runs, they say goodbye. A
+ * paced run takes turns with raw ZeroMQ's (into *raw_st). */
 static int miz_with_workers(const load_t *ld, crew_t *crew, const char *label, unsigned n,
-                            const plan_t *plan, stats_t *st)
+                            const plan_t *plan, stats_t *st, const load_t *raw, stats_t *raw_st)
 {
     char name[64];
     pthread_t threads[MAX_WORKERS];
@@ -1025,7 +1119,8 @@ static int miz_with_workers(const load_t *ld, crew_t *crew, const char *label, u
     else
         snprintf(name, sizeof name, "miz %s, %2u worker%s, window %u", label, n,
                  n == 1 ? "" : "s", plan->window);
-    int rc = measure(ld, plan, name, st);
+    int rc = plan->rate > 0 ? measure_paced(raw, ld, plan, name, raw_st, st)
+                            : measure(ld, plan, name, st);
     crew_stop(crew, threads, n);
     if (rc == 0 && atomic_load(&crew->failed))
         rc = fail("a worker failed");
@@ -1084,7 +1179,7 @@ static void remove_keys(const keys_t *k, const char *dir)
 }
 
 static int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_mode_t *sm,
-                     miz_stats_t *st)
+                     const load_t *raw, miz_stats_t *st)
 {
     daemon_t d = {0};
     keys_t keys;
@@ -1099,13 +1194,14 @@ static int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_m
         load_t ld = {.socket = miz_client_socket(c), .begin = miz_begin, .send = miz_send,
                      .recv = miz_recv, .ctx = &x, .daemon = d.pid};
         crew_t crew = {.zctx = zctx, .endpoint = d.workers,
-                       .curve = sm->curve ? &keys.worker_curve : NULL};
+                       .curve = sm->curve ? &keys.worker_curve : NULL, .confirm = o->confirm};
         plan_t pipelined = {.count = o->count, .window = MIZ_WINDOW}, paced = paced_plan(o);
         for (size_t i = 0; rc == 0 && i < N_WORKER_COUNTS; i++)
             rc = miz_with_workers(&ld, &crew, sm->label, worker_counts[i], &pipelined,
-                                  &st->thr[i]);
+                                  &st->thr[i], NULL, NULL);
         if (rc == 0)
-            rc = miz_with_workers(&ld, &crew, sm->label, LATENCY_WORKERS, &paced, &st->lat);
+            rc = miz_with_workers(&ld, &crew, sm->label, LATENCY_WORKERS, &paced, &st->lat, raw,
+                                  &st->raw_lat);
         free(x.by_track);
     }
     miz_client_destroy(&c);
@@ -1185,11 +1281,14 @@ static int fill(void *zctx, const opts_t *o, daemon_t *d, rss_t *empty)
         load_t ld = {.socket = miz_client_socket(c), .send = miz_send, .recv = accepted_recv,
                      .ctx = &x, .daemon = d->pid};
         plan_t plan = {.count = o->recovery, .window = RECOVERY_WINDOW};
-        stats_t st;
-        rc = run_load(&ld, &plan, &st);
+        samples_t s = {0};
+        rc = run_load(&ld, &plan, &s);
         snprintf(name, sizeof name, "miz disk, no workers, window %d", RECOVERY_WINDOW);
-        if (rc == 0)
+        if (rc == 0) {
+            stats_t st = samples_stats(&s, false);
             print_row(name, &st);
+        }
+        samples_free(&s);
         fflush(stdout); /* before the restarted mizd's log lines */
     }
     miz_client_destroy(&c);
@@ -1318,7 +1417,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: miz-bench [--mizd PATH] [--config FILE] [--transport ipc|tcp]\n"
             "                 [--store memory|disk] [--count N] [--rate R] [--seconds S]\n"
-            "                 [--quick]\n"
+            "                 [--quick] [--confirm]\n"
             "       miz-bench [--mizd PATH] [--config FILE] [--transport ipc|tcp]\n"
             "                 --recovery N\n"
             "\n"
@@ -1331,6 +1430,8 @@ static void usage(FILE *out)
             "  --rate R           requests per second in the paced runs (default 5000)\n"
             "  --seconds S        length of the paced runs (default 5)\n"
             "  --quick            a short run: 20000 requests, 1 s paced\n"
+            "  --confirm          workers register without \"quiet\": mizd sends an \"ok\"\n"
+            "                     for every ack and answer\n"
             "  --recovery N       only this: N open requests on disk, then how long mizd\n"
             "                     takes to restart with them, and its memory after\n"
             "Exits 0 when every run completed, whether or not the targets were met.\n");
@@ -1373,6 +1474,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"rate", required_argument, NULL, 'r'},   {"seconds", required_argument, NULL, 's'},
         {"quick", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {"store", required_argument, NULL, 'S'},  {"recovery", required_argument, NULL, 'R'},
+        {"confirm", no_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     *o = (opts_t){.mizd = default_mizd(), .config = MIZ_BENCH_CONFIG, .count = 200000,
@@ -1418,6 +1520,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
             o->recovery = (uint32_t)v;
             break;
         case 'q': quick = true; break;
+        case 'C': o->confirm = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -1450,7 +1553,10 @@ int main(int argc, char **argv)
         return 1;
     }
     void *zctx = zmq_ctx_new();
-    stats_t raw_thr, raw_lat;
+    raw_bench_t raw = {0};
+    stats_t raw_thr;
+    plan_t raw_pipelined = {.count = o.count, .window = RAW_WINDOW};
+    char name[64];
     miz_stats_t miz[N_STORE_MODES];
     unsigned long long total0, steal0, total1, steal1;
     struct statfs fs;
@@ -1462,17 +1568,21 @@ int main(int argc, char **argv)
                "not durable ones\n", dir);
     int rc = !zctx        ? fail("cannot create a ZeroMQ context")
              : o.recovery ? bench_recovery(zctx, &o, dir)
-                          : bench_raw(zctx, &o, dir, &raw_thr, &raw_lat);
+                          : raw_open(&raw, zctx, &o, dir);
+    snprintf(name, sizeof name, "raw ZeroMQ, window %d", RAW_WINDOW);
+    if (rc == 0 && !o.recovery)
+        rc = measure(&raw.ld, &raw_pipelined, name, &raw_thr);
     for (size_t m = 0; rc == 0 && !o.recovery && m < N_STORE_MODES; m++)
         if (o.stores & 1u << m)
-            rc = bench_miz(zctx, &o, dir, &store_modes[m], &miz[m]);
+            rc = bench_miz(zctx, &o, dir, &store_modes[m], &raw.ld, &miz[m]);
+    raw_close(&raw);
     if (zctx)
         zmq_ctx_term(zctx);
     remove_dir(dir);
     if (rc < 0)
         return 1;
     if (!o.recovery)
-        print_targets(&o, &raw_lat, miz);
+        print_targets(&o, miz);
     cpu_steal(&total1, &steal1);
     if (total1 > total0)
         printf("CPU time stolen by the hypervisor during the run: %.1f%%\n",
