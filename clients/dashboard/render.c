@@ -194,11 +194,13 @@ static void json_case(FILE *out, const figures_t *f, const fig_case_t *c,
     json_str(out, name_en(names, d->agency));
     fputs(",\"topic\":", out);
     json_str(out, c->req->topic);
+    fputs(",\"kind\":", out); /* mizd allows only [a-z0-9_-] in it; escaped all the same */
+    json_str(out, c->req->kind);
     fprintf(out,
-            ",\"kind\":\"%s\",\"priority\":\"%s\",\"role\":\"%s\",\"level\":%" PRIu64
+            ",\"priority\":\"%s\",\"role\":\"%s\",\"level\":%" PRIu64
             ",\"state\":\"%s\",\"created\":%" PRIu64 ",\"answer_by\":%" PRIu64
             ",\"overdue_ms\":%" PRIu64 ",\"escalated_to\":",
-            c->req->kind, c->req->priority, d->role, d->level, d->state, d->created, d->answer_by,
+            c->req->priority, d->role, d->level, d->state, d->created, d->answer_by,
             f->now > d->answer_by ? f->now - d->answer_by : 0);
     if (c->escalation)
         json_str(out, c->escalation->agency);
