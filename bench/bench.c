@@ -47,6 +47,7 @@
 
 #include "cert.h"
 #include "miz.h"
+#include "store.h"
 
 #ifndef MIZ_BENCH_CONFIG
 #define MIZ_BENCH_CONFIG "bench/bench.yaml"
@@ -58,6 +59,8 @@
 #define WORKER_CREDIT 64  /* deliveries a worker holds at once */
 #define LATENCY_WORKERS 4 /* workers in the paced miz run */
 #define PACED_ROUNDS 10   /* turns of raw and miz in a paced comparison, each */
+#define FLOOR_REQUESTS 1000 /* requests of two store commits each, timed alone */
+#define FLOOR_RECORD 400    /* bytes: about a benchmark request's record in the store */
 #define MAX_WORKERS 16
 #define STALL_NS (10 * NS_PER_S) /* no reply for this long: something is lost */
 #define START_TIMEOUT_MS 5000    /* for mizd to answer and workers to register */
@@ -133,9 +136,9 @@ typedef struct {
 } stats_t;
 
 /* What one store mode's daemon measured: pipelined per worker count, paced,
- * and raw ZeroMQ paced in turns with it. */
+ * and raw ZeroMQ paced in turns with it; with the disk, its store's commits. */
 typedef struct {
-    stats_t thr[N_WORKER_COUNTS], lat, raw_lat;
+    stats_t thr[N_WORKER_COUNTS], lat, raw_lat, commit;
 } miz_stats_t;
 
 static uint64_t now_ns(void)
@@ -682,6 +685,12 @@ static void print_targets(const opts_t *o, const miz_stats_t *miz)
         print_ratio(name, &miz[m].lat.latency, &miz[m].raw_lat.latency, sm->target_p99_ratio);
         print_ratio("  the same from the actual send:", &miz[m].lat.from_send,
                     &miz[m].raw_lat.from_send, sm->target_p99_ratio);
+        if (sm->disk) {
+            double floor_us = 2 * (double)miz[m].commit.latency.p50 / 1e3;
+            printf("    %-40s 2 x %.0f us (p50) = %.0f us = %.1f x raw p99\n",
+                   "under it, two store commits in turn:", floor_us / 2, floor_us,
+                   floor_us * 1e3 / (double)miz[m].raw_lat.latency.p99);
+        }
     }
 }
 
@@ -881,17 +890,17 @@ static int daemon_stop(daemon_t *d)
 }
 
 /* Removes a stopped daemon's store, if it had one. */
-static void remove_data(const daemon_t *d)
+static void remove_store(const char *data)
 {
     static const char *const names[] = {"data.mdb", "lock.mdb", "mizd.lock"};
     char path[PATH_MAX + 16];
-    if (!d->data[0])
+    if (!data[0])
         return;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", d->data, names[i]);
-        unlink(path);
+        if (snprintf(path, sizeof path, "%s/%s", data, names[i]) < (int)sizeof path)
+            unlink(path);
     }
-    rmdir(d->data);
+    rmdir(data);
 }
 
 /* Asks for a status nobody has until mizd answers: any reply means it is
@@ -1127,6 +1136,52 @@ static int miz_with_workers(const load_t *ld, crew_t *crew, const char *label, u
     return rc;
 }
 
+/* The floor under a durable request: it waits for its submission's commit
+ * before "accepted" and for its answer's before "outcome", two commits in
+ * turn, each two synchronous writes (LMDB's data pages, then its meta page).
+ * Timed with mizd's own store code, on the file system of the disk daemon's
+ * store, a request's record of the size mizd writes for the benchmark's. */
+static int bench_commits(const char *dir, stats_t *st)
+{
+    char data[PATH_MAX + 16], err[256], rec[FLOOR_RECORD];
+    snprintf(data, sizeof data, "%s/floor", dir);
+    store_t *s = store_open(data, err, sizeof err);
+    uint64_t *t = malloc(2 * FLOOR_REQUESTS * sizeof *t);
+    store_counters_t next = {1, 1, 1};
+    int rc = !s ? fail("%s", err) : !t ? fail("out of memory") : 0;
+    memset(rec, 'x', sizeof rec);
+    uint64_t t0 = now_ns();
+    double cpu0 = cpu_self();
+    for (uint32_t i = 0; rc == 0 && i < 2 * FLOOR_REQUESTS; i++) {
+        uint64_t begin = now_ns(), tracking = i / 2 + 1;
+        store_status_t x = store_begin(s);
+        if (!x) /* a submission's turn, then its answer's */
+            x = i % 2 ? store_put_closed(s, tracking, begin, NULL, 0, rec, sizeof rec)
+                      : store_put_open(s, tracking, rec, sizeof rec);
+        if (!x)
+            x = store_put_counters(s, &next);
+        if (!x)
+            x = store_commit(s);
+        else
+            store_abort(s);
+        t[i] = now_ns() - begin;
+        if (x)
+            rc = fail("store: %s", store_error(s));
+    }
+    if (rc == 0) {
+        *st = (stats_t){.count = 2 * FLOOR_REQUESTS,
+                        .seconds = (double)(now_ns() - t0) / 1e9,
+                        .cpu_self = cpu_self() - cpu0,
+                        .latency = summarise(t, 2 * FLOOR_REQUESTS)};
+        print_row("store commits, a request's two", st);
+        fflush(stdout);
+    }
+    free(t);
+    store_destroy(&s);
+    remove_store(data);
+    return rc;
+}
+
 /* Keys for a CURVE run: the broker's, a gateway's, a worker's, and the
  * benchmark's table with a security section naming them (in dir). */
 typedef struct {
@@ -1185,6 +1240,8 @@ static int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_m
     keys_t keys;
     if (sm->curve && make_keys(&keys, o, dir) < 0)
         return -1;
+    if (sm->disk && bench_commits(dir, &st->commit) < 0)
+        return -1;
     if (daemon_start(&d, o, sm->curve ? keys.config : o->config, dir, sm->disk, "warn") < 0)
         return -1;
     miz_client_t *c = miz_client_new_curve(zctx, d.clients, sm->curve ? &keys.gateway_curve : NULL);
@@ -1207,7 +1264,7 @@ static int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_m
     miz_client_destroy(&c);
     if (daemon_stop(&d) < 0)
         rc = -1;
-    remove_data(&d);
+    remove_store(d.data);
     if (sm->curve)
         remove_keys(&keys, dir);
     return rc;
@@ -1388,7 +1445,7 @@ static int bench_recovery(void *zctx, const opts_t *o, const char *dir)
         if (daemon_stop(&d) < 0)
             rc = -1;
     }
-    remove_data(&d);
+    remove_store(d.data);
     if (rc < 0)
         return -1;
     printf("\nrecovery of %s open requests, one open delivery each\n", grouped(n, path));
