@@ -44,6 +44,7 @@
 typedef struct worker worker_t;
 typedef struct request request_t;
 typedef struct delivery delivery_t;
+typedef struct snapshot snapshot_t;
 
 typedef enum { ROLE_TARGET, ROLE_ESCALATION, ROLE_OBSERVE, ROLE_BREACH } role_t;
 static const char *const role_names[] = {"target", "escalation", "observe", "breach"};
@@ -129,8 +130,9 @@ struct request {
     uint32_t open;    /* deliveries of any role not yet finished */
     uint32_t settled; /* bit per target branch */
     priority_t prio;
-    bool dirty;      /* changed this turn: written when it ends */
-    bool ref_stored; /* its client_ref is in the store */
+    bool dirty;         /* changed this turn: written when it ends */
+    bool ref_stored;    /* its client_ref is in the store */
+    bool closed_stored; /* in the store's table of closed requests: done for good */
     request_t *next_closed, *next_dirty;
 };
 
@@ -237,6 +239,9 @@ struct broker {
     bool stopping;             /* submissions are refused; the loop ends when quiet */
     uint64_t stop_by;
     struct event *stop_ev;
+    snapshot_t *snapshots;     /* reading the store a part per turn */
+    size_t n_snapshots;
+    struct event *snapshot_ev; /* active while snapshots has any */
     /* What a turn sends, held until its changes are on disk: [socket u8]
      * [routing id length u32][routing id][body length u32][body] */
     msgpack_sbuffer outbox;
@@ -1754,6 +1759,7 @@ static bool persist(broker_t *b)
         r->next_dirty = NULL;
         r->dirty = false;
         r->ref_stored = r->client_ref != NULL;
+        r->closed_stored = r->closed && !r->open;
     }
     b->dirty_tail = &b->dirty;
     return true;
@@ -2193,22 +2199,46 @@ static void cmd_status(broker_t *b, const wire_msg_t *m)
 /* ---- snapshot: the Clone pattern's state (protocol.md section 8.2) ---- */
 
 #define SNAPSHOT_PART 256 /* requests per snapshot message */
+#define SNAPSHOTS_MAX 8   /* reading the store at once: each holds a read transaction */
 
-typedef struct {
-    broker_t *b;
-    uint64_t since;
+/* What is in memory goes in the turn that asks; the closed requests only
+ * the store has follow a part per turn, read in a transaction begun in that
+ * first turn, so the loop never stalls on a large store and every part is
+ * the state as of one seq. */
+struct snapshot {
+    snapshot_t *next;
+    store_scan_t *scan;
+    unsigned char rid[256]; /* the asker's routing id (ZeroMQ's are at most 255 bytes) */
+    size_t rid_len;
+    uint64_t re, seq, since;
+    bool has_re;
     request_t *part[SNAPSHOT_PART];
     bool loaded[SNAPSHOT_PART]; /* read from the store for this: dropped once sent */
     size_t n, parts;
-    bool failed;
-} snapshot_t;
+    broker_t *b;
+};
+
+/* Replies of a later turn go where the first one's did. */
+static void snapshot_peer(broker_t *b, const snapshot_t *s)
+{
+    b->peer = (peer_t){.socket = b->clients, .rid = s->rid, .rid_len = s->rid_len,
+                       .seq = s->re, .has_seq = s->has_re};
+}
+
+static void snapshot_drop_part(snapshot_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->loaded[i])
+            request_drop(s->part[i]);
+    s->n = 0;
+}
 
 static void snapshot_send(snapshot_t *s, bool done)
 {
     broker_t *b = s->b;
     msgpack_packer *pk = reply_begin(b, "snapshot", 5);
     wire_kv_uint(pk, "part", s->parts++);
-    wire_kv_uint(pk, "seq", b->next.event - 1);
+    wire_kv_uint(pk, "seq", s->seq);
     wire_kv_uint(pk, "run", b->run);
     wire_kv_bool(pk, "done", done);
     wire_pack_cstr(pk, "requests");
@@ -2216,11 +2246,9 @@ static void snapshot_send(snapshot_t *s, bool done)
     for (size_t i = 0; i < s->n; i++) {
         msgpack_pack_map(pk, 8);
         pack_request_fields(b, s->part[i], false);
-        if (s->loaded[i])
-            request_drop(s->part[i]);
     }
     reply_send(b);
-    s->n = 0;
+    snapshot_drop_part(s);
 }
 
 static void snapshot_add(snapshot_t *s, request_t *r, bool loaded)
@@ -2231,14 +2259,6 @@ static void snapshot_add(snapshot_t *s, request_t *r, bool loaded)
         snapshot_send(s, false);
 }
 
-/* A closed request the store has and memory does not. */
-/* One still in memory went with the others: no need to read it. */
-static bool snapshot_in_memory(uint64_t tracking, void *arg)
-{
-    const snapshot_t *s = arg;
-    return idmap_get(s->b->requests, &tracking, sizeof tracking) != NULL;
-}
-
 static int snapshot_stored(const void *rec, size_t len, void *arg)
 {
     snapshot_t *s = arg;
@@ -2247,42 +2267,94 @@ static int snapshot_stored(const void *rec, size_t len, void *arg)
     if (!r) {
         LOG(s->b, LOG_ERROR, "%s: a closed request does not decode (%s)", store_path(s->b->store),
             why);
-        s->failed = true;
         return 1;
     }
     snapshot_add(s, r, true);
     return 0;
 }
 
-/* Every open request, and the closed ones since `since`, in one turn: the
- * seq sent with them is that of the last event they include. */
+static void snapshot_destroy(snapshot_t **sp)
+{
+    snapshot_t *s = *sp;
+    snapshot_drop_part(s);
+    store_scan_destroy(&s->scan);
+    free(s);
+    *sp = NULL;
+}
+
+/* One part of every snapshot still reading the store, as a turn of its own
+ * between the sockets' turns. */
+static void on_snapshots(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    broker_t *b = arg;
+    clock_update(b);
+    for (snapshot_t **p = &b->snapshots; *p;) {
+        snapshot_t *s = *p;
+        snapshot_peer(b, s);
+        int more = store_scan_next(s->scan, SNAPSHOT_PART, snapshot_stored, s);
+        if (more > 0) {
+            if (s->n)
+                snapshot_send(s, false);
+            p = &s->next;
+            continue;
+        }
+        if (more == 0) {
+            snapshot_send(s, true);
+        } else {
+            LOG(b, LOG_ERROR, "a snapshot stopped: %s",
+                b->store ? store_error(b->store) : "no store");
+            reply_error(b, "unavailable", 0, "cannot read the store: ask for the snapshot again");
+        }
+        *p = s->next;
+        b->n_snapshots--;
+        snapshot_destroy(&s);
+    }
+    b->peer = (peer_t){0};
+    if (b->snapshots)
+        event_active(b->snapshot_ev, 0, 0);
+    end_turn(b);
+}
+
+/* Every open request and every closed one since `since`: what memory has
+ * now, then what only the store has (closed requests there are done for
+ * good: no event changes them). The seq sent with every part is that of the
+ * last event of this turn so far. */
 static void cmd_snapshot(broker_t *b, const wire_msg_t *m)
 {
-    if (!permitted(b, 1u << KEY_DASHBOARD, "read the event stream"))
+    uint64_t since = 0;
+    if (!permitted(b, 1u << KEY_DASHBOARD, "read the event stream") ||
+        !field_uint(b, m, "since", false, &since))
         return;
+    if (b->store && b->n_snapshots >= SNAPSHOTS_MAX) {
+        reply_busy(b, b->heartbeat_ms, "%d snapshots are being read already", SNAPSHOTS_MAX);
+        return;
+    }
     snapshot_t *s = xcalloc(1, sizeof *s);
-    s->b = b;
-    if (!field_uint(b, m, "since", false, &s->since)) {
-        free(s);
+    *s = (snapshot_t){.b = b, .since = since, .seq = b->next.event - 1, .re = b->peer.seq,
+                      .has_re = b->peer.has_seq, .rid_len = b->peer.rid_len};
+    memcpy(s->rid, b->peer.rid, s->rid_len);
+    if (b->store && !(s->scan = store_scan_closed(b->store, since))) {
+        LOG(b, LOG_ERROR, "%s", store_error(b->store));
+        reply_error(b, "unavailable", 0, "cannot read the store");
+        snapshot_destroy(&s);
         return;
     }
     request_t *r;
     for (size_t c = 0; (r = idmap_next(b->requests, &c));)
-        if (!r->closed || r->closed >= s->since)
+        if ((!r->closed || r->closed >= since) && !(s->scan && r->closed_stored))
             snapshot_add(s, r, false);
-    if (b->store && store_each_closed_since(b->store, s->since, snapshot_in_memory, snapshot_stored, s) < 0) {
-        LOG(b, LOG_ERROR, "%s", store_error(b->store));
-        s->failed = true;
-    }
-    if (s->failed) {
-        for (size_t i = 0; i < s->n; i++)
-            if (s->loaded[i])
-                request_drop(s->part[i]);
-        reply_error(b, "unavailable", 0, "cannot read the store");
-    } else {
+    if (!s->scan) {
         snapshot_send(s, true);
+        snapshot_destroy(&s);
+        return;
     }
-    free(s);
+    if (s->n) /* what memory holds may change before the next turn */
+        snapshot_send(s, false);
+    s->next = b->snapshots;
+    b->snapshots = s;
+    b->n_snapshots++;
+    event_active(b->snapshot_ev, 0, 0);
 }
 
 static void cmd_ping(broker_t *b, const wire_msg_t *m)
@@ -2851,9 +2923,10 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     struct timeval tick = {(time_t)(hb / 1000), (suseconds_t)(hb % 1000) * 1000};
     b->deadline_ev = evtimer_new(base, on_deadline, b);
     b->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, b);
+    b->snapshot_ev = event_new(base, -1, 0, on_snapshots, b);
     b->clients_ev = zev_new(base, b->clients, on_socket, b);
     b->workers_ev = zev_new(base, b->workers, on_socket, b);
-    if (!b->deadline_ev || !b->tick_ev || !b->clients_ev || !b->workers_ev ||
+    if (!b->deadline_ev || !b->tick_ev || !b->snapshot_ev || !b->clients_ev || !b->workers_ev ||
         event_add(b->tick_ev, &tick) < 0) {
         snprintf(err, errlen, "cannot set up the event loop");
         broker_destroy(&b);
@@ -2963,6 +3036,13 @@ void broker_destroy(broker_t **bp)
         event_free(b->tick_ev);
     if (b->stop_ev)
         event_free(b->stop_ev);
+    if (b->snapshot_ev)
+        event_free(b->snapshot_ev);
+    while (b->snapshots) { /* before the store: each holds a read of it */
+        snapshot_t *s = b->snapshots;
+        b->snapshots = s->next;
+        snapshot_destroy(&s);
+    }
     if (b->clients)
         zmq_close(b->clients);
     if (b->workers)

@@ -26,9 +26,20 @@
 enum { DB_META, DB_OPEN, DB_CLOSED, DB_EXPIRY, DB_REFS, DB_COUNT };
 static const char *const db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
 
+struct store_scan {
+    store_t *store;
+    store_scan_t *next;
+    bool ended; /* by the store: its transaction is gone */
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    bool started;
+    unsigned char from[16];
+};
+
 struct store {
     MDB_env *env;
-    MDB_txn *txn; /* the write transaction of this turn, if one is open */
+    MDB_txn *txn;         /* the write transaction of this turn, if one is open */
+    store_scan_t *scans;  /* each with a read transaction open */
     MDB_dbi dbi[DB_COUNT];
     size_t map_size;
     int lock_fd;     /* mizd.lock, held while open: one mizd per store */
@@ -122,8 +133,22 @@ fail:
     return fail(s, rc, "cannot open the tables");
 }
 
+/* A scan's read transaction keeps LMDB from growing the map or closing the
+ * environment: the scan ends, and its reader asks again. */
+static void end_scans(store_t *s)
+{
+    while (s->scans) {
+        store_scan_t *sc = s->scans;
+        s->scans = sc->next;
+        mdb_cursor_close(sc->cur);
+        mdb_txn_abort(sc->txn);
+        sc->ended = true;
+    }
+}
+
 static void env_close(store_t *s)
 {
+    end_scans(s);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
@@ -142,7 +167,9 @@ static int env_open(store_t *s)
     }
     if ((rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
         (rc = mdb_env_set_mapsize(s->env, s->map_size)) ||
-        (rc = mdb_env_open(s->env, s->dir, 0, 0640))) {
+        /* NOTLS: a scan's read transaction lives on while the same thread
+         * reads and writes in others */
+        (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0640))) {
         fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
         env_close(s);
         return rc;
@@ -274,6 +301,8 @@ static store_status_t write_failed(store_t *s, int rc, const char *what)
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
+    if (rc == MDB_MAP_FULL)
+        end_scans(s);
     if (rc == MDB_MAP_FULL && mdb_env_set_mapsize(s->env, s->map_size * 2) == 0) {
         s->map_size *= 2;
         return STORE_RETRY;
@@ -411,40 +440,77 @@ int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
     return ret;
 }
 
-int store_each_closed_since(store_t *s, uint64_t since, store_skip_fn *skip, store_record_fn *fn,
-                            void *arg)
+store_scan_t *store_scan_closed(store_t *s, uint64_t since)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    unsigned char from[16] = {0};
-    be64(from, since);
-    MDB_val key = {sizeof from, from}, val, rec;
-    if (read_begin(s, &txn) < 0)
-        return -1;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_EXPIRY], &cur), ret = 0;
-    if (rc) {
-        mdb_txn_abort(txn);
-        return fail(s, rc, "cannot read"), -1;
+    store_scan_t *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        fail(s, ENOMEM, "cannot read");
+        return NULL;
     }
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0 && ret == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    int rc;
+    if (read_begin(s, &sc->txn) < 0) {
+        free(sc);
+        return NULL;
+    }
+    if ((rc = mdb_cursor_open(sc->txn, s->dbi[DB_EXPIRY], &sc->cur))) {
+        mdb_txn_abort(sc->txn);
+        free(sc);
+        fail(s, rc, "cannot read");
+        return NULL;
+    }
+    be64(sc->from, since);
+    sc->store = s;
+    sc->next = s->scans;
+    s->scans = sc;
+    return sc;
+}
+
+int store_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg)
+{
+    store_t *s = sc->store;
+    if (sc->ended) {
+        snprintf(s->err, sizeof s->err, "%s: a long read was ended to grow the map or reopen",
+                 s->path);
+        return -1;
+    }
+    MDB_val key = {sizeof sc->from, sc->from}, val, rec;
+    for (size_t n = 0; n < max;) {
+        int rc = mdb_cursor_get(sc->cur, &key, &val, sc->started ? MDB_NEXT : MDB_SET_RANGE);
+        sc->started = true;
+        if (rc == MDB_NOTFOUND)
+            return 0;
+        if (rc)
+            return fail(s, rc, "cannot read"), -1;
         if (key.mv_size != 16)
             continue;
         MDB_val tracking = {8, (unsigned char *)key.mv_data + 8};
-        if (skip && skip(get_be64(tracking.mv_data), arg))
-            continue;
-        rc = mdb_get(txn, s->dbi[DB_CLOSED], &tracking, &rec);
+        rc = mdb_get(sc->txn, s->dbi[DB_CLOSED], &tracking, &rec);
         if (rc == MDB_NOTFOUND) /* an index entry without its record: skip it */
             continue;
         if (rc)
-            break;
-        ret = fn(rec.mv_data, rec.mv_size, arg);
+            return fail(s, rc, "cannot read"), -1;
+        if (fn(rec.mv_data, rec.mv_size, arg))
+            return -1;
+        n++;
     }
-    if (rc && rc != MDB_NOTFOUND)
-        ret = (fail(s, rc, "cannot read"), -1);
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return ret;
+    return 1;
+}
+
+void store_scan_destroy(store_scan_t **scp)
+{
+    store_scan_t *sc = *scp;
+    if (!sc)
+        return;
+    if (!sc->ended) {
+        store_scan_t **p = &sc->store->scans;
+        while (*p != sc)
+            p = &(*p)->next;
+        *p = sc->next;
+        mdb_cursor_close(sc->cur);
+        mdb_txn_abort(sc->txn);
+    }
+    free(sc);
+    *scp = NULL;
 }
 
 int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,

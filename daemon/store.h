@@ -73,12 +73,20 @@ int store_unmap(store_t *s);
 /* Calls fn on the record of tracking, open or closed. 1 found (after fn),
  * 0 unknown, -1 read error. */
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg);
-/* Calls fn on every closed record that closed at or after since, in closing
- * order; stops as store_each_open does. */
-typedef bool store_skip_fn(uint64_t tracking, void *arg);
-/* skip (may be NULL) passes over a record before it is read. */
-int store_each_closed_since(store_t *s, uint64_t since, store_skip_fn *skip, store_record_fn *fn,
-                            void *arg);
+/* A read of the closed records spread over many turns (a snapshot of a
+ * large store must not stall the loop): it sees the store as it was when
+ * it began, whatever is committed meanwhile. The store ends its scans when
+ * it must close or grow its map; their next call then fails. Destroy every
+ * scan before the store. */
+typedef struct store_scan store_scan_t;
+/* Every record that closed at or after since, in closing order. NULL on a
+ * read error (store_error). */
+store_scan_t *store_scan_closed(store_t *s, uint64_t since);
+/* Calls fn on the next records, at most max. 1: there are more; 0: that
+ * was the last; -1: a read error (store_error), a scan the store has ended,
+ * or fn's non-zero return, which stops it. */
+int store_scan_next(store_scan_t *scan, size_t max, store_record_fn *fn, void *arg);
+void store_scan_destroy(store_scan_t **scan);
 /* 1 and the tracking number and time a client_ref was first used, 0 if
  * unknown, -1 on a read error. */
 int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,

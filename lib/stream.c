@@ -10,8 +10,8 @@
 #include "clock.h"
 #include "wire.h"
 
-/* A snapshot not complete this long after it was asked for is asked for
- * again: the broker may have died after reading the request. */
+/* A snapshot with no part for this long after it was asked for, or after
+ * its last part, is asked for again: the broker may have died meanwhile. */
 #define SNAPSHOT_TIMEOUT_MS 3000
 /* Events queued while a snapshot is awaited, past which the sync starts
  * over rather than grow without bound behind a broker that never answers. */
@@ -547,7 +547,7 @@ struct miz_stream {
     miz_replica_t *replica; /* the last complete one */
     miz_replica_t *staging; /* being filled by a snapshot; NULL when synced */
     snap_t snap;
-    uint64_t snap_asked_at, next_seq, next_prune;
+    uint64_t snap_heard_at, next_seq, next_prune;
     wire_msg_t **queue; /* events that came while the snapshot was awaited */
     size_t n_queue, cap_queue;
     wire_msg_t *counters;
@@ -572,7 +572,7 @@ static int stream_resync(miz_stream_t *s)
     if (s->next_seq > 1) /* not the first */
         s->stats.resyncs++;
     s->snap = (snap_t){.seq_sent = s->next_seq++};
-    s->snap_asked_at = clock_ms(CLOCK_MONOTONIC);
+    s->snap_heard_at = clock_ms(CLOCK_MONOTONIC);
     uint64_t now = clock_ms(CLOCK_REALTIME);
     return send_snapshot(s->dealer, s->snap.seq_sent, now > s->keep_ms ? now - s->keep_ms : 0);
 }
@@ -714,6 +714,8 @@ static int on_reply(miz_stream_t *s, wire_msg_t *w, bool *changed)
         *changed = true;
         return stream_synced(s);
     }
+    if (took == 1) /* a large store's parts come a turn apart: the timeout is between parts */
+        s->snap_heard_at = clock_ms(CLOCK_MONOTONIC);
     return 0;
 }
 
@@ -752,7 +754,7 @@ int miz_stream_pump(miz_stream_t *s, int timeout_ms)
         }
         if (errno != EAGAIN)
             return -1;
-        if (s->staging && clock_ms(CLOCK_MONOTONIC) - s->snap_asked_at > SNAPSHOT_TIMEOUT_MS) {
+        if (s->staging && clock_ms(CLOCK_MONOTONIC) - s->snap_heard_at > SNAPSHOT_TIMEOUT_MS) {
             if (stream_resync(s) < 0)
                 return -1;
             progress = true;

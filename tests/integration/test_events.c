@@ -288,6 +288,107 @@ static void test_snapshot(void **state)
     sub_close(&s);
 }
 
+#define STORED 2000 /* closed requests: several parts, each a turn of its own */
+#define STORED_WINDOW 100
+
+/* Closes STORED requests; returns the first tracking number. */
+static uint64_t close_many(it_peer_t *c, it_peer_t *w)
+{
+    size_t sent = 0, outcomes = 0;
+    uint64_t first = 0;
+    for (uint64_t progress = it_now_ms(); outcomes < STORED;) {
+        while (sent < STORED && sent - outcomes < STORED_WINDOW) {
+            it_submit_send(c, &(miz_submit_t){.topic = "utility.water.cut", .text = "x"});
+            sent++;
+        }
+        miz_msg_t *m;
+        while ((m = it_next(w, 0))) {
+            it_check_type(m, "deliver");
+            assert_int_equal(
+                miz_worker_answer(it_miz_worker(w), it_uint(IT_ROOT(m), "delivery"), "done", NULL),
+                0);
+            miz_msg_destroy(&m);
+        }
+        if ((m = it_next(c, 2))) {
+            progress = it_now_ms();
+            if (miz_msg_is(m, "accepted") && !first)
+                first = it_uint(IT_ROOT(m), "tracking");
+            outcomes += miz_msg_is(m, "outcome");
+            miz_msg_destroy(&m);
+        } else if (it_now_ms() - progress > IT_WAIT_MS) {
+            it_fail("stalled with %zu of %d requests closed", outcomes, STORED);
+        }
+    }
+    return first;
+}
+
+/* A snapshot of many closed requests comes a part per turn: a ping sent
+ * after it is answered before its last part, and a request that closes
+ * meanwhile is in it once, as it was when the snapshot was asked for. */
+static void test_snapshot_turns(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *c = it_client(d);
+    it_peer_t *w = it_worker_open(
+        d, &(miz_worker_opts_t){.agency = "water", .credit = STORED_WINDOW, .quiet = true});
+    miz_msg_destroy(&(miz_msg_t *){it_expect(w, "registered")});
+    uint64_t first = close_many(c, w);
+    uint64_t open = it_submit_topic(c, "utility.water.cut", NULL);
+    miz_msg_t *m = it_deliver(w, open, "target");
+    uint64_t delivery = it_uint(IT_ROOT(m), "delivery");
+    miz_msg_destroy(&m);
+
+    it_send_map(c, IT_MAP(IT_S("type", "snapshot"), IT_U("seq", 9001)));
+    it_send_map(c, IT_MAP(IT_S("type", "ping"), IT_U("seq", 9002)));
+    bool *seen = calloc(STORED + 1, sizeof *seen), pong = false, answered = false;
+    assert_non_null(seen);
+    size_t parts = 0, requests = 0;
+    uint64_t seq = 0;
+    for (bool done = false; !done;) {
+        m = it_next(c, IT_WAIT_MS);
+        if (!m)
+            it_fail("no snapshot part %zu", parts);
+        if (miz_msg_is(m, "pong") || miz_msg_is(m, "outcome")) { /* between parts */
+            if (miz_msg_is(m, "outcome"))
+                assert_int_equal(it_uint(IT_ROOT(m), "tracking"), open);
+            else
+                assert_int_equal(it_uint(IT_ROOT(m), "re"), 9002);
+            pong = pong || miz_msg_is(m, "pong");
+            miz_msg_destroy(&m);
+            continue;
+        }
+        it_check_type(m, "snapshot");
+        assert_int_equal(it_uint(IT_ROOT(m), "re"), 9001);
+        assert_int_equal(it_uint(IT_ROOT(m), "part"), parts);
+        if (parts++ == 0)
+            seq = it_uint(IT_ROOT(m), "seq");
+        assert_int_equal(it_uint(IT_ROOT(m), "seq"), seq);
+        done = it_bool(IT_ROOT(m), "done");
+        if (done && !pong)
+            it_fail("the snapshot's last part came before the pong: the loop waited for it");
+        const msgpack_object *reqs = it_get(IT_ROOT(m), "requests");
+        for (uint32_t i = 0; i < reqs->via.array.size; i++) {
+            const msgpack_object *r = &reqs->via.array.ptr[i];
+            uint64_t t = it_uint(r, "tracking");
+            assert_true(t >= first && t <= open);
+            if (seen[t - first])
+                it_fail("tracking %llu twice in one snapshot", (unsigned long long)t);
+            seen[t - first] = true;
+            if (t == open)
+                it_str_eq(r, "state", "open");
+            requests++;
+        }
+        miz_msg_destroy(&m);
+        if (!answered) { /* it closes and is written while the parts go on */
+            assert_int_equal(miz_worker_answer(it_miz_worker(w), delivery, "done", NULL), 0);
+            answered = true;
+        }
+    }
+    assert_int_equal(requests, STORED + 1);
+    assert_true(parts > STORED / 256);
+    free(seen);
+}
+
 /* With a store, seq carries on across a restart and run changes; closed
  * requests come from the store once memory no longer has them. */
 static void test_restart(void **state)
@@ -323,6 +424,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         IT_TEST(test_events, TABLE),
         IT_TEST(test_snapshot, TABLE),
+        IT_TEST(test_snapshot_turns, TABLE),
         IT_TEST(test_restart, TABLE),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
