@@ -19,6 +19,7 @@ struct auth {
     char server_secret[MIZ_KEY_LEN + 1];
     principal_t *keys; /* sorted by key */
     size_t n_keys;
+    log_limit_t refused; /* a scan of the port must not flood the log */
 };
 
 static int by_key(const void *a, const void *b)
@@ -182,8 +183,9 @@ static void zap_one(auth_t *a, zmq_msg_t *f, int n)
                  (const char *)zmq_msg_data(&f[2]));
         snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&f[3]),
                  (const char *)zmq_msg_data(&f[3]));
-        log_line(LOG_WARN, "refused a connection to %s from %s: %s%s%s", domain, address, text,
-                 *user ? ", key " : "", user);
+        if (log_limit_pass(&a->refused))
+            log_line(LOG_WARN, "refused a connection to %s from %s: %s%s%s", domain, address,
+                     text, *user ? ", key " : "", user);
     }
 }
 
@@ -224,6 +226,7 @@ auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *con
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    a->refused = (log_limit_t){.what = "refused connections", .level = LOG_WARN};
     if (!conf->server_cert) {
         snprintf(err, errlen, "CURVE needs security.server_cert (miz keygen writes one)");
         goto fail;
@@ -248,6 +251,11 @@ auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *con
 fail:
     auth_destroy(&a);
     return NULL;
+}
+
+void auth_tick(auth_t *a)
+{
+    log_limit_flush(&a->refused);
 }
 
 void auth_destroy(auth_t **ap)

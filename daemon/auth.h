@@ -29,6 +29,9 @@ typedef struct {
 auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *conf, char *err,
                  size_t errlen);
 void auth_destroy(auth_t **auth);
+/* For the broker's tick: tells refused connections that were not logged
+ * one by one (log_limit_flush). */
+void auth_tick(auth_t *auth);
 
 /* Reads the keys again (a reload): the old set stays if anything is wrong. */
 int auth_reload(auth_t *auth, const security_conf_t *conf, char *err, size_t errlen);

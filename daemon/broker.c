@@ -246,12 +246,20 @@ struct broker {
      * [routing id length u32][routing id][body length u32][body] */
     msgpack_sbuffer outbox;
     bool out_promise; /* the message being built tells of state that must be durable */
+    log_limit_t error_lines, forbidden_lines;
 };
 
 #define LOG(b, lvl, ...)                                                                           \
     do {                                                                                           \
         if ((lvl) <= (b)->log_level)                                                               \
             log_line((lvl), __VA_ARGS__);                                                          \
+    } while (0)
+
+/* LOG of what a peer can make happen at will: at most so many a second */
+#define LOG_PEER(b, limit, ...)                                                                    \
+    do {                                                                                           \
+        if ((limit)->level <= (b)->log_level && log_limit_pass(limit))                             \
+            log_line((limit)->level, __VA_ARGS__);                                                 \
     } while (0)
 
 /* Allocation failure in the core is fatal, as in Redis: half-applied state
@@ -712,7 +720,7 @@ static void vreply_error(broker_t *b, const char *code, uint64_t delivery, uint6
     for (char *c = message; *c; c++)
         if ((unsigned char)*c < 0x20)
             *c = ' ';
-    LOG(b, LOG_INFO, "error reply %s: %s", code, message);
+    LOG_PEER(b, &b->error_lines, "error reply %s: %s", code, message);
 }
 
 static void reply_error(broker_t *b, const char *code, uint64_t delivery, const char *fmt, ...)
@@ -1818,7 +1826,8 @@ static bool permitted(broker_t *b, unsigned roles, const char *what)
     const principal_t *p = b->peer.principal;
     if (!b->peer.secure || (p && (roles & (1u << p->role))))
         return true;
-    LOG(b, LOG_WARN, "forbidden: %s, by key %s", what, p ? p->name : "no longer known");
+    LOG_PEER(b, &b->forbidden_lines, "forbidden: %s, by key %s", what,
+             p ? p->name : "no longer known");
     reply_error(b, "forbidden", 0, "this key may not %s", what);
     return false;
 }
@@ -2183,8 +2192,9 @@ static void cmd_status(broker_t *b, const wire_msg_t *m)
     /* a gateway asks only about what it submitted itself */
     const principal_t *p = b->peer.principal;
     if (p && p->role == KEY_GATEWAY && (!r->submitter || strcmp(r->submitter, p->key) != 0)) {
-        LOG(b, LOG_WARN, "forbidden: status of tracking %llu, by key %s, which did not submit it",
-            (unsigned long long)tracking, p->name);
+        LOG_PEER(b, &b->forbidden_lines,
+                 "forbidden: status of tracking %llu, by key %s, which did not submit it",
+                 (unsigned long long)tracking, p->name);
         reply_error(b, "forbidden", 0, "tracking %llu was not submitted with this key",
                     (unsigned long long)tracking);
         request_drop(stored);
@@ -2382,8 +2392,8 @@ static void cmd_register(broker_t *b, const wire_msg_t *m)
     char q[WIRE_QUOTE_SIZE];
     const principal_t *p = b->peer.principal;
     if (p && (strlen(p->agency) != agency_len || memcmp(p->agency, agency_s, agency_len) != 0)) {
-        LOG(b, LOG_WARN, "forbidden: register for \"%s\", by key %s of %s",
-            wire_quote(agency_s, agency_len, q), p->name, p->agency);
+        LOG_PEER(b, &b->forbidden_lines, "forbidden: register for \"%s\", by key %s of %s",
+                 wire_quote(agency_s, agency_len, q), p->name, p->agency);
         reply_error(b, "forbidden", 0, "this key is %s's: it may not register for \"%s\"",
                     p->agency, q);
         return;
@@ -2693,7 +2703,7 @@ static int recv_one(broker_t *b, void *socket, const command_t *commands)
         client_seen(b);
     }
     if (b->peer.secure && !b->peer.principal) { /* revoked by a reload since it connected */
-        LOG(b, LOG_WARN, "forbidden: a message with a key no longer known");
+        LOG_PEER(b, &b->forbidden_lines, "forbidden: a message with a key no longer known");
         reply_error(b, "forbidden", 0, "this key is no longer known to mizd");
     } else if (got < 0 || extra) {
         reply_error(b, "malformed", 0, "a message is exactly one frame after the routing id");
@@ -2793,6 +2803,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     forget_buckets(b);
     forget_holders(b);
     publish_counters(b);
+    log_limit_flush(&b->error_lines);
+    log_limit_flush(&b->forbidden_lines);
+    if (b->auth)
+        auth_tick(b->auth);
     end_turn(b);
 }
 
@@ -2869,6 +2883,8 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     b->events_endpoint = opts->events_endpoint ? NULL : xstrdup(b->conf->events_endpoint);
     b->data_dir = opts->data_dir || opts->memory ? NULL : xstrdup(b->conf->data_dir);
     b->log_level = opts->log_level;
+    b->error_lines = (log_limit_t){.what = "error replies", .level = LOG_INFO};
+    b->forbidden_lines = (log_limit_t){.what = "forbidden messages", .level = LOG_WARN};
     b->next = (store_counters_t){1, 1, 1};
     b->timer_at = UINT64_MAX;
     b->dirty_tail = &b->dirty;

@@ -1,4 +1,5 @@
 #include "log.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,4 +77,30 @@ void log_line(log_level_t level, const char *fmt, ...)
     line[n++] = '\n';
     /* one write per line keeps lines whole when several processes share stderr */
     fwrite(line, 1, n, stderr);
+}
+
+static void limit_roll(log_limit_t *l, uint64_t second)
+{
+    if (second == l->second)
+        return;
+    if (l->held_back)
+        log_line(l->level, "%u more %s in one second, not logged one by one", l->held_back,
+                 l->what);
+    *l = (log_limit_t){.what = l->what, .level = l->level, .second = second};
+}
+
+bool log_limit_pass(log_limit_t *l)
+{
+    limit_roll(l, clock_ms(CLOCK_MONOTONIC) / 1000);
+    if (l->logged < LOG_LIMIT_PER_SECOND) {
+        l->logged++;
+        return true;
+    }
+    l->held_back++;
+    return false;
+}
+
+void log_limit_flush(log_limit_t *l)
+{
+    limit_roll(l, clock_ms(CLOCK_MONOTONIC) / 1000);
 }

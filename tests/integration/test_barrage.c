@@ -80,6 +80,30 @@
  * of up to 256 MiB of freed blocks come on top. */
 #define RSS_BOUND_KB (UNDER_ASAN ? 1536u * 1024 : 256u * 1024)
 
+/* daemon/log.h's LOG_LIMIT_PER_SECOND: lines of one flood a second */
+#define LOG_LINES_PER_SECOND 10
+
+/* The most lines with text in any one second of mizd's log, whose lines
+ * start with the time, HH:MM:SS.mmm. */
+static unsigned log_peak_per_second(const it_daemon_t *d, const char *text)
+{
+    FILE *f = fopen(it_log_path(d), "r");
+    assert_non_null(f);
+    char line[1024], second[9] = "";
+    unsigned n = 0, peak = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, text))
+            continue;
+        if (strncmp(line, second, 8) != 0) {
+            memcpy(second, line, 8);
+            n = 0;
+        }
+        peak = ++n > peak ? n : peak;
+    }
+    fclose(f);
+    return peak;
+}
+
 /* ---- keys and table, made by main() ---- */
 
 static it_keys_t folder;
@@ -1951,6 +1975,22 @@ static void test_barrage(void **state)
     }
     if (it_exited(d))
         it_fail("mizd exited");
+
+    /* The log: refused handshakes and error replies came by the thousand;
+     * their lines at most LOG_LINES_PER_SECOND a second (two of the
+     * limiter's seconds may share one of the log's), the rest each second
+     * told in one line. */
+    static const char *const floods[][2] = {
+        {"refused a connection", "more refused connections in one second"},
+        {"error reply ", "more error replies in one second"},
+    };
+    for (size_t i = 0; i < sizeof floods / sizeof *floods; i++) {
+        unsigned most = log_peak_per_second(d, floods[i][0]);
+        if (most > 2 * LOG_LINES_PER_SECOND)
+            it_fail("%u lines of \"%s\" in one second of the log", most, floods[i][0]);
+        if (!it_log_has(d, floods[i][1]))
+            it_fail("no \"%s\" line in the log", floods[i][1]);
+    }
 
     printf("barrage: %" PRIu64 " frames with keys in %" PRIu64 " ms, %" PRIu64
            " more offered by refused peers, %zu raw connections\n",
