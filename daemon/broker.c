@@ -2560,13 +2560,22 @@ static void cmd_answer(broker_t *b, const wire_msg_t *m)
     dispatch(b, d->agency);
 }
 
+/* The delivery a command on a branch names, held by this worker, and the
+ * one text the command carries; NULL after the error reply if any is wrong. */
+static delivery_t *branch_command(broker_t *b, const wire_msg_t *m, const char *key,
+                                  bool required, const char **s, size_t *n, const char *verb)
+{
+    delivery_t *d = held_delivery(b, m);
+    return d && field_str(b, m, key, required, TEXT_MAX, s, n) && answerable(b, d, verb) ? d
+                                                                                        : NULL;
+}
+
 static void cmd_progress(broker_t *b, const wire_msg_t *m)
 {
     const char *note;
     size_t note_len;
-    delivery_t *d = held_delivery(b, m);
-    if (!d || !field_str(b, m, "note", true, TEXT_MAX, &note, &note_len) ||
-        !answerable(b, d, "reported on"))
+    delivery_t *d = branch_command(b, m, "note", true, &note, &note_len, "reported on");
+    if (!d)
         return;
     acknowledge(b, d);
     free(d->note);
@@ -2579,9 +2588,8 @@ static void cmd_refuse(broker_t *b, const wire_msg_t *m)
 {
     const char *reason;
     size_t reason_len;
-    delivery_t *d = held_delivery(b, m);
-    if (!d || !field_str(b, m, "reason", false, TEXT_MAX, &reason, &reason_len) ||
-        !answerable(b, d, "refused"))
+    delivery_t *d = branch_command(b, m, "reason", false, &reason, &reason_len, "refused");
+    if (!d)
         return;
     if (reason)
         d->note = (free(d->note), xstrndup(reason, reason_len));
