@@ -229,18 +229,23 @@ static int conn_send(conn_t *c)
 /* Waits up to timeout_ms (forever if negative) for one frame. */
 static int conn_recv_raw(conn_t *c, int timeout_ms, miz_msg_t **out)
 {
-    zmq_pollitem_t item = {c->socket, 0, ZMQ_POLLIN, 0};
-    int rc = zmq_poll(&item, 1, timeout_ms);
-    if (rc < 0)
-        return -1;
-    if (rc == 0) {
-        errno = EAGAIN;
-        return -1;
-    }
     zmq_msg_t frame;
     zmq_msg_init(&frame);
-    if (zmq_msg_recv(&frame, c->socket, 0) < 0) {
+    /* what is waiting is read at once: polling first costs system calls for
+     * nothing, and with timeout 0 (draining) nothing else is wanted */
+    int got = zmq_msg_recv(&frame, c->socket, ZMQ_DONTWAIT);
+    if (got < 0 && errno == EAGAIN && timeout_ms != 0) {
+        zmq_pollitem_t item = {c->socket, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, timeout_ms);
+        if (rc > 0)
+            got = zmq_msg_recv(&frame, c->socket, ZMQ_DONTWAIT);
+        else if (rc == 0)
+            errno = EAGAIN;
+    }
+    if (got < 0) {
+        int e = errno;
         zmq_msg_close(&frame);
+        errno = e;
         return -1;
     }
     bool more = zmq_msg_more(&frame);
