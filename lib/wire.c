@@ -48,6 +48,7 @@ struct key_span {
 
 /* Keys beyond this many are sorted in a heap buffer instead of the stack. */
 #define KEYS_ON_STACK 32
+#define PAIRWISE_KEYS 16 /* maps up to this many keys are checked for repeats without sorting */
 /* Bytes of a string that wire_quote() keeps. */
 #define QUOTE_MAX (WIRE_QUOTE_SIZE - sizeof "...")
 
@@ -200,16 +201,29 @@ const char *wire_quote(const char *s, size_t n, char out[WIRE_QUOTE_SIZE])
     return out;
 }
 
-/* Sorting keeps a hostile map of many keys from costing n^2 compares. */
+static int repeated(struct scan *sc, const struct key_span *key)
+{
+    char q[WIRE_QUOTE_SIZE];
+    return fail(sc, WIRE_MALFORMED, "top-level key \"%s\" repeated",
+                wire_quote((const char *)key->p, key->n, q));
+}
+
+/* A protocol message has a dozen keys or so: comparing each pair costs less
+ * than sorting them. Sorting keeps a hostile map of many keys from costing
+ * n^2 compares. */
 static int check_duplicates(struct scan *sc, struct key_span *keys, size_t n)
 {
+    if (n <= PAIRWISE_KEYS) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (compare_keys(&keys[j], &keys[i]) == 0)
+                    return repeated(sc, &keys[i]);
+        return 0;
+    }
     qsort(keys, n, sizeof *keys, compare_keys);
     for (size_t i = 1; i < n; i++)
-        if (compare_keys(&keys[i - 1], &keys[i]) == 0) {
-            char q[WIRE_QUOTE_SIZE];
-            return fail(sc, WIRE_MALFORMED, "top-level key \"%s\" repeated",
-                        wire_quote((const char *)keys[i].p, keys[i].n, q));
-        }
+        if (compare_keys(&keys[i - 1], &keys[i]) == 0)
+            return repeated(sc, &keys[i]);
     return 0;
 }
 

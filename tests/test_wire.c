@@ -458,6 +458,11 @@ static void test_many_keys(void **state)
 
     pack_many_keys(&b, 100, "k57");
     expect_packed_reject(&b, WIRE_MALFORMED, "top-level key \"k57\" repeated");
+    /* either side of where comparing pairs gives way to sorting */
+    pack_many_keys(&b, 15, "k0");
+    expect_packed_reject(&b, WIRE_MALFORMED, "top-level key \"k0\" repeated");
+    pack_many_keys(&b, 16, "k0");
+    expect_packed_reject(&b, WIRE_MALFORMED, "top-level key \"k0\" repeated");
 }
 
 /* {"a": [[...[nil]...]]}: the top map plus arrays levels of arrays. */
