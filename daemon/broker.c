@@ -130,9 +130,8 @@ struct request {
     uint32_t open;    /* deliveries of any role not yet finished */
     uint32_t settled; /* bit per target branch */
     priority_t prio;
-    bool dirty;         /* changed this turn: written when it ends */
-    bool ref_stored;    /* its client_ref is in the store */
-    bool closed_stored; /* in the store's table of closed requests: done for good */
+    bool dirty;      /* changed this turn: written when it ends */
+    bool ref_stored; /* its client_ref is in the store */
     request_t *next_closed, *next_dirty;
 };
 
@@ -1767,7 +1766,6 @@ static bool persist(broker_t *b)
         r->next_dirty = NULL;
         r->dirty = false;
         r->ref_stored = r->client_ref != NULL;
-        r->closed_stored = r->closed && !r->open;
     }
     b->dirty_tail = &b->dirty;
     return true;
@@ -2211,13 +2209,15 @@ static void cmd_status(broker_t *b, const wire_msg_t *m)
 #define SNAPSHOT_PART 256 /* requests per snapshot message */
 #define SNAPSHOTS_MAX 8   /* reading the store at once: each holds a read transaction */
 
-/* What is in memory goes in the turn that asks; the closed requests only
- * the store has follow a part per turn, read in a transaction begun in that
- * first turn, so the loop never stalls on a large store and every part is
- * the state as of one seq. */
+/* With a store, what is on disk comes a part per turn, read in a
+ * transaction begun in the turn that asks, so the loop never stalls on a
+ * large store and every part is the state as of one seq; only what that
+ * turn changed and has not written yet goes from memory at once. */
 struct snapshot {
     snapshot_t *next;
     store_scan_t *scan;
+    uint64_t *from_memory; /* sorted: the trackings sent from memory, which the scan skips */
+    size_t n_from_memory;
     unsigned char rid[256]; /* the asker's routing id (ZeroMQ's are at most 255 bytes) */
     size_t rid_len;
     uint64_t re, seq, since;
@@ -2269,17 +2269,31 @@ static void snapshot_add(snapshot_t *s, request_t *r, bool loaded)
         snapshot_send(s, false);
 }
 
+static bool snapshot_wants(const snapshot_t *s, const request_t *r)
+{
+    return !r->closed || r->closed >= s->since;
+}
+
+static int compare_tracking(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int snapshot_stored(const void *rec, size_t len, void *arg)
 {
     snapshot_t *s = arg;
     const char *why;
     request_t *r = decode_record(s->b, rec, len, &why);
     if (!r) {
-        LOG(s->b, LOG_ERROR, "%s: a closed request does not decode (%s)", store_path(s->b->store),
-            why);
+        LOG(s->b, LOG_ERROR, "%s: a request does not decode (%s)", store_path(s->b->store), why);
         return 1;
     }
-    snapshot_add(s, r, true);
+    if (snapshot_wants(s, r) && !bsearch(&r->tracking, s->from_memory, s->n_from_memory,
+                                         sizeof *s->from_memory, compare_tracking))
+        snapshot_add(s, r, true);
+    else
+        request_drop(r);
     return 0;
 }
 
@@ -2288,6 +2302,7 @@ static void snapshot_destroy(snapshot_t **sp)
     snapshot_t *s = *sp;
     snapshot_drop_part(s);
     store_scan_destroy(&s->scan);
+    free(s->from_memory);
     free(s);
     *sp = NULL;
 }
@@ -2326,10 +2341,10 @@ static void on_snapshots(evutil_socket_t fd, short what, void *arg)
     end_turn(b);
 }
 
-/* Every open request and every closed one since `since`: what memory has
- * now, then what only the store has (closed requests there are done for
- * good: no event changes them). The seq sent with every part is that of the
- * last event of this turn so far. */
+/* Every open request and every closed one since `since`. With a store, a
+ * request this turn has not changed is as the store has it (a turn writes
+ * every request it changed), so only the changed ones go from memory. The
+ * seq sent with every part is that of the last event of this turn so far. */
 static void cmd_snapshot(broker_t *b, const wire_msg_t *m)
 {
     uint64_t since = 0;
@@ -2344,16 +2359,29 @@ static void cmd_snapshot(broker_t *b, const wire_msg_t *m)
     *s = (snapshot_t){.b = b, .since = since, .seq = b->next.event - 1, .re = b->peer.seq,
                       .has_re = b->peer.has_seq, .rid_len = b->peer.rid_len};
     memcpy(s->rid, b->peer.rid, s->rid_len);
-    if (b->store && !(s->scan = store_scan_closed(b->store, since))) {
+    if (b->store && !(s->scan = store_scan(b->store, since))) {
         LOG(b, LOG_ERROR, "%s", store_error(b->store));
         reply_error(b, "unavailable", 0, "cannot read the store");
         snapshot_destroy(&s);
         return;
     }
-    request_t *r;
-    for (size_t c = 0; (r = idmap_next(b->requests, &c));)
-        if ((!r->closed || r->closed >= since) && !(s->scan && r->closed_stored))
-            snapshot_add(s, r, false);
+    if (s->scan) {
+        size_t n = 0;
+        for (request_t *r = b->dirty; r; r = r->next_dirty)
+            n++;
+        s->from_memory = xcalloc(n ? n : 1, sizeof *s->from_memory);
+        for (request_t *r = b->dirty; r; r = r->next_dirty) {
+            s->from_memory[s->n_from_memory++] = r->tracking;
+            if (snapshot_wants(s, r))
+                snapshot_add(s, r, false);
+        }
+        qsort(s->from_memory, s->n_from_memory, sizeof *s->from_memory, compare_tracking);
+    } else {
+        request_t *r;
+        for (size_t c = 0; (r = idmap_next(b->requests, &c));)
+            if (snapshot_wants(s, r))
+                snapshot_add(s, r, false);
+    }
     if (!s->scan) {
         snapshot_send(s, true);
         snapshot_destroy(&s);

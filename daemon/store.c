@@ -31,8 +31,8 @@ struct store_scan {
     store_scan_t *next;
     bool ended; /* by the store: its transaction is gone */
     MDB_txn *txn;
-    MDB_cursor *cur;
-    bool started;
+    MDB_cursor *open, *closed;
+    bool open_done, started;
     unsigned char from[16];
 };
 
@@ -140,7 +140,8 @@ static void end_scans(store_t *s)
     while (s->scans) {
         store_scan_t *sc = s->scans;
         s->scans = sc->next;
-        mdb_cursor_close(sc->cur);
+        mdb_cursor_close(sc->open);
+        mdb_cursor_close(sc->closed);
         mdb_txn_abort(sc->txn);
         sc->ended = true;
     }
@@ -440,7 +441,7 @@ int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
     return ret;
 }
 
-store_scan_t *store_scan_closed(store_t *s, uint64_t since)
+store_scan_t *store_scan(store_t *s, uint64_t since)
 {
     store_scan_t *sc = calloc(1, sizeof *sc);
     if (!sc) {
@@ -452,7 +453,10 @@ store_scan_t *store_scan_closed(store_t *s, uint64_t since)
         free(sc);
         return NULL;
     }
-    if ((rc = mdb_cursor_open(sc->txn, s->dbi[DB_EXPIRY], &sc->cur))) {
+    if ((rc = mdb_cursor_open(sc->txn, s->dbi[DB_OPEN], &sc->open)) ||
+        (rc = mdb_cursor_open(sc->txn, s->dbi[DB_EXPIRY], &sc->closed))) {
+        if (sc->open)
+            mdb_cursor_close(sc->open);
         mdb_txn_abort(sc->txn);
         free(sc);
         fail(s, rc, "cannot read");
@@ -465,17 +469,24 @@ store_scan_t *store_scan_closed(store_t *s, uint64_t since)
     return sc;
 }
 
-int store_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg)
+/* The next record of the scan in *rec: 1, 0 at the end, -1 on an error. */
+static int scan_record(store_scan_t *sc, MDB_val *rec)
 {
     store_t *s = sc->store;
-    if (sc->ended) {
-        snprintf(s->err, sizeof s->err, "%s: a long read was ended to grow the map or reopen",
-                 s->path);
-        return -1;
+    MDB_val key = {sizeof sc->from, sc->from}, val;
+    int rc;
+    while (!sc->open_done) {
+        rc = mdb_cursor_get(sc->open, &key, rec, sc->started ? MDB_NEXT : MDB_FIRST);
+        sc->started = true;
+        if (rc == 0)
+            return 1;
+        if (rc != MDB_NOTFOUND)
+            return fail(s, rc, "cannot read"), -1;
+        sc->open_done = true;
+        sc->started = false;
     }
-    MDB_val key = {sizeof sc->from, sc->from}, val, rec;
-    for (size_t n = 0; n < max;) {
-        int rc = mdb_cursor_get(sc->cur, &key, &val, sc->started ? MDB_NEXT : MDB_SET_RANGE);
+    for (;;) {
+        rc = mdb_cursor_get(sc->closed, &key, &val, sc->started ? MDB_NEXT : MDB_SET_RANGE);
         sc->started = true;
         if (rc == MDB_NOTFOUND)
             return 0;
@@ -484,14 +495,29 @@ int store_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg
         if (key.mv_size != 16)
             continue;
         MDB_val tracking = {8, (unsigned char *)key.mv_data + 8};
-        rc = mdb_get(sc->txn, s->dbi[DB_CLOSED], &tracking, &rec);
-        if (rc == MDB_NOTFOUND) /* an index entry without its record: skip it */
-            continue;
-        if (rc)
+        rc = mdb_get(sc->txn, s->dbi[DB_CLOSED], &tracking, rec);
+        if (rc == 0)
+            return 1;
+        if (rc != MDB_NOTFOUND) /* an index entry without its record is skipped */
             return fail(s, rc, "cannot read"), -1;
+    }
+}
+
+int store_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg)
+{
+    store_t *s = sc->store;
+    if (sc->ended) {
+        snprintf(s->err, sizeof s->err, "%s: a long read was ended to grow the map or reopen",
+                 s->path);
+        return -1;
+    }
+    MDB_val rec;
+    for (size_t n = 0; n < max; n++) {
+        int got = scan_record(sc, &rec);
+        if (got <= 0)
+            return got;
         if (fn(rec.mv_data, rec.mv_size, arg))
             return -1;
-        n++;
     }
     return 1;
 }
@@ -506,7 +532,8 @@ void store_scan_destroy(store_scan_t **scp)
         while (*p != sc)
             p = &(*p)->next;
         *p = sc->next;
-        mdb_cursor_close(sc->cur);
+        mdb_cursor_close(sc->open);
+        mdb_cursor_close(sc->closed);
         mdb_txn_abort(sc->txn);
     }
     free(sc);

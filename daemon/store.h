@@ -73,15 +73,15 @@ int store_unmap(store_t *s);
 /* Calls fn on the record of tracking, open or closed. 1 found (after fn),
  * 0 unknown, -1 read error. */
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg);
-/* A read of the closed records spread over many turns (a snapshot of a
- * large store must not stall the loop): it sees the store as it was when
- * it began, whatever is committed meanwhile. The store ends its scans when
- * it must close or grow its map; their next call then fails. Destroy every
+/* A read of the records spread over many turns (a snapshot of a large
+ * store must not stall the loop): it sees the store as it was when it
+ * began, whatever is committed meanwhile. The store ends its scans when it
+ * must close or grow its map; their next call then fails. Destroy every
  * scan before the store. */
 typedef struct store_scan store_scan_t;
-/* Every record that closed at or after since, in closing order. NULL on a
- * read error (store_error). */
-store_scan_t *store_scan_closed(store_t *s, uint64_t since);
+/* Every open record in tracking order, then every closed one that closed
+ * at or after since, in closing order. NULL on a read error (store_error). */
+store_scan_t *store_scan(store_t *s, uint64_t since);
 /* Calls fn on the next records, at most max. 1: there are more; 0: that
  * was the last; -1: a read error (store_error), a scan the store has ended,
  * or fn's non-zero return, which stops it. */

@@ -1,4 +1,4 @@
-/* store: the long read of closed requests a snapshot makes over many turns. */
+/* store: the long read a snapshot makes over many turns. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 
 #define BEFORE 600 /* closed before the scan begins */
 #define AFTER 100  /* closed after */
+#define OPEN 3     /* open when it begins: 1001.. */
 #define PART 256
 
 typedef struct {
@@ -60,8 +61,17 @@ static void close_requests(store_t *s, uint64_t first, uint64_t last)
     assert_int_equal(store_commit(s), STORE_OK);
 }
 
+/* Requests first..last, open, their record their number. */
+static void open_requests(store_t *s, uint64_t first, uint64_t last)
+{
+    assert_int_equal(store_begin(s), STORE_OK);
+    for (uint64_t t = first; t <= last; t++)
+        assert_int_equal(store_put_open(s, t, &t, sizeof t), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+}
+
 typedef struct {
-    uint64_t got[BEFORE + AFTER + 1];
+    uint64_t got[BEFORE + AFTER + OPEN + 2];
     size_t n;
     size_t stop_at; /* fn stops the scan at this record (0: never) */
 } seen_t;
@@ -77,37 +87,44 @@ static int record(const void *rec, size_t len, void *arg)
 }
 
 /* What is committed or purged while the scan goes on does not change what
- * it reads: the store as it was when it began, from `since`, in closing
- * order, a part at a time. */
+ * it reads: the store as it was when it began, the open records first,
+ * then the closed ones from `since` in closing order, a part at a time. */
 static void test_scan_sees_its_beginning(void **state)
 {
     fixture_t *f = *state;
     close_requests(f->store, 1, BEFORE);
+    open_requests(f->store, 1001, 1000 + OPEN);
     uint64_t since = 1000 + 101; /* requests 101.. */
-    store_scan_t *scan = store_scan_closed(f->store, since);
+    store_scan_t *scan = store_scan(f->store, since);
     assert_non_null(scan);
     seen_t seen = {.n = 0};
     assert_int_equal(store_scan_next(scan, PART, record, &seen), 1);
     assert_int_equal(seen.n, PART);
 
     close_requests(f->store, BEFORE + 1, BEFORE + AFTER);
+    close_requests(f->store, 1001, 1001); /* open when the scan began */
+    open_requests(f->store, 1000 + OPEN + 1, 1000 + OPEN + 1);
     assert_int_equal(store_purge(f->store, 1000 + 400, 10000), 399);
     int more;
     while ((more = store_scan_next(scan, PART, record, &seen)) == 1)
         ;
     assert_int_equal(more, 0);
-    assert_int_equal(seen.n, BEFORE - 100);
-    for (size_t i = 0; i < seen.n; i++)
-        assert_int_equal(seen.got[i], 101 + i);
+    assert_int_equal(seen.n, OPEN + BEFORE - 100);
+    for (size_t i = 0; i < OPEN; i++)
+        assert_int_equal(seen.got[i], 1001 + i);
+    for (size_t i = OPEN; i < seen.n; i++)
+        assert_int_equal(seen.got[i], 101 + i - OPEN);
     store_scan_destroy(&scan);
     assert_null(scan);
 
-    /* a new scan sees the purge and the later ones */
-    scan = store_scan_closed(f->store, 0);
+    /* a new scan sees the purge and what came since */
+    scan = store_scan(f->store, 0);
     seen.n = 0;
-    assert_int_equal(store_scan_next(scan, BEFORE + AFTER, record, &seen), 0);
-    assert_int_equal(seen.n, BEFORE + AFTER - 399);
-    assert_int_equal(seen.got[0], 400);
+    assert_int_equal(store_scan_next(scan, BEFORE + AFTER + OPEN + 1, record, &seen), 0);
+    assert_int_equal(seen.n, (OPEN - 1 + 1) + BEFORE + AFTER - 399 + 1);
+    assert_int_equal(seen.got[0], 1002);
+    assert_int_equal(seen.got[OPEN], 400);
+    assert_int_equal(seen.got[seen.n - 1], 1001);
     store_scan_destroy(&scan);
 }
 
@@ -116,13 +133,13 @@ static void test_scan_stops(void **state)
 {
     fixture_t *f = *state;
     close_requests(f->store, 1, 10);
-    store_scan_t *scan = store_scan_closed(f->store, 0);
+    store_scan_t *scan = store_scan(f->store, 0);
     seen_t seen = {.stop_at = 3};
     assert_int_equal(store_scan_next(scan, PART, record, &seen), -1);
     assert_int_equal(seen.n, 3);
     store_scan_destroy(&scan);
 
-    scan = store_scan_closed(f->store, 1000 + 11);
+    scan = store_scan(f->store, 1000 + 11);
     seen = (seen_t){.n = 0};
     assert_int_equal(store_scan_next(scan, PART, record, &seen), 0);
     assert_int_equal(seen.n, 0);
@@ -136,7 +153,7 @@ static void test_scan_ended_by_store(void **state)
 {
     fixture_t *f = *state;
     close_requests(f->store, 1, 10);
-    store_scan_t *a = store_scan_closed(f->store, 0), *b = store_scan_closed(f->store, 0);
+    store_scan_t *a = store_scan(f->store, 0), *b = store_scan(f->store, 0);
     seen_t seen = {.n = 0};
     assert_int_equal(store_scan_next(a, 4, record, &seen), 1);
     assert_int_equal(store_unmap(f->store), 0);
@@ -147,7 +164,7 @@ static void test_scan_ended_by_store(void **state)
     store_scan_destroy(&b);
     /* the store itself goes on */
     close_requests(f->store, 11, 12);
-    a = store_scan_closed(f->store, 0);
+    a = store_scan(f->store, 0);
     seen.n = 0;
     assert_int_equal(store_scan_next(a, PART, record, &seen), 0);
     assert_int_equal(seen.n, 12);
