@@ -2308,11 +2308,14 @@ static void snapshot_destroy(snapshot_t **sp)
 }
 
 /* One part of every snapshot still reading the store, as a turn of its own
- * between the sockets' turns. */
+ * between the sockets' turns. While the store fails nothing goes out that
+ * the outbox must hold: the tick starts the parts again. */
 static void on_snapshots(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     broker_t *b = arg;
+    if (b->store_failed)
+        return;
     clock_update(b);
     for (snapshot_t **p = &b->snapshots; *p;) {
         snapshot_t *s = *p;
@@ -2841,6 +2844,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     publish_counters(b);
     log_limit_flush(&b->error_lines);
     log_limit_flush(&b->forbidden_lines);
+    if (b->snapshots) /* paused while the store failed */
+        event_active(b->snapshot_ev, 0, 0);
     if (b->auth)
         auth_tick(b->auth);
     end_turn(b);
