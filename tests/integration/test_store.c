@@ -225,6 +225,10 @@ static void test_store_full(void **state)
     m = it_status(c, before);
     it_str_eq(IT_ROOT(m), "state", "open");
     miz_msg_destroy(&m);
+    /* a snapshot asked now waits with the rest: its parts pause */
+    it_peer_t *dash = it_client(d);
+    it_send_map(dash, IT_MAP(IT_S("type", "snapshot"), IT_U("seq", 77)));
+    it_quiet(dash, 300);
 
     set_file_limit(d, RLIM_INFINITY);
     while (replied < FULL_BURST) {
@@ -237,6 +241,16 @@ static void test_store_full(void **state)
         replied++;
     }
     assert_int_equal(n_accepted + n_unavailable, FULL_BURST);
+    /* and it completes: every request there was when it was asked */
+    size_t in_snapshot = 0;
+    for (bool done = false; !done;) {
+        m = it_reply(dash, 77);
+        it_check_type(m, "snapshot");
+        in_snapshot += it_get(IT_ROOT(m), "requests")->via.array.size;
+        done = it_bool(IT_ROOT(m), "done");
+        miz_msg_destroy(&m);
+    }
+    assert_int_equal(in_snapshot, 1 + n_accepted);
 
     /* submissions are taken again once a commit works (retried every tick) */
     uint64_t after = 0;
