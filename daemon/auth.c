@@ -20,6 +20,7 @@ struct auth {
     principal_t *keys; /* sorted by key */
     size_t n_keys;
     log_limit_t refused; /* a scan of the port must not flood the log */
+    bool log_refused;    /* warn is logged */
 };
 
 static int by_key(const void *a, const void *b)
@@ -183,7 +184,7 @@ static void zap_one(auth_t *a, zmq_msg_t *f, int n)
                  (const char *)zmq_msg_data(&f[2]));
         snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&f[3]),
                  (const char *)zmq_msg_data(&f[3]));
-        if (log_limit_pass(&a->refused))
+        if (a->log_refused && log_limit_pass(&a->refused))
             log_line(LOG_WARN, "refused a connection to %s from %s: %s%s%s", domain, address,
                      text, *user ? ", key " : "", user);
     }
@@ -217,8 +218,8 @@ static void on_zap(void *socket, void *arg)
     zev_rearm(a->zev);
 }
 
-auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *conf, char *err,
-                 size_t errlen)
+auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *conf,
+                 log_level_t log_level, char *err, size_t errlen)
 {
     auth_t *a = calloc(1, sizeof *a);
     miz_cert_t server;
@@ -227,6 +228,7 @@ auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *con
         return NULL;
     }
     a->refused = (log_limit_t){.what = "refused connections", .level = LOG_WARN};
+    a->log_refused = LOG_WARN <= log_level;
     if (!conf->server_cert) {
         snprintf(err, errlen, "CURVE needs security.server_cert (miz keygen writes one)");
         goto fail;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "log.h"
 #include "table.h"
 
 struct event_base;
@@ -25,9 +26,10 @@ typedef struct {
 } principal_t;
 
 /* Reads the server's secret certificate and every known key, and binds the
- * handler in zctx. NULL with the reason in err. */
-auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *conf, char *err,
-                 size_t errlen);
+ * handler in zctx; refused handshakes are logged at warn if log_level lets
+ * warn through. NULL with the reason in err. */
+auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *conf,
+                 log_level_t log_level, char *err, size_t errlen);
 void auth_destroy(auth_t **auth);
 /* For the broker's tick: tells refused connections that were not logged
  * one by one (log_limit_flush). */

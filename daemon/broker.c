@@ -2966,7 +2966,7 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     bool secure_events = curve_for(b->conf, eep);
     /* the ZAP handler first: a CURVE socket bound before it would let anyone in */
     if ((b->secure_clients || b->secure_workers || secure_events) &&
-        !(b->auth = auth_new(b->zctx, base, &b->conf->security, err, errlen))) {
+        !(b->auth = auth_new(b->zctx, base, &b->conf->security, b->log_level, err, errlen))) {
         broker_destroy(&b);
         return NULL;
     }
