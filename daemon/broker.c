@@ -2330,8 +2330,7 @@ static void on_snapshots(evutil_socket_t fd, short what, void *arg)
         if (more == 0) {
             snapshot_send(s, true);
         } else {
-            LOG(b, LOG_ERROR, "a snapshot stopped: %s",
-                b->store ? store_error(b->store) : "no store");
+            LOG(b, LOG_ERROR, "a snapshot stopped: %s", store_error(b->store));
             reply_error(b, "unavailable", 0, "cannot read the store: ask for the snapshot again");
         }
         *p = s->next;
