@@ -55,6 +55,7 @@
 #include <zmq.h>
 
 #include "cert.h"
+#include "log.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -79,9 +80,6 @@
  * what a leak per frame would reach. ASan: shadow memory and a quarantine
  * of up to 256 MiB of freed blocks come on top. */
 #define RSS_BOUND_KB (UNDER_ASAN ? 1536u * 1024 : 256u * 1024)
-
-/* daemon/log.h's LOG_LIMIT_PER_SECOND: lines of one flood a second */
-#define LOG_LINES_PER_SECOND 10
 
 /* The most lines with text in any one second of mizd's log, whose lines
  * start with the time, HH:MM:SS.mmm. */
@@ -1977,7 +1975,7 @@ static void test_barrage(void **state)
         it_fail("mizd exited");
 
     /* The log: refused handshakes and error replies came by the thousand;
-     * their lines at most LOG_LINES_PER_SECOND a second (two of the
+     * their lines at most LOG_LIMIT_PER_SECOND a second (two of the
      * limiter's seconds may share one of the log's), the rest each second
      * told in one line. */
     static const char *const floods[][2] = {
@@ -1986,7 +1984,7 @@ static void test_barrage(void **state)
     };
     for (size_t i = 0; i < sizeof floods / sizeof *floods; i++) {
         unsigned most = log_peak_per_second(d, floods[i][0]);
-        if (most > 2 * LOG_LINES_PER_SECOND)
+        if (most > 2 * LOG_LIMIT_PER_SECOND)
             it_fail("%u lines of \"%s\" in one second of the log", most, floods[i][0]);
         if (!it_log_has(d, floods[i][1]))
             it_fail("no \"%s\" line in the log", floods[i][1]);
