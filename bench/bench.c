@@ -72,6 +72,11 @@
 #define AGENCY "bench"
 #define ROUTER_HWM 100000 /* as mizd's SEND_HWM */
 #define INDEX_DIGITS 8 /* the raw frame carries its request index in hex */
+#define ECHO_FRAMES 3  /* the most frames a reference's echo hands back */
+
+/* What miz's paced runs take turns with (raw_bench_t says what each is). */
+enum { REF_RAW, REF_RELAY, N_REFS };
+static const char *const ref_names[N_REFS] = {"raw ZeroMQ", "raw ZeroMQ via zmq_proxy"};
 
 static const unsigned worker_counts[] = {1, 4, 16};
 #define N_WORKER_COUNTS (sizeof worker_counts / sizeof worker_counts[0])
@@ -136,9 +141,10 @@ typedef struct {
 } stats_t;
 
 /* What one store mode's daemon measured: pipelined per worker count, paced,
- * and raw ZeroMQ paced in turns with it; with the disk, its store's commits. */
+ * and the references paced in turns with it; with the disk, its store's
+ * commits. */
 typedef struct {
-    stats_t thr[N_WORKER_COUNTS], lat, raw_lat, commit;
+    stats_t thr[N_WORKER_COUNTS], lat, ref[N_REFS], commit;
 } miz_stats_t;
 
 static uint64_t now_ns(void)
@@ -464,7 +470,7 @@ static int endpoint(const opts_t *o, const char *dir, const char *name, char *bu
 
 static void remove_dir(const char *dir)
 {
-    static const char *const names[] = {"raw", "clients", "workers"};
+    static const char *const names[] = {"raw", "relay-in", "relay-out", "clients", "workers"};
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -600,30 +606,38 @@ static int measure(const load_t *ld, const plan_t *plan, const char *name, stats
     return rc;
 }
 
-/* raw ZeroMQ and miz at the same paced rate, taking turns in PACED_ROUNDS
- * rounds: the machine's bursts of scheduling noise then fall on both alike,
- * where two runs one after the other could each catch a different share. */
-static int measure_paced(const load_t *raw, const load_t *miz, const plan_t *paced,
-                         const char *name, stats_t *raw_st, stats_t *miz_st)
+/* The references and miz at the same paced rate, taking turns in
+ * PACED_ROUNDS rounds each: the machine's bursts of scheduling noise then
+ * fall on all alike, where runs one after the other could each catch a
+ * different share. */
+static int measure_paced(const load_t *refs, const load_t *miz, const plan_t *paced,
+                         const char *name, stats_t *ref_st, stats_t *miz_st)
 {
-    const load_t *ld[2] = {raw, miz};
-    samples_t s[2] = {{0}, {0}};
+    const load_t *ld[N_REFS + 1];
+    samples_t s[N_REFS + 1] = {{0}};
     plan_t round = *paced;
     round.count = paced->count / PACED_ROUNDS ? paced->count / PACED_ROUNDS : 1;
-    int rc = warm_up(raw, paced) < 0 || warm_up(miz, paced) < 0 ? -1 : 0;
-    for (int k = 0; rc == 0 && k < 2 * PACED_ROUNDS; k++)
-        rc = run_load(ld[k % 2], &round, &s[k % 2]);
+    int rc = 0;
+    for (int i = 0; i <= N_REFS; i++) {
+        ld[i] = i < N_REFS ? &refs[i] : miz;
+        if (rc == 0)
+            rc = warm_up(ld[i], paced);
+    }
+    for (int k = 0; rc == 0 && k < (N_REFS + 1) * PACED_ROUNDS; k++)
+        rc = run_load(ld[k % (N_REFS + 1)], &round, &s[k % (N_REFS + 1)]);
+    for (int i = 0; rc == 0 && i < N_REFS; i++) {
+        char ref_name[64];
+        snprintf(ref_name, sizeof ref_name, "%s, %.0f/s", ref_names[i], paced->rate);
+        ref_st[i] = samples_stats(&s[i], true);
+        print_row(ref_name, &ref_st[i]);
+    }
     if (rc == 0) {
-        char raw_name[64];
-        snprintf(raw_name, sizeof raw_name, "raw ZeroMQ, %.0f/s", paced->rate);
-        *raw_st = samples_stats(&s[0], true);
-        *miz_st = samples_stats(&s[1], true);
-        print_row(raw_name, raw_st);
+        *miz_st = samples_stats(&s[N_REFS], true);
         print_row(name, miz_st);
         fflush(stdout);
     }
-    samples_free(&s[0]);
-    samples_free(&s[1]);
+    for (int i = 0; i <= N_REFS; i++)
+        samples_free(&s[i]);
     return rc;
 }
 
@@ -632,11 +646,14 @@ static const char *verdict(bool met)
     return met ? "met" : "MISSED";
 }
 
-static void print_ratio(const char *name, const dist_t *miz, const dist_t *raw, double target)
+/* The p99 of a over b's; with no target, the figure alone. */
+static void print_ratio(const char *name, const char *a_name, const dist_t *a, const char *b_name,
+                        const dist_t *b, double target)
 {
-    double ratio = raw->p99 ? (double)miz->p99 / (double)raw->p99 : 0;
-    printf("    %-40s miz %.0f us / raw %.0f us = %.1f x -> %s\n", name, (double)miz->p99 / 1e3,
-           (double)raw->p99 / 1e3, ratio, verdict(ratio <= target));
+    double ratio = b->p99 ? (double)a->p99 / (double)b->p99 : 0;
+    printf("    %-40s %s %.0f us / %s %.0f us = %.1f x", name, a_name, (double)a->p99 / 1e3, b_name,
+           (double)b->p99 / 1e3, ratio);
+    printf(target > 0 ? " -> %s\n" : "\n", verdict(ratio <= target));
 }
 
 static void print_rps(const char *name, double rps, unsigned workers, const char *how,
@@ -682,14 +699,20 @@ static void print_targets(const opts_t *o, const miz_stats_t *miz)
         }
         snprintf(name, sizeof name, "p99 at %.0f/s <= %.0f x raw:", o->rate,
                  sm->target_p99_ratio);
-        print_ratio(name, &miz[m].lat.latency, &miz[m].raw_lat.latency, sm->target_p99_ratio);
-        print_ratio("  the same from the actual send:", &miz[m].lat.from_send,
-                    &miz[m].raw_lat.from_send, sm->target_p99_ratio);
+        const stats_t *ref = miz[m].ref;
+        print_ratio(name, "miz", &miz[m].lat.latency, "raw", &ref[REF_RAW].latency,
+                    sm->target_p99_ratio);
+        print_ratio("  the same from the actual send:", "miz", &miz[m].lat.from_send, "raw",
+                    &ref[REF_RAW].from_send, sm->target_p99_ratio);
+        print_ratio("miz's path, no broker (zmq_proxy):", "relay", &ref[REF_RELAY].latency, "raw",
+                    &ref[REF_RAW].latency, 0);
+        print_ratio("  miz against it:", "miz", &miz[m].lat.latency, "relay",
+                    &ref[REF_RELAY].latency, 0);
         if (sm->disk) {
             double floor_us = 2 * (double)miz[m].commit.latency.p50 / 1e3;
             printf("    %-40s 2 x %.0f us (p50) = %.0f us = %.1f x raw p99\n",
                    "under it, two store commits in turn:", floor_us / 2, floor_us,
-                   floor_us * 1e3 / (double)miz[m].raw_lat.latency.p99);
+                   floor_us * 1e3 / (double)ref[REF_RAW].latency.p99);
         }
     }
 }
@@ -741,88 +764,161 @@ static int raw_recv(void *ctx, uint32_t *i)
     return size == r->size ? 1 : fail("echo of %zu bytes, sent %zu", size, r->size);
 }
 
-/* The ROUTER side: hands every frame back to its sender until it gets an
- * empty one. */
+/* Hands every message back where it came from, all its frames, until one
+ * whose last frame is empty. On a ROUTER: the bare echo gets [rid][body],
+ * the relay's worker [the proxy's rid][the client's rid][body]. */
 static void *echo_main(void *socket)
 {
-    for (;;) {
-        zmq_msg_t rid, body;
-        zmq_msg_init(&rid);
-        zmq_msg_init(&body);
-        if (zmq_msg_recv(&rid, socket, 0) < 0 || zmq_msg_recv(&body, socket, 0) < 0 ||
-            zmq_msg_size(&body) == 0) {
-            zmq_msg_close(&rid);
-            zmq_msg_close(&body);
-            break;
+    for (bool ok = true; ok;) {
+        zmq_msg_t f[ECHO_FRAMES];
+        int n = 0;
+        for (bool more = true; ok && more; n++) {
+            zmq_msg_init(&f[n]);
+            ok = zmq_msg_recv(&f[n], socket, 0) >= 0;
+            more = ok && zmq_msg_more(&f[n]);
+            ok = ok && (!more || n + 1 < ECHO_FRAMES);
         }
-        if (zmq_msg_send(&rid, socket, ZMQ_SNDMORE) < 0 || zmq_msg_send(&body, socket, 0) < 0) {
-            zmq_msg_close(&rid);
-            zmq_msg_close(&body);
-            break;
-        }
+        ok = ok && zmq_msg_size(&f[n - 1]) > 0;
+        for (int i = 0; ok && i < n; i++)
+            ok = zmq_msg_send(&f[i], socket, i + 1 < n ? ZMQ_SNDMORE : 0) >= 0;
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&f[i]);
     }
     zmq_close(socket);
     return NULL;
 }
 
-/* The bare echo, open for the whole run, so that its paced runs can take
- * turns with miz's. The ROUTER has a ZeroMQ context, and so an I/O thread,
- * of its own, as a broker in its own process has (libzmq's own latency test
- * is two processes, local_lat and remote_lat). */
+/* libzmq's own broker loop between the relay's two sockets, until its
+ * context is shut down. */
+static void *relay_main(void *sockets)
+{
+    void **s = sockets;
+    zmq_proxy(s[0], s[1], NULL);
+    zmq_close(s[0]);
+    zmq_close(s[1]);
+    return NULL;
+}
+
+/* A socket and the thread that serves it; the thread closes the socket. */
 typedef struct {
-    void *ctx, *router, *dealer;
-    pthread_t echo;
-    bool echoing;
+    void *socket;
+    pthread_t thread;
+    bool running;
+} server_t;
+
+static int server_start(server_t *sv, void *(*fn)(void *), void *arg)
+{
+    if (pthread_create(&sv->thread, NULL, fn, arg) != 0)
+        return fail("cannot start a thread of the references");
+    sv->running = true;
+    return 0;
+}
+
+static void server_join(server_t *sv)
+{
+    if (sv->running)
+        pthread_join(sv->thread, NULL);
+    else if (sv->socket)
+        zmq_close(sv->socket);
+}
+
+/* The references miz takes turns with, open for the whole run:
+ *   REF_RAW: the bare echo, client DEALER -> ROUTER, one round trip;
+ *   REF_RELAY: miz's path with no broker in it, client DEALER -> zmq_proxy
+ *   (ROUTER | DEALER) -> a worker's echo (ROUTER) and back, two.
+ * The echo and zmq_proxy have a ZeroMQ context, and so an I/O thread, of
+ * their own, as a broker in its own process has (libzmq's own latency test
+ * is two processes, local_lat and remote_lat); the clients and the relay's
+ * worker are in the benchmark's, as miz's clients and workers are. */
+typedef struct {
+    void *zctx, *ctx;
+    server_t echo, relay, relay_worker;
+    void *relay_sockets[2]; /* zmq_proxy's frontend and backend */
+    void *client[N_REFS];
     msgpack_sbuffer frame;
-    raw_t r;
-    load_t ld;
+    raw_t r[N_REFS];
+    load_t ld[N_REFS];
 } raw_bench_t;
+
+/* mizd's ROUTER settings: high water marks no window reaches, a peer that
+ * cannot be reached refused rather than dropped. */
+static void *ref_socket(void *ctx, int type)
+{
+    int linger = 0, hwm = ROUTER_HWM, one = 1;
+    void *s = zmq_socket(ctx, type);
+    if (!s)
+        return NULL;
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (type == ZMQ_ROUTER)
+        zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    return s;
+}
+
+static int ref_link(void *s, const char *ep, bool bind)
+{
+    if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) < 0)
+        return fail("cannot %s %s: %s", bind ? "bind" : "connect", ep, zmq_strerror(errno));
+    return 0;
+}
 
 static int raw_open(raw_bench_t *rb, void *zctx, const opts_t *o, const char *dir)
 {
-    char ep[PATH_MAX + 16];
-    int linger = 0, hwm = ROUTER_HWM, one = 1;
-    *rb = (raw_bench_t){0};
+    char raw[PATH_MAX + 16], in[PATH_MAX + 16], out[PATH_MAX + 16];
+    *rb = (raw_bench_t){.zctx = zctx};
     raw_frame(&rb->frame);
-    if (endpoint(o, dir, "raw", ep, sizeof ep) < 0)
+    if (endpoint(o, dir, "raw", raw, sizeof raw) < 0 || endpoint(o, dir, "relay-in", in, sizeof in) < 0 ||
+        endpoint(o, dir, "relay-out", out, sizeof out) < 0)
         return -1;
     rb->ctx = zmq_ctx_new();
-    rb->router = rb->ctx ? zmq_socket(rb->ctx, ZMQ_ROUTER) : NULL;
-    rb->dealer = zmq_socket(zctx, ZMQ_DEALER);
-    if (!rb->router || !rb->dealer)
-        return fail("cannot create the echo's sockets: %s", zmq_strerror(errno));
-    /* mizd's ROUTER settings: high water marks no window reaches, and a
-     * full pipe refusing rather than dropping */
-    for (int i = 0; i < 2; i++) {
-        zmq_setsockopt(i ? rb->router : rb->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(i ? rb->router : rb->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(i ? rb->router : rb->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    if (!rb->ctx)
+        return fail("cannot create a ZeroMQ context");
+    rb->echo.socket = ref_socket(rb->ctx, ZMQ_ROUTER);
+    rb->relay_sockets[0] = ref_socket(rb->ctx, ZMQ_ROUTER);
+    rb->relay_sockets[1] = ref_socket(rb->ctx, ZMQ_DEALER);
+    rb->relay.socket = rb->relay_sockets[0]; /* closed here if its thread never starts */
+    rb->relay_worker.socket = ref_socket(zctx, ZMQ_ROUTER);
+    for (int i = 0; i < N_REFS; i++)
+        rb->client[i] = ref_socket(zctx, ZMQ_DEALER);
+    if (!rb->echo.socket || !rb->relay_sockets[0] || !rb->relay_sockets[1] ||
+        !rb->relay_worker.socket || !rb->client[REF_RAW] || !rb->client[REF_RELAY])
+        return fail("cannot create the references' sockets: %s", zmq_strerror(errno));
+    if (ref_link(rb->echo.socket, raw, true) < 0 || ref_link(rb->relay_sockets[0], in, true) < 0 ||
+        ref_link(rb->relay_sockets[1], out, true) < 0 ||
+        ref_link(rb->relay_worker.socket, out, false) < 0 ||
+        ref_link(rb->client[REF_RAW], raw, false) < 0 || ref_link(rb->client[REF_RELAY], in, false) < 0)
+        return -1;
+    if (server_start(&rb->echo, echo_main, rb->echo.socket) < 0 ||
+        server_start(&rb->relay, relay_main, rb->relay_sockets) < 0 ||
+        server_start(&rb->relay_worker, echo_main, rb->relay_worker.socket) < 0)
+        return -1;
+    for (int i = 0; i < N_REFS; i++) {
+        rb->r[i] = (raw_t){rb->client[i], rb->frame.data, rb->frame.size};
+        rb->ld[i] = (load_t){.socket = rb->client[i], .send = raw_send, .recv = raw_recv, .ctx = &rb->r[i]};
     }
-    zmq_setsockopt(rb->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    if (zmq_bind(rb->router, ep) < 0)
-        return fail("cannot bind %s: %s", ep, zmq_strerror(errno));
-    if (pthread_create(&rb->echo, NULL, echo_main, rb->router) != 0)
-        return fail("cannot start the echo thread");
-    rb->echoing = true;
-    if (zmq_connect(rb->dealer, ep) < 0)
-        return fail("cannot connect %s: %s", ep, zmq_strerror(errno));
-    rb->r = (raw_t){rb->dealer, rb->frame.data, rb->frame.size};
-    rb->ld = (load_t){.socket = rb->dealer, .send = raw_send, .recv = raw_recv, .ctx = &rb->r};
     return 0;
 }
 
 static void raw_close(raw_bench_t *rb)
 {
-    if (rb->echoing) {
-        /* an empty frame stops the echo; if even that fails, stop waiting */
-        if (zmq_send(rb->dealer, "", 0, 0) < 0)
+    /* an empty frame stops each echo (the relay's through the relay); if even
+     * that fails, stop waiting */
+    for (int i = 0; i < N_REFS; i++)
+        if (rb->client[i] && zmq_send(rb->client[i], "", 0, 0) < 0) {
             zmq_ctx_shutdown(rb->ctx);
-        pthread_join(rb->echo, NULL); /* the echo closes the ROUTER */
-    } else if (rb->router) {
-        zmq_close(rb->router);
-    }
-    if (rb->dealer)
-        zmq_close(rb->dealer);
+            zmq_ctx_shutdown(rb->zctx);
+        }
+    server_join(&rb->echo);
+    server_join(&rb->relay_worker);
+    if (rb->ctx)
+        zmq_ctx_shutdown(rb->ctx); /* ends zmq_proxy */
+    server_join(&rb->relay);
+    if (!rb->relay.running && rb->relay_sockets[1])
+        zmq_close(rb->relay_sockets[1]);
+    for (int i = 0; i < N_REFS; i++)
+        if (rb->client[i])
+            zmq_close(rb->client[i]);
     if (rb->ctx)
         zmq_ctx_term(rb->ctx);
     msgpack_sbuffer_destroy(&rb->frame);
@@ -1112,9 +1208,9 @@ static int miz_recv(void *ctx, uint32_t *i)
 }
 
 /* One run with n workers: they start, the load runs, they say goodbye. A
- * paced run takes turns with raw ZeroMQ's (into *raw_st). */
+ * paced run takes turns with the references' (into ref_st[]). */
 static int miz_with_workers(const load_t *ld, crew_t *crew, const char *label, unsigned n,
-                            const plan_t *plan, stats_t *st, const load_t *raw, stats_t *raw_st)
+                            const plan_t *plan, stats_t *st, const load_t *refs, stats_t *ref_st)
 {
     char name[64];
     pthread_t threads[MAX_WORKERS];
@@ -1128,7 +1224,7 @@ static int miz_with_workers(const load_t *ld, crew_t *crew, const char *label, u
     else
         snprintf(name, sizeof name, "miz %s, %2u worker%s, window %u", label, n,
                  n == 1 ? "" : "s", plan->window);
-    int rc = plan->rate > 0 ? measure_paced(raw, ld, plan, name, raw_st, st)
+    int rc = plan->rate > 0 ? measure_paced(refs, ld, plan, name, ref_st, st)
                             : measure(ld, plan, name, st);
     crew_stop(crew, threads, n);
     if (rc == 0 && atomic_load(&crew->failed))
@@ -1234,7 +1330,7 @@ static void remove_keys(const keys_t *k, const char *dir)
 }
 
 static int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_mode_t *sm,
-                     const load_t *raw, miz_stats_t *st)
+                     const load_t *refs, miz_stats_t *st)
 {
     daemon_t d = {0};
     keys_t keys;
@@ -1257,8 +1353,8 @@ static int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_m
             rc = miz_with_workers(&ld, &crew, sm->label, worker_counts[i], &pipelined,
                                   &st->thr[i], NULL, NULL);
         if (rc == 0)
-            rc = miz_with_workers(&ld, &crew, sm->label, LATENCY_WORKERS, &paced, &st->lat, raw,
-                                  &st->raw_lat);
+            rc = miz_with_workers(&ld, &crew, sm->label, LATENCY_WORKERS, &paced, &st->lat, refs,
+                                  st->ref);
         free(x.by_track);
     }
     miz_client_destroy(&c);
@@ -1628,10 +1724,10 @@ int main(int argc, char **argv)
                           : raw_open(&raw, zctx, &o, dir);
     snprintf(name, sizeof name, "raw ZeroMQ, window %d", RAW_WINDOW);
     if (rc == 0 && !o.recovery)
-        rc = measure(&raw.ld, &raw_pipelined, name, &raw_thr);
+        rc = measure(&raw.ld[REF_RAW], &raw_pipelined, name, &raw_thr);
     for (size_t m = 0; rc == 0 && !o.recovery && m < N_STORE_MODES; m++)
         if (o.stores & 1u << m)
-            rc = bench_miz(zctx, &o, dir, &store_modes[m], &raw.ld, &miz[m]);
+            rc = bench_miz(zctx, &o, dir, &store_modes[m], raw.ld, &miz[m]);
     raw_close(&raw);
     if (zctx)
         zmq_ctx_term(zctx);
