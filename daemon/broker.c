@@ -2679,6 +2679,11 @@ static void handle(broker_t *b, const command_t *commands, const void *data, siz
     size_t type_len;
     if (wire_uint(m, "seq", &b->peer.seq) == WIRE_OK)
         b->peer.has_seq = true;
+    if (b->peer.secure && !b->peer.principal) { /* revoked by a reload since it connected */
+        LOG_PEER(b, &b->forbidden_lines, "forbidden: a message with a key no longer known");
+        reply_error(b, "forbidden", 0, "this key is no longer known to mizd");
+        goto done;
+    }
     if (!field_str(b, m, "type", true, 32, &type, &type_len) ||
         !field_uint(b, m, "v", false, &version))
         goto done;
@@ -2740,10 +2745,7 @@ static int recv_one(broker_t *b, void *socket, const command_t *commands)
     } else if (b->peer.principal) {
         client_seen(b);
     }
-    if (b->peer.secure && !b->peer.principal) { /* revoked by a reload since it connected */
-        LOG_PEER(b, &b->forbidden_lines, "forbidden: a message with a key no longer known");
-        reply_error(b, "forbidden", 0, "this key is no longer known to mizd");
-    } else if (got < 0 || extra) {
+    if (got < 0 || extra) {
         reply_error(b, "malformed", 0, "a message is exactly one frame after the routing id");
     } else {
         handle(b, commands, zmq_msg_data(&body), zmq_msg_size(&body));
@@ -3002,6 +3004,25 @@ static void keep_setting(broker_t *b, const char *what, const char *in_use, cons
         LOG(b, LOG_WARN, "reload: %s stays %s until mizd restarts", what, in_use);
 }
 
+/* A worker whose key a reload removed, or gave another role or agency, is
+ * dropped: what it held is offered to the agency's other workers at once,
+ * not when its deadlines pass (its connection stays open; every message on
+ * it is refused). */
+static void drop_revoked_workers(broker_t *b)
+{
+    for (size_t k = 0; k < b->n_agencies; k++) {
+        agency_rt_t *a = &b->agencies[k];
+        for (size_t i = a->n_workers; i-- > 0;) { /* worker_kill moves the last into i */
+            worker_t *w = a->workers[i];
+            if (!w->key[0])
+                continue; /* it registered without CURVE */
+            const principal_t *p = auth_lookup(b->auth, w->key, strlen(w->key));
+            if (!p || p->role != KEY_WORKER || strcmp(p->agency, a->id) != 0)
+                worker_kill(b, w, "a reload revoked its key");
+        }
+    }
+}
+
 int broker_reload(broker_t *b, table_t *table, char *err, size_t errlen)
 {
     const broker_conf_t *new = table_conf(table);
@@ -3021,6 +3042,11 @@ int broker_reload(broker_t *b, table_t *table, char *err, size_t errlen)
     LOG(b, LOG_INFO, "routing table reloaded: %zu agencies, %zu routes; %zu open requests keep "
                      "their routes", table_agency_count(table), table_route_count(table),
         b->open_requests);
+    if (b->auth) {
+        clock_update(b);
+        drop_revoked_workers(b);
+        end_turn(b);
+    }
     return 0;
 }
 

@@ -7,7 +7,8 @@
  *   reads snapshots and the stream but submits nothing; a worker key
  *   registers for its own agency only: each violation is "forbidden";
  * - an unknown key, or no CURVE at all, never gets a reply;
- * - a key added to the keys directory works after a reload. */
+ * - a key added to the keys directory works after a reload;
+ * - a worker whose key a reload removes is dropped at once. */
 #include "harness.h"
 
 #include <signal.h>
@@ -21,9 +22,9 @@
 
 static it_keys_t keys;
 static char table[96];
-static miz_cert_t gateway, gateway2, dashboard, water, stranger, late;
+static miz_cert_t gateway, gateway2, dashboard, water, water2, stranger, late;
 
-typedef enum { GATEWAY, GATEWAY2, DASHBOARD, WATER, STRANGER, LATE, N_KEYS } who_t;
+typedef enum { GATEWAY, GATEWAY2, DASHBOARD, WATER, WATER2, STRANGER, LATE, N_KEYS } who_t;
 static miz_curve_t curve[N_KEYS];
 
 /* Keys and the table, before any mizd starts. */
@@ -34,6 +35,7 @@ static void setup_keys(void)
     it_key_make(&keys, &gateway2, "web-portal", "gateway", "", true, &curve[GATEWAY2]);
     it_key_make(&keys, &dashboard, "governor-dashboard", "dashboard", "", true, &curve[DASHBOARD]);
     it_key_make(&keys, &water, "water-service", "worker", "water", true, &curve[WATER]);
+    it_key_make(&keys, &water2, "water-night-shift", "worker", "water", true, &curve[WATER2]);
     it_key_make(&keys, &stranger, "stranger", "gateway", "", false, &curve[STRANGER]);
     it_key_make(&keys, &late, "late-gateway", "gateway", "", false, &curve[LATE]);
 
@@ -148,6 +150,16 @@ static void test_stream(void **state)
     assert_true(stream_reaches(d, &curve[DASHBOARD]));
 }
 
+static void reload(it_daemon_t *d)
+{
+    kill(it_pid(d), SIGHUP);
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS; !it_log_has(d, "routing table reloaded");) {
+        if (it_now_ms() > end)
+            it_fail("no reload");
+        it_pump(d, 10);
+    }
+}
+
 /* A key put in the keys directory counts from the next reload on. */
 static void test_reload_keys(void **state)
 {
@@ -158,14 +170,43 @@ static void test_reload_keys(void **state)
     char err[512];
     if (miz_cert_save(&late, keys.keys_dir, err, sizeof err) < 0)
         it_fail("%s", err);
-    kill(it_pid(d), SIGHUP);
-    for (uint64_t end = it_now_ms() + IT_WAIT_MS; !it_log_has(d, "routing table reloaded");) {
-        if (it_now_ms() > end)
-            it_fail("no reload");
-        it_pump(d, 10);
-    }
+    reload(d);
     it_peer_t *after = it_client_curve(d, &curve[LATE]);
     it_submit_topic(after, "utility.water.cut", NULL);
+}
+
+/* A worker whose key a reload removes is dropped then: what it held goes to
+ * the agency's other worker at once, not at its ack deadline (5 minutes),
+ * and its commands are refused. */
+static void test_revoke_worker(void **state)
+{
+    it_daemon_t *d = *state;
+    it_peer_t *gw = it_client_curve(d, &curve[GATEWAY]);
+    it_peer_t *doomed = worker(d, "water", &curve[WATER2]);
+    miz_msg_t *m = it_expect(doomed, "registered");
+    miz_msg_destroy(&m);
+    uint64_t t = it_submit_topic(gw, "utility.water.cut", NULL);
+    uint64_t id = it_take(doomed, t, "target");
+    it_peer_t *other = worker(d, "water", &curve[WATER]);
+    m = it_expect(other, "registered");
+    miz_msg_destroy(&m);
+    it_quiet(other, 200); /* the delivery is held */
+
+    char path[sizeof keys.keys_dir + sizeof water2.name + 8];
+    snprintf(path, sizeof path, "%s/%s.key", keys.keys_dir, water2.name);
+    assert_int_equal(unlink(path), 0);
+    reload(d);
+    m = it_deliver(other, t, "target");
+    assert_int_equal(it_uint(IT_ROOT(m), "delivery"), id);
+    assert_int_equal(it_uint(IT_ROOT(m), "attempt"), 2);
+    miz_msg_destroy(&m);
+    if (!it_log_has(d, "dropped: a reload revoked its key"))
+        it_fail("the log does not tell why the worker was dropped");
+    it_send_map(doomed, IT_MAP(IT_S("type", "answer"), IT_U("seq", 70), IT_U("delivery", id),
+                               IT_S("outcome", "done")));
+    it_reply_error(doomed, 70, "forbidden");
+    it_answer(other, id, "done", NULL);
+    it_outcome_is(gw, t, "water", "water", id, "done");
 }
 
 /* A client_ref belongs to the key that used it: another gateway using the
@@ -235,6 +276,7 @@ int main(void)
         IT_TEST(test_strangers, table),
         IT_TEST(test_stream, table),
         IT_TEST(test_reload_keys, table),
+        IT_TEST(test_revoke_worker, table),
         IT_TEST(test_rate_limit, table),
         IT_TEST(test_refs_per_key, table),
     };
