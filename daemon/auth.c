@@ -98,7 +98,7 @@ static int read_dir(const char *dir, principal_t **keys, size_t *n, size_t *cap,
     return rc;
 }
 
-int auth_reload(auth_t *a, const security_conf_t *conf, char *err, size_t errlen)
+int auth_reload(auth_t *a, const security_conf_t *conf, unsigned *lost, char *err, size_t errlen)
 {
     size_t n = 0, cap = conf->n_keys ? conf->n_keys : 1;
     principal_t *keys = malloc(cap * sizeof *keys);
@@ -121,6 +121,12 @@ int auth_reload(auth_t *a, const security_conf_t *conf, char *err, size_t errlen
             free(keys);
             return -1;
         }
+    *lost = 0;
+    for (size_t i = 0; i < a->n_keys; i++) {
+        const principal_t *now = bsearch(&a->keys[i], keys, n, sizeof *keys, by_key);
+        if (!now || now->role != a->keys[i].role)
+            *lost |= 1u << a->keys[i].role;
+    }
     free(a->keys);
     a->keys = keys;
     a->n_keys = n;
@@ -241,7 +247,8 @@ auth_t *auth_new(void *zctx, struct event_base *base, const security_conf_t *con
         goto fail;
     }
     memcpy(a->server_secret, server.secret_key, sizeof a->server_secret);
-    if (auth_reload(a, conf, err, errlen) < 0)
+    unsigned lost;
+    if (auth_reload(a, conf, &lost, err, errlen) < 0)
         goto fail;
     a->zap = zmq_socket(zctx, ZMQ_REP);
     if (!a->zap || zmq_bind(a->zap, ZAP_ENDPOINT) < 0 ||

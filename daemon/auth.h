@@ -35,8 +35,10 @@ void auth_destroy(auth_t **auth);
  * one by one (log_limit_flush). */
 void auth_tick(auth_t *auth);
 
-/* Reads the keys again (a reload): the old set stays if anything is wrong. */
-int auth_reload(auth_t *auth, const security_conf_t *conf, char *err, size_t errlen);
+/* Reads the keys again (a reload): the old set stays if anything is wrong.
+ * *lost: bit 1 << role for each role some key had and no longer has. */
+int auth_reload(auth_t *auth, const security_conf_t *conf, unsigned *lost, char *err,
+                size_t errlen);
 
 /* The server's CURVE secret key (Z85) for its sockets. */
 const char *auth_server_secret(const auth_t *auth);

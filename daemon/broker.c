@@ -205,6 +205,11 @@ struct broker {
     log_level_t log_level;
     void *zctx, *clients, *workers;
     void *events;       /* PUB of every transition (protocol.md section 8) */
+    /* events under CURVE: its monitor tells when an unbind that cut off a
+     * revoked dashboard has closed the listener, so it can bind again */
+    void *events_monitor;
+    zev_t *events_monitor_ev;
+    char *events_rebind; /* the endpoint to bind again, while unbound */
     auth_t *auth;       /* the ZAP handler, when a socket has CURVE */
     idmap_t *buckets;   /* bucket_t by peer, with broker.rate_limit */
     idmap_t *holders;   /* holder_t by client routing id, under CURVE */
@@ -2903,6 +2908,60 @@ static void *socket_new(broker_t *b, int type, const char *endpoint, const char 
     return s;
 }
 
+/* A PUB cannot close one subscriber's connection. To cut off a dashboard
+ * whose key a reload revoked, the events socket closes them all (unbind)
+ * and, once its monitor says the listener is closed, binds again: an ipc
+ * listener that closed later would remove the new one's file. Dashboards
+ * with valid keys reconnect by themselves (ZeroMQ) and resync on the gap in
+ * seq; the revoked one fails its handshake. */
+static void on_events_monitor(void *monitor, void *arg)
+{
+    broker_t *b = arg;
+    bool closed = false;
+    zmq_msg_t part;
+    zmq_msg_init(&part);
+    while (zmq_msg_recv(&part, monitor, ZMQ_DONTWAIT) >= 0) /* [event][endpoint], CLOSED only */
+        closed = closed || !zmq_msg_more(&part);
+    zmq_msg_close(&part);
+    if (closed && b->events_rebind) {
+        if (zmq_bind(b->events, b->events_rebind) < 0)
+            LOG(b, LOG_ERROR, "events: cannot bind %s again (%s): no dashboard can connect until "
+                              "mizd restarts", b->events_rebind, zmq_strerror(errno));
+        else
+            LOG(b, LOG_INFO, "events: listening on %s again", b->events_rebind);
+        free(b->events_rebind);
+        b->events_rebind = NULL;
+    }
+    zev_rearm(b->events_monitor_ev);
+}
+
+static int events_monitor_new(broker_t *b)
+{
+    static const char ep[] = "inproc://mizd-events-monitor";
+    if (zmq_socket_monitor(b->events, ep, ZMQ_EVENT_CLOSED) < 0 ||
+        !(b->events_monitor = zmq_socket(b->zctx, ZMQ_PAIR)) ||
+        zmq_connect(b->events_monitor, ep) < 0 ||
+        !(b->events_monitor_ev = zev_new(b->base, b->events_monitor, on_events_monitor, b)))
+        return -1;
+    return 0;
+}
+
+static void events_reopen(broker_t *b)
+{
+    char ep[256];
+    size_t len = sizeof ep;
+    if (b->events_rebind) /* unbound already: nobody could connect since */
+        return;
+    if (zmq_getsockopt(b->events, ZMQ_LAST_ENDPOINT, ep, &len) < 0 || zmq_unbind(b->events, ep) < 0) {
+        LOG(b, LOG_ERROR, "events: cannot close the subscriptions of a revoked dashboard key: %s",
+            zmq_strerror(errno));
+        return;
+    }
+    b->events_rebind = xstrdup(ep);
+    LOG(b, LOG_INFO, "events: a reload revoked a dashboard's key: every subscription on %s is "
+                     "closed, and the socket binds again", ep);
+}
+
 static void log_bound(broker_t *b, const char *what, void *s)
 {
     char ep[256];
@@ -2985,7 +3044,7 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     b->clients_ev = zev_new(base, b->clients, on_socket, b);
     b->workers_ev = zev_new(base, b->workers, on_socket, b);
     if (!b->deadline_ev || !b->tick_ev || !b->snapshot_ev || !b->clients_ev || !b->workers_ev ||
-        event_add(b->tick_ev, &tick) < 0) {
+        event_add(b->tick_ev, &tick) < 0 || (secure_events && events_monitor_new(b) < 0)) {
         snprintf(err, errlen, "cannot set up the event loop");
         broker_destroy(&b);
         return NULL;
@@ -3026,7 +3085,8 @@ static void drop_revoked_workers(broker_t *b)
 int broker_reload(broker_t *b, table_t *table, char *err, size_t errlen)
 {
     const broker_conf_t *new = table_conf(table);
-    if (b->auth && auth_reload(b->auth, &new->security, err, errlen) < 0)
+    unsigned lost = 0;
+    if (b->auth && auth_reload(b->auth, &new->security, &lost, err, errlen) < 0)
         return -1;
     keep_setting(b, "endpoints.clients", b->clients_endpoint, new->clients_endpoint);
     keep_setting(b, "endpoints.workers", b->workers_endpoint, new->workers_endpoint);
@@ -3047,6 +3107,8 @@ int broker_reload(broker_t *b, table_t *table, char *err, size_t errlen)
         drop_revoked_workers(b);
         end_turn(b);
     }
+    if (b->events_monitor && (lost & 1u << KEY_DASHBOARD))
+        events_reopen(b);
     return 0;
 }
 
@@ -3112,6 +3174,10 @@ void broker_destroy(broker_t **bp)
         say_goodbye(b);
     zev_destroy(&b->clients_ev);
     zev_destroy(&b->workers_ev);
+    zev_destroy(&b->events_monitor_ev);
+    if (b->events_monitor)
+        zmq_close(b->events_monitor);
+    free(b->events_rebind);
     if (b->deadline_ev)
         event_free(b->deadline_ev);
     if (b->tick_ev)

@@ -8,7 +8,8 @@
  *   registers for its own agency only: each violation is "forbidden";
  * - an unknown key, or no CURVE at all, never gets a reply;
  * - a key added to the keys directory works after a reload;
- * - a worker whose key a reload removes is dropped at once. */
+ * - a worker whose key a reload removes is dropped at once, a dashboard's
+ *   stream is cut off. */
 #include "harness.h"
 
 #include <signal.h>
@@ -22,9 +23,19 @@
 
 static it_keys_t keys;
 static char table[96];
-static miz_cert_t gateway, gateway2, dashboard, water, water2, stranger, late;
+static miz_cert_t gateway, gateway2, dashboard, dashboard2, water, water2, stranger, late;
 
-typedef enum { GATEWAY, GATEWAY2, DASHBOARD, WATER, WATER2, STRANGER, LATE, N_KEYS } who_t;
+typedef enum {
+    GATEWAY,
+    GATEWAY2,
+    DASHBOARD,
+    DASHBOARD2,
+    WATER,
+    WATER2,
+    STRANGER,
+    LATE,
+    N_KEYS
+} who_t;
 static miz_curve_t curve[N_KEYS];
 
 /* Keys and the table, before any mizd starts. */
@@ -34,6 +45,8 @@ static void setup_keys(void)
     it_key_make(&keys, &gateway, "sms-gateway", "gateway", "", true, &curve[GATEWAY]);
     it_key_make(&keys, &gateway2, "web-portal", "gateway", "", true, &curve[GATEWAY2]);
     it_key_make(&keys, &dashboard, "governor-dashboard", "dashboard", "", true, &curve[DASHBOARD]);
+    it_key_make(&keys, &dashboard2, "inspection-dashboard", "dashboard", "", true,
+                &curve[DASHBOARD2]);
     it_key_make(&keys, &water, "water-service", "worker", "water", true, &curve[WATER]);
     it_key_make(&keys, &water2, "water-night-shift", "worker", "water", true, &curve[WATER2]);
     it_key_make(&keys, &stranger, "stranger", "gateway", "", false, &curve[STRANGER]);
@@ -124,23 +137,39 @@ static void test_strangers(void **state)
     it_submit_topic(gw, "utility.water.cut", NULL);
 }
 
-/* The event stream is the dashboard's: a gateway's SUB gets nothing. */
-static bool stream_reaches(it_daemon_t *d, const miz_curve_t *cv)
+/* A SUB of the counters, which come every heartbeat (100 ms). */
+static void *counters_sub(it_daemon_t *d, void *zctx, const miz_curve_t *cv)
 {
-    void *zctx = zmq_ctx_new(), *sub = zmq_socket(zctx, ZMQ_SUB);
+    void *sub = zmq_socket(zctx, ZMQ_SUB);
     int zero = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
     assert_int_equal(miz_curve_set(sub, cv), 0);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "counters", 8);
     assert_int_equal(zmq_connect(sub, it_events_endpoint(d)), 0);
+    return sub;
+}
+
+/* How many messages each SUB gets within ms. */
+static void count_messages(it_daemon_t *d, void *const *subs, size_t *got, size_t n, int ms)
+{
     char topic[16];
-    bool got = false;
-    /* counters come every heartbeat (100 ms): a second is ten chances */
-    for (uint64_t end = it_now_ms() + 1000; !got && it_now_ms() < end; it_pump(d, 5))
-        got = zmq_recv(sub, topic, sizeof topic, ZMQ_DONTWAIT) >= 0;
+    for (size_t i = 0; i < n; i++)
+        got[i] = 0;
+    for (uint64_t end = it_now_ms() + (uint64_t)ms; it_now_ms() < end; it_pump(d, 5))
+        for (size_t i = 0; i < n; i++)
+            while (zmq_recv(subs[i], topic, sizeof topic, ZMQ_DONTWAIT) >= 0)
+                got[i]++;
+}
+
+/* The event stream is the dashboard's: a gateway's SUB gets nothing. */
+static bool stream_reaches(it_daemon_t *d, const miz_curve_t *cv)
+{
+    void *zctx = zmq_ctx_new(), *sub = counters_sub(d, zctx, cv);
+    size_t got;
+    count_messages(d, &sub, &got, 1, 1000); /* ten chances */
     zmq_close(sub);
     zmq_ctx_term(zctx);
-    return got;
+    return got > 0;
 }
 
 static void test_stream(void **state)
@@ -207,6 +236,37 @@ static void test_revoke_worker(void **state)
     it_reply_error(doomed, 70, "forbidden");
     it_answer(other, id, "done", NULL);
     it_outcome_is(gw, t, "water", "water", id, "done");
+}
+
+/* A reload that removes a dashboard's key cuts its stream off: mizd closes
+ * every subscription and binds again, the other dashboard reconnects (its
+ * stream goes on), the revoked one cannot. */
+static void test_revoke_dashboard(void **state)
+{
+    it_daemon_t *d = *state;
+    void *zctx = zmq_ctx_new();
+    void *subs[2] = {counters_sub(d, zctx, &curve[DASHBOARD]),
+                     counters_sub(d, zctx, &curve[DASHBOARD2])};
+    size_t got[2];
+    count_messages(d, subs, got, 2, 1000);
+    assert_true(got[0] > 0 && got[1] > 0);
+
+    char path[sizeof keys.keys_dir + sizeof dashboard2.name + 8];
+    snprintf(path, sizeof path, "%s/%s.key", keys.keys_dir, dashboard2.name);
+    assert_int_equal(unlink(path), 0);
+    reload(d);
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS; !it_log_has(d, "events: listening on ");) {
+        if (it_now_ms() > end)
+            it_fail("the events socket was not bound again");
+        it_pump(d, 10);
+    }
+    count_messages(d, subs, got, 2, 300); /* what was on its way before */
+    count_messages(d, subs, got, 2, 1000);
+    assert_true(got[0] > 0);
+    assert_int_equal(got[1], 0);
+    zmq_close(subs[0]);
+    zmq_close(subs[1]);
+    zmq_ctx_term(zctx);
 }
 
 /* A client_ref belongs to the key that used it: another gateway using the
@@ -277,6 +337,7 @@ int main(void)
         IT_TEST(test_stream, table),
         IT_TEST(test_reload_keys, table),
         IT_TEST(test_revoke_worker, table),
+        IT_TEST(test_revoke_dashboard, table),
         IT_TEST(test_rate_limit, table),
         IT_TEST(test_refs_per_key, table),
     };
