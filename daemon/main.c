@@ -5,6 +5,7 @@
  * from the loop itself, RELOADING and STOPPING. */
 #include <event2/event.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "broker.h"
 #include "log.h"
 #include "notify.h"
+#include "reload.h"
 #include "table.h"
 
 #ifndef MIZ_VERSION
@@ -22,6 +24,7 @@
 #define DEFAULT_CONFIG "/etc/miz/miz.yaml"
 #define STATUS_EVERY_US 5000000 /* STATUS= when there is no watchdog to ride on */
 #define MAX_CALLBACKS_PER_POLL 8 /* then timers, signals and the other sockets get a look */
+#define RELOAD_TIMEOUT_MS 60000 /* --reload: under systemd's default TimeoutStartSec (90 s) */
 
 static void usage(FILE *out)
 {
@@ -29,6 +32,7 @@ static void usage(FILE *out)
             "usage: mizd [-c FILE] [--data-dir DIR | --memory] [--clients ENDPOINT]\n"
             "            [--workers ENDPOINT] [--events ENDPOINT] [--log-level LEVEL]\n"
             "       mizd --check FILE\n"
+            "       mizd --reload PID\n"
             "\n"
             "  -c, --config FILE     routing table (default " DEFAULT_CONFIG ")\n"
             "      --data-dir DIR    where the store lives (overrides the table's data_dir)\n"
@@ -39,18 +43,22 @@ static void usage(FILE *out)
             "      --events EP       endpoint of the event stream (overrides the table)\n"
             "      --log-level L     error, warn, info (default) or debug\n"
             "      --check FILE      validate a routing table and exit (0: valid, 1: errors)\n"
+            "      --reload PID      reload the mizd of that PID and wait for the outcome\n"
+            "                        (0: taken, 1: refused or unknown; needs $RUNTIME_DIRECTORY)\n"
             "  -h, --help            this text\n"
             "  -V, --version         the version\n");
 }
 
 /* Loads a table; its errors go to stderr as they are (--check) or, for the
- * daemon, as log lines after a heading. */
-static table_t *load(const char *path, const char *heading)
+ * daemon, as log lines after a heading, the first one also into first. */
+static table_t *load(const char *path, const char *heading, char *first, size_t firstlen)
 {
     char *errors = NULL;
     table_t *t = table_load(path, &errors);
     if (t)
         return t;
+    if (first && errors)
+        snprintf(first, firstlen, "%.*s", (int)strcspn(errors, "\n"), errors);
     if (!heading) {
         fputs(errors ? errors : "cannot load the routing table\n", stderr);
     } else {
@@ -72,6 +80,7 @@ typedef struct {
     const char *config;
     notify_t *notify;
     bool watchdog;
+    unsigned long reloads;
 } daemon_t;
 
 static void notify_status(daemon_t *d, const char *state)
@@ -99,12 +108,14 @@ static void reload(daemon_t *d)
                     (unsigned long long)now.tv_sec * 1000000 + (unsigned long long)now.tv_nsec / 1000);
     if (d->level >= LOG_INFO)
         log_line(LOG_INFO, "SIGHUP received, reloading %s", d->config);
-    table_t *t = load(d->config, "reload refused, the routing table in use stays:");
-    char err[512];
-    if (t && broker_reload(d->broker, t, err, sizeof err) < 0) {
-        log_line(LOG_ERROR, "reload refused, the routing table in use stays: %s", err);
+    char why[512] = "cannot load the routing table", err[256];
+    table_t *t = load(d->config, "reload refused, the routing table in use stays:", why, sizeof why);
+    if (t && broker_reload(d->broker, t, why, sizeof why) < 0) {
+        log_line(LOG_ERROR, "reload refused, the routing table in use stays: %s", why);
         table_destroy(&t);
     }
+    if (reload_record(++d->reloads, t != NULL, why, err, sizeof err) < 0)
+        log_line(LOG_WARN, "cannot tell --reload the outcome: %s", err);
     if (d->notify)
         notify_status(d, "READY=1\n");
 }
@@ -132,9 +143,9 @@ int main(int argc, char **argv)
         {"check", required_argument, NULL, 'k'},   {"help", no_argument, NULL, 'h'},
         {"data-dir", required_argument, NULL, 'd'}, {"memory", no_argument, NULL, 'm'},
         {"version", no_argument, NULL, 'V'},       {"events", required_argument, NULL, 'E'},
-        {NULL, 0, NULL, 0},
+        {"reload", required_argument, NULL, 'r'},  {NULL, 0, NULL, 0},
     };
-    const char *config = DEFAULT_CONFIG, *check = NULL;
+    const char *config = DEFAULT_CONFIG, *check = NULL, *reload_pid = NULL;
     broker_opts_t opts = {.log_level = LOG_INFO};
     int c;
     while ((c = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
@@ -144,6 +155,7 @@ int main(int argc, char **argv)
         case 'W': opts.workers_endpoint = optarg; break;
         case 'E': opts.events_endpoint = optarg; break;
         case 'k': check = optarg; break;
+        case 'r': reload_pid = optarg; break;
         case 'd': opts.data_dir = optarg; break;
         case 'm': opts.memory = true; break;
         case 'l':
@@ -162,8 +174,19 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (reload_pid) {
+        char *end, msg[1024];
+        long pid = strtol(reload_pid, &end, 10);
+        if (*end || end == reload_pid || pid < 1 || pid > INT_MAX) {
+            fprintf(stderr, "mizd: --reload wants a process id, not \"%s\"\n", reload_pid);
+            return 2;
+        }
+        int rc = reload_request((pid_t)pid, RELOAD_TIMEOUT_MS, msg, sizeof msg);
+        fprintf(stderr, "mizd: %s\n", msg);
+        return rc == 0 ? 0 : 1;
+    }
     if (check) {
-        table_t *t = load(check, NULL);
+        table_t *t = load(check, NULL, NULL, 0);
         if (!t)
             return 1;
         printf("%s: ok, %zu agencies, %zu routes\n", check, table_agency_count(t),
@@ -172,7 +195,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    table_t *table = load(config, "cannot start: the routing table has errors:");
+    table_t *table = load(config, "cannot start: the routing table has errors:", NULL, 0);
     if (!table)
         return 1;
     signal(SIGPIPE, SIG_IGN);

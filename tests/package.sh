@@ -166,7 +166,19 @@ trap 'journalctl -u mizd.service --no-pager' EXIT
 systemctl start mizd.service            # returns once mizd said READY=1
 miz worker --agency city-services --answer ploughed >/dev/null &
 timeout 20 miz submit --wait city.snow.street "snow closes the street" | grep "resolved .*ploughed"
-systemctl reload mizd.service           # only sends SIGHUP (Type=notify): the checks after it wait
+systemctl reload mizd.service           # waits for mizd's outcome (ExecReload=mizd --reload)...
+grep -q "^[0-9]* 1 ok$" /run/miz/reload   # ...which is there once it returns
+# a broken table fails the reload, and mizd keeps the one in use
+mkdir -p /run/systemd/system/mizd.service.d
+install -m 0644 /etc/miz/miz.yaml /opt/miz-test/miz.yaml
+printf '[Service]\nExecStart=\nExecStart=/usr/sbin/mizd -c /opt/miz-test/miz.yaml --data-dir /var/lib/miz\n' \
+    >/run/systemd/system/mizd.service.d/table.conf
+systemctl daemon-reload
+systemctl restart mizd.service
+echo "routes: [" >>/opt/miz-test/miz.yaml
+! systemctl reload mizd.service
+grep -q "^[0-9]* 1 refused: /opt/miz-test/miz.yaml:" /run/miz/reload
+timeout 20 miz submit --wait city.snow.street "the table in use stays" | grep "resolved .*ploughed"
 sleep 11                                # past WatchdogSec=10s: the pings arrive
 systemctl stop mizd.service
 [ "$(systemctl show -P ExecMainStatus mizd.service)" = 0 ]
@@ -174,6 +186,7 @@ systemctl stop mizd.service
 echo PASSED
 EOF
 chmod +x "$boot/run.sh"
+chmod 0755 "$boot"   # the unit reads a table of the test's there, as user miz
 # "as far as the container allows": a machine that cannot start a container
 # at all (no privileges for namespaces) skips this step and says so; one that
 # can must pass it

@@ -146,7 +146,8 @@ static void spawn(it_daemon_t *d)
     if (d->pid != 0)
         return;
     int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+    if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0 ||
+        setenv("RUNTIME_DIRECTORY", d->dir, 1) < 0) /* where a reload's outcome goes */
         _exit(126);
     execl(MIZD_PATH, MIZD_PATH, "-c", d->table, "--data-dir", d->data, "--clients", d->clients,
           "--workers", d->workers, "--events", d->events, "--log-level", "debug", (char *)NULL);
@@ -196,8 +197,8 @@ static bool stopped_cleanly(const it_daemon_t *d)
 static void remove_dir(const it_daemon_t *d)
 {
     static const char *const files[] = {"mizd.log",      "c",         "w",        "e",
-                                        "table.yaml",    "data/data.mdb", "data/lock.mdb",
-                                        "data/mizd.lock", "data"};
+                                        "table.yaml",    "reload",    "data/data.mdb",
+                                        "data/lock.mdb", "data/mizd.lock", "data"};
     char path[64];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", d->dir, files[i]);
@@ -252,6 +253,32 @@ void it_write_table(it_daemon_t *d, const char *text)
     FILE *f = fopen(d->table, "w");
     if (!f || fputs(text, f) < 0 || fclose(f) != 0)
         it_fail("cannot write %s", d->table);
+}
+
+int it_reload(it_daemon_t *d, char *out, size_t outlen)
+{
+    int pipefd[2];
+    char pid[16];
+    snprintf(pid, sizeof pid, "%ld", (long)d->pid);
+    if (pipe(pipefd) < 0)
+        it_fail("pipe: %s", strerror(errno));
+    pid_t child = fork();
+    if (child == 0) {
+        if (dup2(pipefd[1], STDERR_FILENO) < 0 || setenv("RUNTIME_DIRECTORY", d->dir, 1) < 0)
+            _exit(126);
+        execl(MIZD_PATH, MIZD_PATH, "--reload", pid, (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t n = 0;
+    for (ssize_t got; n + 1 < outlen && (got = read(pipefd[0], out + n, outlen - 1 - n)) > 0;)
+        n += (size_t)got;
+    out[n] = '\0';
+    close(pipefd[0]);
+    int status;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status))
+        it_fail("mizd --reload did not run: %s", out);
+    return WEXITSTATUS(status);
 }
 
 /* A copy in the daemon's folder, which a test may rewrite and reload. */

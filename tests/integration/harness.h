@@ -75,6 +75,9 @@ bool it_log_has(const it_daemon_t *d, const char *text);
 const char *it_table_path(const it_daemon_t *d);
 /* Rewrites that copy (SIGHUP makes mizd read it again). */
 void it_write_table(it_daemon_t *d, const char *text);
+/* Runs `mizd --reload PID` on the daemon: its exit status, what it printed
+ * in out. */
+int it_reload(it_daemon_t *d, char *out, size_t outlen);
 
 /* Monotonic milliseconds, for progress bounds (never speed assertions). */
 uint64_t it_now_ms(void);
