@@ -903,9 +903,12 @@ static int raw_open(raw_bench_t *rb, void *zctx, const opts_t *o, const char *di
 static void raw_close(raw_bench_t *rb)
 {
     /* an empty frame stops each echo (the relay's through the relay); if even
-     * that fails, stop waiting */
+     * that cannot go (a socket never connected, a relay gone), stop waiting */
+    int timeout_ms = 1000;
     for (int i = 0; i < N_REFS; i++)
-        if (rb->client[i] && zmq_send(rb->client[i], "", 0, 0) < 0) {
+        if (rb->client[i] &&
+            (zmq_setsockopt(rb->client[i], ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms) < 0 ||
+             zmq_send(rb->client[i], "", 0, 0) < 0)) {
             zmq_ctx_shutdown(rb->ctx);
             zmq_ctx_shutdown(rb->zctx);
         }

@@ -210,6 +210,8 @@ struct broker {
     void *events_monitor;
     zev_t *events_monitor_ev;
     char *events_rebind; /* the endpoint to bind again, while unbound */
+    bool events_closed;  /* its listener is closed: bind again */
+    bool events_bind_failed; /* told once */
     auth_t *auth;       /* the ZAP handler, when a socket has CURVE */
     idmap_t *buckets;   /* bucket_t by peer, with broker.rate_limit */
     idmap_t *holders;   /* holder_t by client routing id, under CURVE */
@@ -2824,6 +2826,69 @@ static void purge(broker_t *b)
         b->last_purge = b->now;
 }
 
+/* A PUB cannot close one subscriber's connection. To cut off a dashboard
+ * whose key a reload revoked, the events socket closes them all (unbind)
+ * and binds again once its monitor says the listener is closed (a TCP
+ * listener holds its port until then). Dashboards with valid keys
+ * reconnect by themselves (ZeroMQ) and resync on the gap in seq; the
+ * revoked one fails its handshake. A bind that fails is tried again every
+ * tick. */
+static void events_bind_again(broker_t *b)
+{
+    if (zmq_bind(b->events, b->events_rebind) < 0) {
+        if (!b->events_bind_failed)
+            LOG(b, LOG_ERROR, "events: cannot bind %s again (%s): no dashboard can connect until "
+                              "it can; trying again every heartbeat", b->events_rebind,
+                zmq_strerror(errno));
+        b->events_bind_failed = true;
+        return;
+    }
+    LOG(b, LOG_INFO, "events: listening on %s again", b->events_rebind);
+    free(b->events_rebind);
+    b->events_rebind = NULL;
+    b->events_closed = b->events_bind_failed = false;
+}
+
+static void on_events_monitor(void *monitor, void *arg)
+{
+    broker_t *b = arg;
+    zmq_msg_t part;
+    zmq_msg_init(&part);
+    while (zmq_msg_recv(&part, monitor, ZMQ_DONTWAIT) >= 0) /* [event][endpoint], CLOSED only */
+        b->events_closed = b->events_closed || (b->events_rebind && !zmq_msg_more(&part));
+    zmq_msg_close(&part);
+    if (b->events_closed && b->events_rebind)
+        events_bind_again(b);
+    zev_rearm(b->events_monitor_ev);
+}
+
+static int events_monitor_new(broker_t *b)
+{
+    static const char ep[] = "inproc://mizd-events-monitor";
+    if (zmq_socket_monitor(b->events, ep, ZMQ_EVENT_CLOSED) < 0 ||
+        !(b->events_monitor = zmq_socket(b->zctx, ZMQ_PAIR)) ||
+        zmq_connect(b->events_monitor, ep) < 0 ||
+        !(b->events_monitor_ev = zev_new(b->base, b->events_monitor, on_events_monitor, b)))
+        return -1;
+    return 0;
+}
+
+static void events_reopen(broker_t *b)
+{
+    char ep[256];
+    size_t len = sizeof ep;
+    if (b->events_rebind) /* unbound already: nobody could connect since */
+        return;
+    if (zmq_getsockopt(b->events, ZMQ_LAST_ENDPOINT, ep, &len) < 0 || zmq_unbind(b->events, ep) < 0) {
+        LOG(b, LOG_ERROR, "events: cannot close the subscriptions of a revoked dashboard key: %s",
+            zmq_strerror(errno));
+        return;
+    }
+    b->events_rebind = xstrdup(ep);
+    LOG(b, LOG_INFO, "events: a reload revoked a dashboard's key: every subscription on %s is "
+                     "closed, and the socket binds again", ep);
+}
+
 /* Heartbeats: drop workers silent for LIVENESS intervals, and speak to the
  * ones we have not spoken to for one. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -2854,6 +2919,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         event_active(b->snapshot_ev, 0, 0);
     if (b->auth)
         auth_tick(b->auth);
+    if (b->events_closed && b->events_rebind)
+        events_bind_again(b);
     end_turn(b);
 }
 
@@ -2906,60 +2973,6 @@ static void *socket_new(broker_t *b, int type, const char *endpoint, const char 
         return NULL;
     }
     return s;
-}
-
-/* A PUB cannot close one subscriber's connection. To cut off a dashboard
- * whose key a reload revoked, the events socket closes them all (unbind)
- * and, once its monitor says the listener is closed, binds again: an ipc
- * listener that closed later would remove the new one's file. Dashboards
- * with valid keys reconnect by themselves (ZeroMQ) and resync on the gap in
- * seq; the revoked one fails its handshake. */
-static void on_events_monitor(void *monitor, void *arg)
-{
-    broker_t *b = arg;
-    bool closed = false;
-    zmq_msg_t part;
-    zmq_msg_init(&part);
-    while (zmq_msg_recv(&part, monitor, ZMQ_DONTWAIT) >= 0) /* [event][endpoint], CLOSED only */
-        closed = closed || !zmq_msg_more(&part);
-    zmq_msg_close(&part);
-    if (closed && b->events_rebind) {
-        if (zmq_bind(b->events, b->events_rebind) < 0)
-            LOG(b, LOG_ERROR, "events: cannot bind %s again (%s): no dashboard can connect until "
-                              "mizd restarts", b->events_rebind, zmq_strerror(errno));
-        else
-            LOG(b, LOG_INFO, "events: listening on %s again", b->events_rebind);
-        free(b->events_rebind);
-        b->events_rebind = NULL;
-    }
-    zev_rearm(b->events_monitor_ev);
-}
-
-static int events_monitor_new(broker_t *b)
-{
-    static const char ep[] = "inproc://mizd-events-monitor";
-    if (zmq_socket_monitor(b->events, ep, ZMQ_EVENT_CLOSED) < 0 ||
-        !(b->events_monitor = zmq_socket(b->zctx, ZMQ_PAIR)) ||
-        zmq_connect(b->events_monitor, ep) < 0 ||
-        !(b->events_monitor_ev = zev_new(b->base, b->events_monitor, on_events_monitor, b)))
-        return -1;
-    return 0;
-}
-
-static void events_reopen(broker_t *b)
-{
-    char ep[256];
-    size_t len = sizeof ep;
-    if (b->events_rebind) /* unbound already: nobody could connect since */
-        return;
-    if (zmq_getsockopt(b->events, ZMQ_LAST_ENDPOINT, ep, &len) < 0 || zmq_unbind(b->events, ep) < 0) {
-        LOG(b, LOG_ERROR, "events: cannot close the subscriptions of a revoked dashboard key: %s",
-            zmq_strerror(errno));
-        return;
-    }
-    b->events_rebind = xstrdup(ep);
-    LOG(b, LOG_INFO, "events: a reload revoked a dashboard's key: every subscription on %s is "
-                     "closed, and the socket binds again", ep);
 }
 
 static void log_bound(broker_t *b, const char *what, void *s)
@@ -3102,13 +3115,13 @@ int broker_reload(broker_t *b, table_t *table, char *err, size_t errlen)
     LOG(b, LOG_INFO, "routing table reloaded: %zu agencies, %zu routes; %zu open requests keep "
                      "their routes", table_agency_count(table), table_route_count(table),
         b->open_requests);
+    if (b->events_monitor && (lost & 1u << KEY_DASHBOARD))
+        events_reopen(b); /* first: the events of the turn below are not for it */
     if (b->auth) {
         clock_update(b);
         drop_revoked_workers(b);
         end_turn(b);
     }
-    if (b->events_monitor && (lost & 1u << KEY_DASHBOARD))
-        events_reopen(b);
     return 0;
 }
 
@@ -3174,6 +3187,11 @@ void broker_destroy(broker_t **bp)
         say_goodbye(b);
     zev_destroy(&b->clients_ev);
     zev_destroy(&b->workers_ev);
+    /* the monitor stops before its reader goes: closing the events socket
+     * tells it, and libzmq would block its I/O thread on a monitor with no
+     * reader until the context ends */
+    if (b->events)
+        zmq_socket_monitor(b->events, NULL, 0);
     zev_destroy(&b->events_monitor_ev);
     if (b->events_monitor)
         zmq_close(b->events_monitor);

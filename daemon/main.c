@@ -114,7 +114,7 @@ static void reload(daemon_t *d)
         log_line(LOG_ERROR, "reload refused, the routing table in use stays: %s", why);
         table_destroy(&t);
     }
-    if (reload_record(++d->reloads, t != NULL, why, err, sizeof err) < 0)
+    if (reload_record(++d->reloads, t != NULL, why, err, sizeof err) < 0 && d->level >= LOG_WARN)
         log_line(LOG_WARN, "cannot tell --reload the outcome: %s", err);
     if (d->notify)
         notify_status(d, "READY=1\n");
@@ -244,6 +244,8 @@ int main(int argc, char **argv)
         status = event_new(base, -1, EV_PERSIST, on_status, &d);
         event_add(status, &every);
     }
+    if (reload_ready(err, sizeof err) < 0 && d.level >= LOG_WARN)
+        log_line(LOG_WARN, "cannot tell --reload the outcome: %s", err);
     if (d.level >= LOG_INFO)
         log_line(LOG_INFO, "mizd %s running with %s", MIZ_VERSION, config);
     if (d.notify)

@@ -24,7 +24,8 @@ static int status_path(char *path, size_t len, const char *suffix)
     return n > 0 && (size_t)n < len ? 1 : -1;
 }
 
-int reload_record(unsigned long n, bool ok, const char *why, char *err, size_t errlen)
+/* Puts "PID N what" in place whole (what: one line). */
+static int write_status(unsigned long n, const char *what, int what_len, char *err, size_t errlen)
 {
     char path[PATH_MAX], tmp[PATH_MAX];
     int has = status_path(path, sizeof path, "");
@@ -39,15 +40,27 @@ int reload_record(unsigned long n, bool ok, const char *why, char *err, size_t e
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         return -1;
     }
-    /* one line: a reason of several is cut at its first */
-    fprintf(f, "%ld %lu %s%.*s\n", (long)getpid(), n, ok ? "ok" : "refused: ",
-            ok ? 0 : (int)strcspn(why, "\n"), ok ? "" : why);
+    fprintf(f, "%ld %lu %.*s\n", (long)getpid(), n, what_len, what);
     if (fclose(f) != 0 || rename(tmp, path) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         unlink(tmp);
         return -1;
     }
     return 0;
+}
+
+int reload_ready(char *err, size_t errlen)
+{
+    return write_status(0, "ready", 5, err, errlen);
+}
+
+int reload_record(unsigned long n, bool ok, const char *why, char *err, size_t errlen)
+{
+    char line[LINE_SIZE];
+    /* one line: a reason of several is cut at its first */
+    int len = ok ? snprintf(line, sizeof line, "ok")
+                 : snprintf(line, sizeof line, "refused: %.*s", (int)strcspn(why, "\n"), why);
+    return write_status(n, line, len < (int)sizeof line ? len : (int)sizeof line - 1, err, errlen);
 }
 
 /* The outcome line without its newline; "" if there is none yet. */
@@ -79,7 +92,9 @@ int reload_request(pid_t pid, int timeout_ms, char *msg, size_t msglen)
     int from_len = snprintf(from, sizeof from, "%ld ", (long)pid);
     for (int waited = 0; waited <= timeout_ms; waited += POLL_MS) {
         read_status(path, now, sizeof now);
-        if (strcmp(now, before) != 0 && strncmp(now, from, (size_t)from_len) == 0) {
+        /* a line of that pid, other than before, and not the one it starts with (N = 0) */
+        if (strcmp(now, before) != 0 && strncmp(now, from, (size_t)from_len) == 0 &&
+            strncmp(now + from_len, "0 ", 2) != 0) {
             const char *outcome = strchr(now + from_len, ' '); /* past N */
             if (outcome && strcmp(outcome, " ok") == 0) {
                 snprintf(msg, msglen, "routing table reloaded");

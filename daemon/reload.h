@@ -4,9 +4,11 @@
  * SIGHUP alone says nothing back, and systemd 252 (Debian 12) counts a
  * reload done when ExecReload= exits. So the daemon writes the outcome of
  * each reload to $RUNTIME_DIRECTORY/reload, one line "PID N ok" or
- * "PID N refused: WHY" (N counts its reloads), renamed into place whole;
- * the asker notes the line, sends SIGHUP, and waits for a new one from that
- * PID. Without $RUNTIME_DIRECTORY the daemon writes nothing. */
+ * "PID N refused: WHY" (N counts its reloads), renamed into place whole,
+ * and "PID 0 ready" when it starts, so a line left by an earlier daemon
+ * with the same PID is never taken for news. The asker notes the line,
+ * sends SIGHUP, and waits for a new one from that PID. Without
+ * $RUNTIME_DIRECTORY the daemon writes nothing. */
 #ifndef MIZ_RELOAD_H
 #define MIZ_RELOAD_H
 
@@ -14,7 +16,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* The daemon's side: records the outcome of its n-th reload (why: the
+/* The daemon's side, at start: 0, or -1 with the reason in err. */
+int reload_ready(char *err, size_t errlen);
+/* ...and after each reload: records the outcome of its n-th (why: the
  * first reason it was refused). 0, or -1 with the reason in err (an unset
  * $RUNTIME_DIRECTORY is not an error). */
 int reload_record(unsigned long n, bool ok, const char *why, char *err, size_t errlen);

@@ -142,12 +142,14 @@ bool it_exited(it_daemon_t *d)
  * the one before. */
 static void spawn(it_daemon_t *d)
 {
+    /* where a reload's outcome goes (set here: the child only execs) */
+    if (setenv("RUNTIME_DIRECTORY", d->dir, 1) < 0)
+        it_fail("setenv: %s", strerror(errno));
     d->pid = fork();
     if (d->pid != 0)
         return;
     int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0 ||
-        setenv("RUNTIME_DIRECTORY", d->dir, 1) < 0) /* where a reload's outcome goes */
+    if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
         _exit(126);
     execl(MIZD_PATH, MIZD_PATH, "-c", d->table, "--data-dir", d->data, "--clients", d->clients,
           "--workers", d->workers, "--events", d->events, "--log-level", "debug", (char *)NULL);
@@ -260,11 +262,11 @@ int it_reload(it_daemon_t *d, char *out, size_t outlen)
     int pipefd[2];
     char pid[16];
     snprintf(pid, sizeof pid, "%ld", (long)d->pid);
-    if (pipe(pipefd) < 0)
-        it_fail("pipe: %s", strerror(errno));
+    if (pipe(pipefd) < 0 || setenv("RUNTIME_DIRECTORY", d->dir, 1) < 0)
+        it_fail("pipe or setenv: %s", strerror(errno));
     pid_t child = fork();
     if (child == 0) {
-        if (dup2(pipefd[1], STDERR_FILENO) < 0 || setenv("RUNTIME_DIRECTORY", d->dir, 1) < 0)
+        if (dup2(pipefd[1], STDERR_FILENO) < 0)
             _exit(126);
         execl(MIZD_PATH, MIZD_PATH, "--reload", pid, (char *)NULL);
         _exit(127);
