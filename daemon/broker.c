@@ -893,11 +893,14 @@ static void finish(broker_t *b, delivery_t *d, dstate_t state)
     b->agencies[d->agency].overdue -= d->overdue;
 }
 
+/* from: the delivery an escalation or a breach copy is made from, else 0;
+ * set here, as the "queued" event tells it. */
 static delivery_t *delivery_new(broker_t *b, request_t *r, uint32_t agency, role_t role,
-                                uint16_t branch, uint8_t level)
+                                uint16_t branch, uint8_t level, uint64_t from)
 {
     delivery_t *d = xcalloc(1, sizeof *d);
     d->id = b->next.delivery++;
+    d->from = from;
     d->req = r;
     d->agency = agency;
     d->role = (uint8_t)role;
@@ -1037,9 +1040,7 @@ static void escalate(broker_t *b, delivery_t *d, const char *reason)
     }
     d->escalated = true;
     delivery_t *e = delivery_new(b, r, route_agency(r, r->route->escalate[d->level]),
-                                 ROLE_ESCALATION, d->branch,
-                                 (uint8_t)(d->level + 1));
-    e->from = d->id;
+                                 ROLE_ESCALATION, d->branch, (uint8_t)(d->level + 1), d->id);
     e->reason = reason;
     emit(b, r, d, BEV_ESCALATED, NULL);
     dispatch(b, e->agency);
@@ -1072,8 +1073,8 @@ static void on_answer_timeout(broker_t *b, delivery_t *d)
     b->agencies[d->agency].overdue++;
     emit(b, r, d, BEV_OVERDUE, NULL);
     for (size_t i = 0; i < r->n_observers; i++) {
-        delivery_t *copy = delivery_new(b, r, r->observers[i], ROLE_BREACH, d->branch, d->level);
-        copy->from = d->id;
+        delivery_t *copy =
+            delivery_new(b, r, r->observers[i], ROLE_BREACH, d->branch, d->level, d->id);
         copy->reason = "overdue";
         dispatch(b, copy->agency);
     }
@@ -2105,9 +2106,9 @@ static void cmd_submit(broker_t *b, const wire_msg_t *m)
     emit(b, r, NULL, BEV_RECEIVED, NULL);
 
     for (uint16_t i = 0; i < route->n_to; i++)
-        delivery_new(b, r, route_agency(r, route->to[i]), ROLE_TARGET, i, 0);
+        delivery_new(b, r, route_agency(r, route->to[i]), ROLE_TARGET, i, 0, 0);
     for (size_t i = 0; i < n_observers; i++)
-        delivery_new(b, r, observers[i], ROLE_OBSERVE, 0, 0);
+        delivery_new(b, r, observers[i], ROLE_OBSERVE, 0, 0, 0);
     for (uint32_t i = 0; i < r->n_dels; i++)
         dispatch(b, r->dels[i]->agency);
     /* after the deliveries, which the outbox then sends first: they are on

@@ -164,6 +164,38 @@ static void test_events(void **state)
     sub_close(&s);
 }
 
+/* An escalation's "queued" names the delivery it was made from, as its
+ * later events and status do (a replica built from events keeps it). */
+static void test_escalation_from(void **state)
+{
+    it_daemon_t *d = *state;
+    sub_t *s = sub_open(d, "");
+    wire_msg_destroy(&(wire_msg_t *){sub_next(d, s, "counters")}); /* subscribed */
+    it_peer_t *c = it_client(d), *w = it_worker(d, "water", 0);
+    uint64_t t = it_submit_topic(c, "utility.water.cut", NULL);
+    uint64_t id = it_take(w, t, "target");
+    it_refuse(w, id, "not ours: the pipe is the city's");
+    for (int i = 0;; i++) {
+        if (i == 20)
+            it_fail("no escalation was queued");
+        wire_msg_t *m = sub_next(d, s, "event");
+        size_t n;
+        const char *event, *role;
+        bool queued = wire_str(m, "event", &event, &n, 32) == WIRE_OK && n == 6 &&
+                      memcmp(event, "queued", 6) == 0;
+        bool escalation = wire_str(m, "role", &role, &n, 32) == WIRE_OK && n == 10 &&
+                          memcmp(role, "escalation", 10) == 0;
+        if (queued && escalation) {
+            it_str_eq(wire_root(m), "agency", "governorate");
+            assert_int_equal(w_uint(m, "from"), id);
+            wire_msg_destroy(&m);
+            break;
+        }
+        wire_msg_destroy(&m);
+    }
+    sub_close(&s);
+}
+
 /* ---- snapshot ---- */
 
 /* Packs o without the keys a snapshot leaves out or a reply adds, so a
@@ -423,6 +455,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         IT_TEST(test_events, TABLE),
+        IT_TEST(test_escalation_from, TABLE),
         IT_TEST(test_snapshot, TABLE),
         IT_TEST(test_snapshot_turns, TABLE),
         IT_TEST(test_restart, TABLE),
