@@ -653,7 +653,9 @@ static void print_ratio(const char *name, const char *a_name, const dist_t *a, c
     double ratio = b->p99 ? (double)a->p99 / (double)b->p99 : 0;
     printf("    %-40s %s %.0f us / %s %.0f us = %.1f x", name, a_name, (double)a->p99 / 1e3, b_name,
            (double)b->p99 / 1e3, ratio);
-    printf(target > 0 ? " -> %s\n" : "\n", verdict(ratio <= target));
+    if (target > 0)
+        printf(" -> %s", verdict(ratio <= target));
+    putchar('\n');
 }
 
 static void print_rps(const char *name, double rps, unsigned workers, const char *how,
