@@ -24,8 +24,9 @@ static int status_path(char *path, size_t len, const char *suffix)
     return n > 0 && (size_t)n < len ? 1 : -1;
 }
 
-/* Puts "PID N what" in place whole (what: one line). */
-static int write_status(unsigned long n, const char *what, int what_len, char *err, size_t errlen)
+/* Puts "PID N outcome" and the first line of why in place whole. */
+static int write_status(unsigned long n, const char *outcome, const char *why, char *err,
+                        size_t errlen)
 {
     char path[PATH_MAX], tmp[PATH_MAX];
     int has = status_path(path, sizeof path, "");
@@ -40,7 +41,7 @@ static int write_status(unsigned long n, const char *what, int what_len, char *e
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         return -1;
     }
-    fprintf(f, "%ld %lu %.*s\n", (long)getpid(), n, what_len, what);
+    fprintf(f, "%ld %lu %s%.*s\n", (long)getpid(), n, outcome, (int)strcspn(why, "\n"), why);
     if (fclose(f) != 0 || rename(tmp, path) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         unlink(tmp);
@@ -51,16 +52,12 @@ static int write_status(unsigned long n, const char *what, int what_len, char *e
 
 int reload_ready(char *err, size_t errlen)
 {
-    return write_status(0, "ready", 5, err, errlen);
+    return write_status(0, "ready", "", err, errlen);
 }
 
 int reload_record(unsigned long n, bool ok, const char *why, char *err, size_t errlen)
 {
-    char line[LINE_SIZE];
-    /* one line: a reason of several is cut at its first */
-    int len = ok ? snprintf(line, sizeof line, "ok")
-                 : snprintf(line, sizeof line, "refused: %.*s", (int)strcspn(why, "\n"), why);
-    return write_status(n, line, len < (int)sizeof line ? len : (int)sizeof line - 1, err, errlen);
+    return write_status(n, ok ? "ok" : "refused: ", ok ? "" : why, err, errlen);
 }
 
 /* The outcome line without its newline; "" if there is none yet. */

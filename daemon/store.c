@@ -133,6 +133,15 @@ fail:
     return fail(s, rc, "cannot open the tables");
 }
 
+/* Its cursors and read transaction; the scan itself stays, ended. */
+static void scan_release(store_scan_t *sc)
+{
+    mdb_cursor_close(sc->open);
+    mdb_cursor_close(sc->closed);
+    mdb_txn_abort(sc->txn);
+    sc->ended = true;
+}
+
 /* A scan's read transaction keeps LMDB from growing the map or closing the
  * environment: the scan ends, and its reader asks again. */
 static void end_scans(store_t *s)
@@ -140,10 +149,7 @@ static void end_scans(store_t *s)
     while (s->scans) {
         store_scan_t *sc = s->scans;
         s->scans = sc->next;
-        mdb_cursor_close(sc->open);
-        mdb_cursor_close(sc->closed);
-        mdb_txn_abort(sc->txn);
-        sc->ended = true;
+        scan_release(sc);
     }
 }
 
@@ -532,9 +538,7 @@ void store_scan_destroy(store_scan_t **scp)
         while (*p != sc)
             p = &(*p)->next;
         *p = sc->next;
-        mdb_cursor_close(sc->open);
-        mdb_cursor_close(sc->closed);
-        mdb_txn_abort(sc->txn);
+        scan_release(sc);
     }
     free(sc);
     *scp = NULL;

@@ -23,13 +23,6 @@ struct dash_proc {
     char url[64];
 };
 
-void dash_clients_endpoint(it_daemon_t *d, char *buf, size_t size)
-{
-    /* the harness makes them side by side: ipc://DIR/c beside ipc://DIR/e */
-    snprintf(buf, size, "%s", it_events_endpoint(d));
-    buf[strlen(buf) - 1] = 'c';
-}
-
 dash_proc_t *dash_start(it_daemon_t *d)
 {
     dash_proc_t *p = calloc(1, sizeof *p);
@@ -37,8 +30,7 @@ dash_proc_t *dash_start(it_daemon_t *d)
     assert_non_null(p);
     assert_int_equal(pipe(out), 0);
     p->d = d;
-    char clients[128];
-    dash_clients_endpoint(d, clients, sizeof clients);
+    const char *clients = it_clients_endpoint(d);
     p->pid = fork();
     assert_true(p->pid >= 0);
     if (p->pid == 0) {

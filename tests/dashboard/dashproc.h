@@ -9,7 +9,6 @@
 typedef struct dash_proc dash_proc_t;
 
 /* The daemon's clients endpoint (the harness names only the others). */
-void dash_clients_endpoint(it_daemon_t *d, char *buf, size_t size);
 
 /* Starts miz-dashboard on the daemon's table and endpoints, on a free port
  * of 127.0.0.1; returns once it serves. */

@@ -120,9 +120,7 @@ static char *run_report(it_daemon_t *d, const char *week, const char *agency, co
     if (pid == 0) {
         dup2(out[1], STDOUT_FILENO);
         close(out[0]);
-        char clients[128];
-        dash_clients_endpoint(d, clients, sizeof clients);
-        execl(MIZ_CLI_PATH, MIZ_CLI_PATH, "-e", clients, "report", "--week", week, "--agency",
+        execl(MIZ_CLI_PATH, MIZ_CLI_PATH, "-e", it_clients_endpoint(d), "report", "--week", week, "--agency",
               agency, "--format", format, "-c", it_table_path(d), (char *)NULL);
         _exit(127);
     }
@@ -427,9 +425,8 @@ static void test_resync_after_dropped_events(void **state)
     size_t n = 0;
     for (; n < 4; n++) /* before the stream starts: it learns them from the snapshot */
         it_serve(water, t[n] = it_submit_topic(c, "utility.water.leak", NULL));
-    char clients[128];
-    dash_clients_endpoint(d, clients, sizeof clients);
-    miz_stream_t *s = miz_stream_new(NULL, it_events_endpoint(d), clients, NULL, 36 * FIG_DAY_MS);
+    miz_stream_t *s =
+        miz_stream_new(NULL, it_events_endpoint(d), it_clients_endpoint(d), NULL, 36 * FIG_DAY_MS);
     assert_non_null(s);
     int day0 = jalali_week_start(fig_day(wall_ms()));
     miz_replica_t *r = recount(c, t, n);

@@ -75,6 +75,11 @@ const char *it_workers_endpoint(const it_daemon_t *d)
     return d->workers;
 }
 
+const char *it_clients_endpoint(const it_daemon_t *d)
+{
+    return d->clients;
+}
+
 /* ---- reporting ---- */
 
 static void print_tail(const it_daemon_t *d)
@@ -196,18 +201,18 @@ static bool stopped_cleanly(const it_daemon_t *d)
     return false;
 }
 
-static void remove_dir(const it_daemon_t *d)
+static void remove_files(const char *dir)
 {
-    static const char *const files[] = {"mizd.log",      "c",         "w",        "e",
-                                        "table.yaml",    "reload",    "data/data.mdb",
-                                        "data/lock.mdb", "data/mizd.lock", "data"};
-    char path[64];
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        snprintf(path, sizeof path, "%s/%s", d->dir, files[i]);
-        if (unlink(path) < 0)
-            rmdir(path);
+    DIR *d = opendir(dir);
+    char path[320];
+    for (struct dirent *e; d && (e = readdir(d));) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (*e->d_name != '.' && unlink(path) < 0)
+            remove_files(path);
     }
-    rmdir(d->dir);
+    if (d)
+        closedir(d);
+    rmdir(dir);
 }
 
 static void peer_free(it_peer_t *p);
@@ -230,7 +235,7 @@ static bool end_daemon(it_daemon_t *d)
     stop(d);
     bool ok = stopped_cleanly(d);
     if (ok && !d->failed)
-        remove_dir(d);
+        remove_files(d->dir);
     else
         fprintf(stderr, "kept %s for inspection\n", d->dir);
     current = NULL;
@@ -446,20 +451,6 @@ void it_key_make(it_keys_t *k, miz_cert_t *c, const char *name, const char *role
         fail_msg("%s", err);
     if (curve)
         *curve = (miz_curve_t){k->server.public_key, c->public_key, c->secret_key};
-}
-
-static void remove_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    char path[320];
-    for (struct dirent *e; d && (e = readdir(d));) {
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (*e->d_name != '.' && unlink(path) < 0)
-            remove_files(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
 }
 
 void it_keys_remove(it_keys_t *k)

@@ -82,6 +82,7 @@ int it_reload(it_daemon_t *d, char *out, size_t outlen);
 /* Monotonic milliseconds, for progress bounds (never speed assertions). */
 uint64_t it_now_ms(void);
 const char *it_workers_endpoint(const it_daemon_t *d);
+const char *it_clients_endpoint(const it_daemon_t *d);
 const char *it_events_endpoint(const it_daemon_t *d);
 
 /* ---- peers ---- */

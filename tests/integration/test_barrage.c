@@ -56,6 +56,7 @@
 
 #include "cert.h"
 #include "log.h"
+#include "wire.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -459,22 +460,11 @@ static const char *const x_names[N_X] = {"valid",  "bit flips", "truncated", "ex
                                          "huge lengths", "deep nesting", "wrong types",
                                          "invalid UTF-8", "bad shapes", "random bytes"};
 
-static void pack_str(msgpack_packer *pk, const char *s, size_t n)
-{
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_cstr(msgpack_packer *pk, const char *s)
-{
-    pack_str(pk, s, strlen(s));
-}
-
 static void pack_value(msgpack_packer *pk, const fld_t *f)
 {
     switch (f->kind) {
     case V_STR:
-        pack_str(pk, f->s, f->len);
+        wire_pack_str(pk, f->s, f->len);
         break;
     case V_UINT:
         msgpack_pack_uint64(pk, f->u);
@@ -486,7 +476,7 @@ static void pack_value(msgpack_packer *pk, const fld_t *f)
         msgpack_pack_array(pk, n);
         for (const char *p = f->s;; p++) {
             size_t len = strcspn(p, "|");
-            pack_str(pk, p, len);
+            wire_pack_str(pk, p, len);
             p += len;
             if (!*p)
                 break;
@@ -495,20 +485,20 @@ static void pack_value(msgpack_packer *pk, const fld_t *f)
     }
     case V_PAYLOAD: /* three levels deep, every kind of value a payload may hold */
         msgpack_pack_map(pk, 4);
-        pack_cstr(pk, "text");
-        pack_str(pk, f->s, f->len);
-        pack_cstr(pk, "n");
+        wire_pack_cstr(pk, "text");
+        wire_pack_str(pk, f->s, f->len);
+        wire_pack_cstr(pk, "n");
         msgpack_pack_uint64(pk, f->u);
-        pack_cstr(pk, "place");
+        wire_pack_cstr(pk, "place");
         msgpack_pack_map(pk, 2);
-        pack_cstr(pk, "city");
-        pack_cstr(pk, "ایلام");
-        pack_cstr(pk, "at");
+        wire_pack_cstr(pk, "city");
+        wire_pack_cstr(pk, "ایلام");
+        wire_pack_cstr(pk, "at");
         msgpack_pack_array(pk, 3);
         msgpack_pack_double(pk, 33.6374);
         msgpack_pack_double(pk, 46.4227);
         msgpack_pack_nil(pk);
-        pack_cstr(pk, "photo");
+        wire_pack_cstr(pk, "photo");
         msgpack_pack_bin(pk, 4);
         msgpack_pack_bin_body(pk, "\xff\xd8\xff\x00", 4);
         break;
@@ -524,11 +514,11 @@ static void pack_wrong_type(msgpack_packer *pk)
     case 3: msgpack_pack_int64(pk, INT64_MIN); break;
     case 4: msgpack_pack_double(pk, 1.5); break;
     case 5: msgpack_pack_float(pk, -0.0f); break;
-    case 6: msgpack_pack_array(pk, 2); msgpack_pack_uint8(pk, 1); pack_cstr(pk, "x"); break;
-    case 7: msgpack_pack_map(pk, 1); pack_cstr(pk, "k"); msgpack_pack_uint8(pk, 1); break;
+    case 6: msgpack_pack_array(pk, 2); msgpack_pack_uint8(pk, 1); wire_pack_cstr(pk, "x"); break;
+    case 7: msgpack_pack_map(pk, 1); wire_pack_cstr(pk, "k"); msgpack_pack_uint8(pk, 1); break;
     case 8: msgpack_pack_bin(pk, 3); msgpack_pack_bin_body(pk, "abc", 3); break;
     case 9: msgpack_pack_ext(pk, 2, 7); msgpack_pack_ext_body(pk, "ab", 2); break;
-    case 10: pack_cstr(pk, "wrong"); break;
+    case 10: wire_pack_cstr(pk, "wrong"); break;
     case 11: msgpack_pack_uint64(pk, UINT64_MAX); break;
     default: msgpack_pack_array(pk, 0); break;
     }
@@ -553,7 +543,7 @@ static void pack_bad_utf8(msgpack_packer *pk, const char *s, size_t n)
     memcpy(buf, s, pos);
     memcpy(buf + pos, b, blen);
     memcpy(buf + pos + blen, s + pos, keep - pos);
-    pack_str(pk, buf, keep + blen);
+    wire_pack_str(pk, buf, keep + blen);
 }
 
 static void pack_deep(msgpack_packer *pk)
@@ -562,7 +552,7 @@ static void pack_deep(msgpack_packer *pk)
     for (size_t i = 0; i < depth; i++) {
         if (below(2)) {
             msgpack_pack_map(pk, 1);
-            pack_cstr(pk, "k");
+            wire_pack_cstr(pk, "k");
         } else {
             msgpack_pack_array(pk, 1);
         }
@@ -637,7 +627,7 @@ static void pack_msg(frame_t *f, const tmsg_t *m, xkind_t x)
         if (below(2))
             msgpack_pack_nil(pk);
         else
-            pack_cstr(pk, "submit");
+            wire_pack_cstr(pk, "submit");
         return;
     } else {
         /* shape 2: a key twice; 3: one entry more announced than sent (cut
@@ -652,7 +642,7 @@ static void pack_msg(frame_t *f, const tmsg_t *m, xkind_t x)
         else if (i == target && key_utf8)
             pack_bad_utf8(pk, fl->key, strlen(fl->key));
         else
-            pack_cstr(pk, fl->key);
+            wire_pack_cstr(pk, fl->key);
         if (i != target || x == X_VALID || x == X_FLIP || x == X_TRUNC || x == X_FRAMES ||
             key_utf8 || (x == X_SHAPE && shape != 6))
             pack_value(pk, fl);
@@ -667,7 +657,7 @@ static void pack_msg(frame_t *f, const tmsg_t *m, xkind_t x)
         else /* shape 6: the reserved byte as a value */
             put_raw(sb, "\xc1", 1);
         if (i == target && shape == 2) {
-            pack_cstr(pk, fl->key);
+            wire_pack_cstr(pk, fl->key);
             pack_value(pk, fl);
         }
     }
@@ -780,11 +770,7 @@ static void *new_socket(void *ctx, int type, const miz_curve_t *cv, int ivl)
     assert_int_equal(zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl), 0);
     assert_int_equal(zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm), 0);
     assert_int_equal(zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm), 0);
-    if (cv) {
-        assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, cv->server_key, 41), 0);
-        assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, cv->public_key, 41), 0);
-        assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, cv->secret_key, 41), 0);
-    }
+    assert_int_equal(miz_curve_set(s, cv), 0);
     if (type == ZMQ_SUB)
         assert_int_equal(zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0), 0);
     return s;
@@ -1373,7 +1359,8 @@ static void raw_garbage(const char *endpoint)
             buf[0] = 0xff;
             buf[9] = 0x7f;
             buf[10] = 3;
-            memcpy(buf + 12, below(2) ? "CURVE" : "NULL", below(2) ? 5 : 4);
+            const char *mechanism = below(2) ? "CURVE" : "NULL";
+            memcpy(buf + 12, mechanism, strlen(mechanism));
             n = below(4) ? 64 : below(64);
         }
         size_t junk = below(sizeof buf - n);
@@ -1662,12 +1649,7 @@ static void test_barrage(void **state)
         gw[k].serial = it_uint(IT_ROOT(m), "worker");
         miz_msg_destroy(&m);
     }
-    /* the clients endpoint, as the good gateway connected to it */
-    char clients[256];
-    size_t len = sizeof clients;
-    assert_int_equal(zmq_getsockopt(miz_client_socket(it_miz_client(g.p)), ZMQ_LAST_ENDPOINT,
-                                    clients, &len),
-                     0);
+    const char *clients = it_clients_endpoint(d);
     const char *workers = it_workers_endpoint(d), *events = it_events_endpoint(d);
 
     /* the attackers, on a context of their own */
