@@ -580,9 +580,10 @@ static int cmd_keygen(int argc, char **argv)
         default: usage(stderr); return EXIT_USAGE;
         }
     }
-    bool worker = strcmp(role, "worker") == 0;
-    if (argc - optind != 1 || strlen(argv[optind]) > 64 || strchr(argv[optind], '/') ||
-        (*role && !worker && strcmp(role, "gateway") != 0 && strcmp(role, "dashboard") != 0) ||
+    key_role_t kr = KEY_GATEWAY;
+    bool known = !*role || key_role_parse(role, strlen(role), &kr) == 0;
+    bool worker = *role && kr == KEY_WORKER;
+    if (argc - optind != 1 || strlen(argv[optind]) > 64 || strchr(argv[optind], '/') || !known ||
         worker != (*agency != '\0')) {
         fprintf(stderr, "miz keygen: NAME (no /), --role worker|gateway|dashboard, and --agency "
                         "for a worker only\n");
@@ -616,16 +617,10 @@ static int load_curve(const char *key, const char *server_key, miz_cert_t *own,
         fprintf(stderr, "miz: CURVE needs both --key (ours) and --server-key (the broker's)\n");
         return -1;
     }
-    if (miz_cert_load(key, own, err, sizeof err) < 0 ||
-        miz_cert_load(server_key, server, err, sizeof err) < 0) {
+    if (miz_curve_load(key, server_key, own, server, curve, err, sizeof err) < 0) {
         fprintf(stderr, "miz: %s\n", err);
         return -1;
     }
-    if (!*own->secret_key) {
-        fprintf(stderr, "miz: %s has no secret key: --key wants the .key_secret\n", key);
-        return -1;
-    }
-    *curve = (miz_curve_t){server->public_key, own->public_key, own->secret_key};
     return 1;
 }
 
@@ -649,12 +644,6 @@ int main(int argc, char **argv)
         default: usage(stderr); return EXIT_USAGE;
         }
     }
-    miz_cert_t own, server;
-    miz_curve_t curve_keys;
-    int with_curve = load_curve(key, server_key, &own, &server, &curve_keys);
-    if (with_curve < 0)
-        return EXIT_USAGE;
-    const miz_curve_t *curve = with_curve ? &curve_keys : NULL;
     if (optind >= argc) {
         usage(stderr);
         return EXIT_USAGE;
@@ -663,6 +652,14 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     optind = 0; /* each command parses its own options: 0 makes glibc start afresh */
+    if (strcmp(cmd, "keygen") == 0) /* makes keys: uses none */
+        return cmd_keygen(sub_argc, sub_argv);
+    miz_cert_t own, server;
+    miz_curve_t curve_keys;
+    int with_curve = load_curve(key, server_key, &own, &server, &curve_keys);
+    if (with_curve < 0)
+        return EXIT_USAGE;
+    const miz_curve_t *curve = with_curve ? &curve_keys : NULL;
     const char *clients = endpoint_for(endpoint, "MIZ_CLIENTS", "tcp://127.0.0.1:7370");
     if (strcmp(cmd, "submit") == 0)
         return cmd_submit(clients, curve, sub_argc, sub_argv);
@@ -671,8 +668,6 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "worker") == 0)
         return cmd_worker(endpoint_for(endpoint, "MIZ_WORKERS", "tcp://127.0.0.1:7371"), curve,
                           sub_argc, sub_argv);
-    if (strcmp(cmd, "keygen") == 0)
-        return cmd_keygen(sub_argc, sub_argv);
     if (strcmp(cmd, "report") == 0)
         return cmd_report(clients, curve, sub_argc, sub_argv);
     fprintf(stderr, "miz: unknown command \"%s\"\n", cmd);

@@ -531,7 +531,7 @@ static int read_duration(struct loader *ld, const struct field *f, const char *w
     return 0;
 }
 
-static bool is_name(const char *s, size_t n, size_t max)
+bool table_is_name(const char *s, size_t n, size_t max)
 {
     if (n == 0 || n > max)
         return false;
@@ -652,7 +652,7 @@ static void read_agency(struct loader *ld, const struct node *key, agency_t *a)
     snprintf(where, sizeof where, "agency \"%s\"", quote(ld, key));
     a->id = keep_string(ld, key->text, key->len);
     a->name_fa = a->name_en = "";
-    if (!is_name(key->text, key->len, ID_MAX))
+    if (!table_is_name(key->text, key->len, ID_MAX))
         fail(ld, key, "bad agency id \"%s\" (expected [a-z0-9_-], 1 to %d characters)",
              quote(ld, key), ID_MAX);
     if (read_map(ld, key->next, where, agency_keys, 2, f) < 0)
@@ -791,7 +791,7 @@ static void read_calendar(struct loader *ld, const struct node *key, struct cale
     size_t errors = ld->n_errors;
     c->name = keep_string(ld, key->text, key->len);
     snprintf(where, sizeof where, "calendar \"%s\"", quote(ld, key));
-    if (!is_name(key->text, key->len, 64))
+    if (!table_is_name(key->text, key->len, 64))
         fail(ld, key, "bad calendar name \"%s\" (expected 1-64 of a-z 0-9 _ -)", quote(ld, key));
     else if (text_is(key, "none"))
         fail(ld, key, "\"none\" means no calendar: a calendar needs another name");
@@ -977,7 +977,7 @@ static void read_when(struct loader *ld, const struct field *f, const char *wher
     const struct node *v = scalar_of(ld, &kind, when);
     if (!v)
         return;
-    if (!is_name(v->text, v->len, KIND_MAX))
+    if (!table_is_name(v->text, v->len, KIND_MAX))
         fail(ld, v, "bad kind \"%s\" in %s (expected [a-z0-9_-], 1 to %d characters)",
              quote(ld, v), when, KIND_MAX);
     else
@@ -1096,7 +1096,7 @@ static void read_peer_key(struct loader *ld, const struct node *map, size_t inde
         if (!f[i].key && i != K_AGENCY)
             missing(ld, map, peer_key_keys[i], where);
     if (f[K_NAME].key && read_string(ld, &f[K_NAME], where, &k->name) == 0 &&
-        !is_name(k->name, strlen(k->name), 64))
+        !table_is_name(k->name, strlen(k->name), 64))
         fail(ld, f[K_NAME].value, "bad key name \"%s\" in %s (expected 1-64 of a-z 0-9 _ -)",
              quote(ld, f[K_NAME].value), where);
     const struct node *v = f[K_ROLE].key ? scalar_of(ld, &f[K_ROLE], where) : NULL;

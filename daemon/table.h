@@ -55,6 +55,10 @@ typedef enum { KEY_WORKER, KEY_GATEWAY, KEY_DASHBOARD } key_role_t;
 /* "worker", "gateway", "dashboard" */
 int key_role_parse(const char *s, size_t n, key_role_t *role);
 
+/* Whether s is an id the table allows (an agency's, a kind, a key's name):
+ * 1 to max characters of a-z, 0-9, '_' and '-'. */
+bool table_is_name(const char *s, size_t n, size_t max);
+
 /* auto: CURVE on every endpoint that is not loopback (tcp://127.*,
  * tcp://[::1], tcp://localhost, ipc://, inproc://) */
 typedef enum { CURVE_AUTO, CURVE_ON, CURVE_OFF } curve_mode_t;

@@ -23,6 +23,19 @@ int miz_key_valid(const char *s, size_t n)
 }
 
 /* Copies what fits: a longer section name or metadata value is cut. */
+int miz_curve_load(const char *key, const char *server_key, miz_cert_t *own, miz_cert_t *server,
+                   miz_curve_t *curve, char *err, size_t errlen)
+{
+    if (miz_cert_load(key, own, err, errlen) < 0 || miz_cert_load(server_key, server, err, errlen) < 0)
+        return -1;
+    if (!*own->secret_key) {
+        snprintf(err, errlen, "%s has no secret key: --key wants the .key_secret", key);
+        return -1;
+    }
+    *curve = (miz_curve_t){server->public_key, own->public_key, own->secret_key};
+    return 0;
+}
+
 int miz_curve_set(void *socket, const miz_curve_t *curve)
 {
     if (!curve)

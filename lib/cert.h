@@ -27,6 +27,11 @@ int miz_cert_save(const miz_cert_t *c, const char *dir, char *err, size_t errlen
 /* Reads a certificate, public or secret; -1 with err naming the file and
  * line of what is wrong. */
 int miz_cert_load(const char *path, miz_cert_t *c, char *err, size_t errlen);
+/* A client's CURVE settings from its own secret certificate (key) and the
+ * broker's public one (server_key), both kept in own and server, which
+ * curve points into; -1 with err. */
+int miz_curve_load(const char *key, const char *server_key, miz_cert_t *own, miz_cert_t *server,
+                   miz_curve_t *curve, char *err, size_t errlen);
 /* Makes socket a CURVE client with curve's keys, before it connects;
  * nothing for curve NULL. -1 (EINVAL for a key that is not 40 characters,
  * or ZeroMQ's errno). */

@@ -134,21 +134,23 @@ static const miz_delivery_t *escalation_of(const miz_request_t *q, const miz_del
     return NULL;
 }
 
-/* Counts one history entry of a target/escalation delivery; false when out
- * of memory. */
+/* Whether wall ms at falls in the figures' days; its day's index in *day. */
+static bool in_span(const figures_t *f, uint64_t at, int *day)
+{
+    *day = fig_day(at) - f->day0;
+    return *day >= 0 && *day < f->days;
+}
+
+/* Counts one history entry of a target/escalation delivery (its first ack
+ * is counted apart); false when out of memory. */
 static bool count_entry(figures_t *f, fig_agency_t *a, work_t *w, cases_t *missed,
                         cases_t *escalated, const miz_request_t *q, const miz_delivery_t *d,
-                        const miz_hist_t *h, bool first_ack)
+                        const miz_hist_t *h)
 {
-    int day = fig_day(h->at) - f->day0;
-    if (day < 0 || day >= f->days)
+    int day;
+    if (!in_span(f, h->at, &day))
         return true;
     const char *e = h->event;
-    if (strcmp(e, "acked") == 0 && first_ack) {
-        a->acked++;
-        uint64_t t = h->at > d->created ? h->at - d->created : 0;
-        return push((void **)&w->ack.v, &w->ack.n, &w->ack.cap, sizeof t, &t);
-    }
     if (strcmp(e, "answered") == 0) {
         a->answered++;
         if (!d->overdue) {
@@ -197,14 +199,17 @@ static bool count_delivery(figures_t *f, work_t *works, cases_t *overdue, cases_
                 return false;
         }
     }
-    bool first_ack = true;
-    for (size_t k = 0; k < d->n_history; k++) {
-        const miz_hist_t *h = &d->history[k];
-        if (!count_entry(f, a, &works[ai], missed, escalated, q, d, h, first_ack))
+    int day;
+    uint64_t acked = miz_delivery_first(d, "acked"); /* a later ack is not timed */
+    if (acked && in_span(f, acked, &day)) {
+        a->acked++;
+        uint64_t t = acked > d->created ? acked - d->created : 0;
+        if (!push((void **)&works[ai].ack.v, &works[ai].ack.n, &works[ai].ack.cap, sizeof t, &t))
             return false;
-        if (strcmp(h->event, "acked") == 0)
-            first_ack = false;
     }
+    for (size_t k = 0; k < d->n_history; k++)
+        if (!count_entry(f, a, &works[ai], missed, escalated, q, d, &d->history[k]))
+            return false;
     return true;
 }
 

@@ -161,12 +161,6 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 
 /* ---- the weekly report ---- */
 
-static bool agency_id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= MIZ_AGENCY_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
-}
-
 static void on_report(struct evhttp_request *req, void *arg)
 {
     dash_t *d = arg;
@@ -185,7 +179,7 @@ static void on_report(struct evhttp_request *req, void *arg)
     if (!week || !jalali_week_parse(week, strlen(week), &wy, &wk) ||
         !jalali_week_first_day(wy, wk, &day0)) {
         reply_error(req, HTTP_BADREQUEST, "Bad Request", "week: YYYY-Www, an Iranian week");
-    } else if (!agency || !agency_id_ok(agency)) {
+    } else if (!agency || !table_is_name(agency, strlen(agency), MIZ_AGENCY_MAX)) {
         reply_error(req, HTTP_BADREQUEST, "Bad Request", "agency: an agency id");
     } else if (format && !csv && strcmp(format, "html") != 0) {
         reply_error(req, HTTP_BADREQUEST, "Bad Request", "format: html or csv");
@@ -516,13 +510,11 @@ int main(int argc, char **argv)
         return 2;
     }
     if (key) {
-        if (miz_cert_load(key, &own, err, sizeof err) < 0 ||
-            miz_cert_load(server_key, &server, err, sizeof err) < 0 || !*own.secret_key) {
-            fprintf(stderr, "miz-dashboard: %s\n", *err ? err : "--key wants a .key_secret");
+        if (miz_curve_load(key, server_key, &own, &server, &curve, err, sizeof err) < 0) {
+            fprintf(stderr, "miz-dashboard: %s\n", err);
             table_destroy(&table);
             return 2;
         }
-        curve = (miz_curve_t){server.public_key, own.public_key, own.secret_key};
         d.curve = &curve;
     }
     if (!events_ep)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "figures.h"
 #include "jalali.h"
 #include "render.h"
@@ -36,13 +37,6 @@ static const render_agency_t NAMES[] = {
     {"inspection", "بازرسی", "Inspection office"},
 };
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- the recount: the figures from the broker's own status answers ---- */
 
 static miz_replica_t *recount(it_peer_t *c, const uint64_t *tracking, size_t n)
@@ -59,7 +53,7 @@ static miz_replica_t *recount(it_peer_t *c, const uint64_t *tracking, size_t n)
 
 static figures_t *week_of(const miz_replica_t *r, int day0)
 {
-    figures_t *f = figures_compute(r, IDS, 4, day0, 7, wall_ms());
+    figures_t *f = figures_compute(r, IDS, 4, day0, 7, clock_ms(CLOCK_REALTIME));
     assert_non_null(f);
     return f;
 }
@@ -212,7 +206,7 @@ static void must_have(const char *text, const char *part, const char *what)
 static void test_scripted_day(void **state)
 {
     it_daemon_t *d = *state;
-    uint64_t start = wall_ms();
+    uint64_t start = clock_ms(CLOCK_REALTIME);
     dash_proc_t *p = dash_start(d);
     it_peer_t *c = it_client(d), *water = it_worker(d, "water", 20),
               *power = it_worker(d, "power", 5), *gov = it_worker(d, "governorate", 5),
@@ -278,7 +272,7 @@ static void test_scripted_day(void **state)
         miz_msg_destroy(&m);
     }
     int day0 = jalali_week_start(fig_day(start)), wy, wk;
-    if (jalali_week_start(fig_day(wall_ms())) != day0)
+    if (jalali_week_start(fig_day(clock_ms(CLOCK_REALTIME))) != day0)
         skip(); /* the script ran across midnight between a Friday and a Saturday */
     assert_true(jalali_week_of(day0, &wy, &wk));
     char week[16], p50[4][24], path[256], want[1024];
@@ -428,7 +422,7 @@ static void test_resync_after_dropped_events(void **state)
     miz_stream_t *s =
         miz_stream_new(NULL, it_events_endpoint(d), it_clients_endpoint(d), NULL, 36 * FIG_DAY_MS);
     assert_non_null(s);
-    int day0 = jalali_week_start(fig_day(wall_ms()));
+    int day0 = jalali_week_start(fig_day(clock_ms(CLOCK_REALTIME)));
     miz_replica_t *r = recount(c, t, n);
     figures_t *want = week_of(r, day0);
     wait_exact(d, s, want, day0);
@@ -507,7 +501,7 @@ static void test_survives_broker_restart(void **state)
         it_serve(water, t[n] = it_submit_topic(c, "utility.water.leak", NULL));
     t[n] = it_submit_topic(c, "utility.water.leak", NULL); /* open across the restart */
     it_ack(water, it_take(water, t[n++], "target"));
-    int day0 = jalali_week_start(fig_day(wall_ms())), wy, wk;
+    int day0 = jalali_week_start(fig_day(clock_ms(CLOCK_REALTIME))), wy, wk;
     char week[16], path[128];
     assert_true(jalali_week_of(day0, &wy, &wk) && jalali_week_format(wy, wk, week, sizeof week));
     snprintf(path, sizeof path, "/report?week=%s&agency=water&format=csv", week);
