@@ -3,17 +3,16 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <zmq.h>
 
 #include "cert.h"
 #include "clock.h"
+#include "dealer.h"
 #include "wire.h"
 
 #define DEFAULT_HEARTBEAT_MS 1000
 #define LIVENESS 3
-#define LINGER_MS 200
 
 struct miz_msg {
     wire_msg_t *wire;
@@ -33,10 +32,11 @@ typedef struct {
     msgpack_sbuffer buf;
     msgpack_packer pk;
     uint64_t last_send, last_recv; /* monotonic ms */
-    unsigned char rid[16];         /* our routing id; 0 bytes: ZeroMQ's choice */
+    unsigned char rid[DEALER_RID_LEN]; /* our routing id; 0 bytes: ZeroMQ's choice */
     size_t rid_len;
-    bool curve;                    /* the keys below are set on every new socket */
-    char server_key[41], public_key[41], secret_key[41];
+    const miz_curve_t *curve;      /* &keys, set on every new socket; NULL: none */
+    miz_curve_t keys;              /* into the copies below */
+    char server_key[MIZ_KEY_LEN + 1], public_key[MIZ_KEY_LEN + 1], secret_key[MIZ_KEY_LEN + 1];
 } conn_t;
 
 struct miz_client {
@@ -133,33 +133,21 @@ static miz_msg_t *msg_decode(const void *data, size_t size)
 
 static int conn_connect(conn_t *c)
 {
-    int linger = LINGER_MS;
-    c->socket = zmq_socket(c->zctx, ZMQ_DEALER);
+    c->socket = dealer_open(c->zctx, c->endpoint, c->rid, c->rid_len, c->curve);
     if (!c->socket)
         return -1;
-    zmq_setsockopt(c->socket, ZMQ_LINGER, &linger, sizeof linger);
-    miz_curve_t curve = {c->server_key, c->public_key, c->secret_key};
-    if (miz_curve_set(c->socket, c->curve ? &curve : NULL) < 0 ||
-        (c->rid_len && zmq_setsockopt(c->socket, ZMQ_ROUTING_ID, c->rid, c->rid_len) < 0) ||
-        zmq_connect(c->socket, c->endpoint) < 0) {
-        int e = errno;
-        zmq_close(c->socket);
-        c->socket = NULL;
-        errno = e;
-        return -1;
-    }
     c->last_recv = c->last_send = clock_ms(CLOCK_MONOTONIC);
     return 0;
 }
 
-/* Copies a 40-character Z85 key; -1 (EINVAL) for anything else. */
-static int key_copy(char dst[41], const char *key)
+/* Copies a Z85 key of MIZ_KEY_LEN characters; -1 (EINVAL) for anything else. */
+static int key_copy(char dst[MIZ_KEY_LEN + 1], const char *key)
 {
-    if (!key || strlen(key) != 40) {
+    if (!key || strlen(key) != MIZ_KEY_LEN) {
         errno = EINVAL;
         return -1;
     }
-    memcpy(dst, key, 41);
+    memcpy(dst, key, MIZ_KEY_LEN + 1);
     return 0;
 }
 
@@ -173,11 +161,11 @@ static int conn_init(conn_t *c, void *zctx, const char *endpoint, bool stable_id
                   key_copy(c->public_key, curve->public_key) < 0 ||
                   key_copy(c->secret_key, curve->secret_key) < 0))
         return -1;
-    c->curve = curve != NULL;
+    c->keys = (miz_curve_t){c->server_key, c->public_key, c->secret_key};
+    c->curve = curve ? &c->keys : NULL;
     if (stable_id) {
-        if (getrandom(c->rid, sizeof c->rid, 0) != (ssize_t)sizeof c->rid)
+        if (dealer_rid(c->rid) < 0)
             return -1;
-        c->rid[0] = 'm'; /* ids starting with a zero byte are ZeroMQ's own */
         c->rid_len = sizeof c->rid;
     }
     c->next_seq = 1;

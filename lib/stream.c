@@ -3,11 +3,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <zmq.h>
 
 #include "cert.h"
 #include "clock.h"
+#include "dealer.h"
 #include "wire.h"
 
 /* A snapshot with no part for this long after it was asked for, or after
@@ -17,7 +17,6 @@
  * over rather than grow without bound behind a broker that never answers. */
 #define QUEUE_MAX 1000000
 #define PRUNE_EVERY_MS 60000
-#define LINGER_MS 200
 
 static const char *const EVENTS[] = {"received", "queued",  "offered",     "acked",
                                      "progress", "answered", "refused",    "redelivered",
@@ -32,20 +31,12 @@ static const char *const PRIORITIES[] = {"routine", "urgent", NULL};
 
 static bool f_uint(const msgpack_object *map, const char *key, uint64_t *v)
 {
-    const msgpack_object *o = wire_obj_get(map, key);
-    if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return false;
-    *v = o->via.u64;
-    return true;
+    return wire_obj_uint(wire_obj_get(map, key), v) == WIRE_OK;
 }
 
 static bool f_bool(const msgpack_object *map, const char *key, bool *v)
 {
-    const msgpack_object *o = wire_obj_get(map, key);
-    if (!o || o->type != MSGPACK_OBJECT_BOOLEAN)
-        return false;
-    *v = o->via.boolean;
-    return true;
+    return wire_obj_bool(wire_obj_get(map, key), v) == WIRE_OK;
 }
 
 /* Copies a string of at most max bytes, NUL-terminated, into buf. */
@@ -378,26 +369,11 @@ const miz_request_t *miz_replica_find(const miz_replica_t *r, uint64_t tracking)
 /* ---- snapshots ---- */
 
 /* A DEALER on the clients endpoint with a routing id of its own, as
- * lib/client.c makes them: replies find it after a reconnect. */
-static void *dealer_open(void *zctx, const char *endpoint, const miz_curve_t *curve)
+ * lib/client.c's clients have: replies find it after a reconnect. */
+static void *snapshot_dealer(void *zctx, const char *endpoint, const miz_curve_t *curve)
 {
-    unsigned char rid[16];
-    int linger = LINGER_MS;
-    if (getrandom(rid, sizeof rid, 0) != (ssize_t)sizeof rid)
-        return NULL;
-    rid[0] = 'm';
-    void *sock = zmq_socket(zctx, ZMQ_DEALER);
-    if (!sock)
-        return NULL;
-    if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, sizeof rid) < 0 || miz_curve_set(sock, curve) < 0 ||
-        zmq_connect(sock, endpoint) < 0) {
-        int e = errno;
-        zmq_close(sock);
-        errno = e;
-        return NULL;
-    }
-    return sock;
+    unsigned char rid[DEALER_RID_LEN];
+    return dealer_rid(rid) < 0 ? NULL : dealer_open(zctx, endpoint, rid, sizeof rid, curve);
 }
 
 static int send_snapshot(void *sock, uint64_t seq, uint64_t since)
@@ -500,7 +476,7 @@ int miz_snapshot_fetch(void *zctx, const char *clients_ep, const miz_curve_t *cu
                        uint64_t since_ms, int timeout_ms, miz_replica_t *r)
 {
     void *ctx = zctx ? zctx : zmq_ctx_new();
-    void *sock = ctx ? dealer_open(ctx, clients_ep, curve) : NULL;
+    void *sock = ctx ? snapshot_dealer(ctx, clients_ep, curve) : NULL;
     snap_t sn = {.seq_sent = 1};
     int rc = -1, err = EAGAIN;
     replica_clear(r);
@@ -594,7 +570,7 @@ miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clie
         zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "event", 5) == 0 &&
         zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "counters", 8) == 0 && miz_curve_set(s->sub, curve) == 0 &&
         zmq_connect(s->sub, events_ep) == 0 &&
-        (s->dealer = dealer_open(s->zctx, clients_ep, curve)) &&
+        (s->dealer = snapshot_dealer(s->zctx, clients_ep, curve)) &&
         stream_resync(s) == 0)
         return s;
     int e = errno;

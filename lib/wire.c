@@ -359,22 +359,30 @@ wire_status_t wire_str(const wire_msg_t *msg, const char *key, const char **s, s
     return wire_obj_str(wire_get(msg, key), s, n, max);
 }
 
-wire_status_t wire_uint(const wire_msg_t *msg, const char *key, uint64_t *v)
+wire_status_t wire_obj_uint(const msgpack_object *o, uint64_t *v)
 {
-    const msgpack_object *o = wire_get(msg, key);
     wire_status_t st = check_type(o, MSGPACK_OBJECT_POSITIVE_INTEGER);
     if (st == WIRE_OK)
         *v = o->via.u64;
     return st;
 }
 
-wire_status_t wire_bool(const wire_msg_t *msg, const char *key, bool *v)
+wire_status_t wire_obj_bool(const msgpack_object *o, bool *v)
 {
-    const msgpack_object *o = wire_get(msg, key);
     wire_status_t st = check_type(o, MSGPACK_OBJECT_BOOLEAN);
     if (st == WIRE_OK)
         *v = o->via.boolean;
     return st;
+}
+
+wire_status_t wire_uint(const wire_msg_t *msg, const char *key, uint64_t *v)
+{
+    return wire_obj_uint(wire_get(msg, key), v);
+}
+
+wire_status_t wire_bool(const wire_msg_t *msg, const char *key, bool *v)
+{
+    return wire_obj_bool(wire_get(msg, key), v);
 }
 
 const char *wire_status_code(wire_status_t st)

@@ -50,6 +50,8 @@ wire_status_t wire_bool(const wire_msg_t *msg, const char *key, bool *v);
 /* Same checks on an object already in hand (array elements, nested maps). */
 wire_status_t wire_obj_str(const msgpack_object *o, const char **s, size_t *n,
                            size_t max);
+wire_status_t wire_obj_uint(const msgpack_object *o, uint64_t *v);
+wire_status_t wire_obj_bool(const msgpack_object *o, bool *v);
 const msgpack_object *wire_obj_get(const msgpack_object *map, const char *key);
 
 /* A protocol error code ("malformed", "bad_field", ...) for a status. */

@@ -1,0 +1,35 @@
+#include "dealer.h"
+
+#include <errno.h>
+#include <sys/random.h>
+#include <zmq.h>
+
+#include "cert.h"
+
+#define LINGER_MS 200 /* what is unsent when a peer closes: bounded, not dropped */
+
+int dealer_rid(unsigned char rid[DEALER_RID_LEN])
+{
+    if (getrandom(rid, DEALER_RID_LEN, 0) != DEALER_RID_LEN)
+        return -1;
+    rid[0] = 'm'; /* ids starting with a zero byte are ZeroMQ's own */
+    return 0;
+}
+
+void *dealer_open(void *zctx, const char *endpoint, const unsigned char *rid, size_t rid_len,
+                  const miz_curve_t *curve)
+{
+    int linger = LINGER_MS;
+    void *sock = zmq_socket(zctx, ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        (rid_len && zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, rid_len) < 0) ||
+        miz_curve_set(sock, curve) < 0 || zmq_connect(sock, endpoint) < 0) {
+        int e = errno;
+        zmq_close(sock);
+        errno = e;
+        return NULL;
+    }
+    return sock;
+}
