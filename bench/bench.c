@@ -786,7 +786,6 @@ static void *echo_main(void *socket)
         for (int i = 0; i < n; i++)
             zmq_msg_close(&f[i]);
     }
-    zmq_close(socket);
     return NULL;
 }
 
@@ -796,33 +795,13 @@ static void *relay_main(void *sockets)
 {
     void **s = sockets;
     zmq_proxy(s[0], s[1], NULL);
-    zmq_close(s[0]);
-    zmq_close(s[1]);
     return NULL;
 }
 
-/* A socket and the thread that serves it; the thread closes the socket. */
-typedef struct {
-    void *socket;
-    pthread_t thread;
-    bool running;
-} server_t;
-
-static int server_start(server_t *sv, void *(*fn)(void *), void *arg)
-{
-    if (pthread_create(&sv->thread, NULL, fn, arg) != 0)
-        return fail("cannot start a thread of the references");
-    sv->running = true;
-    return 0;
-}
-
-static void server_join(server_t *sv)
-{
-    if (sv->running)
-        pthread_join(sv->thread, NULL);
-    else if (sv->socket)
-        zmq_close(sv->socket);
-}
+/* The references' threads, in the order raw_close joins those that started
+ * (the relay last: its worker's stop comes through it); then it closes
+ * every socket. */
+enum { T_ECHO, T_RELAY_WORKER, T_RELAY, N_THREADS };
 
 /* The references miz takes turns with, open for the whole run:
  *   REF_RAW: the bare echo, client DEALER -> ROUTER, one round trip;
@@ -834,8 +813,9 @@ static void server_join(server_t *sv)
  * worker are in the benchmark's, as miz's clients and workers are. */
 typedef struct {
     void *zctx, *ctx;
-    server_t echo, relay, relay_worker;
-    void *relay_sockets[2]; /* zmq_proxy's frontend and backend */
+    void *echo, *relay[2], *relay_worker; /* relay: zmq_proxy's frontend and backend */
+    pthread_t thread[N_THREADS];
+    bool started[N_THREADS];
     void *client[N_REFS];
     msgpack_sbuffer frame;
     raw_t r[N_REFS];
@@ -876,25 +856,26 @@ static int raw_open(raw_bench_t *rb, void *zctx, const opts_t *o, const char *di
     rb->ctx = zmq_ctx_new();
     if (!rb->ctx)
         return fail("cannot create a ZeroMQ context");
-    rb->echo.socket = ref_socket(rb->ctx, ZMQ_ROUTER);
-    rb->relay_sockets[0] = ref_socket(rb->ctx, ZMQ_ROUTER);
-    rb->relay_sockets[1] = ref_socket(rb->ctx, ZMQ_DEALER);
-    rb->relay.socket = rb->relay_sockets[0]; /* closed here if its thread never starts */
-    rb->relay_worker.socket = ref_socket(zctx, ZMQ_ROUTER);
+    rb->echo = ref_socket(rb->ctx, ZMQ_ROUTER);
+    rb->relay[0] = ref_socket(rb->ctx, ZMQ_ROUTER);
+    rb->relay[1] = ref_socket(rb->ctx, ZMQ_DEALER);
+    rb->relay_worker = ref_socket(zctx, ZMQ_ROUTER);
     for (int i = 0; i < N_REFS; i++)
         rb->client[i] = ref_socket(zctx, ZMQ_DEALER);
-    if (!rb->echo.socket || !rb->relay_sockets[0] || !rb->relay_sockets[1] ||
-        !rb->relay_worker.socket || !rb->client[REF_RAW] || !rb->client[REF_RELAY])
+    if (!rb->echo || !rb->relay[0] || !rb->relay[1] || !rb->relay_worker ||
+        !rb->client[REF_RAW] || !rb->client[REF_RELAY])
         return fail("cannot create the references' sockets: %s", zmq_strerror(errno));
-    if (ref_link(rb->echo.socket, raw, true) < 0 || ref_link(rb->relay_sockets[0], in, true) < 0 ||
-        ref_link(rb->relay_sockets[1], out, true) < 0 ||
-        ref_link(rb->relay_worker.socket, out, false) < 0 ||
+    if (ref_link(rb->echo, raw, true) < 0 || ref_link(rb->relay[0], in, true) < 0 ||
+        ref_link(rb->relay[1], out, true) < 0 || ref_link(rb->relay_worker, out, false) < 0 ||
         ref_link(rb->client[REF_RAW], raw, false) < 0 || ref_link(rb->client[REF_RELAY], in, false) < 0)
         return -1;
-    if (server_start(&rb->echo, echo_main, rb->echo.socket) < 0 ||
-        server_start(&rb->relay, relay_main, rb->relay_sockets) < 0 ||
-        server_start(&rb->relay_worker, echo_main, rb->relay_worker.socket) < 0)
-        return -1;
+    void *(*const fn[N_THREADS])(void *) = {echo_main, echo_main, relay_main};
+    void *const arg[N_THREADS] = {rb->echo, rb->relay_worker, rb->relay};
+    for (int t = 0; t < N_THREADS; t++) {
+        if (pthread_create(&rb->thread[t], NULL, fn[t], arg[t]) != 0)
+            return fail("cannot start a thread of the references");
+        rb->started[t] = true;
+    }
     for (int i = 0; i < N_REFS; i++) {
         rb->r[i] = (raw_t){rb->client[i], rb->frame.data, rb->frame.size};
         rb->ld[i] = (load_t){.socket = rb->client[i], .send = raw_send, .recv = raw_recv, .ctx = &rb->r[i]};
@@ -905,25 +886,26 @@ static int raw_open(raw_bench_t *rb, void *zctx, const opts_t *o, const char *di
 static void raw_close(raw_bench_t *rb)
 {
     /* an empty frame stops each echo (the relay's through the relay); if even
-     * that cannot go (a socket never connected, a relay gone), stop waiting */
+     * that cannot go (a socket never connected, no relay), stop waiting */
     int timeout_ms = 1000;
     for (int i = 0; i < N_REFS; i++)
         if (rb->client[i] &&
             (zmq_setsockopt(rb->client[i], ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms) < 0 ||
-             zmq_send(rb->client[i], "", 0, 0) < 0)) {
+             zmq_send(rb->client[i], "", 0, 0) < 0 || (i == REF_RELAY && !rb->started[T_RELAY]))) {
             zmq_ctx_shutdown(rb->ctx);
             zmq_ctx_shutdown(rb->zctx);
         }
-    server_join(&rb->echo);
-    server_join(&rb->relay_worker);
-    if (rb->ctx)
-        zmq_ctx_shutdown(rb->ctx); /* ends zmq_proxy */
-    server_join(&rb->relay);
-    if (!rb->relay.running && rb->relay_sockets[1])
-        zmq_close(rb->relay_sockets[1]);
-    for (int i = 0; i < N_REFS; i++)
-        if (rb->client[i])
-            zmq_close(rb->client[i]);
+    for (int t = 0; t < N_THREADS; t++) {
+        if (t == T_RELAY && rb->ctx)
+            zmq_ctx_shutdown(rb->ctx); /* ends zmq_proxy, once the echoes have stopped */
+        if (rb->started[t])
+            pthread_join(rb->thread[t], NULL);
+    }
+    void *sockets[] = {rb->echo, rb->relay[0], rb->relay[1], rb->relay_worker,
+                       rb->client[REF_RAW], rb->client[REF_RELAY]};
+    for (size_t i = 0; i < sizeof sockets / sizeof *sockets; i++)
+        if (sockets[i])
+            zmq_close(sockets[i]);
     if (rb->ctx)
         zmq_ctx_term(rb->ctx);
     msgpack_sbuffer_destroy(&rb->frame);
