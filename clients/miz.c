@@ -531,30 +531,18 @@ static int cmd_report(const char *endpoint, const miz_curve_t *curve, int argc, 
     }
     size_t n = table ? table_agency_count(table) : 0;
     render_agency_t names[TABLE_MAX_AGENCIES];
-    const char *ids[TABLE_MAX_AGENCIES];
     for (size_t i = 0; i < n; i++) {
         const agency_t *a = table_agency(table, i);
         names[i] = (render_agency_t){a->id, a->name_fa, a->name_en};
-        ids[i] = a->id;
     }
     /* the week, and the 28 days before it for the daily mean */
     miz_replica_t *r = miz_replica_new();
     int rc = 0;
-    if (!r || miz_snapshot_fetch(NULL, endpoint, curve, fig_day_start(day0 - FIG_AVG_DAYS), TIMEOUT_MS,
-                                 r) < 0) {
+    if (!r ||
+        miz_snapshot_fetch(NULL, endpoint, curve, fig_day_start(day0 - FIG_AVG_DAYS), TIMEOUT_MS, r) < 0 ||
+        !render_report(stdout, r, agency, &(render_names_t){names, n}, day0, clock_ms(CLOCK_REALTIME),
+                       csv))
         rc = unreachable(endpoint);
-    } else {
-        figures_t *f = figures_compute(r, ids, n, day0, 7,
-                                       clock_ms(CLOCK_REALTIME));
-        render_names_t rn = {names, n};
-        if (!f)
-            rc = unreachable(endpoint);
-        else if (csv)
-            render_report_csv(stdout, f, agency, &rn);
-        else
-            render_report_html(stdout, f, agency, &rn);
-        figures_destroy(&f);
-    }
     miz_replica_destroy(&r);
     table_destroy(&table);
     return rc;

@@ -201,23 +201,19 @@ static void on_report(struct evhttp_request *req, void *arg)
             }
             r = old;
         }
-        figures_t *f = figures_compute(r, d->ids, d->n_names, day0, 7, now);
         char *text = NULL;
         size_t len = 0;
-        FILE *out = f ? open_memstream(&text, &len) : NULL;
-        if (out) {
-            render_names_t names = names_of(d);
-            if (csv)
-                render_report_csv(out, f, agency, &names);
-            else
-                render_report_html(out, f, agency, &names);
+        FILE *out = open_memstream(&text, &len);
+        render_names_t names = names_of(d);
+        bool ok = out && render_report(out, r, agency, &names, day0, now, csv);
+        if (out)
             fclose(out);
-            reply_stream(req, text, len,
-                         csv ? "text/csv; charset=utf-8" : "text/html; charset=utf-8");
+        if (ok) {
+            reply_stream(req, text, len, csv ? "text/csv; charset=utf-8" : "text/html; charset=utf-8");
         } else {
             evhttp_send_error(req, HTTP_INTERNAL, NULL);
+            free(text);
         }
-        figures_destroy(&f);
         miz_replica_destroy(&old);
     }
     evhttp_clear_headers(&q);

@@ -618,3 +618,20 @@ void render_report_csv(FILE *out, const figures_t *f, const char *agency,
     csv_cases(out, "overdue", f->missed, f->n_missed, agency);
     csv_cases(out, "escalated", f->escalated, f->n_escalated, agency);
 }
+
+bool render_report(FILE *out, const miz_replica_t *r, const char *agency,
+                   const render_names_t *names, int day0, uint64_t now, bool csv)
+{
+    const char **ids = calloc(names->n + 1, sizeof *ids);
+    for (size_t i = 0; ids && i < names->n; i++)
+        ids[i] = names->v[i].id;
+    figures_t *f = ids ? figures_compute(r, ids, names->n, day0, 7, now) : NULL;
+    if (f && csv)
+        render_report_csv(out, f, agency, names);
+    else if (f)
+        render_report_html(out, f, agency, names);
+    bool ok = f != NULL;
+    figures_destroy(&f);
+    free(ids);
+    return ok;
+}

@@ -45,5 +45,10 @@ void render_report_html(FILE *out, const figures_t *f, const char *agency,
                         const render_names_t *names);
 void render_report_csv(FILE *out, const figures_t *f, const char *agency,
                        const render_names_t *names);
+/* The same from r's requests, for the week that starts on day0 (r must
+ * reach back FIG_AVG_DAYS before it, for the daily means), the agencies
+ * those of names: CSV or HTML. False when the figures cannot be computed. */
+bool render_report(FILE *out, const miz_replica_t *r, const char *agency,
+                   const render_names_t *names, int day0, uint64_t now, bool csv);
 
 #endif
