@@ -24,10 +24,7 @@
 #include <stdint.h>
 
 #include "miz.h"
-
-#define MIZ_AGENCY_MAX 64
-#define MIZ_TOPIC_MAX 255
-#define MIZ_KIND_MAX 32
+#include "proto.h"
 
 typedef struct {
     uint64_t at;

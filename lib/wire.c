@@ -2,6 +2,7 @@
 
 #include "utf8.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -438,4 +439,76 @@ void wire_kv_bool(msgpack_packer *pk, const char *key, bool v)
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
+}
+
+#define MAP_HEADER_MAX 5 /* map 32: 0xdf and a 4-byte count */
+
+void wire_map_begin(wire_map_t *m, msgpack_packer *pk)
+{
+    static const char room[MAP_HEADER_MAX];
+    msgpack_sbuffer *sb = pk->data;
+    assert(pk->callback == msgpack_sbuffer_write);
+    *m = (wire_map_t){pk, sb->size, 0};
+    msgpack_sbuffer_write(sb, room, sizeof room);
+}
+
+msgpack_packer *wire_map_key(wire_map_t *m, const char *key)
+{
+    m->n++;
+    wire_pack_cstr(m->pk, key);
+    return m->pk;
+}
+
+void wire_map_str(wire_map_t *m, const char *key, const char *s, size_t n)
+{
+    wire_pack_str(wire_map_key(m, key), s, n);
+}
+
+void wire_map_cstr(wire_map_t *m, const char *key, const char *s)
+{
+    wire_map_str(m, key, s, strlen(s));
+}
+
+void wire_map_opt_cstr(wire_map_t *m, const char *key, const char *s)
+{
+    if (s)
+        wire_map_cstr(m, key, s);
+    else
+        msgpack_pack_nil(wire_map_key(m, key));
+}
+
+void wire_map_uint(wire_map_t *m, const char *key, uint64_t v)
+{
+    msgpack_pack_uint64(wire_map_key(m, key), v);
+}
+
+void wire_map_bool(wire_map_t *m, const char *key, bool v)
+{
+    msgpack_packer *pk = wire_map_key(m, key);
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+void wire_map_end(wire_map_t *m)
+{
+    msgpack_sbuffer *sb = m->pk->data;
+    unsigned char h[MAP_HEADER_MAX];
+    size_t len;
+    assert(sb->size >= m->at + MAP_HEADER_MAX);
+    if (m->n < 16) {
+        h[0] = (unsigned char)(0x80 | m->n), len = 1;
+    } else if (m->n <= UINT16_MAX) {
+        h[0] = 0xde, h[1] = (unsigned char)(m->n >> 8), h[2] = (unsigned char)m->n, len = 3;
+    } else {
+        h[0] = 0xdf;
+        for (int i = 0; i < 4; i++)
+            h[1 + i] = (unsigned char)(m->n >> (24 - 8 * i));
+        len = 5;
+    }
+    char *at = sb->data + m->at;
+    memcpy(at, h, len);
+    memmove(at + len, at + MAP_HEADER_MAX, sb->size - m->at - MAP_HEADER_MAX);
+    sb->size -= MAP_HEADER_MAX - len;
 }

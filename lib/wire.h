@@ -74,4 +74,26 @@ void wire_kv_cstr(msgpack_packer *pk, const char *key, const char *s);
 void wire_kv_uint(msgpack_packer *pk, const char *key, uint64_t v);
 void wire_kv_bool(msgpack_packer *pk, const char *key, bool v);
 
+/* A map counted as it is packed, so no count is written by hand:
+ * wire_map_begin reserves the largest header in the packer's buffer (a
+ * msgpack_sbuffer), each wire_map_* entry counts one, and wire_map_end
+ * writes the smallest header for the count and closes the gap. Maps nest:
+ * a value may be another counted map (wire_map_key, then begin on it). */
+typedef struct {
+    msgpack_packer *pk;
+    size_t at;  /* where the header starts in the buffer */
+    uint32_t n; /* entries so far */
+} wire_map_t;
+
+void wire_map_begin(wire_map_t *m, msgpack_packer *pk);
+/* Packs key and counts its entry: the caller packs the value. */
+msgpack_packer *wire_map_key(wire_map_t *m, const char *key);
+void wire_map_str(wire_map_t *m, const char *key, const char *s, size_t n);
+void wire_map_cstr(wire_map_t *m, const char *key, const char *s);
+/* s, or nil when s is NULL */
+void wire_map_opt_cstr(wire_map_t *m, const char *key, const char *s);
+void wire_map_uint(wire_map_t *m, const char *key, uint64_t v);
+void wire_map_bool(wire_map_t *m, const char *key, bool v);
+void wire_map_end(wire_map_t *m);
+
 #endif

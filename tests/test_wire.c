@@ -580,6 +580,49 @@ static void test_mutations(void **state)
     msgpack_sbuffer_destroy(&b.sb);
 }
 
+/* A counted map has the count of its entries, in the smallest header, and
+ * nests: 3 entries (fixmap), 20 (map 16) with a counted map inside. */
+static void test_counted_maps(void **state)
+{
+    (void)state;
+    struct packed b;
+    packed_init(&b);
+    wire_map_t m, inner;
+    wire_map_begin(&m, &b.pk);
+    wire_map_cstr(&m, "type", "ok");
+    wire_map_uint(&m, "delivery", 7);
+    wire_map_opt_cstr(&m, "note", NULL);
+    wire_map_end(&m);
+    assert_int_equal((unsigned char)b.sb.data[0], 0x83);
+    wire_msg_t *msg = parse_ok(b.sb.data, b.sb.size);
+    uint64_t v = 0;
+    assert_int_equal(wire_uint(msg, "delivery", &v), WIRE_OK);
+    assert_int_equal(v, 7);
+    assert_int_equal(wire_root(msg)->via.map.size, 3);
+    wire_msg_destroy(&msg);
+
+    msgpack_sbuffer_clear(&b.sb);
+    wire_map_begin(&m, &b.pk);
+    char key[8];
+    for (int i = 0; i < 19; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        wire_map_bool(&m, key, i % 2);
+    }
+    wire_map_begin(&inner, wire_map_key(&m, "inner"));
+    wire_map_str(&inner, "topic", "city.snow", 9);
+    wire_map_end(&inner);
+    wire_map_end(&m);
+    assert_int_equal((unsigned char)b.sb.data[0], 0xde);
+    msg = parse_ok(b.sb.data, b.sb.size);
+    assert_int_equal(wire_root(msg)->via.map.size, 20);
+    const msgpack_object *o = wire_get(msg, "inner");
+    assert_non_null(o);
+    assert_int_equal(o->type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(o->via.map.size, 1);
+    wire_msg_destroy(&msg);
+    msgpack_sbuffer_destroy(&b.sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_null_error_buffer),
         cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_counted_maps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
