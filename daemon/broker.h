@@ -1,20 +1,9 @@
-/* broker: the daemon's whole state and the request state machine.
+/* broker: mizd's sockets and event loop around the engine.
  *
- * Intake gateways submit requests on the clients ROUTER; the broker matches
- * each topic against the routing table, answers with a tracking number and
- * makes one delivery per target agency. Deliveries wait in per-agency queues
- * (urgent before routine, oldest first) and are offered to that agency's
- * workers on the workers ROUTER within each worker's credit, round robin.
- * Deadlines (ack, answer) live in one heap behind one libevent timer: a
- * missed ack takes the delivery back and offers it again up to max_attempts,
- * a missed answer marks it overdue and escalates along the route's chain
- * while observers get a copy of the breach. docs/protocol.md is the contract.
- *
- * Every transition passes through one function that records it in the
- * delivery's history, logs it, marks its request to be written to the store
- * when the turn ends and publishes it on the event stream. Replies that
- * promise durable state, and the stream, wait for that write (group commit:
- * one per loop turn). */
+ * Binds the clients and workers ROUTERs and the events PUB (with CURVE and
+ * the ZAP handler where the table asks), and drives the request engine
+ * (engine.h) from them in turns: one commit per turn, replies that promise
+ * durable state only after it. docs/protocol.md is the contract. */
 #ifndef MIZ_BROKER_H
 #define MIZ_BROKER_H
 
@@ -26,24 +15,6 @@
 
 struct event_base;
 typedef struct broker broker_t;
-
-typedef enum {
-    BEV_RECEIVED,    /* request accepted (delivery 0) */
-    BEV_QUEUED,      /* delivery created and waiting for a worker */
-    BEV_OFFERED,     /* sent to a worker */
-    BEV_ACKED,       /* claimed by the worker */
-    BEV_PROGRESS,    /* worker reported progress */
-    BEV_ANSWERED,    /* worker answered; settles the delivery's branch */
-    BEV_REFUSED,     /* worker said "not ours" */
-    BEV_REDELIVERED, /* taken back (ack timeout, worker gone) and queued again */
-    BEV_EXPIRED,     /* no ack after max_attempts offers */
-    BEV_OVERDUE,     /* answer deadline missed; stays overdue until answered */
-    BEV_ESCALATED,   /* an escalation delivery was made from this one */
-    BEV_SEEN,        /* an observer copy was acknowledged */
-    BEV_SUPERSEDED,  /* closed because another delivery settled its branch */
-    BEV_CLOSED,      /* every branch settled; outcome sent (delivery 0) */
-    BEV_COUNT
-} broker_event_type_t;
 
 typedef struct {
     const char *clients_endpoint; /* overrides the table's when not NULL */

@@ -386,22 +386,26 @@ wire_status_t wire_bool(const wire_msg_t *msg, const char *key, bool *v)
     return wire_obj_bool(wire_get(msg, key), v);
 }
 
-const char *wire_status_code(wire_status_t st)
+miz_error_t wire_status_error(wire_status_t st)
 {
     switch (st) {
     case WIRE_OK:
-        return "ok";
     case WIRE_ABSENT:
     case WIRE_BAD_TYPE:
-        return "bad_field";
-    case WIRE_TOO_LONG:
-        return "too_large";
-    case WIRE_BAD_UTF8:
-        return "bad_utf8";
-    case WIRE_MALFORMED:
         break;
+    case WIRE_TOO_LONG:
+        return MIZ_ERR_TOO_LARGE;
+    case WIRE_BAD_UTF8:
+        return MIZ_ERR_BAD_UTF8;
+    case WIRE_MALFORMED:
+        return MIZ_ERR_MALFORMED;
     }
-    return "malformed";
+    return MIZ_ERR_BAD_FIELD;
+}
+
+const char *wire_status_code(wire_status_t st)
+{
+    return st == WIRE_OK ? "ok" : miz_error_names[wire_status_error(st)];
 }
 
 void wire_pack_str(msgpack_packer *pk, const char *s, size_t n)

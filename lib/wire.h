@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
+
 #define WIRE_VERSION 1
 #define WIRE_MAX_DEPTH 8
 
@@ -54,7 +56,9 @@ wire_status_t wire_obj_uint(const msgpack_object *o, uint64_t *v);
 wire_status_t wire_obj_bool(const msgpack_object *o, bool *v);
 const msgpack_object *wire_obj_get(const msgpack_object *map, const char *key);
 
-/* A protocol error code ("malformed", "bad_field", ...) for a status. */
+/* The protocol error for a status other than WIRE_OK, and its code
+ * ("malformed", "bad_field", ...; "ok" for WIRE_OK). */
+miz_error_t wire_status_error(wire_status_t st);
 const char *wire_status_code(wire_status_t st);
 
 /* A peer's string as an error message may quote it: mizd sends errors back

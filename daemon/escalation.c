@@ -1,0 +1,112 @@
+/* escalation: branches, escalation, and what a missed deadline does.
+ *
+ * A branch is one target agency's share of a request; it settles when any
+ * of its deliveries is answered (the rest are superseded) or none is left
+ * open to answer it, and the request closes when every branch has. A
+ * delivery that cannot be answered where it is (refused, overdue, never
+ * acked) escalates once to the next link of its route's chain; an overdue
+ * one also sends a breach copy to every observer agency. engine_expire
+ * fires the deadlines that are due, from the one heap that holds them. */
+#include "engine_int.h"
+
+/* A branch is one target agency's share of a request: settled when any
+ * delivery in it is answered, or when none is left open to answer it. */
+void branch_update(engine_t *e, delivery_t *d)
+{
+    request_t *r = d->req;
+    uint32_t bit = 1u << d->branch;
+    if (r->settled & bit)
+        return;
+    if (d->state != MIZ_DS_ANSWERED)
+        for (uint32_t i = 0; i < r->n_dels; i++)
+            if (r->dels[i]->branch == d->branch && delivery_answers_branch(r->dels[i]) &&
+                delivery_is_open(r->dels[i]))
+                return;
+    r->settled |= bit;
+    for (uint32_t i = 0; i < r->n_dels; i++) {
+        delivery_t *x = r->dels[i];
+        if (x->branch != d->branch || !delivery_answers_branch(x) || !delivery_is_open(x))
+            continue;
+        uint32_t agency = x->agency;
+        if (x->holder)
+            delivery_cancel(e, x, MIZ_CANCEL_SUPERSEDED);
+        delivery_finish(e, x, MIZ_DS_SUPERSEDED);
+        event_emit(e, r, x, MIZ_EV_SUPERSEDED, NULL);
+        agency_dispatch(e, agency);
+    }
+    if (r->settled == (1u << r->route->n_to) - 1)
+        request_close(e, r);
+}
+
+/* Hands an unanswerable delivery to the next link of its route's chain. */
+void escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason)
+{
+    request_t *r = d->req;
+    if (!delivery_answers_branch(d) || d->escalated)
+        return;
+    if (d->level >= r->route->n_escalate) {
+        LOG(e, LOG_WARN, "end of escalation chain tracking=%llu delivery=%llu agency=%s (%s)",
+            (unsigned long long)r->tracking, (unsigned long long)d->id,
+            agency_id(e, d->agency), miz_copy_reason_names[reason]);
+        return;
+    }
+    d->escalated = true;
+    delivery_t *esc = delivery_new(e, r, route_agency(r, r->route->escalate[d->level]),
+                                   MIZ_ROLE_ESCALATION, d->branch, (uint8_t)(d->level + 1), d->id);
+    esc->reason = miz_copy_reason_names[reason];
+    event_emit(e, r, d, MIZ_EV_ESCALATED, NULL);
+    agency_dispatch(e, esc->agency);
+}
+
+static void ack_timeout(engine_t *e, delivery_t *d)
+{
+    worker_t *w = d->holder;
+    delivery_cancel(e, d, MIZ_CANCEL_ACK_TIMEOUT);
+    delivery_release(e, d);
+    /* copies expire too: an observer that never acks must not be offered forever */
+    if (d->attempts >= d->req->route->max_attempts) {
+        delivery_finish(e, d, MIZ_DS_EXPIRED);
+        event_emit(e, d->req, d, MIZ_EV_EXPIRED, w);
+        if (delivery_answers_branch(d)) {
+            escalate(e, d, MIZ_COPY_UNDELIVERABLE);
+            branch_update(e, d);
+        }
+    } else {
+        delivery_enqueue(e, d, true);
+        event_emit(e, d->req, d, MIZ_EV_REDELIVERED, w);
+    }
+    agency_dispatch(e, d->agency);
+}
+
+static void answer_timeout(engine_t *e, delivery_t *d)
+{
+    request_t *r = d->req;
+    d->overdue = true;
+    e->agencies[d->agency].overdue++;
+    event_emit(e, r, d, MIZ_EV_OVERDUE, NULL);
+    for (size_t i = 0; i < r->n_observers; i++) {
+        delivery_t *copy =
+            delivery_new(e, r, r->observers[i], MIZ_ROLE_BREACH, d->branch, d->level, d->id);
+        copy->reason = miz_copy_reason_names[MIZ_COPY_OVERDUE];
+        agency_dispatch(e, copy->agency);
+    }
+    escalate(e, d, MIZ_COPY_OVERDUE);
+}
+
+
+void engine_expire(engine_t *e)
+{
+    dl_timer_t *t;
+    while ((t = dl_heap_pop_due(e->heap, e->now))) {
+        dtimer_t *dt = (dtimer_t *)t;
+        if (dt == &dt->d->ack_timer)
+            ack_timeout(e, dt->d);
+        else
+            answer_timeout(e, dt->d);
+    }
+}
+
+bool engine_next_deadline(const engine_t *e, uint64_t *at)
+{
+    return dl_heap_next(e->heap, at);
+}
