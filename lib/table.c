@@ -13,21 +13,18 @@
 
 #define CHUNK_MIN 16384
 
-static const char *const priority_names[PRIO_COUNT] = {"routine", "urgent"};
-
 const char *priority_name(priority_t p)
 {
-    return (unsigned)p < PRIO_COUNT ? priority_names[p] : "?";
+    return (unsigned)p < PRIO_COUNT ? miz_priority_names[p] : "?";
 }
 
 int priority_parse(const char *s, size_t n, priority_t *p)
 {
-    for (unsigned i = 0; i < PRIO_COUNT; i++)
-        if (strlen(priority_names[i]) == n && memcmp(s, priority_names[i], n) == 0) {
-            *p = (priority_t)i;
-            return 0;
-        }
-    return -1;
+    int i = MIZ_NAME_FIND(miz_priority_names, s, n);
+    if (i < 0)
+        return -1;
+    *p = (priority_t)i;
+    return 0;
 }
 
 void *table_arena_alloc(struct arena *a, size_t n)

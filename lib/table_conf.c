@@ -108,16 +108,13 @@ void conf_read_broker(struct loader *ld, const struct field *top)
 
 /* ---- security ---- */
 
-static const char *const key_roles[] = {"worker", "gateway", "dashboard"};
-
 int key_role_parse(const char *s, size_t n, key_role_t *role)
 {
-    for (size_t i = 0; i < sizeof key_roles / sizeof *key_roles; i++)
-        if (strlen(key_roles[i]) == n && memcmp(key_roles[i], s, n) == 0) {
-            *role = (key_role_t)i;
-            return 0;
-        }
-    return -1;
+    int i = MIZ_NAME_FIND(miz_key_role_names, s, n);
+    if (i < 0)
+        return -1;
+    *role = (key_role_t)i;
+    return 0;
 }
 
 static const char *const security_keys[] = {"curve", "server_cert", "keys_dir", "keys"};
@@ -138,9 +135,9 @@ static void conf_read_peer_key(struct loader *ld, const struct node *map, size_t
         if (!f[i].key && i != K_AGENCY)
             schema_missing(ld, map, peer_key_keys[i], where);
     if (f[K_NAME].key && schema_read_string(ld, &f[K_NAME], where, &k->name) == 0 &&
-        !table_is_name(k->name, strlen(k->name), 64))
-        load_fail(ld, f[K_NAME].value, "bad key name \"%s\" in %s (expected 1-64 of a-z 0-9 _ -)",
-                  load_quote(ld, f[K_NAME].value), where);
+        !table_is_name(k->name, strlen(k->name), TABLE_NAME_MAX))
+        load_fail(ld, f[K_NAME].value, "bad key name \"%s\" in %s (expected 1-%d of a-z 0-9 _ -)",
+                  load_quote(ld, f[K_NAME].value), where, TABLE_NAME_MAX);
     const struct node *v = f[K_ROLE].key ? schema_scalar_of(ld, &f[K_ROLE], where) : NULL;
     if (v && key_role_parse(v->text, v->len, &k->role) < 0) {
         load_fail(ld, v, "bad role \"%s\" in %s (expected worker, gateway or dashboard)",

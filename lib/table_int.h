@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 #define ERRORS_MAX 100
-#define QUOTE_MAX 64 /* bytes of a user's string quoted in a message */
+#define QUOTE_MAX 64      /* bytes of a user's string quoted in a message */
+#define TABLE_NAME_MAX 64 /* a calendar's or a key's name */
 
 /* ---- the arena (table.c) ----
  * Everything a table or a load holds lives in one arena, freed at once. */

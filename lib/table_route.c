@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define KIND_MAX 32
 #define ATTEMPTS_MAX 100
 
 /* The policy keys close the route's list, so defaults read them the same way. */
@@ -145,9 +144,9 @@ static void route_read_when(struct loader *ld, const struct field *f, const char
     const struct node *v = schema_scalar_of(ld, &kind, when);
     if (!v)
         return;
-    if (!table_is_name(v->text, v->len, KIND_MAX))
+    if (!table_is_name(v->text, v->len, MIZ_KIND_MAX))
         load_fail(ld, v, "bad kind \"%s\" in %s (expected [a-z0-9_-], 1 to %d characters)",
-                  load_quote(ld, v), when, KIND_MAX);
+                  load_quote(ld, v), when, MIZ_KIND_MAX);
     else
         r->when_kind = load_keep_string(ld, v->text, v->len);
 }

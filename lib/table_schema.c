@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ID_MAX 64
-
 /* ---- typed fields ---- */
 
 bool schema_text_is(const struct node *n, const char *s)
@@ -169,9 +167,9 @@ static void schema_read_agency(struct loader *ld, const struct node *key, agency
     snprintf(where, sizeof where, "agency \"%s\"", load_quote(ld, key));
     a->id = load_keep_string(ld, key->text, key->len);
     a->name_fa = a->name_en = "";
-    if (!table_is_name(key->text, key->len, ID_MAX))
+    if (!table_is_name(key->text, key->len, MIZ_AGENCY_MAX))
         load_fail(ld, key, "bad agency id \"%s\" (expected [a-z0-9_-], 1 to %d characters)",
-                  load_quote(ld, key), ID_MAX);
+                  load_quote(ld, key), MIZ_AGENCY_MAX);
     if (schema_read_map(ld, key->next, where, agency_keys, 2, f) < 0)
         return;
     if (!f[0].key && !f[1].key)
@@ -312,9 +310,9 @@ static void schema_read_calendar(struct loader *ld, const struct node *key, stru
     size_t errors = ld->n_errors;
     c->name = load_keep_string(ld, key->text, key->len);
     snprintf(where, sizeof where, "calendar \"%s\"", load_quote(ld, key));
-    if (!table_is_name(key->text, key->len, 64))
-        load_fail(ld, key, "bad calendar name \"%s\" (expected 1-64 of a-z 0-9 _ -)",
-                  load_quote(ld, key));
+    if (!table_is_name(key->text, key->len, TABLE_NAME_MAX))
+        load_fail(ld, key, "bad calendar name \"%s\" (expected 1-%d of a-z 0-9 _ -)",
+                  load_quote(ld, key), TABLE_NAME_MAX);
     else if (schema_text_is(key, "none"))
         load_fail(ld, key, "\"none\" means no calendar: a calendar needs another name");
     if (!(c->clock = workcal_new())) {
