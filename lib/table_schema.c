@@ -261,9 +261,8 @@ static void schema_read_hours(struct loader *ld, const struct field *f, const ch
     int from = v->len == 11 && v->text[5] == '-' ? schema_clock_time(v->text) : -1;
     int to = from >= 0 ? schema_clock_time(v->text + 6) : -1;
     if (to <= from || workcal_set_day(clock, weekday, from, to) < 0)
-        load_fail(ld, v,
-                  "bad hours \"%s\" for %s (expected off or HH:MM-HH:MM, the end after the "
-                  "start)",
+        load_fail(ld, v, "bad hours \"%s\" for %s (expected off or HH:MM-HH:MM, the end after "
+                         "the start)",
                   load_quote(ld, v), schema_field_name(ld, f, where));
 }
 
@@ -282,9 +281,8 @@ static void schema_read_holidays(struct loader *ld, const struct field *f, const
             m = shaped ? schema_digits(d->text + 5, 2) : -1,
             day = shaped ? schema_digits(d->text + 8, 2) : -1;
         if (y < 0 || m < 0 || day < 0 || workcal_add_holiday(clock, y, m, day) < 0)
-            load_fail(ld, d,
-                      "bad holiday \"%s\" in %s (expected a Jalali date YYYY-MM-DD that "
-                      "exists, as 1404-01-01)",
+            load_fail(ld, d, "bad holiday \"%s\" in %s (expected a Jalali date YYYY-MM-DD "
+                             "that exists, as 1404-01-01)",
                       load_quote(ld, d), schema_field_name(ld, f, where));
     }
 }
