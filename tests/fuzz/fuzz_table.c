@@ -20,7 +20,7 @@
 #define NAME "fuzz.yaml"
 
 /* One error per line, "NAME:...": what an error quotes from the file is
- * made printable (table.c's quote()), so mizd's log and `mizd --check`
+ * made printable (load_quote() in table_load.c), so mizd's log and `mizd --check`
  * show UTF-8 text with no control character but each line's newline. */
 static void check_errors(const char *errors)
 {

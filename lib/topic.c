@@ -1,6 +1,15 @@
+/* topic: checking topic names and patterns, and matching one against the other.
+ *
+ * Routes match a request's topic by pattern (lib/table_route.c checks them
+ * as it loads a table, table_resolve matches them), the broker checks the
+ * topics peers send, and the fuzz targets drive both; all of them go by
+ * the rules of topic.h, kept here once. */
 #include "topic.h"
 
 #include <string.h>
+
+_Static_assert(TOPIC_MAX == 255, "check() says \"longer than 255 bytes\"");
+_Static_assert(TOPIC_MAX_SEGMENTS == 16, "check() says \"more than 16 segments\"");
 
 /* Walks the segments of s one by one; *pos past n means no segment is left,
  * which is distinct from an empty last segment ("a."). */

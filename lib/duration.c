@@ -1,3 +1,8 @@
+/* duration: reading and writing the table's human durations ("1h30m").
+ *
+ * Every deadline, heartbeat and retention in the routing table is written
+ * as a duration; the table reads them here and writes them back the same
+ * way in its messages (ack_within exceeds answer_within). */
 #include "duration.h"
 
 #include <stdbool.h>

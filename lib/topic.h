@@ -11,7 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TOPIC_MAX 255
+#include "proto.h"
+
+#define TOPIC_MAX MIZ_TOPIC_MAX
 #define TOPIC_MAX_SEGMENTS 16
 
 /* On false, *why (when not NULL) points to a static explanation. */

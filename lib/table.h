@@ -14,12 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
 #include "workcal.h"
 
-typedef enum { PRIO_ROUTINE = 0, PRIO_URGENT = 1 } priority_t;
-#define PRIO_COUNT 2
+/* PRIO_ROUTINE, PRIO_URGENT: the protocol's priorities (proto.h) */
+typedef enum {
+#define X(id, name) PRIO_##id = MIZ_PRIO_##id,
+    MIZ_PRIORITIES(X)
+#undef X
+} priority_t;
+#define PRIO_COUNT MIZ_PRIO_COUNT
 
-/* "routine" / "urgent" */
+/* its name in miz_priority_names ("routine", "urgent"), or "?" */
 const char *priority_name(priority_t p);
 /* 0 on success, -1 if s is not a priority name */
 int priority_parse(const char *s, size_t n, priority_t *p);
@@ -29,7 +35,7 @@ int priority_parse(const char *s, size_t n, priority_t *p);
 #define TABLE_MAX_CHAIN 16  /* agencies in one to/observe/escalate list */
 
 typedef struct {
-    const char *id;      /* [a-z0-9_-]{1,64} */
+    const char *id;      /* [a-z0-9_-]{1,MIZ_AGENCY_MAX} */
     const char *name_fa; /* may be "" */
     const char *name_en; /* may be "" */
 } agency_t;
@@ -51,8 +57,14 @@ typedef struct {
     unsigned line;         /* where the route starts in its file */
 } route_t;
 
-typedef enum { KEY_WORKER, KEY_GATEWAY, KEY_DASHBOARD } key_role_t;
-/* "worker", "gateway", "dashboard" */
+/* KEY_WORKER, KEY_GATEWAY, KEY_DASHBOARD: the key roles of proto.h */
+typedef enum {
+#define X(id, name) KEY_##id = MIZ_KEY_##id,
+    MIZ_KEY_ROLES(X)
+#undef X
+} key_role_t;
+/* by its name in miz_key_role_names ("worker", "gateway", "dashboard"):
+ * 0, or -1 if s is none */
 int key_role_parse(const char *s, size_t n, key_role_t *role);
 
 /* Whether s is an id the table allows (an agency's, a kind, a key's name):
