@@ -9,17 +9,6 @@
 
 #include <string.h>
 
-static bool token_valid(const char *s, size_t n, size_t max)
-{
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-              s[i] == '_'))
-            return false;
-    return true;
-}
-
 static void reply_accepted(engine_t *e, uint64_t tracking, size_t deliveries, size_t observers,
                            bool duplicate)
 {
@@ -96,7 +85,7 @@ static bool submit_values_or_reply(engine_t *e, const command_args_t *a, field_v
     *kind = a->f[MIZ_F_SUBMIT_KIND];
     if (!kind->present)
         kind->s = "request", kind->n = strlen(kind->s);
-    if (!token_valid(kind->s, kind->n, MIZ_KIND_MAX)) {
+    if (!table_is_name(kind->s, kind->n, MIZ_KIND_MAX)) {
         reply_error(e, MIZ_ERR_BAD_FIELD, 0, "\"kind\" must be 1-%d of [a-z0-9_-]", MIZ_KIND_MAX);
         return false;
     }
