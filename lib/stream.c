@@ -8,6 +8,7 @@
 #include "cert.h"
 #include "clock.h"
 #include "dealer.h"
+#include "proto.h"
 #include "wire.h"
 
 /* A snapshot with no part for this long after it was asked for, or after
@@ -17,15 +18,6 @@
  * over rather than grow without bound behind a broker that never answers. */
 #define QUEUE_MAX 1000000
 #define PRUNE_EVERY_MS 60000
-
-static const char *const EVENTS[] = {"received", "queued",  "offered",     "acked",
-                                     "progress", "answered", "refused",    "redelivered",
-                                     "expired",  "overdue",  "escalated",  "seen",
-                                     "superseded", "closed", NULL};
-static const char *const ROLES[] = {"target", "escalation", "observe", "breach", NULL};
-static const char *const STATES[] = {"queued",  "offered", "acked", "answered", "refused",
-                                     "expired", "seen",    "superseded", NULL};
-static const char *const PRIORITIES[] = {"routine", "urgent", NULL};
 
 /* ---- typed fields of nested maps (the wire codec checked UTF-8) ---- */
 
@@ -53,22 +45,22 @@ static bool f_str(const msgpack_object *map, const char *key, char *buf, size_t 
     return true;
 }
 
-/* The constant among names that the string under key equals. */
-static bool f_name(const msgpack_object *map, const char *key, const char *const *names,
-                   const char **out)
+/* The index among names[0..count) of the string under key, or -1; *out
+ * points to that name, a constant of proto.c. */
+static int f_name(const msgpack_object *map, const char *key, const char *const *names,
+                  size_t count, const char **out)
 {
     const char *s;
     size_t n;
     const msgpack_object *o = wire_obj_get(map, key);
-    if (!o || wire_obj_str(o, &s, &n, 32) != WIRE_OK)
-        return false;
-    for (size_t i = 0; names[i]; i++)
-        if (strlen(names[i]) == n && memcmp(names[i], s, n) == 0) {
-            *out = names[i];
-            return true;
-        }
-    return false;
+    int i = o && wire_obj_str(o, &s, &n, SIZE_MAX) == WIRE_OK ? miz_name_find(names, count, s, n)
+                                                              : -1;
+    if (i >= 0)
+        *out = names[i];
+    return i;
 }
+/* f_name over one of proto.h's name tables: true when the name is there. */
+#define F_NAME(map, key, table, out) (f_name(map, key, table, sizeof table / sizeof *table, out) >= 0)
 
 static bool f_nil(const msgpack_object *map, const char *key)
 {
@@ -80,8 +72,8 @@ static bool f_nil(const msgpack_object *map, const char *key)
 
 bool miz_delivery_open(const miz_delivery_t *d)
 {
-    return strcmp(d->state, "queued") == 0 || strcmp(d->state, "offered") == 0 ||
-           strcmp(d->state, "acked") == 0;
+    int state = MIZ_NAME_FIND(miz_state_names, d->state, strlen(d->state));
+    return state == MIZ_DS_QUEUED || state == MIZ_DS_OFFERED || state == MIZ_DS_ACKED;
 }
 
 uint64_t miz_delivery_first(const miz_delivery_t *d, const char *event)
@@ -129,7 +121,7 @@ static bool parse_history(const msgpack_object *arr, miz_delivery_t *d)
         const msgpack_object *h = &arr->via.array.ptr[i];
         miz_hist_t *e = &d->history[i];
         if (h->type != MSGPACK_OBJECT_MAP || !f_uint(h, "at", &e->at) ||
-            !f_name(h, "event", EVENTS, &e->event) || !f_uint(h, "worker", &e->worker))
+            !F_NAME(h, "event", miz_event_names, &e->event) || !f_uint(h, "worker", &e->worker))
             return false;
         d->n_history++;
     }
@@ -140,8 +132,8 @@ static bool parse_delivery(const msgpack_object *o, miz_delivery_t *d)
 {
     const msgpack_object *hist = wire_obj_get(o, "history");
     return o->type == MSGPACK_OBJECT_MAP && f_uint(o, "id", &d->id) && d->id > 0 &&
-           f_str(o, "agency", d->agency, MIZ_AGENCY_MAX) && f_name(o, "role", ROLES, &d->role) &&
-           f_name(o, "state", STATES, &d->state) && f_bool(o, "overdue", &d->overdue) &&
+           f_str(o, "agency", d->agency, MIZ_AGENCY_MAX) && F_NAME(o, "role", miz_role_names, &d->role) &&
+           F_NAME(o, "state", miz_state_names, &d->state) && f_bool(o, "overdue", &d->overdue) &&
            f_uint(o, "level", &d->level) && f_uint(o, "attempts", &d->attempts) &&
            f_uint(o, "created", &d->created) && f_uint(o, "ack_by", &d->ack_by) &&
            f_uint(o, "answer_by", &d->answer_by) && f_uint(o, "from", &d->from) && hist &&
@@ -151,17 +143,18 @@ static bool parse_delivery(const msgpack_object *o, miz_delivery_t *d)
 static miz_request_t *parse_request(const msgpack_object *o)
 {
     miz_request_t *q = calloc(1, sizeof *q);
-    const char *state = NULL;
+    const char *state;
+    int rs = -1;
     const msgpack_object *dels = wire_obj_get(o, "deliveries");
     bool ok = q && o->type == MSGPACK_OBJECT_MAP && f_uint(o, "tracking", &q->tracking) &&
               q->tracking > 0 && f_str(o, "topic", q->topic, MIZ_TOPIC_MAX) &&
               f_str(o, "kind", q->kind, MIZ_KIND_MAX) &&
-              f_name(o, "priority", PRIORITIES, &q->priority) &&
-              f_name(o, "state", (const char *const[]){"open", "closed", NULL}, &state) &&
+              F_NAME(o, "priority", miz_priority_names, &q->priority) &&
+              (rs = f_name(o, "state", miz_request_state_names, MIZ_RS_COUNT, &state)) >= 0 &&
               f_uint(o, "created", &q->created) && f_uint(o, "closed", &q->closed_at) && dels &&
               dels->type == MSGPACK_OBJECT_ARRAY;
     if (ok) {
-        q->closed = strcmp(state, "closed") == 0;
+        q->closed = rs == MIZ_RS_CLOSED;
         uint32_t n = dels->via.array.size;
         q->deliveries = n ? calloc(n, sizeof *q->deliveries) : NULL;
         ok = !n || q->deliveries;
@@ -251,6 +244,7 @@ int miz_replica_put(miz_replica_t *r, const msgpack_object *request)
 
 /* An event's fields, all checked before the replica is touched. */
 typedef struct {
+    miz_event_t ev;
     const char *event, *priority, *role, *state;
     uint64_t at, tracking, created, delivery, level, attempts, delivery_created, ack_by,
         answer_by, from, worker;
@@ -261,21 +255,26 @@ typedef struct {
 static bool parse_event(const msgpack_object *o, event_t *e)
 {
     memset(e, 0, sizeof *e);
-    if (o->type != MSGPACK_OBJECT_MAP || !f_name(o, "event", EVENTS, &e->event) ||
+    int ev = o->type == MSGPACK_OBJECT_MAP
+                 ? f_name(o, "event", miz_event_names, MIZ_EV_COUNT, &e->event)
+                 : -1;
+    if (ev < 0 ||
         !f_uint(o, "at", &e->at) || !f_uint(o, "tracking", &e->tracking) || !e->tracking ||
         !f_str(o, "topic", e->topic, MIZ_TOPIC_MAX) || !f_str(o, "kind", e->kind, MIZ_KIND_MAX) ||
-        !f_name(o, "priority", PRIORITIES, &e->priority) || !f_uint(o, "created", &e->created) ||
+        !F_NAME(o, "priority", miz_priority_names, &e->priority) || !f_uint(o, "created", &e->created) ||
         !f_uint(o, "delivery", &e->delivery) || !f_uint(o, "level", &e->level) ||
         !f_bool(o, "overdue", &e->overdue) || !f_uint(o, "attempts", &e->attempts) ||
         !f_uint(o, "delivery_created", &e->delivery_created) || !f_uint(o, "ack_by", &e->ack_by) ||
         !f_uint(o, "answer_by", &e->answer_by) || !f_uint(o, "from", &e->from) ||
         !f_uint(o, "worker", &e->worker))
         return false;
-    bool request_event = strcmp(e->event, "received") == 0 || strcmp(e->event, "closed") == 0;
+    e->ev = (miz_event_t)ev;
+    bool request_event = e->ev == MIZ_EV_RECEIVED || e->ev == MIZ_EV_CLOSED;
     if (request_event) /* delivery 0, agency and role nil, state "open"/"closed" */
         return e->delivery == 0 && f_nil(o, "agency") && f_nil(o, "role");
     return e->delivery > 0 && f_str(o, "agency", e->agency, MIZ_AGENCY_MAX) &&
-           f_name(o, "role", ROLES, &e->role) && f_name(o, "state", STATES, &e->state);
+           F_NAME(o, "role", miz_role_names, &e->role) &&
+           F_NAME(o, "state", miz_state_names, &e->state);
 }
 
 int miz_replica_apply(miz_replica_t *r, const msgpack_object *event)
@@ -300,11 +299,11 @@ int miz_replica_apply(miz_replica_t *r, const msgpack_object *event)
             return -1;
         }
     }
-    if (strcmp(e.event, "received") == 0) {
+    if (e.ev == MIZ_EV_RECEIVED) {
         q->closed = false;
         return 0;
     }
-    if (strcmp(e.event, "closed") == 0) {
+    if (e.ev == MIZ_EV_CLOSED) {
         q->closed = true;
         q->closed_at = e.at;
         return 0;
@@ -382,11 +381,13 @@ static int send_snapshot(void *sock, uint64_t seq, uint64_t since)
     msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 4);
-    wire_kv_cstr(&pk, "type", "snapshot");
-    wire_kv_uint(&pk, "v", WIRE_VERSION);
-    wire_kv_uint(&pk, "seq", seq);
-    wire_kv_uint(&pk, "since", since);
+    wire_map_t m;
+    wire_map_begin(&m, &pk);
+    wire_map_cstr(&m, "type", miz_commands[MIZ_CMD_SNAPSHOT].type);
+    wire_map_uint(&m, "v", MIZ_PROTOCOL_VERSION);
+    wire_map_uint(&m, "seq", seq);
+    wire_map_uint(&m, miz_fields[MIZ_F_SNAPSHOT_SINCE].key, since);
+    wire_map_end(&m);
     int rc = zmq_send(sock, buf.data, buf.size, ZMQ_DONTWAIT) < 0 ? -1 : 0;
     msgpack_sbuffer_destroy(&buf);
     return rc;
@@ -455,8 +456,8 @@ static int snap_take(snap_t *sn, const wire_msg_t *w, miz_replica_t *into)
     size_t n;
     if (wire_uint(w, "re", &re) != WIRE_OK || re != sn->seq_sent)
         return 0;
-    if (wire_str(w, "type", &type, &n, 32) != WIRE_OK || n != 8 ||
-        memcmp(type, "snapshot", 8) != 0)
+    if (wire_str(w, "type", &type, &n, MIZ_TYPE_MAX) != WIRE_OK ||
+        MIZ_NAME_FIND(miz_message_names, type, n) != MIZ_MSG_SNAPSHOT)
         return -1;
     const msgpack_object *reqs = wire_get(w, "requests");
     bool done;
@@ -553,6 +554,17 @@ static int stream_resync(miz_stream_t *s)
     return send_snapshot(s->dealer, s->snap.seq_sent, now > s->keep_ms ? now - s->keep_ms : 0);
 }
 
+/* Subscribes to each of the stream's topics (proto.h). */
+static int stream_subscribe(void *sub)
+{
+    for (int t = 0; t < MIZ_STREAM_TOPIC_COUNT; t++) {
+        const char *name = miz_stream_topic_names[t];
+        if (zmq_setsockopt(sub, ZMQ_SUBSCRIBE, name, strlen(name)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clients_ep,
                              const miz_curve_t *curve, uint64_t keep_ms)
 {
@@ -567,8 +579,7 @@ miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clie
     int linger = 0;
     if (s->zctx && s->replica && (s->sub = zmq_socket(s->zctx, ZMQ_SUB)) &&
         zmq_setsockopt(s->sub, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
-        zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "event", 5) == 0 &&
-        zmq_setsockopt(s->sub, ZMQ_SUBSCRIBE, "counters", 8) == 0 && miz_curve_set(s->sub, curve) == 0 &&
+        stream_subscribe(s->sub) == 0 && miz_curve_set(s->sub, curve) == 0 &&
         zmq_connect(s->sub, events_ep) == 0 &&
         (s->dealer = snapshot_dealer(s->zctx, clients_ep, curve)) &&
         stream_resync(s) == 0)
@@ -712,9 +723,10 @@ int miz_stream_pump(miz_stream_t *s, int timeout_ms)
             int rc = 0;
             if (!w)
                 continue; /* undecodable: not ours to read */
-            if (strcmp(topic, "event") == 0)
+            int t = MIZ_NAME_FIND(miz_stream_topic_names, topic, strlen(topic));
+            if (t == MIZ_TOPIC_EVENT)
                 rc = on_event(s, w, &changed);
-            else if (strcmp(topic, "counters") == 0)
+            else if (t == MIZ_TOPIC_COUNTERS)
                 rc = on_counters(s, w);
             else
                 wire_msg_destroy(&w);
