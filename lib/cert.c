@@ -22,7 +22,6 @@ int miz_key_valid(const char *s, size_t n)
     return zmq_z85_decode(raw, z85) != NULL;
 }
 
-/* Copies what fits: a longer section name or metadata value is cut. */
 int miz_curve_load(const char *key, const char *server_key, miz_cert_t *own, miz_cert_t *server,
                    miz_curve_t *curve, char *err, size_t errlen)
 {
@@ -53,6 +52,7 @@ int miz_curve_set(void *socket, const miz_curve_t *curve)
     return 0;
 }
 
+/* Copies what fits: a longer section name or metadata value is cut. */
 static void copy(char *dst, size_t size, const char *src)
 {
     size_t n = src ? strnlen(src, size - 1) : 0;

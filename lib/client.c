@@ -608,12 +608,10 @@ int miz_worker_answer(miz_worker_t *w, uint64_t delivery, const char *outcome, c
 
 int miz_worker_progress(miz_worker_t *w, uint64_t delivery, const char *note)
 {
-    return worker_command(w, MIZ_F_PROGRESS_DELIVERY, delivery, MIZ_F_PROGRESS_NOTE, note, 0,
-                          NULL);
+    return worker_command(w, MIZ_F_PROGRESS_DELIVERY, delivery, MIZ_F_PROGRESS_NOTE, note, 0, NULL);
 }
 
 int miz_worker_refuse(miz_worker_t *w, uint64_t delivery, const char *reason)
 {
-    return worker_command(w, MIZ_F_REFUSE_DELIVERY, delivery, MIZ_F_REFUSE_REASON, reason, 0,
-                          NULL);
+    return worker_command(w, MIZ_F_REFUSE_DELIVERY, delivery, MIZ_F_REFUSE_REASON, reason, 0, NULL);
 }

@@ -48,8 +48,8 @@ static int replica_name(const msgpack_object *map, const char *key, const char *
     const char *s;
     size_t n;
     const msgpack_object *o = wire_obj_get(map, key);
-    int i = o && wire_obj_str(o, &s, &n, SIZE_MAX) == WIRE_OK ? miz_name_find(names, count, s, n)
-                                                              : -1;
+    int i =
+        o && wire_obj_str(o, &s, &n, SIZE_MAX) == WIRE_OK ? miz_name_find(names, count, s, n) : -1;
     if (i >= 0)
         *out = names[i];
     return i;
@@ -311,16 +311,19 @@ int miz_replica_apply(miz_replica_t *r, const msgpack_object *event)
     for (size_t i = q->n_deliveries; i-- > 0 && !d;)
         if (q->deliveries[i].id == e.delivery)
             d = &q->deliveries[i];
-    if (!d) {
+    bool new_delivery = !d;
+    if (new_delivery) { /* counted once its history has room: a failure leaves none half made */
         if (!stream_grow((void **)&q->deliveries, q->n_deliveries, &q->cap_deliveries,
-                  sizeof *q->deliveries))
+                         sizeof *q->deliveries))
             return -1;
-        d = &q->deliveries[q->n_deliveries++];
+        d = &q->deliveries[q->n_deliveries];
         memset(d, 0, sizeof *d);
         d->id = e.delivery;
     }
     if (!stream_grow((void **)&d->history, d->n_history, &d->cap_history, sizeof *d->history))
         return -1;
+    if (new_delivery)
+        q->n_deliveries++;
     memcpy(d->agency, e.agency, sizeof d->agency);
     d->role = e.role;
     d->state = e.state;

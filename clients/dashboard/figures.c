@@ -213,7 +213,8 @@ static bool count_delivery(figures_t *f, work_t *works, cases_t *overdue, cases_
         }
     }
     int day;
-    uint64_t acked = miz_delivery_first(d, miz_event_names[MIZ_EV_ACKED]); /* a later ack is not timed */
+    /* the first ack: a later one is not timed */
+    uint64_t acked = miz_delivery_first(d, miz_event_names[MIZ_EV_ACKED]);
     if (acked && in_span(f, acked, &day)) {
         a->acked++;
         uint64_t t = acked > d->created ? acked - d->created : 0;
