@@ -1,3 +1,11 @@
+/* client: libmiz's clients and workers (lib/miz.h).
+ *
+ * Both are a connection (conn_*): a DEALER socket, the seq counter, the
+ * command being packed as a counted map, and the messages put aside while
+ * a synchronous call waits for its reply. A worker (worker_*) adds its
+ * registration, which it repeats after the broker's bye, restart or
+ * silence, and the heartbeat both ways. Command and message names, fields
+ * and limits are proto.h's. */
 #include "miz.h"
 
 #include <errno.h>
