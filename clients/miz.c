@@ -17,6 +17,7 @@
 #include "figures.h"
 #include "jalali.h"
 #include "miz.h"
+#include "proto.h"
 #include "render.h"
 #include "stream.h"
 #include "table.h"
@@ -26,6 +27,7 @@
 #define EXIT_UNREACHABLE 3
 #define TIMEOUT_MS 5000
 #define OUTPUT_MAX 16384
+#define COUNT_MAX 10000 /* --count */
 
 static volatile sig_atomic_t stopping;
 
@@ -74,6 +76,11 @@ static void print_time(uint64_t ms)
     localtime_r(&t, &tm);
     strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
     fputs(buf, stdout);
+}
+
+static bool msg_is(const miz_msg_t *m, miz_message_t type)
+{
+    return miz_msg_is(m, miz_message_names[type]);
 }
 
 static int report_error(const miz_msg_t *m)
@@ -166,7 +173,7 @@ static int cmd_submit(const char *endpoint, const miz_curve_t *curve, int argc, 
     uint64_t tracking;
     if (miz_submit(client, &s, TIMEOUT_MS, &reply) < 0) {
         rc = unreachable(endpoint);
-    } else if (!miz_msg_is(reply, "accepted") || miz_msg_uint(reply, "tracking", &tracking) < 0) {
+    } else if (!msg_is(reply, MIZ_MSG_ACCEPTED) || miz_msg_uint(reply, "tracking", &tracking) < 0) {
         rc = report_error(reply);
     } else {
         printf("%llu\n", (unsigned long long)tracking);
@@ -174,7 +181,7 @@ static int cmd_submit(const char *endpoint, const miz_curve_t *curve, int argc, 
         miz_msg_t *m = NULL;
         while (wait && !stopping && miz_client_recv(client, -1, &m) == 0) {
             uint64_t t;
-            bool done = miz_msg_is(m, "outcome") && miz_msg_uint(m, "tracking", &t) == 0 &&
+            bool done = msg_is(m, MIZ_MSG_OUTCOME) && miz_msg_uint(m, "tracking", &t) == 0 &&
                         t == tracking;
             if (done)
                 print_outcome(m);
@@ -246,7 +253,7 @@ static int cmd_status(const char *endpoint, const miz_curve_t *curve, int argc, 
     int rc = 0;
     if (miz_status(client, tracking, TIMEOUT_MS, &reply) < 0) {
         rc = unreachable(endpoint);
-    } else if (!miz_msg_is(reply, "status")) {
+    } else if (!msg_is(reply, MIZ_MSG_STATUS)) {
         rc = report_error(reply);
     } else {
         const msgpack_object *root = miz_msg_root(reply);
@@ -363,7 +370,8 @@ static unsigned handle_delivery(miz_worker_t *w, const worker_conf_t *wc, const 
            (unsigned long long)tracking, (int)tn, topic ? topic : "", (int)rn, role ? role : "",
            (int)pn, payload ? payload : "(binary payload)");
     miz_worker_ack(w, id);
-    if (role && (memcmp(role, "observe", rn) == 0 || memcmp(role, "breach", rn) == 0)) {
+    int r = role ? MIZ_NAME_FIND(miz_role_names, role, rn) : -1;
+    if (r == MIZ_ROLE_OBSERVE || r == MIZ_ROLE_BREACH) {
         printf("  seen (observer copy)\n");
         return 1;
     }
@@ -401,7 +409,7 @@ static int cmd_worker(const char *endpoint, const miz_curve_t *curve, int argc, 
     };
     miz_worker_opts_t o = {.credit = 1};
     worker_conf_t wc = {.answer = "done", .outcome = "resolved", .count = -1};
-    const char *topics[16];
+    const char *topics[MIZ_WORKER_TOPICS_MAX];
     char *topic_list = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
@@ -415,10 +423,10 @@ static int cmd_worker(const char *endpoint, const miz_curve_t *curve, int argc, 
         case 't': topic_list = optarg; break;
         case 'c':
         case 'N': {
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 10000) {
-                fprintf(stderr, "miz: --%s takes a number from 1 to 10000\n",
-                        c == 'c' ? "credit" : "count");
+            long v = strtol(optarg, &end, 10), max = c == 'c' ? MIZ_CREDIT_MAX : COUNT_MAX;
+            if (*end || v < 1 || v > max) {
+                fprintf(stderr, "miz: --%s takes a number from 1 to %ld\n",
+                        c == 'c' ? "credit" : "count", max);
                 return EXIT_USAGE;
             }
             if (c == 'c')
@@ -436,8 +444,8 @@ static int cmd_worker(const char *endpoint, const miz_curve_t *curve, int argc, 
     }
     for (char *save, *t = topic_list ? strtok_r(topic_list, ",", &save) : NULL; t;
          t = strtok_r(NULL, ",", &save)) {
-        if (o.n_topics == 16) {
-            fprintf(stderr, "miz: at most 16 topic patterns\n");
+        if (o.n_topics == MIZ_WORKER_TOPICS_MAX) {
+            fprintf(stderr, "miz: at most %d topic patterns\n", MIZ_WORKER_TOPICS_MAX);
             return EXIT_USAGE;
         }
         topics[o.n_topics++] = t;
@@ -461,21 +469,21 @@ static int cmd_worker(const char *endpoint, const miz_curve_t *curve, int argc, 
             rc = unreachable(endpoint);
             break;
         }
-        if (miz_msg_is(m, "deliver") && wc.count != 0) {
+        if (msg_is(m, MIZ_MSG_DELIVER) && wc.count != 0) {
             wc.unconfirmed += handle_delivery(w, &wc, m);
             if (wc.count > 0)
                 wc.count--;
-        } else if (miz_msg_is(m, "ok")) {
+        } else if (msg_is(m, MIZ_MSG_OK)) {
             wc.unconfirmed -= wc.unconfirmed > 0;
-        } else if (miz_msg_is(m, "registered")) {
+        } else if (msg_is(m, MIZ_MSG_REGISTERED)) {
             uint64_t serial = 0;
             miz_msg_uint(m, "worker", &serial);
             printf("registered as worker #%llu for %s\n", (unsigned long long)serial, o.agency);
-        } else if (miz_msg_is(m, "cancel")) {
+        } else if (msg_is(m, MIZ_MSG_CANCEL)) {
             uint64_t id = 0;
             miz_msg_uint(m, "delivery", &id);
             printf("delivery %llu taken back by the broker\n", (unsigned long long)id);
-        } else if (miz_msg_is(m, "error")) {
+        } else if (msg_is(m, MIZ_MSG_ERROR)) {
             rc = report_error(m);
             uint64_t id;
             if (miz_msg_uint(m, "delivery", &id) < 0) { /* a registration error */
@@ -568,9 +576,9 @@ static int cmd_keygen(int argc, char **argv)
         default: usage(stderr); return EXIT_USAGE;
         }
     }
-    key_role_t kr = KEY_GATEWAY;
-    bool known = !*role || key_role_parse(role, strlen(role), &kr) == 0;
-    bool worker = *role && kr == KEY_WORKER;
+    int kr = *role ? MIZ_NAME_FIND(miz_key_role_names, role, strlen(role)) : MIZ_KEY_GATEWAY;
+    bool known = kr >= 0;
+    bool worker = kr == MIZ_KEY_WORKER;
     if (argc - optind != 1 || strlen(argv[optind]) > 64 || strchr(argv[optind], '/') || !known ||
         worker != (*agency != '\0')) {
         fprintf(stderr, "miz keygen: NAME (no /), --role worker|gateway|dashboard, and --agency "

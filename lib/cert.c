@@ -1,3 +1,6 @@
+/* cert: reading and writing ZeroMQ certificate files (lib/cert.h) and
+ * turning them into a peer's CURVE settings, for mizd's keys directory,
+ * `miz keygen`, and the clients' --key and --server-key. */
 #include "cert.h"
 
 #include <errno.h>
@@ -22,11 +25,11 @@ int miz_key_valid(const char *s, size_t n)
     return zmq_z85_decode(raw, z85) != NULL;
 }
 
-/* Copies what fits: a longer section name or metadata value is cut. */
 int miz_curve_load(const char *key, const char *server_key, miz_cert_t *own, miz_cert_t *server,
                    miz_curve_t *curve, char *err, size_t errlen)
 {
-    if (miz_cert_load(key, own, err, errlen) < 0 || miz_cert_load(server_key, server, err, errlen) < 0)
+    if (miz_cert_load(key, own, err, errlen) < 0 ||
+        miz_cert_load(server_key, server, err, errlen) < 0)
         return -1;
     if (!*own->secret_key) {
         snprintf(err, errlen, "%s has no secret key: --key wants the .key_secret", key);
@@ -53,7 +56,8 @@ int miz_curve_set(void *socket, const miz_curve_t *curve)
     return 0;
 }
 
-static void copy(char *dst, size_t size, const char *src)
+/* Copies what fits: a longer section name or metadata value is cut. */
+static void cert_copy(char *dst, size_t size, const char *src)
 {
     size_t n = src ? strnlen(src, size - 1) : 0;
     memcpy(dst, src ? src : "", n);
@@ -65,13 +69,13 @@ int miz_cert_generate(miz_cert_t *c, const char *name, const char *role, const c
     memset(c, 0, sizeof *c);
     if (zmq_curve_keypair(c->public_key, c->secret_key) < 0)
         return -1;
-    copy(c->name, sizeof c->name, name);
-    copy(c->role, sizeof c->role, role);
-    copy(c->agency, sizeof c->agency, agency);
+    cert_copy(c->name, sizeof c->name, name);
+    cert_copy(c->role, sizeof c->role, role);
+    cert_copy(c->agency, sizeof c->agency, agency);
     return 0;
 }
 
-static int write_file(const char *path, mode_t mode, const miz_cert_t *c, bool secret, char *err,
+static int cert_write(const char *path, mode_t mode, const miz_cert_t *c, bool secret, char *err,
                       size_t errlen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -106,14 +110,14 @@ int miz_cert_save(const miz_cert_t *c, const char *dir, char *err, size_t errlen
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.key_secret", dir, c->name);
-    if (write_file(path, 0600, c, true, err, errlen) < 0)
+    if (cert_write(path, 0600, c, true, err, errlen) < 0)
         return -1;
     snprintf(path, sizeof path, "%s/%s.key", dir, c->name);
-    return write_file(path, 0644, c, false, err, errlen);
+    return cert_write(path, 0644, c, false, err, errlen);
 }
 
 /* One "name = "value"" line of a section; the value's quotes are optional. */
-static int set_field(miz_cert_t *c, const char *section, const char *key, const char *value)
+static int cert_set_field(miz_cert_t *c, const char *section, const char *key, const char *value)
 {
     size_t n = strlen(value);
     struct {
@@ -156,7 +160,7 @@ int miz_cert_load(const char *path, miz_cert_t *c, char *err, size_t errlen)
         if (!*p || *p == '#')
             continue;
         if (p == line) { /* a section name starts at column 1 */
-            copy(section, sizeof section, p);
+            cert_copy(section, sizeof section, p);
             continue;
         }
         char *eq = strchr(p, '=');
@@ -172,7 +176,7 @@ int miz_cert_load(const char *path, miz_cert_t *c, char *err, size_t errlen)
         size_t n = strlen(v);
         if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
             v[n - 1] = '\0', v++;
-        rc = set_field(c, section, p, v);
+        rc = cert_set_field(c, section, p, v);
     }
     fclose(f);
     if (rc < 0) {

@@ -1,3 +1,11 @@
+/* client: libmiz's clients and workers (lib/miz.h).
+ *
+ * Both are a connection (conn_*): a DEALER socket, the seq counter, the
+ * command being packed as a counted map, and the messages put aside while
+ * a synchronous call waits for its reply. A worker (worker_*) adds its
+ * registration, which it repeats after the broker's bye, restart or
+ * silence, and the heartbeat both ways. Command and message names, fields
+ * and limits are proto.h's. */
 #include "miz.h"
 
 #include <errno.h>
@@ -9,14 +17,17 @@
 #include "cert.h"
 #include "clock.h"
 #include "dealer.h"
+#include "proto.h"
 #include "wire.h"
 
 #define DEFAULT_HEARTBEAT_MS 1000
-#define LIVENESS 3
+
+/* A command's field name, from the row of proto.h that defines it. */
+#define FIELD(cmd, id) (miz_fields[MIZ_F_##cmd##_##id].key)
 
 struct miz_msg {
     wire_msg_t *wire;
-    char type[33];
+    char type[MIZ_TYPE_MAX + 1];
     miz_msg_t *next; /* in a connection's queue of messages put aside */
 };
 
@@ -115,7 +126,7 @@ static miz_msg_t *msg_decode(const void *data, size_t size)
     wire_msg_t *w = wire_parse(data, size, &st, why, sizeof why);
     if (!w)
         return NULL;
-    if (wire_str(w, "type", &type, &n, 32) != WIRE_OK) {
+    if (wire_str(w, "type", &type, &n, MIZ_TYPE_MAX) != WIRE_OK) {
         wire_msg_destroy(&w);
         return NULL;
     }
@@ -194,20 +205,23 @@ static void conn_fini(conn_t *c)
     msgpack_sbuffer_destroy(&c->buf);
 }
 
-/* Starts a command map of n_fields besides type and seq. */
-static msgpack_packer *conn_begin(conn_t *c, const char *type, size_t n_fields, uint64_t *seq)
+/* Starts a command's map with its type and seq (the next one, given in
+ * *seq unless NULL); the caller adds its fields to m, and conn_send or
+ * conn_end closes it. */
+static void conn_begin(conn_t *c, wire_map_t *m, miz_command_t cmd, uint64_t *seq)
 {
     msgpack_sbuffer_clear(&c->buf);
-    msgpack_pack_map(&c->pk, n_fields + 2);
-    wire_kv_cstr(&c->pk, "type", type);
+    wire_map_begin(m, &c->pk);
+    wire_map_cstr(m, "type", miz_commands[cmd].type);
     if (seq)
         *seq = c->next_seq;
-    wire_kv_uint(&c->pk, "seq", c->next_seq++);
-    return &c->pk;
+    wire_map_uint(m, "seq", c->next_seq++);
 }
 
-static int conn_send(conn_t *c)
+/* Closes m and sends the command, waiting for room in the socket's queue. */
+static int conn_send(conn_t *c, wire_map_t *m)
 {
+    wire_map_end(m);
     if (zmq_send(c->socket, c->buf.data, c->buf.size, 0) < 0)
         return -1;
     c->last_send = clock_ms(CLOCK_MONOTONIC);
@@ -342,27 +356,29 @@ int miz_client_send_submit(miz_client_t *c, const miz_submit_t *s, uint64_t *seq
         errno = EINVAL;
         return -1;
     }
-    msgpack_packer *pk = conn_begin(&c->conn, "submit",
-                                    2 + !!s->kind + !!s->priority + !!s->client_ref, seq);
-    wire_kv_cstr(pk, "topic", s->topic);
+    wire_map_t m;
+    conn_begin(&c->conn, &m, MIZ_CMD_SUBMIT, seq);
+    wire_map_cstr(&m, FIELD(SUBMIT, TOPIC), s->topic);
     if (s->kind)
-        wire_kv_cstr(pk, "kind", s->kind);
+        wire_map_cstr(&m, FIELD(SUBMIT, KIND), s->kind);
     if (s->priority)
-        wire_kv_cstr(pk, "priority", s->priority);
+        wire_map_cstr(&m, FIELD(SUBMIT, PRIORITY), s->priority);
     if (s->client_ref)
-        wire_kv_cstr(pk, "client_ref", s->client_ref);
-    wire_pack_cstr(pk, "payload");
+        wire_map_cstr(&m, FIELD(SUBMIT, CLIENT_REF), s->client_ref);
+    msgpack_packer *pk = wire_map_key(&m, FIELD(SUBMIT, PAYLOAD));
     if (s->payload)
         msgpack_sbuffer_write(&c->conn.buf, s->payload, s->payload_len);
     else
         wire_pack_cstr(pk, s->text);
-    return conn_send(&c->conn);
+    return conn_send(&c->conn, &m);
 }
 
 int miz_client_send_status(miz_client_t *c, uint64_t tracking, uint64_t *seq)
 {
-    wire_kv_uint(conn_begin(&c->conn, "status", 1, seq), "tracking", tracking);
-    return conn_send(&c->conn);
+    wire_map_t m;
+    conn_begin(&c->conn, &m, MIZ_CMD_STATUS, seq);
+    wire_map_uint(&m, FIELD(STATUS, TRACKING), tracking);
+    return conn_send(&c->conn, &m);
 }
 
 int miz_client_recv(miz_client_t *c, int timeout_ms, miz_msg_t **m)
@@ -392,23 +408,22 @@ int miz_status(miz_client_t *c, uint64_t tracking, int timeout_ms, miz_msg_t **r
 
 static int worker_register(miz_worker_t *w)
 {
-    msgpack_packer *pk = conn_begin(&w->conn, "register",
-                                    1 + !!w->credit + !!w->name + (w->n_topics > 0) + w->quiet,
-                                    NULL);
-    wire_kv_cstr(pk, "agency", w->agency);
+    wire_map_t m;
+    conn_begin(&w->conn, &m, MIZ_CMD_REGISTER, NULL);
+    wire_map_cstr(&m, FIELD(REGISTER, AGENCY), w->agency);
     if (w->quiet)
-        wire_kv_bool(pk, "quiet", true);
+        wire_map_bool(&m, FIELD(REGISTER, QUIET), true);
     if (w->credit)
-        wire_kv_uint(pk, "credit", w->credit);
+        wire_map_uint(&m, FIELD(REGISTER, CREDIT), w->credit);
     if (w->name)
-        wire_kv_cstr(pk, "name", w->name);
+        wire_map_cstr(&m, FIELD(REGISTER, NAME), w->name);
     if (w->n_topics) {
-        wire_pack_cstr(pk, "topics");
+        msgpack_packer *pk = wire_map_key(&m, FIELD(REGISTER, TOPICS));
         msgpack_pack_array(pk, w->n_topics);
         for (size_t i = 0; i < w->n_topics; i++)
             wire_pack_cstr(pk, w->topics[i]);
     }
-    return conn_send(&w->conn);
+    return conn_send(&w->conn, &m);
 }
 
 miz_worker_t *miz_worker_new(void *zctx, const char *endpoint, const miz_worker_opts_t *o)
@@ -439,8 +454,10 @@ void miz_worker_destroy(miz_worker_t **wp)
     miz_worker_t *w = *wp;
     if (!w)
         return;
-    if (w->conn.socket) {
-        conn_begin(&w->conn, "bye", 0, NULL);
+    if (w->conn.socket) { /* not waiting: a broker gone takes no bye */
+        wire_map_t m;
+        conn_begin(&w->conn, &m, MIZ_CMD_BYE, NULL);
+        wire_map_end(&m);
         zmq_send(w->conn.socket, w->conn.buf.data, w->conn.buf.size, ZMQ_DONTWAIT);
     }
     conn_fini(&w->conn);
@@ -458,11 +475,16 @@ void *miz_worker_socket(miz_worker_t *w)
     return w->conn.socket;
 }
 
-static bool error_is(const miz_msg_t *m, const char *code)
+static bool msg_is(const miz_msg_t *m, miz_message_t type)
+{
+    return miz_msg_is(m, miz_message_names[type]);
+}
+
+static bool error_is(const miz_msg_t *m, miz_error_t code)
 {
     size_t n;
     const char *s = miz_msg_str(m, "code", &n);
-    return miz_msg_is(m, "error") && s && n == strlen(code) && memcmp(s, code, n) == 0;
+    return msg_is(m, MIZ_MSG_ERROR) && s && MIZ_NAME_FIND(miz_error_names, s, n) == (int)code;
 }
 
 /* The library's own register, whose reply it swallows. */
@@ -487,18 +509,18 @@ static bool worker_filter(miz_worker_t *w, miz_msg_t **m)
 {
     uint64_t hb;
     bool mine = false;
-    if (miz_msg_is(*m, "heartbeat")) {
+    if (msg_is(*m, MIZ_MSG_HEARTBEAT)) {
         mine = true;
-    } else if (miz_msg_is(*m, "bye")) { /* the broker is stopping */
+    } else if (msg_is(*m, MIZ_MSG_BYE)) { /* the broker is stopping */
         worker_reconnect(w);
         mine = true;
-    } else if (error_is(*m, "not_registered")) { /* the broker restarted */
+    } else if (error_is(*m, MIZ_ERR_NOT_REGISTERED)) { /* the broker restarted */
         /* once: a second register would make the broker drop the first;
          * miz_worker_tick repeats it if it goes unanswered */
         if (!w->reregistered_at)
             worker_reregister(w);
         mine = true;
-    } else if (miz_msg_is(*m, "registered")) {
+    } else if (msg_is(*m, MIZ_MSG_REGISTERED)) {
         if (miz_msg_uint(*m, "heartbeat_ms", &hb) == 0 && hb)
             w->heartbeat_ms = hb;
         mine = w->reregistered_at != 0;
@@ -525,21 +547,22 @@ static int worker_drain(miz_worker_t *w)
     }
 }
 
-/* A broker silent for LIVENESS heartbeats is taken for gone: a fresh
+/* A broker silent for MIZ_LIVENESS heartbeats is taken for gone: a fresh
  * socket and registration find it again when it is back. */
 int miz_worker_tick(miz_worker_t *w)
 {
     if (worker_drain(w) < 0)
         return -1;
     uint64_t now = clock_ms(CLOCK_MONOTONIC);
-    if (now - w->conn.last_recv > LIVENESS * w->heartbeat_ms)
+    if (now - w->conn.last_recv > MIZ_LIVENESS * w->heartbeat_ms)
         return worker_reconnect(w);
     /* a broker killed before it read our register never answers it */
-    if (w->reregistered_at && now - w->reregistered_at > LIVENESS * w->heartbeat_ms)
+    if (w->reregistered_at && now - w->reregistered_at > MIZ_LIVENESS * w->heartbeat_ms)
         return worker_reregister(w);
     if (now - w->conn.last_send >= w->heartbeat_ms) {
-        conn_begin(&w->conn, "heartbeat", 0, NULL);
-        return conn_send(&w->conn);
+        wire_map_t m;
+        conn_begin(&w->conn, &m, MIZ_CMD_HEARTBEAT, NULL);
+        return conn_send(&w->conn, &m);
     }
     return 0;
 }
@@ -565,34 +588,38 @@ int miz_worker_recv(miz_worker_t *w, int timeout_ms, miz_msg_t **out)
     }
 }
 
-static int worker_command(miz_worker_t *w, const char *type, uint64_t delivery, const char *k1,
-                          const char *v1, const char *k2, const char *v2)
+/* A command on one delivery: the row of its delivery field names the
+ * command; up to two string fields follow (value NULL: absent). */
+static int worker_command(miz_worker_t *w, miz_field_t delivery_field, uint64_t delivery,
+                          miz_field_t k1, const char *v1, miz_field_t k2, const char *v2)
 {
-    msgpack_packer *pk = conn_begin(&w->conn, type, 1 + !!v1 + !!v2, NULL);
-    wire_kv_uint(pk, "delivery", delivery);
+    wire_map_t m;
+    conn_begin(&w->conn, &m, miz_fields[delivery_field].command, NULL);
+    wire_map_uint(&m, miz_fields[delivery_field].key, delivery);
     if (v1)
-        wire_kv_cstr(pk, k1, v1);
+        wire_map_cstr(&m, miz_fields[k1].key, v1);
     if (v2)
-        wire_kv_cstr(pk, k2, v2);
-    return conn_send(&w->conn);
+        wire_map_cstr(&m, miz_fields[k2].key, v2);
+    return conn_send(&w->conn, &m);
 }
 
 int miz_worker_ack(miz_worker_t *w, uint64_t delivery)
 {
-    return worker_command(w, "ack", delivery, NULL, NULL, NULL, NULL);
+    return worker_command(w, MIZ_F_ACK_DELIVERY, delivery, 0, NULL, 0, NULL);
 }
 
 int miz_worker_answer(miz_worker_t *w, uint64_t delivery, const char *outcome, const char *text)
 {
-    return worker_command(w, "answer", delivery, "outcome", outcome, "text", text);
+    return worker_command(w, MIZ_F_ANSWER_DELIVERY, delivery, MIZ_F_ANSWER_OUTCOME, outcome,
+                          MIZ_F_ANSWER_TEXT, text);
 }
 
 int miz_worker_progress(miz_worker_t *w, uint64_t delivery, const char *note)
 {
-    return worker_command(w, "progress", delivery, "note", note, NULL, NULL);
+    return worker_command(w, MIZ_F_PROGRESS_DELIVERY, delivery, MIZ_F_PROGRESS_NOTE, note, 0, NULL);
 }
 
 int miz_worker_refuse(miz_worker_t *w, uint64_t delivery, const char *reason)
 {
-    return worker_command(w, "refuse", delivery, "reason", reason, NULL, NULL);
+    return worker_command(w, MIZ_F_REFUSE_DELIVERY, delivery, MIZ_F_REFUSE_REASON, reason, 0, NULL);
 }

@@ -1,3 +1,6 @@
+/* dealer: the one place a DEALER socket toward the broker is opened, so
+ * that libmiz's connections (client.c) and the stream's snapshot socket
+ * (stream_snapshot.c) get the same linger, routing id and CURVE settings. */
 #include "dealer.h"
 
 #include <errno.h>

@@ -13,8 +13,9 @@
  * replica shown meanwhile is the last complete one.
  *
  * Strings in the records are NUL-terminated copies, checked as UTF-8 by the
- * wire codec; role, state, priority and event names point to constants, so
- * they compare with ==  as well as strcmp. */
+ * wire codec; role, state, priority and event names point into proto.h's
+ * name tables (miz_role_names, miz_state_names, miz_priority_names,
+ * miz_event_names), so they compare with == as well as strcmp. */
 #ifndef MIZ_STREAM_H
 #define MIZ_STREAM_H
 

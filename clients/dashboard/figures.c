@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto.h"
+
 int fig_day(uint64_t ms)
 {
     return (int)((ms + FIG_TZ_OFFSET_MS) / FIG_DAY_MS);
@@ -79,9 +81,20 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Whether s is the name of that role, or of that event (proto.h). */
+static bool role_is(const char *s, miz_role_t role)
+{
+    return strcmp(s, miz_role_names[role]) == 0;
+}
+
+static bool event_is(const char *s, miz_event_t event)
+{
+    return strcmp(s, miz_event_names[event]) == 0;
+}
+
 static bool answers(const miz_delivery_t *d)
 {
-    return strcmp(d->role, "target") == 0 || strcmp(d->role, "escalation") == 0;
+    return role_is(d->role, MIZ_ROLE_TARGET) || role_is(d->role, MIZ_ROLE_ESCALATION);
 }
 
 /* The agencies: those named, then the others the requests name, sorted. */
@@ -129,7 +142,7 @@ static size_t agency_index(const figures_t *f, const char *agency)
 static const miz_delivery_t *escalation_of(const miz_request_t *q, const miz_delivery_t *d)
 {
     for (size_t i = 0; i < q->n_deliveries; i++)
-        if (q->deliveries[i].from == d->id && strcmp(q->deliveries[i].role, "escalation") == 0)
+        if (q->deliveries[i].from == d->id && role_is(q->deliveries[i].role, MIZ_ROLE_ESCALATION))
             return &q->deliveries[i];
     return NULL;
 }
@@ -151,7 +164,7 @@ static bool count_entry(figures_t *f, fig_agency_t *a, work_t *w, cases_t *misse
     if (!in_span(f, h->at, &day))
         return true;
     const char *e = h->event;
-    if (strcmp(e, "answered") == 0) {
+    if (event_is(e, MIZ_EV_ANSWERED)) {
         a->answered++;
         if (!d->overdue) {
             a->on_time++;
@@ -160,8 +173,8 @@ static bool count_entry(figures_t *f, fig_agency_t *a, work_t *w, cases_t *misse
         uint64_t t = h->at > d->created ? h->at - d->created : 0;
         return push((void **)&w->answer.v, &w->answer.n, &w->answer.cap, sizeof t, &t);
     }
-    bool overdue = strcmp(e, "overdue") == 0;
-    if (overdue || strcmp(e, "escalated") == 0) { /* only these become listed cases */
+    bool overdue = event_is(e, MIZ_EV_OVERDUE);
+    if (overdue || event_is(e, MIZ_EV_ESCALATED)) { /* only these become listed cases */
         fig_case_t c = {q, d, h->at, escalation_of(q, d)};
         if (overdue) {
             a->missed++;
@@ -171,7 +184,7 @@ static bool count_entry(figures_t *f, fig_agency_t *a, work_t *w, cases_t *misse
         a->escalations++;
         return push((void **)&escalated->v, &escalated->n, &escalated->cap, sizeof c, &c);
     }
-    if (strcmp(e, "refused") == 0)
+    if (event_is(e, MIZ_EV_REFUSED))
         a->refusals++;
     return true;
 }
@@ -181,7 +194,7 @@ static bool count_delivery(figures_t *f, work_t *works, cases_t *overdue, cases_
 {
     size_t ai = agency_index(f, d->agency);
     fig_agency_t *a = &f->agencies[ai];
-    if (strcmp(d->role, "target") == 0) {
+    if (role_is(d->role, MIZ_ROLE_TARGET)) {
         int day = fig_day(d->created) - f->day0;
         if (day >= 0 && day < f->days) {
             a->received++;
@@ -200,7 +213,8 @@ static bool count_delivery(figures_t *f, work_t *works, cases_t *overdue, cases_
         }
     }
     int day;
-    uint64_t acked = miz_delivery_first(d, "acked"); /* a later ack is not timed */
+    /* the first ack: a later one is not timed */
+    uint64_t acked = miz_delivery_first(d, miz_event_names[MIZ_EV_ACKED]);
     if (acked && in_span(f, acked, &day)) {
         a->acked++;
         uint64_t t = acked > d->created ? acked - d->created : 0;
