@@ -1,9 +1,11 @@
-/* Integration tests of deadlines and dead workers against the real mizd, on
- * deadlines.yaml: millisecond ack and answer deadlines, a 100 ms heartbeat.
- * Nothing here measures speed: the tests wait for what the deadlines make
- * happen, with IT_WAIT_MS of slack. */
+/* Integration test of a dead worker against the real mizd, on deadlines.yaml
+ * (a 100 ms heartbeat): a worker process killed while holding claimed
+ * deliveries, found dead by the heartbeats it no longer sends over its
+ * socket. What deadlines make happen (ack timeout, expiry, overdue,
+ * escalation, working time) is tested on the engine with a fake clock, in
+ * tests/test_engine.c. Nothing here measures speed: the test waits for what
+ * the heartbeat makes happen, with IT_WAIT_MS of slack. */
 #include "harness.h"
-#include "workcal.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -13,142 +15,6 @@
 
 #define TABLE "deadlines.yaml"
 #define HELD 50 /* deliveries the killed worker holds */
-
-/* The next message is a cancel of that delivery for that reason. */
-static void expect_cancel(it_peer_t *w, uint64_t id, const char *reason)
-{
-    miz_msg_t *m = it_expect(w, "cancel");
-    assert_int_equal(it_uint(IT_ROOT(m), "delivery"), id);
-    it_str_eq(IT_ROOT(m), "reason", reason);
-    miz_msg_destroy(&m);
-}
-
-/* The next message is delivery id of tracking, in that role, at that attempt. */
-static void expect_attempt(it_peer_t *w, uint64_t tracking, const char *role, uint64_t id,
-                           uint64_t attempt)
-{
-    miz_msg_t *m = it_deliver(w, tracking, role);
-    assert_int_equal(it_uint(IT_ROOT(m), "delivery"), id);
-    assert_int_equal(it_uint(IT_ROOT(m), "attempt"), attempt);
-    miz_msg_destroy(&m);
-}
-
-/* A delivery made from another (escalation, breach copy): returns its id. */
-static uint64_t expect_copy(it_peer_t *w, uint64_t tracking, const char *role, uint64_t from,
-                            const char *reason)
-{
-    miz_msg_t *m = it_deliver(w, tracking, role);
-    assert_int_equal(it_uint(IT_ROOT(m), "from"), from);
-    it_str_eq(IT_ROOT(m), "reason", reason);
-    uint64_t id = it_uint(IT_ROOT(m), "delivery");
-    miz_msg_destroy(&m);
-    return id;
-}
-
-/* Worker a never acks: past ack_within it is told to drop the delivery and
- * worker b gets the same delivery id as attempt 2. */
-static void test_ack_timeout(void **state)
-{
-    it_daemon_t *d = *state;
-    it_peer_t *c = it_client(d), *a = it_worker(d, "water", 1);
-    uint64_t t = it_submit_topic(c, "drill.ack", NULL);
-    uint64_t id = it_take(a, t, "target");
-    /* registered after the offer, so round robin offers b the next */
-    it_peer_t *b = it_worker(d, "water", 1);
-
-    expect_attempt(b, t, "target", id, 2);
-    it_ack(b, id);
-    expect_cancel(a, id, "ack_timeout");
-    it_answer(b, id, "fixed", "pipe replaced");
-    it_outcome_is(c, t, "water", "water", id, "fixed");
-
-    miz_msg_t *m = it_status(c, t);
-    const msgpack_object *x = it_status_delivery(m, id);
-    it_str_eq(x, "state", "answered");
-    assert_int_equal(it_uint(x, "attempts"), 2);
-    IT_HISTORY(x, "queued", "offered", "redelivered", "offered", "acked", "answered");
-    miz_msg_destroy(&m);
-    it_quiet(a, 0);
-}
-
-/* After max_attempts unclaimed offers the delivery expires and escalates
- * to the chain's agency as undeliverable; an observer copy nobody acks
- * expires as well, without escalating. */
-static void test_expired(void **state)
-{
-    it_daemon_t *d = *state;
-    it_peer_t *c = it_client(d), *gov = it_worker(d, "governorate", 0);
-    it_peer_t *w = it_worker(d, "water", 1), *insp = it_worker(d, "inspection", 1);
-    uint64_t t = it_submit_topic(c, "drill.expire", NULL);
-    uint64_t id = it_take(w, t, "target");
-    uint64_t copy = it_take(insp, t, "observe");
-    expect_cancel(w, id, "ack_timeout");
-    expect_attempt(w, t, "target", id, 2);
-    expect_cancel(w, id, "ack_timeout");
-    expect_cancel(insp, copy, "ack_timeout");
-    expect_attempt(insp, t, "observe", copy, 2);
-    expect_cancel(insp, copy, "ack_timeout");
-
-    uint64_t e = expect_copy(gov, t, "escalation", id, "undeliverable");
-    miz_msg_t *m = it_status(c, t);
-    it_str_eq(IT_ROOT(m), "state", "open");
-    const msgpack_object *x = it_status_delivery(m, id);
-    it_str_eq(x, "state", "expired");
-    assert_int_equal(it_uint(x, "attempts"), 2);
-    IT_HISTORY(x, "queued", "offered", "redelivered", "offered", "expired", "escalated");
-    x = it_status_delivery(m, copy);
-    it_str_eq(x, "state", "expired");
-    IT_HISTORY(x, "queued", "offered", "redelivered", "offered", "expired");
-    miz_msg_destroy(&m);
-
-    it_answer(gov, e, "dispatched", "a crew from the governorate");
-    it_outcome_is(c, t, "water", "governorate", e, "dispatched");
-    it_quiet(w, 0);
-    it_quiet(insp, 0);
-}
-
-/* A worker acks but does not answer: past answer_within the delivery is
- * overdue, escalates, and the observer hears of the breach; the escalation's
- * answer supersedes the original. */
-static void test_overdue(void **state)
-{
-    it_daemon_t *d = *state;
-    it_peer_t *c = it_client(d), *slow = it_worker(d, "water", 0);
-    it_peer_t *gov = it_worker(d, "governorate", 0), *insp = it_worker(d, "inspection", 0);
-    uint64_t t = it_submit_topic(c, "drill.overdue", NULL);
-    it_ack(insp, it_take(insp, t, "observe"));
-    uint64_t id = it_take(slow, t, "target");
-    it_ack(slow, id);
-
-    uint64_t e = expect_copy(gov, t, "escalation", id, "overdue");
-    it_ack(insp, expect_copy(insp, t, "breach", id, "overdue"));
-    miz_msg_t *m = it_status(c, t);
-    const msgpack_object *x = it_status_delivery(m, id);
-    it_str_eq(x, "state", "acked");
-    assert_true(it_bool(x, "overdue"));
-    miz_msg_destroy(&m);
-
-    it_answer(gov, e, "resolved", "the governorate sent its own crew");
-    expect_cancel(slow, id, "superseded");
-    const msgpack_object *ans;
-    miz_msg_t *o = it_outcome(c, t, 1, &ans);
-    it_answer_is(&ans[0], "water", "governorate", e, "resolved");
-    assert_true(it_bool(&ans[0], "late")); /* the citizen waited past water's deadline */
-    miz_msg_destroy(&o);
-
-    m = it_status(c, t);
-    x = it_status_delivery(m, id);
-    it_str_eq(x, "state", "superseded");
-    assert_true(it_bool(x, "overdue"));
-    IT_HISTORY(x, "queued", "offered", "acked", "overdue", "escalated", "superseded");
-    x = it_status_delivery(m, e);
-    it_str_eq(x, "role", "escalation");
-    it_str_eq(x, "agency", "governorate");
-    it_str_eq(x, "state", "answered");
-    assert_int_equal(it_uint(x, "level"), 1);
-    assert_int_equal(it_uint(x, "from"), id);
-    miz_msg_destroy(&m);
-}
 
 /* The worker that dies, in a forked child with a context of its own: it
  * claims HELD deliveries, reports each id down the pipe once the broker
@@ -233,42 +99,10 @@ static void test_worker_killed(void **state)
     miz_msg_destroy(&m);
 }
 
-/* A route with calendar: office counts its deadlines in working time: the
- * same instants lib/workcal.h gives for the calendar deadlines.yaml sets. */
-static void test_working_time(void **state)
-{
-    it_daemon_t *d = *state;
-    workcal_t *office = workcal_new();
-    assert_non_null(office);
-    for (int day = 0; day < 5; day++) /* Saturday to Wednesday */
-        assert_int_equal(workcal_set_day(office, day, 8 * 60, 14 * 60), 0);
-    assert_int_equal(workcal_set_day(office, 5, 8 * 60, 12 * 60), 0);
-    assert_int_equal(workcal_add_holiday(office, 1405, 1, 1), 0);
-    assert_int_equal(workcal_add_holiday(office, 1405, 1, 2), 0);
-
-    it_peer_t *c = it_client(d), *w = it_worker(d, "water", 1);
-    uint64_t t = it_submit_topic(c, "drill.office", NULL);
-    uint64_t id = it_take(w, t, "target");
-    miz_msg_t *m = it_status(c, t);
-    const msgpack_object *del = it_status_delivery(m, id);
-    uint64_t created = it_uint(del, "created");
-    assert_int_equal(it_uint(del, "answer_by"), workcal_add(office, created, 24 * 3600 * 1000));
-    const msgpack_object *hist = it_get(del, "history");
-    uint64_t offered = it_uint(&hist->via.array.ptr[hist->via.array.size - 1], "at");
-    it_str_eq(&hist->via.array.ptr[hist->via.array.size - 1], "event", "offered");
-    assert_int_equal(it_uint(del, "ack_by"), workcal_add(office, offered, 3600 * 1000));
-    miz_msg_destroy(&m);
-    workcal_destroy(&office);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        IT_TEST(test_ack_timeout, TABLE),
-        IT_TEST(test_expired, TABLE),
-        IT_TEST(test_overdue, TABLE),
         IT_TEST(test_worker_killed, TABLE),
-        IT_TEST(test_working_time, TABLE),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
