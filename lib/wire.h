@@ -16,7 +16,6 @@
 
 #include "proto.h"
 
-#define WIRE_VERSION 1
 #define WIRE_MAX_DEPTH 8
 
 /* Why a frame or a field was rejected; each maps to a protocol error code. */
