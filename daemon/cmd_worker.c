@@ -187,7 +187,7 @@ void cmd_refuse(engine_t *e, const command_args_t *a)
     delivery_finish(e, d, MIZ_DS_REFUSED);
     event_emit(e, d->req, d, MIZ_EV_REFUSED, e->peer.worker);
     reply_ok(e, d->id);
-    escalate(e, d, MIZ_COPY_REFUSED);
+    delivery_escalate(e, d, MIZ_COPY_REFUSED);
     branch_update(e, d);
     agency_dispatch(e, d->agency);
 }

@@ -296,7 +296,7 @@ void dq_remove(dqueue_t *q, delivery_t *d);
 
 /* ---- escalation.c: branches, escalation and the deadlines' consequences ---- */
 void branch_update(engine_t *e, delivery_t *d);
-void escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason);
+void delivery_escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason);
 
 /* ---- request.c: requests, client references, outcomes ---- */
 typedef struct {

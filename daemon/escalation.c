@@ -39,7 +39,7 @@ void branch_update(engine_t *e, delivery_t *d)
 }
 
 /* Hands an unanswerable delivery to the next link of its route's chain. */
-void escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason)
+void delivery_escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason)
 {
     request_t *r = d->req;
     if (!delivery_answers_branch(d) || d->escalated)
@@ -58,7 +58,7 @@ void escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason)
     agency_dispatch(e, esc->agency);
 }
 
-static void ack_timeout(engine_t *e, delivery_t *d)
+static void escalation_ack_timeout(engine_t *e, delivery_t *d)
 {
     worker_t *w = d->holder;
     delivery_cancel(e, d, MIZ_CANCEL_ACK_TIMEOUT);
@@ -68,7 +68,7 @@ static void ack_timeout(engine_t *e, delivery_t *d)
         delivery_finish(e, d, MIZ_DS_EXPIRED);
         event_emit(e, d->req, d, MIZ_EV_EXPIRED, w);
         if (delivery_answers_branch(d)) {
-            escalate(e, d, MIZ_COPY_UNDELIVERABLE);
+            delivery_escalate(e, d, MIZ_COPY_UNDELIVERABLE);
             branch_update(e, d);
         }
     } else {
@@ -78,7 +78,7 @@ static void ack_timeout(engine_t *e, delivery_t *d)
     agency_dispatch(e, d->agency);
 }
 
-static void answer_timeout(engine_t *e, delivery_t *d)
+static void escalation_answer_timeout(engine_t *e, delivery_t *d)
 {
     request_t *r = d->req;
     d->overdue = true;
@@ -90,7 +90,7 @@ static void answer_timeout(engine_t *e, delivery_t *d)
         copy->reason = miz_copy_reason_names[MIZ_COPY_OVERDUE];
         agency_dispatch(e, copy->agency);
     }
-    escalate(e, d, MIZ_COPY_OVERDUE);
+    delivery_escalate(e, d, MIZ_COPY_OVERDUE);
 }
 
 
@@ -100,9 +100,9 @@ void engine_expire(engine_t *e)
     while ((t = dl_heap_pop_due(e->heap, e->now))) {
         dtimer_t *dt = (dtimer_t *)t;
         if (dt == &dt->d->ack_timer)
-            ack_timeout(e, dt->d);
+            escalation_ack_timeout(e, dt->d);
         else
-            answer_timeout(e, dt->d);
+            escalation_answer_timeout(e, dt->d);
     }
 }
 

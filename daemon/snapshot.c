@@ -76,7 +76,7 @@ static bool snapshot_wants(const snapshot_t *s, const request_t *r)
     return !r->closed || r->closed >= s->since;
 }
 
-static int compare_tracking(const void *pa, const void *pb)
+static int snapshot_compare_tracking(const void *pa, const void *pb)
 {
     uint64_t x = *(const uint64_t *)pa, y = *(const uint64_t *)pb;
     return x < y ? -1 : x > y;
@@ -92,7 +92,7 @@ static int snapshot_stored(const void *rec, size_t len, void *arg)
         return 1;
     }
     if (snapshot_wants(s, r) && !bsearch(&r->tracking, s->from_memory, s->n_from_memory,
-                                         sizeof *s->from_memory, compare_tracking))
+                                         sizeof *s->from_memory, snapshot_compare_tracking))
         snapshot_add(s, r, true);
     else
         request_drop(r);
@@ -176,7 +176,7 @@ void cmd_snapshot(engine_t *e, const command_args_t *a)
             if (snapshot_wants(s, r))
                 snapshot_add(s, r, false);
         }
-        qsort(s->from_memory, s->n_from_memory, sizeof *s->from_memory, compare_tracking);
+        qsort(s->from_memory, s->n_from_memory, sizeof *s->from_memory, snapshot_compare_tracking);
     } else {
         request_t *r;
         for (size_t c = 0; (r = idmap_next(e->requests, &c));)
