@@ -71,18 +71,21 @@ bool commit_turn(engine_t *e)
     return true;
 }
 
-/* Drops closed requests past the retention period from the store, a batch
- * at a time; a full batch means more are due, so the next tick goes on. */
+/* Drops closed requests past the retention period, from memory at once and
+ * from the store a batch at a time (a full batch means more are due, so the
+ * next tick goes on): retention is the citizens' privacy control, and a
+ * purged request is gone, for status and for its client_ref alike. */
 void commit_purge(engine_t *e)
 {
     /* a short retention (a test's) is purged at a tenth of it */
     uint64_t every = e->conf->retention_ms / 10;
     if (every > ENGINE_PURGE_EVERY_MS)
         every = ENGINE_PURGE_EVERY_MS;
-    if (!e->store || e->store_failed || e->now - e->last_purge < every ||
-        e->now_wall < e->conf->retention_ms)
+    if (e->store_failed || e->now - e->last_purge < every || e->now_wall < e->conf->retention_ms)
         return;
-    long n = store_purge(e->store, e->now_wall - e->conf->retention_ms, ENGINE_PURGE_BATCH);
+    uint64_t before = e->now_wall - e->conf->retention_ms;
+    requests_forget_closed_before(e, before);
+    long n = e->store ? store_purge(e->store, before, ENGINE_PURGE_BATCH) : 0;
     if (n < 0)
         LOG(e, LOG_ERROR, "purge of old requests failed: %s", store_error(e->store));
     else if (n > 0)

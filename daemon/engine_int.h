@@ -315,6 +315,7 @@ void request_drop(request_t *r);
 void request_index(engine_t *e, request_t *r);
 void request_close(engine_t *e, request_t *r);
 void requests_evict_closed(engine_t *e);
+void requests_forget_closed_before(engine_t *e, uint64_t before);
 void closed_append(engine_t *e, request_t *r);
 size_t ref_key(const char *submitter, const char *ref, size_t n, char out[ENGINE_REF_KEY_MAX]);
 size_t request_ref_key(const request_t *r, char out[ENGINE_REF_KEY_MAX]);

@@ -191,6 +191,27 @@ void requests_evict_closed(engine_t *e)
 }
 
 
+/* Forgets the closed requests that closed before `before` and have nothing
+ * open or unwritten (the store's purge deletes the same). The closed list is
+ * in closing order but for the requests whose copies outlived them, so it is
+ * walked whole: this runs at most once per purge interval. */
+void requests_forget_closed_before(engine_t *e, uint64_t before)
+{
+    request_t *prev = NULL;
+    for (request_t **p = &e->closed_head, *r; (r = *p);) {
+        if (r->closed >= before || r->open || r->dirty) {
+            prev = r;
+            p = &r->next_closed;
+            continue;
+        }
+        *p = r->next_closed;
+        if (e->closed_tail == r)
+            e->closed_tail = prev;
+        e->n_closed--;
+        request_free(e, r);
+    }
+}
+
 /* personal: with what only the submitter may see (the answer's text, the
  * worker's notes); the event stream's snapshot leaves them out. */
 static void request_pack_delivery(engine_t *e, const delivery_t *d, bool personal)

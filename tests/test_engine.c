@@ -40,6 +40,7 @@ typedef struct {
     sent_t sent[SENT_MAX];
     size_t n_sent;
     size_t events; /* messages on the event stream */
+    const char *table; /* YAML of the routing table; NULL: deadlines.yaml */
     engine_t *e;
     char dir[64]; /* the store's */
 } fake_t;
@@ -76,10 +77,11 @@ static void fake_now(void *ctx, uint64_t *mono, uint64_t *wall)
     *wall = f->wall;
 }
 
-static table_t *fake_table(void)
+static table_t *fake_table(const fake_t *f)
 {
     char *errors = NULL;
-    table_t *t = table_load(TEST_TABLE_DIR "/deadlines.yaml", &errors);
+    table_t *t = f->table ? table_parse(f->table, strlen(f->table), "test", &errors)
+                          : table_load(TEST_TABLE_DIR "/deadlines.yaml", &errors);
     if (!t)
         fail_msg("deadlines.yaml: %s", errors);
     return t;
@@ -93,7 +95,7 @@ static void fake_start(fake_t *f)
     if (!store)
         fail_msg("%s", err);
     engine_io_t io = {.send = fake_send, .now = fake_now, .ctx = f};
-    f->e = engine_new(fake_table(), store, NULL, &io, LOG_WARN, err, sizeof err);
+    f->e = engine_new(fake_table(f), store, NULL, &io, LOG_WARN, err, sizeof err);
     if (!f->e)
         fail_msg("%s", err);
 }
@@ -105,10 +107,11 @@ static void fake_drop_sent(fake_t *f)
     f->n_sent = 0;
 }
 
-static int setup(void **state)
+static int setup_table(void **state, const char *table)
 {
     fake_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
+    f->table = table;
     f->mono = 1000;
     f->wall = WALL_START;
     strcpy(f->dir, "/tmp/miz-test-engine-XXXXXX");
@@ -116,6 +119,23 @@ static int setup(void **state)
     fake_start(f);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_table(state, NULL);
+}
+
+/* Closed requests stay in memory (retain_closed) far longer than they are
+ * kept at all (retention). */
+static const char retention_table[] = "broker: {name: t, retain_closed: 1000, retention: 1s,\n"
+                                      "         dedup_window: 10m}\n"
+                                      "agencies: {water: {name_fa: آب, name_en: Water}}\n"
+                                      "routes: [{match: utility.water.*, to: [water]}]\n";
+
+static int setup_retention(void **state)
+{
+    return setup_table(state, retention_table);
 }
 
 static int teardown(void **state)
@@ -596,6 +616,40 @@ static void test_recovery(void **state)
     wire_msg_destroy(&m);
 }
 
+/* A request purged for retention is gone at once, without a restart: its
+ * status is unknown_tracking and its client_ref makes a new request. */
+static void test_retention(void **state)
+{
+    fake_t *f = *state;
+    reg(f, "w", "water", "1");
+    CLIENT(f, "c", "type", "submit", "topic", "utility.water.leak", "client_ref", "137-1",
+           "payload", "نشت لوله");
+    wire_msg_t *m = expect(f, "c", "accepted");
+    uint64_t t = msg_uint(m, "tracking");
+    wire_msg_destroy(&m);
+    uint64_t id = take(f, "w", t, "target", NULL);
+    ANSWER(f, "w", id, "fixed", "");
+    outcome_is(f, "c", t, "water", "water", id, "fixed", NULL);
+    f->mono += 999, f->wall += 999;
+    tick(f);
+    m = status(f, "c", t);
+    str_is(wire_root(m), "state", "closed");
+    wire_msg_destroy(&m);
+
+    f->mono += 100, f->wall += 100; /* the purge runs every tenth of the retention */
+    tick(f);
+    char n[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)t);
+    CLIENT(f, "c", "type", "status", "#tracking", n);
+    expect_error(f, "c", "unknown_tracking");
+    CLIENT(f, "c", "type", "submit", "topic", "utility.water.leak", "client_ref", "137-1",
+           "payload", "نشت لوله");
+    m = expect(f, "c", "accepted");
+    assert_true(msg_uint(m, "tracking") > t);
+    assert_null(wire_get(m, "duplicate"));
+    wire_msg_destroy(&m);
+}
+
 /* The command table's checks, in protocol.md's order, before a handler. */
 static void test_command_table(void **state)
 {
@@ -648,6 +702,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_working_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup_retention, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
