@@ -4,7 +4,8 @@
  * adds it to the delivery's history, marks the request to be written when
  * the turn ends, logs it and publishes it on the event stream (protocol.md
  * section 8). The stream carries nothing personal: never the payload,
- * client_ref, texts, notes or worker names. */
+ * client_ref, texts, notes or worker names; of an answer, only its outcome
+ * code, so a replica built from a snapshot and events is exact. */
 #include "engine_int.h"
 
 #include <string.h>
@@ -78,6 +79,7 @@ static void event_publish_transition(engine_t *e, const request_t *r, const deli
     wire_map_uint(&m, "answer_by", d ? d->answer_by : 0);
     wire_map_uint(&m, "from", d ? d->from : 0);
     wire_map_uint(&m, "worker", w ? w->serial : 0);
+    wire_map_opt_cstr(&m, "outcome", d ? d->outcome : NULL); /* a code, never the answer's text */
     event_publish(e, &m, MIZ_TOPIC_EVENT);
 }
 

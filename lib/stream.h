@@ -40,6 +40,7 @@ typedef struct {
     const char *state; /* "queued", "offered", "acked", "answered", ... */
     bool overdue;
     uint64_t level, attempts, created, ack_by, answer_by, from;
+    char outcome[MIZ_OUTCOME_MAX + 1]; /* the answer's outcome code; "" until answered */
     size_t n_history;
     miz_hist_t *history;
     size_t cap_history;

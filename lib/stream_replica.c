@@ -65,6 +65,13 @@ static bool replica_nil(const msgpack_object *map, const char *key)
     return o && o->type == MSGPACK_OBJECT_NIL;
 }
 
+/* replica_str, or "" for nil or absent (a field a mizd before it lacks). */
+static bool replica_opt_str(const msgpack_object *map, const char *key, char *buf, size_t max)
+{
+    buf[0] = '\0';
+    return !wire_obj_get(map, key) || replica_nil(map, key) || replica_str(map, key, buf, max);
+}
+
 /* ---- records ---- */
 
 bool miz_delivery_open(const miz_delivery_t *d)
@@ -135,7 +142,9 @@ static bool replica_delivery(const msgpack_object *o, miz_delivery_t *d)
            replica_bool(o, "overdue", &d->overdue) && replica_uint(o, "level", &d->level) &&
            replica_uint(o, "attempts", &d->attempts) && replica_uint(o, "created", &d->created) &&
            replica_uint(o, "ack_by", &d->ack_by) && replica_uint(o, "answer_by", &d->answer_by) &&
-           replica_uint(o, "from", &d->from) && hist && replica_history(hist, d);
+           replica_uint(o, "from", &d->from) &&
+           replica_opt_str(o, "outcome", d->outcome, MIZ_OUTCOME_MAX) && hist &&
+           replica_history(hist, d);
 }
 
 static miz_request_t *replica_request(const msgpack_object *o)
@@ -248,6 +257,7 @@ typedef struct {
         answer_by, from, worker;
     bool overdue;
     char topic[MIZ_TOPIC_MAX + 1], kind[MIZ_KIND_MAX + 1], agency[MIZ_AGENCY_MAX + 1];
+    char outcome[MIZ_OUTCOME_MAX + 1];
 } replica_event_t;
 
 static bool replica_event(const msgpack_object *o, replica_event_t *e)
@@ -265,7 +275,8 @@ static bool replica_event(const msgpack_object *o, replica_event_t *e)
         !replica_uint(o, "attempts", &e->attempts) ||
         !replica_uint(o, "delivery_created", &e->delivery_created) ||
         !replica_uint(o, "ack_by", &e->ack_by) || !replica_uint(o, "answer_by", &e->answer_by) ||
-        !replica_uint(o, "from", &e->from) || !replica_uint(o, "worker", &e->worker))
+        !replica_uint(o, "from", &e->from) || !replica_uint(o, "worker", &e->worker) ||
+        !replica_opt_str(o, "outcome", e->outcome, MIZ_OUTCOME_MAX))
         return false;
     e->ev = (miz_event_t)ev;
     bool request_event = e->ev == MIZ_EV_RECEIVED || e->ev == MIZ_EV_CLOSED;
@@ -334,6 +345,7 @@ int miz_replica_apply(miz_replica_t *r, const msgpack_object *event)
     d->ack_by = e.ack_by;
     d->answer_by = e.answer_by;
     d->from = e.from;
+    memcpy(d->outcome, e.outcome, sizeof d->outcome);
     d->history[d->n_history++] = (miz_hist_t){e.at, e.event, e.worker};
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "stream.h"
 #include "wire.h"
 
 #define TABLE "routing.yaml"
@@ -81,7 +82,7 @@ static wire_msg_t *expect_event(it_daemon_t *d, sub_t *s, const char *type, uint
 {
     wire_msg_t *m = sub_next(d, s, "event");
     const msgpack_object *root = wire_root(m);
-    assert_int_equal(root->via.map.size, 21);
+    assert_int_equal(root->via.map.size, 22);
     static const char *const personal[] = {"payload", "client_ref", "text", "note", "name"};
     for (size_t i = 0; i < sizeof personal / sizeof *personal; i++)
         if (wire_get(m, personal[i]))
@@ -105,6 +106,8 @@ static void expect_delivery_event(it_daemon_t *d, sub_t *s, const char *type, ui
     it_str_eq(wire_root(m), "agency", "water");
     it_str_eq(wire_root(m), "role", "target");
     it_str_eq(wire_root(m), "state", state);
+    /* no outcome before the answer */
+    assert_int_equal(it_get(wire_root(m), "outcome")->type, MSGPACK_OBJECT_NIL);
     wire_msg_destroy(&m);
 }
 
@@ -128,7 +131,22 @@ static void test_events(void **state)
     it_ack(w, id);
     expect_delivery_event(d, s, "acked", t, id, "acked");
     it_answer(w, id, "done", "لوله ترمیم شد");
-    expect_delivery_event(d, s, "answered", t, id, "answered");
+    m = expect_event(d, s, "answered", t);
+    assert_int_equal(w_uint(m, "delivery"), id);
+    it_str_eq(wire_root(m), "agency", "water");
+    it_str_eq(wire_root(m), "role", "target");
+    it_str_eq(wire_root(m), "state", "answered");
+    it_str_eq(wire_root(m), "outcome", "done");
+    /* a replica built from the events holds the answer's outcome code */
+    miz_replica_t *replica = miz_replica_new();
+    assert_non_null(replica);
+    assert_int_equal(miz_replica_apply(replica, wire_root(m)), 0);
+    const miz_request_t *q = miz_replica_find(replica, t);
+    assert_non_null(q);
+    assert_int_equal(q->n_deliveries, 1);
+    assert_string_equal(q->deliveries[0].outcome, "done");
+    miz_replica_destroy(&replica);
+    wire_msg_destroy(&m);
     m = expect_event(d, s, "closed", t);
     it_str_eq(wire_root(m), "state", "closed");
     wire_msg_destroy(&m);
