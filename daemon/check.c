@@ -53,7 +53,10 @@ static bool check_delivery(check_t *c, const engine_t *e, const delivery_t *d, t
     if ((d->holder != NULL) != held)
         return check_fail(c, "delivery %llu is %s with%s a holder", id, miz_state_names[d->state],
                           d->holder ? "" : "out");
-    if (dl_timer_armed(&d->ack_timer.t) != (d->state == MIZ_DS_OFFERED))
+    bool ack_armed = d->state == MIZ_DS_OFFERED || (d->state == MIZ_DS_QUEUED && d->held_back);
+    if (d->held_back && d->state != MIZ_DS_QUEUED)
+        return check_fail(c, "delivery %llu is %s and held back", id, miz_state_names[d->state]);
+    if (dl_timer_armed(&d->ack_timer.t) != ack_armed)
         return check_fail(c, "delivery %llu is %s and its ack deadline is%s armed", id,
                           miz_state_names[d->state], dl_timer_armed(&d->ack_timer.t) ? "" : " not");
     if (dl_timer_armed(&d->answer_timer.t) && (!open || d->overdue))
@@ -98,10 +101,10 @@ static bool check_worker(check_t *c, const engine_t *e, const worker_t *w, size_
         if (d->holder != w)
             return check_fail(c, "worker #%u holds delivery %llu, which names another holder",
                               w->serial, (unsigned long long)d->id);
-    if (held != w->holding.n || held != w->held || w->held > w->credit)
-        return check_fail(c, "worker #%u holds %zu deliveries, counted %u (list %zu), credit %u",
-                          w->serial, held, w->held, w->holding.n, w->credit);
-    *spare += w->credit - w->held;
+    if (held != w->holding.n || held != w->held)
+        return check_fail(c, "worker #%u holds %zu deliveries, counted %u (list %zu)", w->serial,
+                          held, w->held, w->holding.n);
+    *spare += worker_spare(w);
     return true;
 }
 

@@ -131,6 +131,11 @@ static bool answerable_or_reply(engine_t *e, const delivery_t *d, const char *ve
 
 void cmd_ack(engine_t *e, const command_args_t *a)
 {
+    if (a->finished) { /* answered (so acked) or seen already */
+        command_repeat_or_reply(e, a->finished, a->finished->state == MIZ_DS_ANSWERED ||
+                                                    a->finished->state == MIZ_DS_SEEN);
+        return;
+    }
     delivery_t *d = a->held;
     if (delivery_answers_branch(d)) {
         delivery_acknowledge(e, d);
@@ -139,13 +144,28 @@ void cmd_ack(engine_t *e, const command_args_t *a)
         event_emit(e, d->req, d, MIZ_EV_SEEN, e->peer.worker);
         agency_dispatch(e, d->agency);
     }
-    reply_ok(e, d->id);
+    reply_ok(e, d->id, false);
+}
+
+/* Whether an answer says what the finished delivery was answered with. */
+static bool answer_is_repeat(const delivery_t *d, const field_value_t *outcome,
+                             const field_value_t *text)
+{
+    return d->state == MIZ_DS_ANSWERED && strlen(d->outcome) == outcome->n &&
+           memcmp(d->outcome, outcome->s, outcome->n) == 0 &&
+           (text->present ? d->text && strlen(d->text) == text->n &&
+                                memcmp(d->text, text->s, text->n) == 0
+                          : !d->text);
 }
 
 void cmd_answer(engine_t *e, const command_args_t *a)
 {
     delivery_t *d = a->held;
     const field_value_t *outcome = &a->f[MIZ_F_ANSWER_OUTCOME], *text = &a->f[MIZ_F_ANSWER_TEXT];
+    if (a->finished) {
+        command_repeat_or_reply(e, a->finished, answer_is_repeat(a->finished, outcome, text));
+        return;
+    }
     if (!answerable_or_reply(e, d, "answered"))
         return;
     if (outcome->n == 0) {
@@ -158,7 +178,7 @@ void cmd_answer(engine_t *e, const command_args_t *a)
         d->text = xstrndup(text->s, text->n);
     delivery_finish(e, d, MIZ_DS_ANSWERED);
     event_emit(e, d->req, d, MIZ_EV_ANSWERED, e->peer.worker);
-    reply_ok(e, d->id);
+    reply_ok(e, d->id, false);
     branch_update(e, d);
     agency_dispatch(e, d->agency);
 }
@@ -173,7 +193,7 @@ void cmd_progress(engine_t *e, const command_args_t *a)
     free(d->note);
     d->note = xstrndup(note->s, note->n);
     event_emit(e, d->req, d, MIZ_EV_PROGRESS, e->peer.worker);
-    reply_ok(e, d->id);
+    reply_ok(e, d->id, false);
 }
 
 void cmd_refuse(engine_t *e, const command_args_t *a)
@@ -186,10 +206,45 @@ void cmd_refuse(engine_t *e, const command_args_t *a)
         d->note = (free(d->note), xstrndup(reason->s, reason->n));
     delivery_finish(e, d, MIZ_DS_REFUSED);
     event_emit(e, d->req, d, MIZ_EV_REFUSED, e->peer.worker);
-    reply_ok(e, d->id);
+    reply_ok(e, d->id, false);
     delivery_escalate(e, d, MIZ_COPY_REFUSED);
     branch_update(e, d);
     agency_dispatch(e, d->agency);
+}
+
+/* Gives a delivery back without escalating, as an ack timeout would: it
+ * counts as an attempt, and may be held back for delay_ms. */
+void cmd_release(engine_t *e, const command_args_t *a)
+{
+    delivery_t *d = a->held;
+    const field_value_t *delay = &a->f[MIZ_F_RELEASE_DELAY_MS];
+    if (delay->present && delay->u > MIZ_RELEASE_DELAY_MAX) {
+        reply_error(e, MIZ_ERR_BAD_FIELD, d->id, "\"%s\" must be at most %d",
+                    miz_fields[MIZ_F_RELEASE_DELAY_MS].key, MIZ_RELEASE_DELAY_MAX);
+        return;
+    }
+    delivery_take_back(e, d);
+    if (d->state == MIZ_DS_QUEUED && delay->u)
+        delivery_hold_back(e, d, delay->u);
+    reply_ok(e, d->id, false);
+    agency_dispatch(e, d->agency);
+}
+
+void cmd_credit(engine_t *e, const command_args_t *a)
+{
+    uint64_t credit = a->f[MIZ_F_CREDIT_CREDIT].u;
+    worker_t *w = e->peer.worker;
+    if (credit < 1 || credit > MIZ_CREDIT_MAX) {
+        reply_error(e, MIZ_ERR_BAD_FIELD, 0, "\"%s\" must be 1-%d",
+                    miz_fields[MIZ_F_CREDIT_CREDIT].key, MIZ_CREDIT_MAX);
+        return;
+    }
+    worker_set_credit(e, w, (uint32_t)credit);
+    if (!w->quiet) {
+        wire_map_uint(reply_begin(e, MIZ_MSG_OK), "credit", w->credit);
+        reply_send(e);
+    }
+    agency_dispatch(e, w->agency);
 }
 
 void cmd_heartbeat(engine_t *e, const command_args_t *a)

@@ -18,7 +18,8 @@ static const command_fn command_handlers[MIZ_CMD_COUNT] = {
     [MIZ_CMD_SNAPSHOT] = cmd_snapshot,   [MIZ_CMD_PING] = cmd_ping,
     [MIZ_CMD_REGISTER] = cmd_register,   [MIZ_CMD_ACK] = cmd_ack,
     [MIZ_CMD_ANSWER] = cmd_answer,       [MIZ_CMD_PROGRESS] = cmd_progress,
-    [MIZ_CMD_REFUSE] = cmd_refuse,       [MIZ_CMD_HEARTBEAT] = cmd_heartbeat,
+    [MIZ_CMD_REFUSE] = cmd_refuse,       [MIZ_CMD_RELEASE] = cmd_release,
+    [MIZ_CMD_CREDIT] = cmd_credit,       [MIZ_CMD_HEARTBEAT] = cmd_heartbeat,
     [MIZ_CMD_BYE] = cmd_bye,
 };
 
@@ -66,20 +67,47 @@ static bool command_bool_or_reply(engine_t *e, const wire_msg_t *m, const char *
     return false;
 }
 
-/* The delivery a worker command names, if that worker holds it. */
-static delivery_t *command_held_or_reply(engine_t *e, uint64_t id)
+/* The delivery with that id in the request read back from the store for
+ * the command's optional tracking (a repeat after the request left memory). */
+static delivery_t *command_stored_delivery(engine_t *e, miz_command_t c, command_args_t *a,
+                                           uint64_t id)
 {
+    int f = miz_field_find(c, "tracking");
+    const field_value_t *tracking = f >= 0 ? &a->f[f] : NULL;
+    if (!e->store || !tracking || !tracking->present ||
+        recovery_load(e, tracking->u, &a->stored) <= 0)
+        return NULL;
+    for (uint32_t i = 0; i < a->stored->n_dels; i++)
+        if (a->stored->dels[i]->id == id)
+            return a->stored->dels[i];
+    return NULL;
+}
+
+/* The delivery a worker command names, if that worker holds it; or, for a
+ * repeatable command, one its agency has finished, for the handler to tell
+ * a repeat from a conflict. */
+static bool command_delivery_or_reply(engine_t *e, miz_command_t c, command_args_t *a,
+                                      uint64_t id)
+{
+    bool repeatable = miz_commands[c].flags & MIZ_CMD_REPEATABLE;
     delivery_t *d = idmap_get(e->deliveries, &id, sizeof id);
+    if (!d && repeatable)
+        d = command_stored_delivery(e, c, a, id);
     if (!d) {
         reply_error(e, MIZ_ERR_UNKNOWN_DELIVERY, id, "no delivery %llu", (unsigned long long)id);
-        return NULL;
+        return false;
     }
-    if (d->holder != e->peer.worker || !delivery_is_open(d)) {
-        reply_error(e, MIZ_ERR_NOT_HELD, id, "delivery %llu is %s and not held by this worker",
-                    (unsigned long long)id, miz_state_names[d->state]);
-        return NULL;
+    if (d->holder == e->peer.worker && delivery_is_open(d)) {
+        a->held = d;
+        return true;
     }
-    return d;
+    if (repeatable && !delivery_is_open(d) && d->agency == e->peer.worker->agency) {
+        a->finished = d;
+        return true;
+    }
+    reply_error(e, MIZ_ERR_NOT_HELD, id, "delivery %llu is %s and not held by this worker",
+                (unsigned long long)id, miz_state_names[d->state]);
+    return false;
 }
 
 /* The command's STR, UINT, BOOL and DELIVERY fields, in the table's order. */
@@ -104,7 +132,7 @@ static bool command_fields_or_reply(engine_t *e, miz_command_t c, command_args_t
             break;
         case MIZ_FT_DELIVERY:
             ok = command_uint_or_reply(e, a->msg, f->key, true, v) &&
-                 (a->held = command_held_or_reply(e, v->u)) != NULL;
+                 command_delivery_or_reply(e, c, a, v->u);
             break;
         case MIZ_FT_ANY:
         case MIZ_FT_ARRAY: /* the handler's, where protocol.md places them */
@@ -150,6 +178,17 @@ static void command_run(engine_t *e, miz_command_t c, command_args_t *a)
     command_handlers[c](e, a);
 }
 
+/* A repeat of what was done to a finished delivery gets ok with duplicate;
+ * anything else, not_held (the delivery is not this worker's to change). */
+void command_repeat_or_reply(engine_t *e, const delivery_t *d, bool same)
+{
+    if (same)
+        reply_ok(e, d->id, true);
+    else
+        reply_error(e, MIZ_ERR_NOT_HELD, d->id, "delivery %llu is %s and not held by this worker",
+                    (unsigned long long)d->id, miz_state_names[d->state]);
+}
+
 void command_dispatch(engine_t *e, const void *data, size_t size)
 {
     char why[256];
@@ -182,6 +221,7 @@ void command_dispatch(engine_t *e, const void *data, size_t size)
             field_value_t fields[MIZ_F_COUNT];
             command_args_t a = {.msg = m, .f = fields};
             command_run(e, (miz_command_t)c, &a);
+            request_drop(a.stored);
             /* heartbeats never end, so a stop does not wait them out */
             if (!(miz_commands[c].flags & MIZ_CMD_IDLE))
                 e->last_work = e->now;

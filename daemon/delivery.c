@@ -115,7 +115,7 @@ void delivery_release(engine_t *e, delivery_t *d)
     worker_t *w = d->holder;
     dq_remove(&w->holding, d);
     w->held--;
-    if (!w->dead)
+    if (!w->dead && w->held < w->credit)
         e->agencies[w->agency].spare++;
     d->holder = NULL;
     dl_heap_disarm(e->heap, &d->ack_timer.t);
@@ -138,6 +138,8 @@ void delivery_finish(engine_t *e, delivery_t *d, miz_state_t state)
     else if (d->holder)
         delivery_release(e, d);
     dl_heap_disarm(e->heap, &d->answer_timer.t);
+    dl_heap_disarm(e->heap, &d->ack_timer.t); /* a queued one may be held back */
+    d->held_back = false;
     delivery_transition(e, d, state);
     d->req->open--;
     e->agencies[d->agency].open--;
@@ -246,9 +248,17 @@ static int delivery_offer(engine_t *e, delivery_t *d, worker_t *w)
     return 0;
 }
 
+/* A queued delivery is not offered for ms (a worker released it with a
+ * delay): its ack deadline's timer, unused while queued, says when. */
+void delivery_hold_back(engine_t *e, delivery_t *d, uint64_t ms)
+{
+    d->held_back = true;
+    delivery_arm_at(e, &d->ack_timer, e->now_wall + ms);
+}
+
 /* Offers what an agency has queued, urgent first and oldest first, while
- * any of its workers has credit. A delivery no free worker subscribes to is
- * passed over, not allowed to block the ones behind it. */
+ * any of its workers has credit. A delivery no free worker subscribes to, or
+ * one held back, is passed over, not allowed to block the ones behind it. */
 void agency_dispatch(engine_t *e, uint32_t agency)
 {
     agency_rt_t *a = &e->agencies[agency];
@@ -257,7 +267,7 @@ void agency_dispatch(engine_t *e, uint32_t agency)
         for (delivery_t *d = a->queue[p].head; d && a->spare > 0; d = next) {
             next = d->next;
             worker_t *w;
-            while ((w = worker_pick(a, d->req)) && delivery_offer(e, d, w) < 0)
+            while (!d->held_back && (w = worker_pick(a, d->req)) && delivery_offer(e, d, w) < 0)
                 ;
         }
     }

@@ -62,7 +62,7 @@ struct delivery {
     const char *reason;      /* why an escalation or breach copy exists: a copy reason name */
     uint64_t from;           /* the delivery it was made from, or 0 */
     uint64_t created, ack_by, answer_by; /* wall clock ms; 0: no deadline */
-    dtimer_t ack_timer;    /* armed exactly while offered */
+    dtimer_t ack_timer;    /* armed exactly while offered, or queued and held back */
     dtimer_t answer_timer; /* armed while open, answering a branch and not yet overdue */
     char *outcome, *text, *note;
     hist_t *hist;
@@ -73,6 +73,7 @@ struct delivery {
     uint8_t state; /* miz_state_t: changed only by delivery_transition */
     uint8_t level;
     bool overdue, escalated;
+    bool held_back; /* queued, not to be offered before its ack_timer fires (release) */
 };
 
 /* A routing table and where its agencies sit among the engine's. A reload
@@ -117,8 +118,8 @@ struct worker {
     char name[MIZ_NAME_MAX + 1];
     char *topics[MIZ_WORKER_TOPICS_MAX];
     size_t n_topics; /* 0: every topic of the agency */
-    uint32_t credit;
-    uint32_t held; /* = holding.n <= credit */
+    uint32_t credit; /* a credit command may lower it below held */
+    uint32_t held;   /* = holding.n */
     bool quiet;    /* no "ok" for commands that succeed: errors only */
     dqueue_t holding; /* the deliveries it was offered or acked */
     uint64_t last_recv, last_send; /* monotonic ms */
@@ -135,7 +136,7 @@ typedef struct {
     worker_t **workers;         /* alive workers, each at its slot */
     size_t n_workers, cap_workers;
     size_t rr;      /* round-robin cursor */
-    uint64_t spare; /* = sum of credit - held over its workers */
+    uint64_t spare; /* = sum of worker_spare over its workers */
     size_t open;    /* = its deliveries in an open state */
     size_t overdue; /* = those of them that are overdue */
 } agency_rt_t;
@@ -259,7 +260,7 @@ void reply_error(engine_t *e, miz_error_t code, uint64_t delivery, const char *f
     __attribute__((format(printf, 4, 5)));
 void reply_busy(engine_t *e, uint64_t retry_ms, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void reply_ok(engine_t *e, uint64_t delivery);
+void reply_ok(engine_t *e, uint64_t delivery, bool duplicate);
 void outbox_publish(engine_t *e, miz_stream_topic_t topic, const void *body, size_t len);
 void outbox_flush(engine_t *e);
 
@@ -270,6 +271,8 @@ void event_publish_counters(engine_t *e);
 
 /* ---- worker.c: the worker registry and fair dispatch ---- */
 worker_t *worker_pick(agency_rt_t *a, const request_t *r);
+uint32_t worker_spare(const worker_t *w);
+void worker_set_credit(engine_t *e, worker_t *w, uint32_t credit);
 worker_t *worker_add(engine_t *e, uint32_t agency);
 void worker_kill(engine_t *e, worker_t *w, const char *why);
 void worker_free(worker_t *w);
@@ -290,6 +293,7 @@ void delivery_finish(engine_t *e, delivery_t *d, miz_state_t state);
 void delivery_acknowledge(engine_t *e, delivery_t *d);
 void delivery_cancel(engine_t *e, delivery_t *d, miz_cancel_reason_t reason);
 void delivery_arm_at(engine_t *e, dtimer_t *t, uint64_t at);
+void delivery_hold_back(engine_t *e, delivery_t *d, uint64_t ms);
 void agency_dispatch(engine_t *e, uint32_t agency);
 void dq_push(dqueue_t *q, delivery_t *d, bool front);
 void dq_remove(dqueue_t *q, delivery_t *d);
@@ -297,6 +301,7 @@ void dq_remove(dqueue_t *q, delivery_t *d);
 /* ---- escalation.c: branches, escalation and the deadlines' consequences ---- */
 void branch_update(engine_t *e, delivery_t *d);
 void delivery_escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason);
+void delivery_take_back(engine_t *e, delivery_t *d);
 
 /* ---- request.c: requests, client references, outcomes ---- */
 typedef struct {
@@ -357,10 +362,15 @@ typedef struct {
 typedef struct {
     const wire_msg_t *msg;
     field_value_t *f; /* indexed by miz_field_t */
-    delivery_t *held; /* the delivery a MIZ_FT_DELIVERY field names */
+    delivery_t *held; /* the delivery a MIZ_FT_DELIVERY field names, held by the worker */
+    /* or, for a MIZ_CMD_REPEATABLE command, the one it names that the worker's
+     * agency has finished (maybe read from the store for it: stored) */
+    const delivery_t *finished;
+    request_t *stored;
 } command_args_t;
 
 void command_dispatch(engine_t *e, const void *data, size_t size);
+void command_repeat_or_reply(engine_t *e, const delivery_t *d, bool same);
 /* Whether every command of proto.h has a handler. */
 bool command_table_complete(void);
 
@@ -374,6 +384,8 @@ void cmd_ack(engine_t *e, const command_args_t *a);
 void cmd_answer(engine_t *e, const command_args_t *a);
 void cmd_progress(engine_t *e, const command_args_t *a);
 void cmd_refuse(engine_t *e, const command_args_t *a);
+void cmd_release(engine_t *e, const command_args_t *a);
+void cmd_credit(engine_t *e, const command_args_t *a);
 void cmd_heartbeat(engine_t *e, const command_args_t *a);
 void cmd_bye(engine_t *e, const command_args_t *a);
 void snapshots_destroy(engine_t *e);

@@ -58,12 +58,14 @@ void delivery_escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason)
     agency_dispatch(e, esc->agency);
 }
 
-static void escalation_ack_timeout(engine_t *e, delivery_t *d)
+/* Takes a held delivery back from its worker: queued again at the head,
+ * or, past max_attempts offers, expired (an answering one escalates as
+ * undeliverable; copies expire too: an observer that never acks must not be
+ * offered forever). */
+void delivery_take_back(engine_t *e, delivery_t *d)
 {
     worker_t *w = d->holder;
-    delivery_cancel(e, d, MIZ_CANCEL_ACK_TIMEOUT);
     delivery_release(e, d);
-    /* copies expire too: an observer that never acks must not be offered forever */
     if (d->attempts >= d->req->route->max_attempts) {
         delivery_finish(e, d, MIZ_DS_EXPIRED);
         event_emit(e, d->req, d, MIZ_EV_EXPIRED, w);
@@ -75,6 +77,12 @@ static void escalation_ack_timeout(engine_t *e, delivery_t *d)
         delivery_enqueue(e, d, true);
         event_emit(e, d->req, d, MIZ_EV_REDELIVERED, w);
     }
+}
+
+static void escalation_ack_timeout(engine_t *e, delivery_t *d)
+{
+    delivery_cancel(e, d, MIZ_CANCEL_ACK_TIMEOUT);
+    delivery_take_back(e, d);
     agency_dispatch(e, d->agency);
 }
 
@@ -99,7 +107,10 @@ void engine_expire(engine_t *e)
     dl_timer_t *t;
     while ((t = dl_heap_pop_due(e->heap, e->now))) {
         dtimer_t *dt = (dtimer_t *)t;
-        if (dt == &dt->d->ack_timer)
+        if (dt == &dt->d->ack_timer && dt->d->held_back) { /* its delay is over */
+            dt->d->held_back = false;
+            agency_dispatch(e, dt->d->agency);
+        } else if (dt == &dt->d->ack_timer)
             escalation_ack_timeout(e, dt->d);
         else
             escalation_answer_timeout(e, dt->d);

@@ -132,11 +132,14 @@ void reply_busy(engine_t *e, uint64_t retry_ms, const char *fmt, ...)
 
 /* A quiet worker asked for errors only: a round trip less per command,
  * which matters most to latency (protocol.md 3.12). */
-void reply_ok(engine_t *e, uint64_t delivery)
+void reply_ok(engine_t *e, uint64_t delivery, bool duplicate)
 {
     if (e->peer.worker && e->peer.worker->quiet)
         return;
-    wire_map_uint(reply_begin(e, MIZ_MSG_OK), "delivery", delivery);
+    wire_map_t *m = reply_begin(e, MIZ_MSG_OK);
+    wire_map_uint(m, "delivery", delivery);
+    if (duplicate)
+        wire_map_bool(m, "duplicate", true);
     reply_send(e);
 }
 

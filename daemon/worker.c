@@ -53,7 +53,7 @@ void worker_kill(engine_t *e, worker_t *w, const char *why)
     agency_rt_t *a = &e->agencies[w->agency];
     a->workers[w->slot] = a->workers[--a->n_workers];
     a->workers[w->slot]->slot = w->slot;
-    a->spare -= w->credit - w->held;
+    a->spare -= worker_spare(w);
     idmap_del(e->worker_map, w->rid, w->rid_len);
     w->next_dead = e->dead;
     e->dead = w;
@@ -147,4 +147,20 @@ void engine_say_goodbye(engine_t *e)
                        e->out.data, e->out.size);
         }
     }
+}
+
+/* What w may still be offered: its credit may be below what it holds. */
+uint32_t worker_spare(const worker_t *w)
+{
+    return w->credit > w->held ? w->credit - w->held : 0;
+}
+
+/* A credit change without registering again: lowered below what the worker
+ * holds, it keeps those and is offered nothing until it has room. */
+void worker_set_credit(engine_t *e, worker_t *w, uint32_t credit)
+{
+    agency_rt_t *a = &e->agencies[w->agency];
+    a->spare -= worker_spare(w);
+    w->credit = credit;
+    a->spare += worker_spare(w);
 }

@@ -61,3 +61,11 @@ int miz_command_find(miz_socket_t socket, const char *type, size_t n)
             return c;
     return -1;
 }
+
+int miz_field_find(miz_command_t c, const char *key)
+{
+    for (int f = 0; f < MIZ_F_COUNT; f++)
+        if (miz_fields[f].command == c && strcmp(miz_fields[f].key, key) == 0)
+            return f;
+    return -1;
+}

@@ -32,6 +32,7 @@
 #define MIZ_CREDIT_MAX 10000  /* credits: 1 to this */
 #define MIZ_CREDIT_DEFAULT 10
 #define MIZ_WORKER_TOPICS_MAX 16
+#define MIZ_RELEASE_DELAY_MAX 86400000 /* ms a released delivery may be held back, at most */
 #define MIZ_ERROR_TEXT_MAX 511 /* an error's "message" */
 #define MIZ_SNAPSHOT_PART 256  /* requests per snapshot message */
 #define MIZ_SNAPSHOTS_MAX 8    /* snapshots read from the store at once */
@@ -209,6 +210,8 @@ typedef enum { MIZ_SOCKET_CLIENTS, MIZ_SOCKET_WORKERS } miz_socket_t;
 #define MIZ_CMD_RATED 2u        /* counts against broker.rate_limit, after the role check */
 #define MIZ_CMD_FIELDS_FIRST 4u /* its fields' types are checked before its key's role */
 #define MIZ_CMD_IDLE 8u         /* not work: a stop does not wait for it to end */
+#define MIZ_CMD_REPEATABLE 16u  /* on a delivery this worker's agency finished: a repeat of what
+                                   was done gets ok with duplicate, anything else not_held */
 
 /* Commands: id, type, socket, the key roles that may send it on an endpoint
  * with CURVE (MIZ_ANY_KEY: any key mizd knows), flags, and what the key
@@ -220,10 +223,13 @@ typedef enum { MIZ_SOCKET_CLIENTS, MIZ_SOCKET_WORKERS } miz_socket_t;
     X(PING, "ping", CLIENTS, MIZ_ANY_KEY, 0, "ping")                                               \
     X(REGISTER, "register", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_FIELDS_FIRST,                       \
       "register as a worker")                                                                      \
-    X(ACK, "ack", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED, "ack")                            \
-    X(ANSWER, "answer", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED, "answer")                   \
+    X(ACK, "ack", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED | MIZ_CMD_REPEATABLE, "ack")       \
+    X(ANSWER, "answer", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED | MIZ_CMD_REPEATABLE,        \
+      "answer")                                                                                    \
     X(PROGRESS, "progress", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED, "report progress")      \
     X(REFUSE, "refuse", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED, "refuse")                   \
+    X(RELEASE, "release", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED, "release")                \
+    X(CREDIT, "credit", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED, "change its credit")        \
     X(HEARTBEAT, "heartbeat", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED | MIZ_CMD_IDLE,        \
       "send heartbeats")                                                                           \
     X(BYE, "bye", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED, "say goodbye")
@@ -265,14 +271,19 @@ typedef enum {
     X(REGISTER, CREDIT, "credit", UINT, false, 0)                                                  \
     X(REGISTER, QUIET, "quiet", BOOL, false, 0)                                                    \
     X(REGISTER, TOPICS, "topics", ARRAY, false, MIZ_WORKER_TOPICS_MAX)                             \
+    X(ACK, TRACKING, "tracking", UINT, false, 0)                                                   \
     X(ACK, DELIVERY, "delivery", DELIVERY, true, 0)                                                \
+    X(ANSWER, TRACKING, "tracking", UINT, false, 0)                                                \
     X(ANSWER, DELIVERY, "delivery", DELIVERY, true, 0)                                             \
     X(ANSWER, OUTCOME, "outcome", STR, true, MIZ_OUTCOME_MAX)                                      \
     X(ANSWER, TEXT, "text", STR, false, MIZ_TEXT_MAX)                                              \
     X(PROGRESS, DELIVERY, "delivery", DELIVERY, true, 0)                                           \
     X(PROGRESS, NOTE, "note", STR, true, MIZ_TEXT_MAX)                                             \
     X(REFUSE, DELIVERY, "delivery", DELIVERY, true, 0)                                             \
-    X(REFUSE, REASON, "reason", STR, false, MIZ_TEXT_MAX)
+    X(REFUSE, REASON, "reason", STR, false, MIZ_TEXT_MAX)                                          \
+    X(RELEASE, DELIVERY, "delivery", DELIVERY, true, 0)                                            \
+    X(RELEASE, DELAY_MS, "delay_ms", UINT, false, 0)                                               \
+    X(CREDIT, CREDIT, "credit", UINT, true, 0)
 
 typedef enum {
 #define X(cmd, id, key, type, required, max) MIZ_F_##cmd##_##id,
@@ -303,6 +314,8 @@ extern const miz_field_info_t miz_fields[MIZ_F_COUNT];
 
 /* The command of that type read on socket, or -1. */
 int miz_command_find(miz_socket_t socket, const char *type, size_t n);
+/* The field of command c with that key, or -1. */
+int miz_field_find(miz_command_t c, const char *key);
 
 /* ---- what the broker sends ---- */
 

@@ -616,6 +616,122 @@ static void test_recovery(void **state)
     wire_msg_destroy(&m);
 }
 
+/* The next message to the worker is ok for delivery id, a duplicate or not. */
+static void expect_ok(fake_t *f, const char *rid, uint64_t id, bool duplicate)
+{
+    wire_msg_t *m = expect(f, rid, "ok");
+    assert_int_equal(msg_uint(m, "delivery"), id);
+    const msgpack_object *dup = wire_get(m, "duplicate");
+    assert_int_equal(dup != NULL, duplicate);
+    assert_true(!dup || (dup->type == MSGPACK_OBJECT_BOOLEAN && dup->via.boolean));
+    wire_msg_destroy(&m);
+}
+
+/* A worker unsure whether its answer landed says it again: the same ack or
+ * answer gets ok with duplicate, from memory or, after a restart, from the
+ * store when it names the tracking number; a different answer is refused. */
+static void test_repeated_answer(void **state)
+{
+    fake_t *f = *state;
+    reg(f, "w", "water", "1");
+    uint64_t t = submit(f, "c", "drill.crash");
+    uint64_t id = take(f, "w", t, "target", NULL);
+    char n[24], tn[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)id);
+    snprintf(tn, sizeof tn, "%llu", (unsigned long long)t);
+    ANSWER(f, "w", id, "fixed", "pipe replaced");
+    outcome_is(f, "c", t, "water", "water", id, "fixed", NULL);
+    WORKER(f, "w", "type", "answer", "#delivery", n, "outcome", "fixed", "text", "pipe replaced");
+    expect_ok(f, "w", id, true);
+    WORKER(f, "w", "type", "ack", "#delivery", n);
+    expect_ok(f, "w", id, true);
+    WORKER(f, "w", "type", "answer", "#delivery", n, "outcome", "fixed");
+    expect_error(f, "w", "not_held"); /* the text differs */
+    WORKER(f, "w", "type", "answer", "#delivery", n, "outcome", "not_possible", "text",
+           "pipe replaced");
+    expect_error(f, "w", "not_held");
+    reg(f, "other", "inspection", "1"); /* another agency's worker */
+    WORKER(f, "other", "type", "ack", "#delivery", n);
+    expect_error(f, "other", "not_held");
+    quiet(f, "c"); /* no second outcome */
+
+    engine_destroy(&f->e); /* a restart: the closed request is only in the store */
+    fake_drop_sent(f);
+    fake_start(f);
+    reg(f, "w", "water", "1");
+    WORKER(f, "w", "type", "answer", "#delivery", n, "outcome", "fixed");
+    expect_error(f, "w", "unknown_delivery");
+    WORKER(f, "w", "type", "answer", "#tracking", tn, "#delivery", n, "outcome", "fixed", "text",
+           "pipe replaced");
+    expect_ok(f, "w", id, true);
+    WORKER(f, "w", "type", "ack", "#tracking", tn, "#delivery", n);
+    expect_ok(f, "w", id, true);
+}
+
+/* release gives a delivery back without escalating, held back for
+ * delay_ms; each offer counts as an attempt, and past max_attempts it
+ * expires and escalates as an ack timeout would. */
+static void test_release(void **state)
+{
+    fake_t *f = *state;
+    reg(f, "w", "water", "1");
+    uint64_t t = submit(f, "c", "drill.ack"); /* max_attempts 3, ack_within 600 ms */
+    uint64_t id = take(f, "w", t, "target", NULL);
+    char n[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)id);
+    WORKER(f, "w", "type", "release", "#delivery", n, "#delay_ms", "1000");
+    expect_ok(f, "w", id, false);
+    quiet(f, "w");
+    advance(f, 999);
+    quiet(f, "w");
+    advance(f, 1);
+    expect_attempt(f, "w", t, id, 2);
+    WORKER(f, "w", "type", "release", "#delivery", n, "#delay_ms", "86400001");
+    expect_error(f, "w", "bad_field");
+    WORKER(f, "w", "type", "release", "#delivery", n);
+    expect_ok(f, "w", id, false);
+    expect_attempt(f, "w", t, id, 3);
+    WORKER(f, "w", "type", "release", "#delivery", n);
+    expect_ok(f, "w", id, false);
+    quiet(f, "w");
+    wire_msg_t *m = status(f, "c", t);
+    const msgpack_object *x = status_delivery(m, id);
+    str_is(x, "state", "expired");
+    HISTORY(x, "queued", "offered", "redelivered", "offered", "redelivered", "offered", "expired",
+            "escalated");
+    wire_msg_destroy(&m);
+}
+
+/* credit changes without registering again: raised, the worker is offered
+ * more at once; lowered below what it holds, it keeps those and gets
+ * nothing new until it is under its credit. */
+static void test_credit(void **state)
+{
+    fake_t *f = *state;
+    reg(f, "w", "water", "1");
+    uint64_t t[4], id[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = submit(f, "c", "drill.crash");
+    id[0] = take(f, "w", t[0], "target", NULL);
+    quiet(f, "w");
+    WORKER(f, "w", "type", "credit", "#credit", "3");
+    wire_msg_t *m = expect(f, "w", "ok");
+    assert_int_equal(msg_uint(m, "credit"), 3);
+    wire_msg_destroy(&m);
+    id[1] = take(f, "w", t[1], "target", NULL);
+    id[2] = take(f, "w", t[2], "target", NULL);
+    WORKER(f, "w", "type", "credit", "#credit", "0");
+    expect_error(f, "w", "bad_field");
+    WORKER(f, "w", "type", "credit", "#credit", "1");
+    expect_done(f, "w", "ok");
+    ANSWER(f, "w", id[0], "done", "");
+    ANSWER(f, "w", id[1], "done", "");
+    quiet(f, "w"); /* holds one: at its credit */
+    ANSWER(f, "w", id[2], "done", "");
+    id[3] = take(f, "w", t[3], "target", NULL);
+    ANSWER(f, "w", id[3], "done", "");
+}
+
 /* A request purged for retention is gone at once, without a restart: its
  * status is unknown_tracking and its client_ref makes a new request. */
 static void test_retention(void **state)
@@ -703,6 +819,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup_retention, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

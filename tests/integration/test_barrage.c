@@ -1006,6 +1006,10 @@ static bool check_message(attacker_t *a, const msgpack_object *root)
             return true;
         if (is_str(type, "heartbeat"))
             return false;
+        /* an ack or answer repeating what its agency did (protocol.md 3.11) */
+        const msgpack_object *dup = miz_map_get(root, "duplicate");
+        if (is_str(type, "ok") && dup && dup->type == MSGPACK_OBJECT_BOOLEAN && dup->via.boolean)
+            return true;
         violation(a, root, "a worker that holds nothing gets no such message");
         break;
     }
