@@ -12,7 +12,7 @@ run() {
     cmake --build "$dir" -j"$jobs"
     # a test per core: each integration test has its own temp dir and ipc://
     # endpoints, and the dashboard's HTTP port is the kernel's pick; the
-    # barrage, which loads every core, runs alone (RUN_SERIAL, tests/CMakeLists.txt)
+    # barrage and Chromium's test, which load every core, run alone (RUN_SERIAL)
     ctest --test-dir "$dir" --output-on-failure -j"$jobs"
 }
 run build

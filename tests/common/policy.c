@@ -1,7 +1,7 @@
 /* policy: the contract's roles as an oracle (policy.h). */
 #include "policy.h"
 
-#include <string.h>
+#include "wire.h"
 
 bool policy_may_send(miz_key_role_t key, miz_command_t c)
 {
@@ -59,18 +59,6 @@ int policy_message(const msgpack_object *o)
     return find(miz_message_names, MIZ_MSG_COUNT, o);
 }
 
-static const msgpack_object *get(const msgpack_object *map, const char *key)
-{
-    size_t n = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-            memcmp(k->via.str.ptr, key, n) == 0)
-            return &map->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 /* A string field's error: absent when required, not a string, too long. */
 static int check_str(const msgpack_object *o, bool required, size_t max)
 {
@@ -89,7 +77,7 @@ static int check_fields(miz_command_t c, const msgpack_object *m)
         const miz_field_info_t *fi = &miz_fields[f];
         if (fi->command != c)
             continue;
-        const msgpack_object *o = get(m, fi->key);
+        const msgpack_object *o = wire_obj_get(m, fi->key);
         int e = -1;
         switch (fi->type) {
         case MIZ_FT_STR:
@@ -113,7 +101,7 @@ static int check_fields(miz_command_t c, const msgpack_object *m)
 
 int policy_refusal(miz_key_role_t key, miz_socket_t socket, const msgpack_object *m)
 {
-    const msgpack_object *type = get(m, "type"), *v = get(m, "v");
+    const msgpack_object *type = wire_obj_get(m, "type"), *v = wire_obj_get(m, "v");
     int e = check_str(type, true, MIZ_TYPE_MAX);
     if (e >= 0)
         return e;
