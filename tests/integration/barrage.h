@@ -1,7 +1,8 @@
 /* barrage: what the files of the barrage share (test_barrage.c: the test;
- * barrage_attack.c: the attackers; barrage_good.c: the good peers and what
- * the test knows). The messages come from tests/common/msggen.h, what a
- * key may hear from tests/common/policy.h. */
+ * barrage_attack.c: the attackers; barrage_check.c: what they may hear;
+ * barrage_good.c: the good peers and what the test knows). The messages
+ * come from tests/common/msggen.h, what a key may hear from
+ * tests/common/policy.h. */
 #ifndef MIZ_BARRAGE_H
 #define MIZ_BARRAGE_H
 
@@ -171,5 +172,21 @@ bool oversize_step(attacker_t *a, frame_t *f);
 void raw_garbage(const char *endpoint);
 
 bool is_str(const msgpack_object *o, const char *s);
+bool get_uint(const msgpack_object *map, const char *key, uint64_t *v);
+
+/* ---- what the attackers hear (barrage_check.c) ---- */
+
+/* One message from mizd to an attacker, checked; whether it is a direct
+ * reply (one per command). */
+bool check_message(attacker_t *a, const msgpack_object *root);
+/* The error policy_refusal foresees for the unmutated message in f, into
+ * a->refusal; remembered once it is sent. */
+void foresee_refusal(attacker_t *a, const frame_t *f);
+void remember_refusal(attacker_t *a);
+/* A reply to seq: an error (code), or not (-1). */
+void refusal_heard(attacker_t *a, uint64_t seq, int code);
+/* After a marker confirmed the messages before it: each foreseen refusal
+ * among them came. */
+void refusals_check(attacker_t *a);
 
 #endif
