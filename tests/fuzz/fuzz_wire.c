@@ -13,20 +13,14 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "proto.h"
 #include "topic.h"
 #include "utf8.h"
 #include "wire.h"
 
-/* The string fields mizd reads, with its limits (protocol section 4, too_large). */
-static const struct {
-    const char *key;
-    size_t max;
-} str_fields[] = {
-    {"type", 32},       {"topic", TOPIC_MAX}, {"kind", 32},      {"priority", 16},
-    {"client_ref", 128}, {"agency", 64},       {"name", 64},      {"outcome", 64},
-    {"text", 16384},    {"note", 16384},      {"reason", 16384},
-};
-static const char *const uint_fields[] = {"seq", "v", "tracking", "since", "credit", "delivery"};
+/* The fields mizd reads besides the commands' (proto.h's MIZ_FIELDS). */
+#define TYPE_FIELD "type"
+static const char *const uint_fields[] = {"seq", "v"};
 
 /* Text fit for one log line: UTF-8 without control characters. */
 static void check_printable(const char *s, size_t n)
@@ -129,6 +123,28 @@ static void check_relay(const msgpack_object *payload)
     wire_msg_destroy(&got);
 }
 
+/* A string field, read with its limit: within it, and printable once quoted. */
+static void check_str(const wire_msg_t *m, const char *key, size_t max)
+{
+    const char *s;
+    size_t n;
+    if (wire_str(m, key, &s, &n, max) == WIRE_OK) {
+        FUZZ_CHECK(n <= max && utf8_valid(s, n));
+        /* as an error message quotes it */
+        char q[WIRE_QUOTE_SIZE];
+        size_t quoted = strlen(wire_quote(s, n, q));
+        FUZZ_CHECK(quoted < WIRE_QUOTE_SIZE);
+        check_printable(q, quoted);
+    }
+}
+
+static void check_uint(const wire_msg_t *m, const char *key)
+{
+    uint64_t u;
+    if (wire_uint(m, key, &u) == WIRE_OK)
+        FUZZ_CHECK(wire_get(m, key)->type == MSGPACK_OBJECT_POSITIVE_INTEGER);
+}
+
 /* The fields as mizd's commands read them: what a getter hands out is
  * within the limit mizd copies it under (register's name goes into a
  * fixed buffer). */
@@ -136,21 +152,16 @@ static void read_fields(const wire_msg_t *m)
 {
     const char *s;
     size_t n;
-    uint64_t u;
     bool flag;
 
-    for (size_t i = 0; i < sizeof str_fields / sizeof str_fields[0]; i++)
-        if (wire_str(m, str_fields[i].key, &s, &n, str_fields[i].max) == WIRE_OK) {
-            FUZZ_CHECK(n <= str_fields[i].max && utf8_valid(s, n));
-            /* as an error message quotes it */
-            char q[WIRE_QUOTE_SIZE];
-            size_t quoted = strlen(wire_quote(s, n, q));
-            FUZZ_CHECK(quoted < WIRE_QUOTE_SIZE);
-            check_printable(q, quoted);
-        }
+    check_str(m, TYPE_FIELD, MIZ_TYPE_MAX);
     for (size_t i = 0; i < sizeof uint_fields / sizeof uint_fields[0]; i++)
-        if (wire_uint(m, uint_fields[i], &u) == WIRE_OK)
-            FUZZ_CHECK(wire_get(m, uint_fields[i])->type == MSGPACK_OBJECT_POSITIVE_INTEGER);
+        check_uint(m, uint_fields[i]);
+    for (size_t f = 0; f < MIZ_F_COUNT; f++)
+        if (miz_fields[f].type == MIZ_FT_STR)
+            check_str(m, miz_fields[f].key, miz_fields[f].max);
+        else if (miz_fields[f].type == MIZ_FT_UINT || miz_fields[f].type == MIZ_FT_DELIVERY)
+            check_uint(m, miz_fields[f].key);
     if (wire_bool(m, "duplicate", &flag) == WIRE_OK)
         FUZZ_CHECK(wire_get(m, "duplicate")->type == MSGPACK_OBJECT_BOOLEAN);
     /* a topic is a pattern matching itself; a pattern without wildcards is a topic */

@@ -1,17 +1,29 @@
-/* wire_seeds: the seed corpus of fuzz_wire, one file per message of
- * docs/protocol.md (sections 3 and 8), both ways, as the examples there.
+/* wire_seeds: the seed corpus of fuzz_wire and its dictionary.
  *
- * usage: wire_seeds DIR            writes them into DIR (tests/fuzz/corpus/wire)
- *        wire_seeds --check DIR    fails unless DIR holds each, byte for byte
+ * Seeds: one file per message of docs/protocol.md (sections 3 and 8), both
+ * ways, as the examples there; and one per template of the barrage's
+ * generator (tests/common/msggen.h, "gen-*"), unmutated, from a fixed seed.
+ * The dictionary (wire.dict): msgpack's headers, then every name of
+ * lib/proto.h (commands, fields, messages, error codes, events, states,
+ * roles, priorities...) as a msgpack string, then topics and UTF-8.
  *
- * The test fuzz_wire_seeds runs --check on the committed corpus, so the
- * seeds follow this file. Every seed must itself pass wire_parse. */
+ * usage: wire_seeds DIR                  writes the seeds into DIR (tests/fuzz/corpus/wire)
+ *        wire_seeds --check DIR          fails unless DIR holds each, byte for byte
+ *        wire_seeds --dict FILE          writes the dictionary (tests/fuzz/wire.dict)
+ *        wire_seeds --check-dict FILE    fails unless FILE is the dictionary
+ *
+ * The tests fuzz_wire_seeds and fuzz_wire_dict run the checks on what is
+ * committed, so both follow this file and proto.h. Every seed must itself
+ * pass wire_parse, and every command among them must be one mizd takes
+ * from a key allowed to send it (policy_refusal, tests/common/policy.h). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "msggen.h"
+#include "policy.h"
 #include "wire.h"
 
 #define T0 1742536800000u /* 2025-03-21, Nowruz 1404 */
@@ -405,35 +417,43 @@ static void counters(msgpack_packer *pk)
     wire_kv_uint(pk, "spare", 3);
 }
 
+/* where a seed is read: a command's socket, or the broker's (B) */
+#define C MIZ_SOCKET_CLIENTS
+#define W MIZ_SOCKET_WORKERS
+#define B (-1)
 static const struct {
     const char *name;
     void (*pack)(msgpack_packer *pk);
+    int socket;
 } seeds[] = {
-    {"submit", submit},
-    {"submit-any-payload", submit_any_payload},
-    {"status", status},
-    {"ping", ping},
-    {"snapshot", snapshot},
-    {"register", reg},
-    {"ack", ack},
-    {"progress", progress},
-    {"answer", answer},
-    {"refuse", refuse},
-    {"heartbeat", heartbeat},
-    {"bye", bye},
-    {"accepted", accepted},
-    {"status-reply", status_reply},
-    {"pong", pong},
-    {"outcome", outcome},
-    {"error", error},
-    {"snapshot-reply", snapshot_reply},
-    {"registered", registered},
-    {"deliver", deliver},
-    {"ok", ok},
-    {"cancel", cancel},
-    {"event", event},
-    {"counters", counters},
+    {"submit", submit, C},
+    {"submit-any-payload", submit_any_payload, C},
+    {"status", status, C},
+    {"ping", ping, C},
+    {"snapshot", snapshot, C},
+    {"register", reg, W},
+    {"ack", ack, W},
+    {"progress", progress, W},
+    {"answer", answer, W},
+    {"refuse", refuse, W},
+    {"heartbeat", heartbeat, W},
+    {"bye", bye, W},
+    {"accepted", accepted, B},
+    {"status-reply", status_reply, B},
+    {"pong", pong, B},
+    {"outcome", outcome, B},
+    {"error", error, B},
+    {"snapshot-reply", snapshot_reply, B},
+    {"registered", registered, B},
+    {"deliver", deliver, B},
+    {"ok", ok, B},
+    {"cancel", cancel, B},
+    {"event", event, B},
+    {"counters", counters, B},
 };
+#undef C
+#undef W
+#undef B
 
 /* 0 when the file at path holds exactly the n bytes at data. */
 static int compare_file(const char *path, const char *data, size_t n)
@@ -463,34 +483,217 @@ static int write_file(const char *path, const char *data, size_t n)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* What a seed must be beyond a frame wire_parse takes: a command mizd
+ * takes from every key role that may send it; a broker's message of
+ * proto.h (socket -1; the stream's have no type); anything (-2). NULL if
+ * it is. */
+static const char *seed_fault(const msgpack_object *root, int socket)
 {
-    bool check = argc == 3 && strcmp(argv[1], "--check") == 0;
-    if (argc != 2 + check) {
-        fprintf(stderr, "usage: wire_seeds [--check] DIR\n");
-        return 2;
+    const msgpack_object *type = wire_obj_get(root, "type");
+    if (socket == -2)
+        return NULL;
+    if (socket < 0)
+        return !type || policy_message(type) >= 0 ? NULL : "not a message of proto.h";
+    for (int k = 0; k < MIZ_KEY_ROLE_COUNT; k++) {
+        int c = type && type->type == MSGPACK_OBJECT_STR
+                    ? miz_command_find((miz_socket_t)socket, type->via.str.ptr, type->via.str.size)
+                    : -1;
+        if (c < 0)
+            return "not a command of proto.h on its socket";
+        if (policy_may_send((miz_key_role_t)k, (miz_command_t)c) &&
+            policy_refusal((miz_key_role_t)k, (miz_socket_t)socket, root) >= 0)
+            return "refused by proto.h's rules";
     }
-    const char *dir = argv[1 + check];
-    int failed = 0;
-    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        seeds[i].pack(&pk);
+    return NULL;
+}
 
-        char err[256], path[4096];
+/* Packs seed i of the table (i < N_DOCS) or the generator's template
+ * i - N_DOCS; its name into name. False for a template with no seed. */
+#define N_DOCS (sizeof seeds / sizeof seeds[0])
+static bool pack_seed(size_t i, msgpack_sbuffer *sb, char *name, size_t len, int *socket)
+{
+    msgpack_sbuffer_clear(sb);
+    if (i < N_DOCS) {
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+        seeds[i].pack(&pk);
+        snprintf(name, len, "%s", seeds[i].name);
+        *socket = seeds[i].socket;
+        return true;
+    }
+    tkind_t t = (tkind_t)(i - N_DOCS);
+    tmsg_t m;
+    static const mg_targets_t none;
+    build(&m, t, 1 + t, &none); /* drawn even when unused: the stream stays as it was */
+    if (t == T_SUBMIT_BIG) /* over what fuzz_wire tries (run.sh: -max_len) */
+        return false;
+    frame_t f;
+    frame_init(&f);
+    pack_msg(&f, &m, X_VALID);
+    msgpack_sbuffer_write(sb, f.sb.data, f.sb.size);
+    frame_destroy(&f);
+    snprintf(name, len, "gen-%s", t_names[t]);
+    /* the commands (the rest are made to be refused) */
+    *socket = t < T_REG_WATER ? MIZ_SOCKET_CLIENTS : t < T_VERSION ? MIZ_SOCKET_WORKERS : -2;
+    return true;
+}
+
+/* Writes the seeds into dir, or checks them there. */
+static int seeds_do(const char *dir, bool check)
+{
+    int failed = 0;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    mg_seed(20250321);
+    for (size_t i = 0; i < N_DOCS + N_T; i++) {
+        char name[64], err[256], path[4096];
+        int socket;
+        if (!pack_seed(i, &sb, name, sizeof name, &socket))
+            continue;
         wire_status_t st;
         wire_msg_t *m = wire_parse(sb.data, sb.size, &st, err, sizeof err);
-        snprintf(path, sizeof path, "%s/%s.msgpack", dir, seeds[i].name);
-        if (!m) {
-            fprintf(stderr, "%s: not a valid frame: %s\n", seeds[i].name, err);
+        const char *fault = m ? seed_fault(wire_root(m), socket) : NULL;
+        snprintf(path, sizeof path, "%s/%s.msgpack", dir, name);
+        if (!m || fault) {
+            fprintf(stderr, "%s: %s%s\n", name, m ? fault : "not a valid frame: ", m ? "" : err);
             failed = 1;
         } else if ((check ? compare_file : write_file)(path, sb.data, sb.size) < 0) {
             failed = 1;
         }
         wire_msg_destroy(&m);
-        msgpack_sbuffer_destroy(&sb);
     }
+    msgpack_sbuffer_destroy(&sb);
     return failed;
+}
+
+/* ---- the dictionary ---- */
+
+/* msgpack's headers: fixed containers and strings, every format byte, the
+ * sized ones with a length of 1 and of the most */
+static const char *const dict_head[] = {
+    "\\x80", "\\x81", "\\x8f", "\\x90", "\\x91", "\\x9f", "\\xa0", "\\xc0", "\\xc1", "\\xc2", "\\xc3",
+    "\\xc4\\x01", "\\xc5\\x00\\x01", "\\xc6\\x00\\x00\\x00\\x01", "\\xc7\\x01\\x07", "\\xc8\\x00\\x01\\x07",
+    "\\xc9\\x00\\x00\\x00\\x01\\x07", "\\xca", "\\xcb", "\\xcc", "\\xcd", "\\xce", "\\xcf", "\\xd0", "\\xd3",
+    "\\xd4\\x07", "\\xd8\\x07", "\\xd9\\x01", "\\xda\\x00\\x01", "\\xdb\\x00\\x00\\x00\\x01", "\\xdc\\x00\\x01",
+    "\\xdd\\x00\\x00\\x00\\x01", "\\xde\\x00\\x01", "\\xdf\\x00\\x00\\x00\\x01", "\\xdd\\xff\\xff\\xff\\xff",
+    "\\xdf\\xff\\xff\\xff\\xff", "\\xdb\\xff\\xff\\xff\\xff",
+};
+
+/* keys of every message that proto.h's field rows leave out */
+static const char *const dict_keys[] = {"type", "v", "seq", "re", "duplicate"};
+
+/* topics and patterns, and UTF-8: a ZWNJ and an emoji; a surrogate, an
+ * overlong '/', past U+10FFFF (as raw bytes, not msgpack strings) */
+static const char *const dict_tail[] = {"\\xa1#", "\\xa1*", "\\xa3a.b", "\\xa5a.*.#",
+                                        "\\xd8\\xa8", "\\xe2\\x80\\x8c", "\\xf0\\x9f\\x98\\x80",
+                                        "\\xed\\xa0\\x80", "\\xc0\\xaf", "\\xf4\\x90\\x80\\x80"};
+
+typedef struct {
+    char *text;
+    size_t len, cap;
+    const char *seen[512]; /* names written, each once */
+    size_t n_seen;
+} dict_t;
+
+static void dict_raw(dict_t *d, const char *s)
+{
+    size_t n = strlen(s);
+    if (d->len + n + 1 > d->cap) {
+        d->cap = 2 * (d->len + n + 1);
+        d->text = realloc(d->text, d->cap);
+        if (!d->text)
+            abort();
+    }
+    memcpy(d->text + d->len, s, n + 1);
+    d->len += n;
+}
+
+/* A line with bytes p[0..n) quoted, \xNN for what is not printable ASCII. */
+static void dict_entry(dict_t *d, const unsigned char *p, size_t n)
+{
+    dict_raw(d, "\"");
+    for (size_t i = 0; i < n; i++) {
+        char c[8];
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
+            snprintf(c, sizeof c, "%c", p[i]);
+        else
+            snprintf(c, sizeof c, "\\x%02x", p[i]);
+        dict_raw(d, c);
+    }
+    dict_raw(d, "\"\n");
+}
+
+/* A name as a msgpack fixstr, once. */
+static void dict_name(dict_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->n_seen; i++)
+        if (strcmp(d->seen[i], name) == 0)
+            return;
+    if (d->n_seen == sizeof d->seen / sizeof d->seen[0])
+        abort();
+    d->seen[d->n_seen++] = name;
+    unsigned char buf[64];
+    size_t n = strlen(name);
+    if (n > 31)
+        abort();
+    buf[0] = (unsigned char)(0xa0 | n);
+    memcpy(buf + 1, name, n);
+    dict_entry(d, buf, n + 1);
+}
+
+static void dict_names(dict_t *d, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dict_name(d, names[i]);
+}
+
+#define DICT_NAMES(d, table) dict_names(d, table, sizeof table / sizeof *table)
+
+static void dict_make(dict_t *d)
+{
+    dict_raw(d, "# libFuzzer dictionary for fuzz_wire, written by wire_seeds --dict (tests/fuzz/wire_seeds.c):\n"
+                "# msgpack headers, every name of lib/proto.h as a msgpack string, topics and UTF-8.\n");
+    for (size_t i = 0; i < sizeof dict_head / sizeof *dict_head; i++)
+        dict_raw(d, "\""), dict_raw(d, dict_head[i]), dict_raw(d, "\"\n");
+    DICT_NAMES(d, dict_keys);
+    for (size_t f = 0; f < MIZ_F_COUNT; f++)
+        dict_name(d, miz_fields[f].key);
+    for (size_t c = 0; c < MIZ_CMD_COUNT; c++)
+        dict_name(d, miz_commands[c].type);
+    DICT_NAMES(d, miz_message_names);
+    DICT_NAMES(d, miz_error_names);
+    DICT_NAMES(d, miz_event_names);
+    DICT_NAMES(d, miz_state_names);
+    DICT_NAMES(d, miz_request_state_names);
+    DICT_NAMES(d, miz_role_names);
+    DICT_NAMES(d, miz_priority_names);
+    DICT_NAMES(d, miz_key_role_names);
+    DICT_NAMES(d, miz_copy_reason_names);
+    DICT_NAMES(d, miz_cancel_reason_names);
+    DICT_NAMES(d, miz_stream_topic_names);
+    for (size_t i = 0; i < sizeof dict_tail / sizeof *dict_tail; i++)
+        dict_raw(d, "\""), dict_raw(d, dict_tail[i]), dict_raw(d, "\"\n");
+}
+
+/* Writes the dictionary to path, or checks it there. */
+static int dict_do(const char *path, bool check)
+{
+    dict_t d = {0};
+    dict_make(&d);
+    int rc = (check ? compare_file : write_file)(path, d.text, d.len);
+    free(d.text);
+    return rc < 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc == 3 ? argv[1] : "";
+    if (argc == 2)
+        return seeds_do(argv[1], false);
+    if (argc == 3 && strcmp(mode, "--check") == 0)
+        return seeds_do(argv[2], true);
+    if (argc == 3 && (strcmp(mode, "--dict") == 0 || strcmp(mode, "--check-dict") == 0))
+        return dict_do(argv[2], strcmp(mode, "--check-dict") == 0);
+    fprintf(stderr, "usage: wire_seeds [--check] DIR | wire_seeds --dict|--check-dict FILE\n");
+    return 2;
 }
