@@ -3,8 +3,8 @@
  * The engine keeps derived figures so that a turn never walks its state:
  * spare credit, open and overdue deliveries and queue lengths per agency,
  * what each worker holds, open requests and each request's open
- * deliveries. engine_check recomputes every one of them from the objects
- * and compares, and checks that each delivery's state agrees with where it
+ * deliveries, each gateway's pending outcomes. engine_check recomputes
+ * every one of them from the objects and compares, and checks that each delivery's state agrees with where it
  * sits (queue, holder, armed deadlines). Builds with MIZ_CHECKS (tests and
  * sanitizers) run it after every turn and abort with the broken invariant
  * named; on a large state the runs are spaced so that checking costs at
@@ -74,8 +74,12 @@ static bool check_delivery(check_t *c, const engine_t *e, const delivery_t *d, t
 }
 
 static bool check_request(check_t *c, const engine_t *e, const request_t *r, tally_t *tally,
-                          size_t *open_requests)
+                          size_t *open_requests, size_t *pending)
 {
+    if (r->outcome_pending && (!r->closed || !r->confirm))
+        return check_fail(c, "request %llu has an outcome pending but is %s",
+                          (unsigned long long)r->tracking, r->closed ? "not confirmable" : "open");
+    *pending += r->outcome_pending;
     uint32_t open = 0;
     for (uint32_t i = 0; i < r->n_dels; i++) {
         if (r->dels[i]->req != r || !check_delivery(c, e, r->dels[i], tally))
@@ -136,14 +140,38 @@ static bool check_agency(check_t *c, const engine_t *e, size_t i, const tally_t 
     return true;
 }
 
+/* Each gateway's list holds its pending outcomes, oldest first, counted. */
+static bool check_gateways(check_t *c, const engine_t *e, size_t pending)
+{
+    const gateway_t *g;
+    size_t listed = 0;
+    for (size_t cur = 0; (g = idmap_next(e->gateways, &cur));) {
+        size_t n = 0;
+        for (const request_t *r = g->head; r; r = r->pending_next, n++)
+            if (!r->outcome_pending || idmap_get(e->requests, &r->tracking, sizeof r->tracking) != r ||
+                (r->pending_next && r->pending_next->pending_prev != r))
+                return check_fail(c, "a gateway's pending list holds request %llu, which is not "
+                                     "pending, not in memory or not linked back",
+                                  (unsigned long long)r->tracking);
+        if (n != g->n)
+            return check_fail(c, "a gateway lists %zu pending outcomes, counted %zu", n, g->n);
+        listed += n;
+    }
+    if (listed != pending)
+        return check_fail(c, "%zu outcomes pending, %zu on gateways' lists", pending, listed);
+    return true;
+}
+
 int engine_check(const engine_t *e, char *why, size_t whylen)
 {
     check_t c = {why, whylen, false};
     tally_t *tally = xcalloc(e->n_agencies ? e->n_agencies : 1, sizeof *tally);
-    size_t open_requests = 0, closed = 0;
+    size_t open_requests = 0, closed = 0, pending = 0;
     request_t *r;
     for (size_t cur = 0; (r = idmap_next(e->requests, &cur)) && !c.broken;)
-        check_request(&c, e, r, tally, &open_requests);
+        check_request(&c, e, r, tally, &open_requests, &pending);
+    if (!c.broken)
+        check_gateways(&c, e, pending);
     for (size_t i = 0; i < e->n_agencies && !c.broken; i++)
         check_agency(&c, e, i, &tally[i]);
     for (const request_t *q = e->closed_head; q && !c.broken; q = q->next_closed, closed++)

@@ -175,6 +175,7 @@ void cmd_submit(engine_t *e, const command_args_t *a)
     r->route = route;
     r->prio = prio;
     r->created = e->now_wall;
+    r->confirm = a->f[MIZ_F_SUBMIT_CONFIRM].b;
     request_index(e, r); /* a ref from outside the window now names this one */
     e->open_requests++;
 

@@ -16,6 +16,7 @@ typedef void (*command_fn)(engine_t *e, const command_args_t *a);
 static const command_fn command_handlers[MIZ_CMD_COUNT] = {
     [MIZ_CMD_SUBMIT] = cmd_submit,       [MIZ_CMD_STATUS] = cmd_status,
     [MIZ_CMD_SNAPSHOT] = cmd_snapshot,   [MIZ_CMD_PING] = cmd_ping,
+    [MIZ_CMD_CONFIRM] = cmd_confirm,
     [MIZ_CMD_REGISTER] = cmd_register,   [MIZ_CMD_ACK] = cmd_ack,
     [MIZ_CMD_ANSWER] = cmd_answer,       [MIZ_CMD_PROGRESS] = cmd_progress,
     [MIZ_CMD_REFUSE] = cmd_refuse,       [MIZ_CMD_RELEASE] = cmd_release,
@@ -243,8 +244,10 @@ void engine_receive(engine_t *e, engine_socket_t from, const void *rid, size_t r
         if (w)
             w->last_recv = e->now;
         e->peer.worker = w;
-    } else if (principal) {
-        peer_client_seen(e);
+    } else {
+        if (principal)
+            peer_client_seen(e);
+        outcomes_resend(e); /* a gateway that speaks is back */
     }
     if (body)
         command_dispatch(e, body, len);

@@ -15,7 +15,8 @@ static store_status_t commit_request(engine_t *e, request_t *r)
     msgpack_packer_init(&pk, &e->scratch, msgpack_sbuffer_write);
     record_pack(e, &pk, r);
     store_status_t st;
-    bool closing = r->closed && !r->open; /* with copies out it stays with the open ones */
+    /* with copies out, or its outcome not confirmed, it stays with the open ones */
+    bool closing = r->closed && !r->open && !r->outcome_pending;
     char k[ENGINE_REF_KEY_MAX];
     size_t n = r->client_ref && (!r->ref_stored || closing) ? request_ref_key(r, k) : 0;
     if (r->client_ref && !r->ref_stored &&

@@ -65,9 +65,10 @@ engine_t *engine_new(table_t *table, store_t *store, const auth_t *auth, const e
     e->refs = idmap_new(ref_key_eq);
     e->buckets = idmap_new(bucket_key_eq);
     e->holders = idmap_new(holder_key_eq);
+    e->gateways = idmap_new(gateway_key_eq);
     e->heap = dl_heap_new();
     if (!e->requests || !e->deliveries || !e->worker_map || !e->refs || !e->buckets ||
-        !e->holders || !e->heap) {
+        !e->holders || !e->gateways || !e->heap) {
         snprintf(err, errlen, "out of memory");
         engine_destroy(&e);
         return NULL;
@@ -174,6 +175,7 @@ void engine_destroy(engine_t **ep)
     idmap_destroy(&e->worker_map);
     idmap_destroy(&e->refs);
     peers_free(e);
+    gateways_free(e);
     dl_heap_destroy(&e->heap);
     msgpack_sbuffer_destroy(&e->out);
     msgpack_sbuffer_destroy(&e->scratch);

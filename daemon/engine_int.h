@@ -106,8 +106,22 @@ struct request {
     priority_t prio;
     bool dirty;      /* changed this turn: on the engine's dirty list, written when it ends */
     bool ref_stored; /* its client_ref is in the store */
+    bool confirm;    /* its submitter confirms the outcome (submit's "confirm") */
+    bool outcome_pending; /* closed, outcome not yet confirmed: on its gateway's list */
+    uint64_t outcome_sent; /* monotonic ms it was last sent; 0: not since start */
     request_t *next_closed, *next_dirty;
+    request_t *pending_prev, *pending_next; /* in its gateway's list, oldest first */
 };
+
+/* A gateway with outcomes it has not confirmed: known by its CURVE key, or
+ * without CURVE by its routing id. */
+typedef struct {
+    unsigned char id[256];
+    size_t id_len;
+    request_t *head, *tail; /* pending outcomes, in closing order */
+    size_t n;               /* = length of the list */
+    uint64_t dropped;       /* given up on, past broker.pending_outcomes or retention */
+} gateway_t;
 
 struct worker {
     unsigned char *rid;
@@ -179,6 +193,7 @@ struct engine {
     const auth_t *auth; /* CURVE keys, or NULL */
     idmap_t *buckets;   /* bucket_t by peer, with broker.rate_limit */
     idmap_t *holders;   /* holder_t by client routing id, under CURVE */
+    idmap_t *gateways;  /* gateway_t by identity, while it has pending outcomes or drops */
     uint64_t run;       /* wall ms this engine started: tells subscribers of a restart */
     msgpack_sbuffer ev; /* an event being packed, apart from out */
     msgpack_packer ev_pk;
@@ -266,6 +281,7 @@ void outbox_flush(engine_t *e);
 
 /* ---- event.c: the one place a transition is recorded ---- */
 void event_emit(engine_t *e, request_t *r, delivery_t *d, miz_event_t type, const worker_t *w);
+void event_mark_dirty(engine_t *e, request_t *r);
 void event_history_add(delivery_t *d, hist_t h);
 void event_publish_counters(engine_t *e);
 
@@ -327,6 +343,15 @@ size_t request_ref_key(const request_t *r, char out[ENGINE_REF_KEY_MAX]);
 bool ref_key_eq(const void *value, const void *key, size_t len);
 void request_pack_status(engine_t *e, wire_map_t *m, const request_t *r, bool personal);
 
+/* ---- outcome.c: every outcome reaches its gateway ---- */
+void outcome_send(engine_t *e, request_t *r);
+void outcome_pend(engine_t *e, request_t *r);
+void outcome_give_up(engine_t *e, request_t *r);
+void outcomes_resend(engine_t *e);
+void outcomes_pack_counters(const engine_t *e, wire_map_t *m);
+bool gateway_key_eq(const void *value, const void *key, size_t len);
+void gateways_free(engine_t *e);
+
 /* ---- record.c: a request as the store keeps it ---- */
 void record_pack(engine_t *e, msgpack_packer *pk, const request_t *r);
 request_t *record_decode(engine_t *e, const void *data, size_t len, const char **why);
@@ -378,6 +403,7 @@ bool command_table_complete(void);
 void cmd_submit(engine_t *e, const command_args_t *a);
 void cmd_status(engine_t *e, const command_args_t *a);
 void cmd_ping(engine_t *e, const command_args_t *a);
+void cmd_confirm(engine_t *e, const command_args_t *a);
 void cmd_snapshot(engine_t *e, const command_args_t *a);
 void cmd_register(engine_t *e, const command_args_t *a);
 void cmd_ack(engine_t *e, const command_args_t *a);

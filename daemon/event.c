@@ -83,7 +83,8 @@ static void event_publish_transition(engine_t *e, const request_t *r, const deli
     event_publish(e, &m, MIZ_TOPIC_EVENT);
 }
 
-void event_emit(engine_t *e, request_t *r, delivery_t *d, miz_event_t type, const worker_t *w)
+/* r is written when the turn ends. */
+void event_mark_dirty(engine_t *e, request_t *r)
 {
     if (!r->dirty) {
         /* in order of first change, so that a turn's new requests are
@@ -94,6 +95,11 @@ void event_emit(engine_t *e, request_t *r, delivery_t *d, miz_event_t type, cons
         *e->dirty_tail = r;
         e->dirty_tail = &r->next_dirty;
     }
+}
+
+void event_emit(engine_t *e, request_t *r, delivery_t *d, miz_event_t type, const worker_t *w)
+{
+    event_mark_dirty(e, r);
     if (d)
         event_history_add(d, (hist_t){e->now_wall, w ? w->serial : 0, (uint8_t)type});
     log_level_t level = event_level(type);
@@ -131,5 +137,6 @@ void event_publish_counters(engine_t *e)
         wire_map_uint(&am, "spare", a->spare);
         wire_map_end(&am);
     }
+    outcomes_pack_counters(e, &m);
     event_publish(e, &m, MIZ_TOPIC_COUNTERS);
 }

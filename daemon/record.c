@@ -11,7 +11,11 @@
 
 #include <string.h>
 
-#define REC_FIELDS 13 /* 12 before CURVE: no submitter */
+#define REC_FIELDS 14 /* 12 before CURVE: no submitter; 13 before confirmations */
+
+/* A record's outcome field: whether the submitter confirms the outcome,
+ * and whether it has (or it was given up on). */
+enum { REC_NO_CONFIRM, REC_OUTCOME_PENDING, REC_OUTCOME_SETTLED };
 #define REC_DELIVERY_FIELDS 18
 
 static void record_pack_bin(msgpack_packer *pk, const void *p, size_t n)
@@ -79,6 +83,9 @@ void record_pack(engine_t *e, msgpack_packer *pk, const request_t *r)
         wire_pack_cstr(pk, agency_id(e, r->observers[i]));
     record_pack_deliveries(e, pk, r);
     record_pack_opt_str(pk, r->submitter);
+    msgpack_pack_uint8(pk, !r->confirm           ? REC_NO_CONFIRM
+                           : r->outcome_pending ? REC_OUTCOME_PENDING
+                                                : REC_OUTCOME_SETTLED);
 }
 
 /* A cursor over a record's array that remembers the first mismatch. */
@@ -211,11 +218,12 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
         return NULL;
     }
     rec_t c = {up.data.via.array.ptr, up.data.via.array.size, NULL};
-    if (c.n != REC_FIELDS && c.n != REC_FIELDS - 1)
+    if (c.n < REC_FIELDS - 2 || c.n > REC_FIELDS)
         c.bad = "request";
     size_t topic_len, kind_len, ref_len, submitter_len = 0;
     const char *submitter =
-        c.n == REC_FIELDS ? rec_str(&c, 12, true, &submitter_len, "submitter") : NULL;
+        c.n > 12 ? rec_str(&c, 12, true, &submitter_len, "submitter") : NULL;
+    uint64_t outcome = c.n > 13 ? rec_uint(&c, 13, REC_OUTCOME_SETTLED, "outcome") : 0;
     const char *topic = rec_str(&c, 3, false, &topic_len, "topic");
     const char *kind = rec_str(&c, 4, false, &kind_len, "kind");
     const char *ref = rec_str(&c, 5, true, &ref_len, "client_ref");
@@ -263,6 +271,8 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
         c.bad = dels.bad;
     }
     r->ref_stored = ref != NULL;
+    r->confirm = outcome != REC_NO_CONFIRM;
+    r->outcome_pending = outcome == REC_OUTCOME_PENDING && r->closed;
     msgpack_unpacked_destroy(&up);
     if (c.bad) {
         *why = c.bad;

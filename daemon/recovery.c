@@ -82,6 +82,8 @@ static void recovery_revive(engine_t *e, request_t *r, recovery_t *rc)
         closed_append(e, r);
     else
         e->open_requests++;
+    if (r->outcome_pending) /* sent again when its gateway speaks */
+        outcome_pend(e, r);
 }
 
 static int recovery_one(const void *rec, size_t len, void *arg)

@@ -5,8 +5,9 @@
  * deliveries. It is indexed by tracking number and by client_ref (under
  * CURVE, by key and ref, so one gateway can neither take nor probe
  * another's refs). When its last branch settles it closes and sends its
- * outcome; closed requests stay in memory, in closing order, up to
- * broker.retain_closed, and are then forgotten (the store still has them).
+ * outcome (outcome.c); closed requests stay in memory, in closing order, up
+ * to broker.retain_closed (and while an outcome waits for its gateway's
+ * confirmation), and are then forgotten (the store still has them).
  * request_pack_status gives a request as status and snapshot replies do. */
 #include "engine_int.h"
 
@@ -112,33 +113,6 @@ static void request_free(engine_t *e, request_t *r)
     request_drop(r);
 }
 
-static void request_pack_answer(engine_t *e, const request_t *r, uint16_t branch)
-{
-    const delivery_t *last = NULL;
-    bool late = false; /* the citizen waited past a deadline of this branch */
-    for (uint32_t i = 0; i < r->n_dels; i++) {
-        const delivery_t *d = r->dels[i];
-        if (d->branch != branch || !delivery_answers_branch(d))
-            continue;
-        last = d;
-        late |= d->overdue;
-        if (d->state == MIZ_DS_ANSWERED)
-            break;
-    }
-    bool answered = last->state == MIZ_DS_ANSWERED;
-    wire_map_t m;
-    wire_map_begin(&m, &e->pk);
-    /* the targets come first, one per branch, in r->dels: as recovered too */
-    wire_map_cstr(&m, "agency", agency_id(e, r->dels[branch]->agency));
-    wire_map_cstr(&m, "answered_by", agency_id(e, last->agency));
-    wire_map_uint(&m, "delivery", last->id);
-    wire_map_cstr(&m, "outcome", answered ? last->outcome : miz_state_names[last->state]);
-    wire_map_bool(&m, "late", late);
-    if (answered)
-        wire_map_cstr(&m, "text", last->text ? last->text : "");
-    wire_map_end(&m);
-}
-
 /* Closed requests wait in closing order to be forgotten from memory. */
 void closed_append(engine_t *e, request_t *r)
 {
@@ -155,19 +129,10 @@ void request_close(engine_t *e, request_t *r)
     r->closed = e->now_wall;
     e->open_requests--;
     event_emit(e, r, NULL, MIZ_EV_CLOSED, NULL);
-    wire_map_t *m = msg_begin(e, MIZ_MSG_OUTCOME);
-    wire_map_uint(m, "tracking", r->tracking);
-    wire_map_uint(m, "closed", r->closed);
-    if (r->client_ref)
-        wire_map_cstr(m, "client_ref", r->client_ref);
-    msgpack_pack_array(wire_map_key(m, "answers"), r->route->n_to);
-    for (uint16_t i = 0; i < r->route->n_to; i++)
-        request_pack_answer(e, r, i);
-    if (peer_outcome_deliverable(e, r))
-        send_client(e, r->client_id, r->client_id_len);
+    if (r->confirm)
+        outcome_pend(e, r);
     else
-        LOG(e, LOG_WARN, "outcome of tracking %llu held back: its routing id is not with the key "
-                         "that submitted it", (unsigned long long)r->tracking);
+        outcome_send(e, r);
     closed_append(e, r); /* freed only at the end of the turn: callers still hold r */
 }
 
@@ -183,7 +148,7 @@ void requests_evict_closed(engine_t *e)
             e->closed_tail = NULL;
         r->next_closed = NULL;
         e->n_closed--;
-        if (r->open || r->dirty)
+        if (r->open || r->dirty || r->outcome_pending)
             closed_append(e, r);
         else
             request_free(e, r);
@@ -199,7 +164,9 @@ void requests_forget_closed_before(engine_t *e, uint64_t before)
 {
     request_t *prev = NULL;
     for (request_t **p = &e->closed_head, *r; (r = *p);) {
-        if (r->closed >= before || r->open || r->dirty) {
+        if (r->outcome_pending && r->closed < before)
+            outcome_give_up(e, r); /* written when the turn ends, purged by a later pass */
+        if (r->closed >= before || r->open || r->dirty || r->outcome_pending) {
             prev = r;
             p = &r->next_closed;
             continue;

@@ -38,6 +38,7 @@
 #define MIZ_SNAPSHOTS_MAX 8    /* snapshots read from the store at once */
 #define MIZ_RETRY_AFTER_MS 1000 /* retry_after_ms of unavailable, and busy from max_open */
 #define MIZ_LIVENESS 3          /* heartbeats a worker may miss before it is dropped */
+#define MIZ_OUTCOMES_RESENT_MAX 256 /* pending outcomes sent again per message of their gateway */
 
 /* ---- names ----
  * Each list gives an enum (MIZ_<LIST>_<ID>, then a _COUNT) and a table of
@@ -221,6 +222,7 @@ typedef enum { MIZ_SOCKET_CLIENTS, MIZ_SOCKET_WORKERS } miz_socket_t;
     X(STATUS, "status", CLIENTS, MIZ_KEYS(GATEWAY) | MIZ_KEYS(DASHBOARD), 0, "ask for a status")   \
     X(SNAPSHOT, "snapshot", CLIENTS, MIZ_KEYS(DASHBOARD), 0, "read the event stream")              \
     X(PING, "ping", CLIENTS, MIZ_ANY_KEY, 0, "ping")                                               \
+    X(CONFIRM, "confirm", CLIENTS, MIZ_KEYS(GATEWAY), 0, "confirm an outcome")                     \
     X(REGISTER, "register", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_FIELDS_FIRST,                       \
       "register as a worker")                                                                      \
     X(ACK, "ack", WORKERS, MIZ_KEYS(WORKER), MIZ_CMD_REGISTERED | MIZ_CMD_REPEATABLE, "ack")       \
@@ -264,8 +266,10 @@ typedef enum {
     X(SUBMIT, PRIORITY, "priority", STR, false, MIZ_PRIORITY_MAX)                                  \
     X(SUBMIT, CLIENT_REF, "client_ref", STR, false, MIZ_REF_MAX)                                   \
     X(SUBMIT, PAYLOAD, "payload", ANY, true, MIZ_PAYLOAD_MAX)                                      \
+    X(SUBMIT, CONFIRM, "confirm", BOOL, false, 0)                                                  \
     X(STATUS, TRACKING, "tracking", UINT, true, 0)                                                 \
     X(SNAPSHOT, SINCE, "since", UINT, false, 0)                                                    \
+    X(CONFIRM, TRACKING, "tracking", UINT, true, 0)                                                \
     X(REGISTER, AGENCY, "agency", STR, true, MIZ_AGENCY_MAX)                                       \
     X(REGISTER, NAME, "name", STR, false, MIZ_NAME_MAX)                                            \
     X(REGISTER, CREDIT, "credit", UINT, false, 0)                                                  \
@@ -327,6 +331,7 @@ int miz_field_find(miz_command_t c, const char *key);
     X(STATUS, "status", false)                                                                     \
     X(PONG, "pong", false)                                                                         \
     X(OUTCOME, "outcome", true)                                                                    \
+    X(CONFIRMED, "confirmed", true)                                                                \
     X(SNAPSHOT, "snapshot", true)                                                                  \
     X(REGISTERED, "registered", false)                                                             \
     X(DELIVER, "deliver", true)                                                                    \

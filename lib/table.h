@@ -99,6 +99,7 @@ typedef struct {
     size_t max_message;           /* bytes per frame (ZMQ_MAXMSGSIZE) */
     size_t max_open;              /* open requests before submissions get busy */
     size_t retain_closed;         /* closed requests kept in memory for status queries */
+    size_t pending_outcomes;      /* outcomes kept per gateway until it confirms them */
     const char *data_dir;         /* where the store lives */
     uint64_t retention_ms;        /* closed requests stay on disk this long */
     uint64_t dedup_window_ms;     /* a client_ref seen this recently is a resubmission */

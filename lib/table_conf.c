@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define COUNT_MAX 4294967295u /* max_open, retain_closed */
+#define COUNT_MAX 4294967295u /* max_open, retain_closed, pending_outcomes */
 #define MESSAGE_MIN 1024
 #define MESSAGE_MAX (64u << 20)
 
@@ -20,6 +20,7 @@
 static const char *const broker_keys[] = {
     "name",          "endpoints", "heartbeat", "max_message",  "max_open",
     "retain_closed", "data_dir",  "retention", "dedup_window", "rate_limit",
+    "pending_outcomes",
 };
 enum {
     B_NAME,
@@ -32,6 +33,7 @@ enum {
     B_RETENTION,
     B_DEDUP,
     B_RATE,
+    B_PENDING,
     B_COUNT
 };
 static const char *const endpoint_keys[] = {"clients", "workers", "events"};
@@ -104,6 +106,9 @@ void conf_read_broker(struct loader *ld, const struct field *top)
         schema_read_duration(ld, &f[B_DEDUP], "broker", &c->dedup_window_ms);
     if (f[B_RATE].key)
         conf_read_rate(ld, &f[B_RATE], c);
+    if (f[B_PENDING].key &&
+        schema_read_uint(ld, &f[B_PENDING], "broker", 1, COUNT_MAX, &v) == 0)
+        c->pending_outcomes = (size_t)v;
 }
 
 /* ---- security ---- */

@@ -119,6 +119,7 @@ static void load_read_table(struct loader *ld, const struct node *root)
         .max_message = 1048576,
         .max_open = 1000000,
         .retain_closed = 100000,
+        .pending_outcomes = 10000,
         .data_dir = "/var/lib/miz",
         .retention_ms = 400ull * 24 * 3600 * 1000,
         .dedup_window_ms = 24ull * 3600 * 1000,

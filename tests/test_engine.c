@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,8 @@ typedef struct {
     sent_t sent[SENT_MAX];
     size_t n_sent;
     size_t events; /* messages on the event stream */
+    wire_msg_t *counters; /* the last counters */
+    const char *offline;  /* a client routing id whose messages are lost */
     const char *table; /* YAML of the routing table; NULL: deadlines.yaml */
     engine_t *e;
     char dir[64]; /* the store's */
@@ -58,8 +61,18 @@ static int fake_send(void *ctx, engine_socket_t to, const void *rid, size_t rid_
         fail_msg("the engine sent an undecodable message: %s", why);
     if (to == ENGINE_EVENTS) {
         f->events++;
-        wire_msg_destroy(&m);
+        if (rid_len == 8 && memcmp(rid, "counters", 8) == 0) {
+            wire_msg_destroy(&f->counters);
+            f->counters = m;
+        } else {
+            wire_msg_destroy(&m);
+        }
         return 0;
+    }
+    if (f->offline && strlen(f->offline) == rid_len && memcmp(f->offline, rid, rid_len) == 0) {
+        wire_msg_destroy(&m);
+        errno = EHOSTUNREACH;
+        return -1;
     }
     assert_true(f->n_sent < SENT_MAX && rid_len < sizeof f->sent[0].rid);
     sent_t *s = &f->sent[f->n_sent++];
@@ -144,6 +157,7 @@ static int teardown(void **state)
     char path[sizeof f->dir + 256];
     engine_destroy(&f->e);
     fake_drop_sent(f);
+    wire_msg_destroy(&f->counters);
     DIR *dir = opendir(f->dir); /* the store's files: flat */
     assert_non_null(dir);
     for (struct dirent *d; (d = readdir(dir));)
@@ -169,7 +183,7 @@ static void turn_end(fake_t *f)
 
 /* One message from a peer as its own turn: keys and values alternate in
  * kv, strings unless a key starts with '#' (a uint, the value given as a
- * decimal string). */
+ * decimal string) or '?' (a bool: "true" or not). */
 static void receive(fake_t *f, engine_socket_t from, const char *rid, const principal_t *key,
                     const char *const *kv)
 {
@@ -182,6 +196,8 @@ static void receive(fake_t *f, engine_socket_t from, const char *rid, const prin
     for (; kv[0]; kv += 2) {
         if (kv[0][0] == '#')
             wire_map_uint(&m, kv[0] + 1, strtoull(kv[1], NULL, 10));
+        else if (kv[0][0] == '?')
+            wire_map_bool(&m, kv[0] + 1, strcmp(kv[1], "true") == 0);
         else
             wire_map_cstr(&m, kv[0], kv[1]);
     }
@@ -732,6 +748,112 @@ static void test_credit(void **state)
     ANSWER(f, "w", id[3], "done", "");
 }
 
+/* One gateway, 137, whose outcomes wait for it: at most two. */
+static const char pending_table[] = "broker: {name: t, heartbeat: 100ms, pending_outcomes: 2}\n"
+                                    "agencies: {water: {name_fa: آب, name_en: Water}}\n"
+                                    "routes: [{match: utility.water.*, to: [water]}]\n";
+
+static int setup_pending(void **state)
+{
+    return setup_table(state, pending_table);
+}
+
+static uint64_t submit_confirmed(fake_t *f, const char *rid)
+{
+    CLIENT(f, rid, "type", "submit", "topic", "utility.water.leak", "payload", "نشت", "?confirm",
+           "true");
+    wire_msg_t *m = expect(f, rid, "accepted");
+    uint64_t t = msg_uint(m, "tracking");
+    wire_msg_destroy(&m);
+    return t;
+}
+
+/* The gateway speaks (a ping); it gets what it has not confirmed, oldest
+ * first, then its pong. */
+static void ping_expect(fake_t *f, const char *rid, const uint64_t *outcomes, size_t n)
+{
+    CLIENT(f, rid, "type", "ping");
+    for (size_t i = 0; i < n; i++) {
+        wire_msg_t *m = expect(f, rid, "outcome");
+        assert_int_equal(msg_uint(m, "tracking"), outcomes[i]);
+        wire_msg_destroy(&m);
+    }
+    expect_done(f, rid, "pong");
+    quiet(f, rid);
+}
+
+static void confirm(fake_t *f, const char *rid, uint64_t tracking)
+{
+    char n[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)tracking);
+    CLIENT(f, rid, "type", "confirm", "#tracking", n);
+    wire_msg_t *m = expect(f, rid, "confirmed");
+    assert_int_equal(msg_uint(m, "tracking"), tracking);
+    wire_msg_destroy(&m);
+}
+
+/* The gateway's counters: its pending and dropped outcomes. */
+static void gateway_counts(fake_t *f, const char *name, uint64_t pending, uint64_t dropped)
+{
+    tick(f);
+    const msgpack_object *gws = wire_get(f->counters, "gateways");
+    assert_non_null(gws);
+    for (uint32_t i = 0; i < gws->via.array.size; i++) {
+        const msgpack_object *g = &gws->via.array.ptr[i];
+        const msgpack_object *n = wire_obj_get(g, "gateway");
+        if (n->via.str.size != strlen(name) || memcmp(n->via.str.ptr, name, strlen(name)) != 0)
+            continue;
+        assert_int_equal(obj_uint(g, "pending"), pending);
+        assert_int_equal(obj_uint(g, "dropped"), dropped);
+        return;
+    }
+    assert_true(pending == 0 && dropped == 0);
+}
+
+/* A gateway offline while its requests close, back after a restart, gets
+ * every outcome it has not confirmed, oldest first, again until it
+ * confirms, at most broker.pending_outcomes of them. */
+static void test_outcomes_pending(void **state)
+{
+    fake_t *f = *state;
+    reg(f, "w", "water", "10");
+    uint64_t t[3], id[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = submit_confirmed(f, "137");
+        id[i] = take(f, "w", t[i], "target", NULL);
+    }
+    f->offline = "137"; /* its outcomes are lost on the way */
+    for (int i = 0; i < 3; i++)
+        ANSWER(f, "w", id[i], "fixed", "");
+    gateway_counts(f, "137", 2, 1); /* the oldest was given up */
+    f->offline = NULL;
+    engine_destroy(&f->e);
+    fake_drop_sent(f);
+    f->mono = 7; /* a new boot */
+    fake_start(f);
+
+    ping_expect(f, "137", &t[1], 2);
+    ping_expect(f, "137", NULL, 0); /* sent lately: not again yet */
+    f->mono += 300, f->wall += 300;
+    ping_expect(f, "137", &t[1], 2); /* not confirmed: again */
+    confirm(f, "137", t[1]);
+    confirm(f, "other", t[2]); /* another gateway's confirmation changes nothing */
+    f->mono += 300, f->wall += 300;
+    ping_expect(f, "137", &t[2], 1);
+    confirm(f, "137", t[2]);
+    confirm(f, "137", t[2]); /* again: nothing left to confirm, still confirmed */
+    gateway_counts(f, "137", 0, 0);
+    wire_msg_t *m = status(f, "c", t[0]); /* given up, still known */
+    str_is(wire_root(m), "state", "closed");
+    wire_msg_destroy(&m);
+
+    engine_destroy(&f->e); /* the confirmations are durable */
+    fake_drop_sent(f);
+    fake_start(f);
+    f->mono += 300, f->wall += 300;
+    ping_expect(f, "137", NULL, 0);
+}
+
 /* A request purged for retention is gone at once, without a restart: its
  * status is unknown_tracking and its client_ref makes a new request. */
 static void test_retention(void **state)
@@ -822,6 +944,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repeated_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outcomes_pending, setup_pending, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,7 +62,7 @@ static const char *agency_id(const table_t *t, unsigned i)
 
 static const broker_conf_t builtin_conf = {
     "miz",      "tcp://127.0.0.1:7370", "tcp://127.0.0.1:7371", "tcp://127.0.0.1:7372", 1000,
-    1048576,    1000000, 100000, "/var/lib/miz", 400ull * 24 * 3600 * 1000, 24ull * 3600 * 1000,
+    1048576,    1000000, 100000, 10000, "/var/lib/miz", 400ull * 24 * 3600 * 1000, 24ull * 3600 * 1000,
     0,          0,       {CURVE_AUTO, NULL, NULL, NULL, 0},
 };
 
@@ -256,7 +256,7 @@ static void test_broker_settings(void **state)
     (void)state;
     assert_conf(table_conf(t),
                 (broker_conf_t){"test", "ipc:///run/miz/c", "inproc://w", "tcp://0.0.0.0:9000",
-                                250, 1024, 1, 0,
+                                250, 1024, 1, 0, 10000,
                                 "/srv/miz", 30ull * 24 * 3600 * 1000, 90 * 60 * 1000,
                                 0, 0, {CURVE_AUTO, NULL, NULL, NULL, 0}});
     const route_t *r = table_route(t, 0);
@@ -288,11 +288,11 @@ static void test_unknown_keys(void **state)
     ERRORS("broker:\n  nam: x\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"nam\" in broker (expected name, endpoints, heartbeat,"
            " max_message, max_open, retain_closed, data_dir, retention,"
-           " dedup_window, rate_limit)\n");
+           " dedup_window, rate_limit, pending_outcomes)\n");
     ERRORS("broker:\n  timezone: Asia/Tehran\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"timezone\" in broker (expected name, endpoints, heartbeat,"
            " max_message, max_open, retain_closed, data_dir, retention,"
-           " dedup_window, rate_limit)\n");
+           " dedup_window, rate_limit, pending_outcomes)\n");
     ERRORS("broker:\n  endpoints: {client: \"tcp://x:1\"}\n" AGENCIES ROUTE,
            "t.yaml:2:15: unknown key \"client\" in broker endpoints (expected clients, workers, events)\n");
     ERRORS("defaults:\n  prio: urgent\n" AGENCIES ROUTE,
@@ -548,7 +548,7 @@ static void test_load_files(void **state)
              " zero\n"
              "%1$s:4:3: unknown key \"colour\" in broker (expected name, endpoints, heartbeat,"
              " max_message, max_open, retain_closed, data_dir, retention,"
-             " dedup_window, rate_limit)\n"
+             " dedup_window, rate_limit, pending_outcomes)\n"
              "%1$s:7:3: bad agency id \"Roads\" (expected [a-z0-9_-], 1 to 64 characters)\n"
              "%1$s:10:10: unknown agency \"watr\" in route \"utility.water.*\"\n"
              "%1$s:11:19: \"max_attempts\" in route \"utility.water.*\" must be an integer from 1"
