@@ -43,7 +43,7 @@ typedef struct {
     msgpack_sbuffer buf;
     msgpack_packer pk;
     uint64_t last_send, last_recv; /* monotonic ms */
-    unsigned char rid[DEALER_RID_LEN]; /* our routing id; 0 bytes: ZeroMQ's choice */
+    unsigned char rid[MIZ_CLIENT_ID_MAX]; /* our routing id; 0 bytes: ZeroMQ's choice */
     size_t rid_len;
     const miz_curve_t *curve;      /* &keys, set on every new socket; NULL: none */
     miz_curve_t keys;              /* into the copies below */
@@ -165,7 +165,7 @@ static int key_copy(char dst[MIZ_KEY_LEN + 1], const char *key)
 /* A client keeps one random routing id for its life, so the broker can
  * still send it the outcome after a reconnect, or after its own restart. */
 static int conn_init(conn_t *c, void *zctx, const char *endpoint, bool stable_id,
-                     const miz_curve_t *curve)
+                     const char *id, const miz_curve_t *curve)
 {
     memset(c, 0, sizeof *c);
     if (curve && (key_copy(c->server_key, curve->server_key) < 0 ||
@@ -174,10 +174,17 @@ static int conn_init(conn_t *c, void *zctx, const char *endpoint, bool stable_id
         return -1;
     c->keys = (miz_curve_t){c->server_key, c->public_key, c->secret_key};
     c->curve = curve ? &c->keys : NULL;
-    if (stable_id) {
+    if (id) { /* ZeroMQ keeps ids that begin with a zero byte for its own */
+        c->rid_len = strlen(id);
+        if (!c->rid_len || c->rid_len > MIZ_CLIENT_ID_MAX) {
+            errno = EINVAL;
+            return -1;
+        }
+        memcpy(c->rid, id, c->rid_len);
+    } else if (stable_id) {
         if (dealer_rid(c->rid) < 0)
             return -1;
-        c->rid_len = sizeof c->rid;
+        c->rid_len = DEALER_RID_LEN;
     }
     c->next_seq = 1;
     msgpack_sbuffer_init(&c->buf);
@@ -324,10 +331,16 @@ miz_client_t *miz_client_new(void *zctx, const char *endpoint)
 
 miz_client_t *miz_client_new_curve(void *zctx, const char *endpoint, const miz_curve_t *curve)
 {
+    return miz_client_new_named(zctx, endpoint, NULL, curve);
+}
+
+miz_client_t *miz_client_new_named(void *zctx, const char *endpoint, const char *id,
+                                   const miz_curve_t *curve)
+{
     miz_client_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    if (conn_init(&c->conn, zctx, endpoint, true, curve) < 0) {
+    if (conn_init(&c->conn, zctx, endpoint, true, id, curve) < 0) {
         int e = errno;
         miz_client_destroy(&c);
         errno = e;
@@ -365,6 +378,8 @@ int miz_client_send_submit(miz_client_t *c, const miz_submit_t *s, uint64_t *seq
         wire_map_cstr(&m, FIELD(SUBMIT, PRIORITY), s->priority);
     if (s->client_ref)
         wire_map_cstr(&m, FIELD(SUBMIT, CLIENT_REF), s->client_ref);
+    if (s->confirm)
+        wire_map_bool(&m, FIELD(SUBMIT, CONFIRM), true);
     msgpack_packer *pk = wire_map_key(&m, FIELD(SUBMIT, PAYLOAD));
     if (s->payload)
         msgpack_sbuffer_write(&c->conn.buf, s->payload, s->payload_len);
@@ -378,6 +393,21 @@ int miz_client_send_status(miz_client_t *c, uint64_t tracking, uint64_t *seq)
     wire_map_t m;
     conn_begin(&c->conn, &m, MIZ_CMD_STATUS, seq);
     wire_map_uint(&m, FIELD(STATUS, TRACKING), tracking);
+    return conn_send(&c->conn, &m);
+}
+
+int miz_client_send_confirm(miz_client_t *c, uint64_t tracking, uint64_t *seq)
+{
+    wire_map_t m;
+    conn_begin(&c->conn, &m, MIZ_CMD_CONFIRM, seq);
+    wire_map_uint(&m, FIELD(CONFIRM, TRACKING), tracking);
+    return conn_send(&c->conn, &m);
+}
+
+int miz_client_send_ping(miz_client_t *c, uint64_t *seq)
+{
+    wire_map_t m;
+    conn_begin(&c->conn, &m, MIZ_CMD_PING, seq);
     return conn_send(&c->conn, &m);
 }
 
@@ -440,7 +470,7 @@ miz_worker_t *miz_worker_new(void *zctx, const char *endpoint, const miz_worker_
     bool ok = w->agency && (!o->name || w->name) && (!o->n_topics || w->topics);
     for (size_t i = 0; ok && i < o->n_topics; i++, w->n_topics++)
         ok = (w->topics[i] = strdup(o->topics[i])) != NULL;
-    if (!ok || conn_init(&w->conn, zctx, endpoint, false, o->curve) < 0 || worker_register(w) < 0) {
+    if (!ok || conn_init(&w->conn, zctx, endpoint, false, NULL, o->curve) < 0 || worker_register(w) < 0) {
         int e = errno;
         miz_worker_destroy(&w);
         errno = e;

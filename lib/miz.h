@@ -51,6 +51,8 @@ typedef struct {
     const char *text;       /* the payload as a UTF-8 string, or... */
     const void *payload;    /* ...one packed msgpack object (wins when set) */
     size_t payload_len;
+    bool confirm; /* the outcome stays pending until miz_client_send_confirm says it arrived:
+                     mizd sends it again whenever this gateway speaks (protocol.md 3.7) */
 } miz_submit_t;
 
 /* CURVE keys (Z85, 40 characters each; lib/cert.h reads them from
@@ -64,12 +66,24 @@ typedef struct {
 miz_client_t *miz_client_new(void *zctx, const char *endpoint);
 /* The same over CURVE (curve NULL: plain). */
 miz_client_t *miz_client_new_curve(void *zctx, const char *endpoint, const miz_curve_t *curve);
+/* With a routing id of its own choosing (1 to MIZ_CLIENT_ID_MAX bytes, not
+ * beginning with a zero byte), so a gateway without CURVE is the same
+ * gateway to mizd after its own restart, and gets the outcomes it has not
+ * confirmed (under CURVE its key says who it is); id NULL: a random one. */
+#define MIZ_CLIENT_ID_MAX 255
+miz_client_t *miz_client_new_named(void *zctx, const char *endpoint, const char *id,
+                                   const miz_curve_t *curve);
 void miz_client_destroy(miz_client_t **c);
 void *miz_client_socket(miz_client_t *c);
 
 /* Asynchronous: send now, read the reply (matched by *seq as "re") later. */
 int miz_client_send_submit(miz_client_t *c, const miz_submit_t *s, uint64_t *seq);
 int miz_client_send_status(miz_client_t *c, uint64_t tracking, uint64_t *seq);
+/* The outcome of tracking arrived and was dealt with: mizd forgets it
+ * (reply "confirmed"). A ping is a way to say "I am here": outcomes not yet
+ * confirmed come again. */
+int miz_client_send_confirm(miz_client_t *c, uint64_t tracking, uint64_t *seq);
+int miz_client_send_ping(miz_client_t *c, uint64_t *seq);
 /* The next message from the broker; timeout_ms < 0 waits forever. */
 int miz_client_recv(miz_client_t *c, int timeout_ms, miz_msg_t **m);
 

@@ -477,6 +477,11 @@ it_peer_t *it_client_on(it_daemon_t *d, const char *endpoint)
                     strcmp(endpoint, d->workers) == 0 ? "raw peer on workers" : "client");
 }
 
+it_peer_t *it_client_named(it_daemon_t *d, const char *id)
+{
+    return peer_add(d, miz_client_new_named(d->zctx, d->clients, id, default_curve), NULL, id);
+}
+
 it_peer_t *it_client(it_daemon_t *d)
 {
     return it_client_on(d, d->clients);

@@ -91,6 +91,8 @@ const char *it_events_endpoint(const it_daemon_t *d);
  * workers endpoint is a plain DEALER for speaking raw bytes to it. */
 it_peer_t *it_client(it_daemon_t *d);
 it_peer_t *it_client_on(it_daemon_t *d, const char *endpoint);
+/* A gateway with a routing id of its own (miz_client_new_named). */
+it_peer_t *it_client_named(it_daemon_t *d, const char *id);
 /* ---- CURVE keys for a test (made before any mizd starts) ---- */
 
 #include "cert.h"
