@@ -103,8 +103,10 @@ void delivery_arm_at(engine_t *e, dtimer_t *t, uint64_t at)
 /* Puts a new, recovered or taken-back delivery in its agency's queue. */
 void delivery_enqueue(engine_t *e, delivery_t *d, bool front)
 {
-    if (d->state != MIZ_DS_QUEUED)
+    if (d->state != MIZ_DS_QUEUED) { /* taken back: no ack deadline while it waits */
         delivery_transition(e, d, MIZ_DS_QUEUED);
+        d->ack_by = 0;
+    }
     dq_push(&e->agencies[d->agency].queue[d->req->prio], d, front);
 }
 

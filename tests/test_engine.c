@@ -698,6 +698,10 @@ static void test_release(void **state)
     WORKER(f, "w", "type", "release", "#delivery", n, "#delay_ms", "1000");
     expect_ok(f, "w", id, false);
     quiet(f, "w");
+    wire_msg_t *q = status(f, "c", t); /* back in the queue: no ack deadline */
+    str_is(status_delivery(q, id), "state", "queued");
+    assert_int_equal(obj_uint(status_delivery(q, id), "ack_by"), 0);
+    wire_msg_destroy(&q);
     advance(f, 999);
     quiet(f, "w");
     advance(f, 1);
