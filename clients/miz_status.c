@@ -46,6 +46,15 @@ static void status_str(const msgpack_object *map, const char *key)
         printf("%.*s", (int)v->via.str.size, v->via.str.ptr);
 }
 
+/* String fields, two spaces apart (keys ends with NULL). */
+static void status_strs(const msgpack_object *map, const char *const *keys)
+{
+    for (size_t i = 0; keys[i]; i++) {
+        printf(i ? "  " : "");
+        status_str(map, keys[i]);
+    }
+}
+
 static uint64_t status_uint(const msgpack_object *map, const char *key)
 {
     const msgpack_object *v = status_get(map, key, MSGPACK_OBJECT_POSITIVE_INTEGER);
@@ -61,11 +70,7 @@ static bool status_str_is(const msgpack_object *map, const char *key, const char
 static void status_delivery(const msgpack_object *d)
 {
     printf("  delivery %llu  ", (unsigned long long)status_uint(d, "id"));
-    status_str(d, "agency");
-    printf("  ");
-    status_str(d, "role");
-    printf("  ");
-    status_str(d, "state");
+    status_strs(d, (const char *const[]){"agency", "role", "state", NULL});
     printf("  attempts %llu", (unsigned long long)status_uint(d, "attempts"));
     const msgpack_object *overdue = status_get(d, "overdue", MSGPACK_OBJECT_BOOLEAN);
     if (overdue && overdue->via.boolean)
@@ -107,13 +112,7 @@ static void status_delivery(const msgpack_object *d)
 static void status_print(const msgpack_object *root)
 {
     printf("tracking %llu  ", (unsigned long long)status_uint(root, "tracking"));
-    status_str(root, "topic");
-    printf("  ");
-    status_str(root, "kind");
-    printf("  ");
-    status_str(root, "priority");
-    printf("  ");
-    status_str(root, "state");
+    status_strs(root, (const char *const[]){"topic", "kind", "priority", "state", NULL});
     printf("\n  received ");
     status_time(status_uint(root, "created"));
     if (status_uint(root, "closed")) {
