@@ -58,7 +58,12 @@ worker services and holds every agency to its deadlines, escalating what
 goes unanswered. Requests are kept in an LMDB store and survive restarts.
 
 This package holds the daemon mizd, its systemd unit, the command-line
-client miz and a default routing table in /etc/miz/miz.yaml.")
+client miz (submit, status, an agency worker from the shell, weekly
+reports, keys), miz-dashboard (the governor's office dashboard: a web
+page of every agency's backlog, overdue cases and answer times, and its
+weekly reports) and a default routing table in /etc/miz/miz.yaml.
+Backups of the store use mdb_copy, from lmdb-utils.")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS lmdb-utils)   # mdb_copy, for backups (docs/deploy.md)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)   # miz_VERSION_ARCH.deb

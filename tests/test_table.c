@@ -110,10 +110,10 @@ static void test_default_conf(void **state)
     assert_int_equal(table_agency_find(t, "labour", 6), 10);
     assert_null(table_agency(t, 11));
 
-    assert_int_equal(table_route_count(t), 12);
+    assert_int_equal(table_route_count(t), 11); /* no drill: conf/demo.yaml has it */
     const route_t *street = table_route(t, 0);
     assert_string_equal(street->match, "city.snow.street");
-    assert_int_equal(street->line, 60);
+    assert_int_equal(street->line, 125);
     assert_policy(street, PRIO_URGENT, 10 * 60 * 1000, 6 * 3600 * 1000, 5);
     assert_int_equal(street->n_escalate, 1);
     assert_string_equal(agency_id(t, street->escalate[0]), "governorate");
@@ -121,17 +121,17 @@ static void test_default_conf(void **state)
 
     const route_t *jobs = table_route(t, 8);
     assert_string_equal(jobs->match, "jobs.#");
-    assert_int_equal(jobs->line, 104);
+    assert_int_equal(jobs->line, 169);
     /* all but answer_within from defaults */
     assert_policy(jobs, PRIO_ROUTINE, 15 * 60 * 1000, 24 * 3600 * 1000, 3);
 
-    const route_t *watch = table_route(t, 11);
+    const route_t *watch = table_route(t, 10);
     assert_string_equal(watch->match, "#");
     assert_string_equal(watch->when_kind, "complaint");
     assert_int_equal(watch->n_to, 0);
     assert_int_equal(watch->n_observe, 1);
-    assert_int_equal(watch->line, 118);
-    assert_null(table_route(t, 12));
+    assert_int_equal(watch->line, 178);
+    assert_null(table_route(t, 11));
     table_destroy(&t);
     assert_null(t);
 }
@@ -146,7 +146,7 @@ static void test_default_resolve(void **state)
 
     r = resolve(t, "city.snow.road", "request", obs, &n_obs);
     assert_non_null(r);
-    assert_int_equal(r->line, 67);
+    assert_int_equal(r->line, 132);
     assert_int_equal(r->n_to, 2);
     assert_string_equal(agency_id(t, r->to[0]), "roads");
     assert_string_equal(agency_id(t, r->to[1]), "city-services");
@@ -169,6 +169,15 @@ static void test_default_resolve(void **state)
     assert_string_equal(agency_id(t, r->to[1]), "welfare");
     assert_int_equal(n_obs, 1);
     assert_string_equal(agency_id(t, obs[0]), "inspection");
+
+    /* the production table has no drill: that is conf/demo.yaml's */
+    assert_null(resolve(t, "drill.overdue", "request", obs, &n_obs));
+    char *errors = NULL;
+    table_t *demo = table_load(MIZ_SOURCE_DIR "/conf/demo.yaml", &errors);
+    if (!demo)
+        fail_msg("conf/demo.yaml refused:\n%s", errors);
+    assert_string_equal(resolve(demo, "drill.overdue", "request", obs, &n_obs)->match, "drill.#");
+    table_destroy(&demo);
 
     /* a complaint nobody handles is still observed; the broker refuses it */
     assert_null(resolve(t, "zoo.lion", "complaint", obs, &n_obs));

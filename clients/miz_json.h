@@ -1,0 +1,10 @@
+/* miz_json.h: a msgpack object written as JSON (miz_json.c). */
+#ifndef MIZ_JSON_H
+#define MIZ_JSON_H
+
+#include <msgpack.h>
+#include <stdio.h>
+
+void json_write(FILE *out, const msgpack_object *o);
+
+#endif
