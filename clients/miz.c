@@ -109,6 +109,37 @@ static void print_outcome(const miz_msg_t *m)
     }
 }
 
+/* Waits for the outcome of tracking, prints it and confirms it. The
+ * submission asked to confirm, so mizd keeps the outcome until then: if it
+ * restarts meanwhile, the ping this sends every second tells it the client
+ * is back, and the outcome comes again. */
+static int submit_wait(miz_client_t *client, uint64_t tracking)
+{
+    uint64_t seq;
+    miz_msg_t *m = NULL;
+    for (;;) {
+        if (miz_client_recv(client, WAIT_PING_MS, &m) < 0) {
+            if (errno != EAGAIN || miz_client_send_ping(client, &seq) < 0)
+                return EXIT_UNREACHABLE;
+            continue;
+        }
+        uint64_t t;
+        bool done = msg_is(m, MIZ_MSG_OUTCOME) && miz_msg_uint(m, "tracking", &t) == 0 &&
+                    t == tracking;
+        if (done)
+            print_outcome(m);
+        miz_msg_destroy(&m);
+        if (done)
+            break;
+    }
+    /* the outcome is printed: a confirmation lost on the way only means
+     * mizd keeps it a little longer */
+    if (miz_client_send_confirm(client, tracking, &seq) == 0 &&
+        miz_client_recv(client, TIMEOUT_MS, &m) == 0)
+        miz_msg_destroy(&m);
+    return 0;
+}
+
 static int cmd_submit(const char *endpoint, const miz_curve_t *curve, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -135,6 +166,7 @@ static int cmd_submit(const char *endpoint, const miz_curve_t *curve, int argc, 
     }
     s.topic = argv[optind];
     s.text = argv[optind + 1];
+    s.confirm = wait;
     miz_client_t *client = miz_client_new_curve(NULL, endpoint, curve);
     if (!client)
         return unreachable(endpoint);
@@ -148,17 +180,8 @@ static int cmd_submit(const char *endpoint, const miz_curve_t *curve, int argc, 
     } else {
         printf("%llu\n", (unsigned long long)tracking);
         fflush(stdout);
-        miz_msg_t *m = NULL;
-        while (wait && miz_client_recv(client, -1, &m) == 0) {
-            uint64_t t;
-            bool done = msg_is(m, MIZ_MSG_OUTCOME) && miz_msg_uint(m, "tracking", &t) == 0 &&
-                        t == tracking;
-            if (done)
-                print_outcome(m);
-            miz_msg_destroy(&m);
-            if (done)
-                break;
-        }
+        if (wait)
+            rc = submit_wait(client, tracking);
     }
     miz_msg_destroy(&reply);
     miz_client_destroy(&client);

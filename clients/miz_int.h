@@ -18,6 +18,7 @@
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
 #define TIMEOUT_MS 5000
+#define WAIT_PING_MS 1000 /* submit --wait: says it is still there this often */
 
 void usage(FILE *out);
 /* Whether m is the broker's message of that type (lib/proto.h's names). */

@@ -3,9 +3,14 @@
  * asking to confirm, goes away, its requests are answered meanwhile, mizd
  * is killed; when the gateway is back and speaks, every outcome arrives,
  * each once after it drops repeats by tracking number, and once it has
- * confirmed them none comes again, even after another kill. */
+ * confirmed them none comes again, even after another kill. And `miz submit
+ * --wait` prints its outcome though mizd was killed before the answer and
+ * the client could not be reached when the answer came. */
+#include "cli.h"
 #include "harness.h"
 
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TABLE "crash.yaml"
@@ -75,10 +80,36 @@ static void test_outcomes_after_restart(void **state)
     assert_int_equal(ping_collect(c, tracking, again), 0);
 }
 
+static void test_submit_wait_across_restart(void **state)
+{
+    it_daemon_t *d = *state;
+    it_cli_t s;
+    it_cli_start(&s, (const char *const[]){"-e", it_clients_endpoint(d), "submit", "crash.cli",
+                                           "برف خیابان را بسته است", "--wait", NULL});
+    it_cli_wait_output(d, &s, "out", "\n");
+    char *out = it_cli_output(&s, "out");
+    uint64_t tracking = strtoull(out, NULL, 10);
+    free(out);
+    assert_true(tracking > 0);
+    assert_int_equal(kill(s.pid, SIGSTOP), 0); /* away: it cannot take the outcome */
+    it_restart(d, true);
+    it_peer_t *w = it_worker(d, "desk", 1);
+    it_answer(w, it_take(w, tracking, "target"), "cleared", "خیابان باز شد");
+    it_pump(d, 200);
+    assert_int_equal(kill(s.pid, SIGCONT), 0); /* back: its next ping brings the outcome */
+    assert_int_equal(it_cli_wait(d, &s), 0);
+    out = it_cli_output(&s, "out");
+    assert_non_null(strstr(out, "cleared"));
+    assert_non_null(strstr(out, "خیابان باز شد"));
+    free(out);
+    it_cli_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         IT_TEST(test_outcomes_after_restart, TABLE),
+        IT_TEST(test_submit_wait_across_restart, TABLE),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
