@@ -470,7 +470,8 @@ static int endpoint(const opts_t *o, const char *dir, const char *name, char *bu
 
 static void remove_dir(const char *dir)
 {
-    static const char *const names[] = {"raw", "relay-in", "relay-out", "clients", "workers"};
+    static const char *const names[] = {"raw", "relay-in", "relay-out", "clients", "workers",
+                                        "events"};
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
