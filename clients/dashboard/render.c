@@ -230,9 +230,10 @@ void render_figures_json(FILE *out, const figures_t *f, const render_names_t *na
     for (int i = 0; i < f->days; i++)
         fprintf(out, "%s%" PRIu64, i ? "," : "", fig_day_start(f->day0 + i));
     fprintf(out,
-            "],\"synced\":%s,\"run\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"requests\":%zu"
-            ",\"agencies\":[",
-            st->synced ? "true" : "false", st->stats.run, st->stats.seq, st->requests);
+            "],\"synced\":%s,\"stale\":%s,\"silent_ms\":%" PRIu64 ",\"run\":%" PRIu64
+            ",\"seq\":%" PRIu64 ",\"requests\":%zu,\"agencies\":[",
+            st->synced ? "true" : "false", st->stale ? "true" : "false", st->silent_ms,
+            st->stats.run, st->stats.seq, st->requests);
     for (size_t i = 0; i < f->n_agencies; i++) {
         const fig_agency_t *a = &f->agencies[i];
         uint64_t avg = avg_hundredths(a);
@@ -356,6 +357,24 @@ void render_metrics(FILE *out, const figures_t *f, const render_state_t *st)
     fprintf(out, "miz_dashboard_resyncs_total %" PRIu64 "\n", st->stats.resyncs);
     prom_head(out, "miz_dashboard_requests", "gauge", "Requests in the replica");
     fprintf(out, "miz_dashboard_requests %zu\n", st->requests);
+    prom_head(out, "miz_dashboard_broker_stale", "gauge",
+              "1 when the broker's counters stopped coming for 3 heartbeats");
+    fprintf(out, "miz_dashboard_broker_stale %d\n", st->stale);
+    prom_head(out, "miz_dashboard_broker_silence_seconds", "gauge",
+              "Seconds since the broker's latest counters");
+    fprintf(out, "miz_dashboard_broker_silence_seconds %" PRIu64 ".%03u\n", st->silent_ms / 1000,
+            (unsigned)(st->silent_ms % 1000));
+    prom_head(out, "miz_dashboard_live_pages", "gauge", "Live pages (/events) open");
+    fprintf(out, "miz_dashboard_live_pages %zu\n", st->live.pages);
+    prom_head(out, "miz_dashboard_live_backlog_bytes", "gauge",
+              "Bytes written for the live pages and not taken yet");
+    fprintf(out, "miz_dashboard_live_backlog_bytes %zu\n", st->live.backlog_bytes);
+    prom_head(out, "miz_dashboard_live_skipped_total", "counter",
+              "Times a live page was too far behind to get an update");
+    fprintf(out, "miz_dashboard_live_skipped_total %" PRIu64 "\n", st->live.skipped);
+    prom_head(out, "miz_dashboard_live_closed_total", "counter",
+              "Live pages gone (closed by the page, or dropped as stalled)");
+    fprintf(out, "miz_dashboard_live_closed_total %" PRIu64 "\n", st->live.closed);
 #define FIELD(name, help, field) prom_agencies(out, f, name, help, offsetof(fig_agency_t, field))
     FIELD("miz_agency_open", "Target and escalation deliveries open now", open);
     FIELD("miz_agency_overdue", "Open deliveries past their answer deadline now", overdue);
