@@ -26,13 +26,20 @@ string(REPLACE "/usr/sbin/mizd" "${CMAKE_INSTALL_FULL_SBINDIR}/mizd" unit "${uni
 string(REPLACE "/etc/miz/miz.yaml" "${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz/miz.yaml" unit "${unit}")
 file(CONFIGURE OUTPUT systemd/mizd.service CONTENT "${unit}" @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/systemd/mizd.service DESTINATION ${MIZ_UNITDIR})
+# miz-dashboard's unit, rewritten the same way.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/systemd/miz-dashboard.service)
+file(READ ${PROJECT_SOURCE_DIR}/systemd/miz-dashboard.service unit)
+string(REPLACE "/usr/bin/miz-dashboard" "${CMAKE_INSTALL_FULL_BINDIR}/miz-dashboard" unit "${unit}")
+string(REPLACE "/etc/miz/miz.yaml" "${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz/miz.yaml" unit "${unit}")
+file(CONFIGURE OUTPUT systemd/miz-dashboard.service CONTENT "${unit}" @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/systemd/miz-dashboard.service DESTINATION ${MIZ_UNITDIR})
 # Named after the package, as dh_installsysusers and dh_installtmpfiles do.
 install(FILES systemd/mizd.sysusers DESTINATION lib/sysusers.d RENAME miz.conf)
 install(FILES systemd/mizd.tmpfiles DESTINATION lib/tmpfiles.d RENAME miz.conf)
 
 # Man pages, compressed as Debian policy wants (-n: no name or time stamp in
 # the .gz, so the package is reproducible).
-foreach(page mizd.8 miz.1)
+foreach(page mizd.8 miz.1 miz-dashboard.1)
   string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})
   add_custom_command(OUTPUT man/${page}.gz
     COMMAND ${CMAKE_COMMAND} -E copy ${PROJECT_SOURCE_DIR}/man/${page} man/${page}
@@ -58,7 +65,8 @@ worker services and holds every agency to its deadlines, escalating what
 goes unanswered. Requests are kept in an LMDB store and survive restarts.
 
 This package holds the daemon mizd, its systemd unit, the command-line
-client miz and a default routing table in /etc/miz/miz.yaml.")
+client miz, the governor's office dashboard miz-dashboard with its unit
+(not enabled) and a default routing table in /etc/miz/miz.yaml.")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)   # miz_VERSION_ARCH.deb
