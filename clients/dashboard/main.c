@@ -74,6 +74,7 @@ typedef struct {
     dash_t d;
     struct event *zmq_ev[2], *tick, *sigs[2];
     bool dirty; /* the replica changed since the last push */
+    bool stale; /* as the live pages were last told */
 } main_t;
 
 /* The broker's counters come every heartbeat: a new `at` says it lives. */
@@ -88,10 +89,8 @@ static void main_note_counters(main_t *m)
             memcmp(kv->key.via.str.ptr, "at", 2) == 0 &&
             kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
             kv->val.via.u64 != m->d.counters_at) {
-            bool was_stale = dash_state(&m->d).stale;
             m->d.counters_at = kv->val.via.u64;
             m->d.counters_mono = clock_ms(CLOCK_MONOTONIC);
-            m->dirty |= was_stale; /* the pages hear that it is back */
         }
     }
 }
@@ -121,10 +120,11 @@ static void main_on_tick(evutil_socket_t fd, short what, void *arg)
     main_t *m = arg;
     (void)fd;
     (void)what;
-    bool was_stale = dash_state(&m->d).stale;
     main_pump(m);
-    if (dash_state(&m->d).stale != was_stale) /* went silent: the pages say so */
+    bool stale = dash_state(&m->d).stale;
+    if (stale != m->stale) /* went silent, or back: the pages say so */
         m->dirty = true;
+    m->stale = stale;
     live_tick(m->d.live, m->dirty);
     m->dirty = false;
 }
