@@ -101,6 +101,20 @@ static void fa(FILE *out, const char *s)
     fputs(buf, out);
 }
 
+/* A number in Persian: its digits, decimal separator and percent sign. */
+static void fa_number(FILE *out, const char *s)
+{
+    char buf[256];
+    jalali_persian_digits(s, buf, sizeof buf);
+    for (const char *c = buf; *c; c++)
+        if (*c == '.')
+            fputs("٫", out);
+        else if (*c == '%')
+            fputs("٪", out);
+        else
+            fputc(*c, out);
+}
+
 static void fa_u64(FILE *out, uint64_t v)
 {
     char buf[24];
@@ -295,6 +309,8 @@ static void prom_quantiles(FILE *out, const figures_t *f, const char *name, cons
         const fig_agency_t *a = &f->agencies[i];
         uint64_t q[2] = {ack ? a->ack_p50_ms : a->answer_p50_ms,
                          ack ? a->ack_p90_ms : a->answer_p90_ms};
+        if (!(ack ? a->acked : a->answered))
+            continue; /* nothing timed: no quantile, rather than a 0 */
         for (int k = 0; k < 2; k++) {
             fprintf(out, "%s{agency=\"", name);
             prom_label(out, a->agency, strlen(a->agency));
@@ -415,7 +431,7 @@ static void html_figure(FILE *out, const char *id, const char *fa_label, const c
     fprintf(out, "<tr>");
     html_th(out, fa_label, en_label);
     fprintf(out, "<td id=\"%s\" data-v=\"%s\">", id, value);
-    fa(out, value);
+    fa_number(out, value);
     fputs("</td></tr>\n", out);
 }
 
@@ -569,6 +585,15 @@ void render_report_html(FILE *out, const figures_t *f, const char *agency,
     fputs("</body></html>\n", out);
 }
 
+/* ",12.345": ms as seconds; "," alone when nothing was timed (n is 0). */
+static void csv_seconds(FILE *out, uint64_t n, uint64_t ms)
+{
+    if (n)
+        fprintf(out, ",%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
+    else
+        fputc(',', out);
+}
+
 static void csv_cases(FILE *out, const char *what, const fig_case_t *cases, size_t n,
                       const char *agency)
 {
@@ -611,16 +636,15 @@ void render_report_csv(FILE *out, const figures_t *f, const char *agency,
     else
         snprintf(buf, sizeof buf, "%d.%d", pm / 10, pm % 10);
     uint64_t avg = avg_hundredths(a);
-    fprintf(out,
-            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s,%" PRIu64
-            ",%" PRIu64 ".%03u,%" PRIu64 ".%03u,%" PRIu64 ",%" PRIu64 ".%03u,%" PRIu64
-            ".%03u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ".%02u\r\n\r\n",
-            a->open, a->overdue, a->received, a->on_time, a->missed, buf, a->acked,
-            a->ack_p50_ms / 1000, (unsigned)(a->ack_p50_ms % 1000), a->ack_p90_ms / 1000,
-            (unsigned)(a->ack_p90_ms % 1000), a->answered, a->answer_p50_ms / 1000,
-            (unsigned)(a->answer_p50_ms % 1000), a->answer_p90_ms / 1000,
-            (unsigned)(a->answer_p90_ms % 1000), a->escalations, a->refusals, avg / 100,
-            (unsigned)(avg % 100));
+    fprintf(out, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s,%" PRIu64,
+            a->open, a->overdue, a->received, a->on_time, a->missed, buf, a->acked);
+    csv_seconds(out, a->acked, a->ack_p50_ms);
+    csv_seconds(out, a->acked, a->ack_p90_ms);
+    fprintf(out, ",%" PRIu64, a->answered);
+    csv_seconds(out, a->answered, a->answer_p50_ms);
+    csv_seconds(out, a->answered, a->answer_p90_ms);
+    fprintf(out, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ".%02u\r\n\r\n", a->escalations,
+            a->refusals, avg / 100, (unsigned)(avg % 100));
     fputs("date,jalali,weekday,volume,on_time,missed\r\n", out);
     for (int i = 0; i < f->days; i++) {
         int day = f->day0 + i, y = 0, m = 0, d = 0;

@@ -169,3 +169,24 @@ char *dash_get_ok(dash_proc_t *p, const char *path)
         it_fail("GET %s: status %d: %s", path, status, body);
     return body;
 }
+
+void dash_expect(dash_proc_t *p, const char *path, int status)
+{
+    int got;
+    char *body = dash_get(p, path, &got);
+    if (got != status)
+        it_fail("GET %s: status %d, not %d: %s", path, got, status, body);
+    free(body);
+}
+
+miz_replica_t *dash_recount(it_peer_t *c, const uint64_t *tracking, size_t n)
+{
+    miz_replica_t *r = miz_replica_new();
+    assert_non_null(r);
+    for (size_t i = 0; i < n; i++) {
+        miz_msg_t *m = it_status(c, tracking[i]);
+        assert_int_equal(miz_replica_put(r, miz_msg_root(m)), 0);
+        miz_msg_destroy(&m);
+    }
+    return r;
+}

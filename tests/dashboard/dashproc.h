@@ -5,6 +5,7 @@
 #define MIZ_DASHPROC_H
 
 #include "harness.h"
+#include "stream.h"
 
 typedef struct dash_proc dash_proc_t;
 
@@ -30,6 +31,11 @@ char *dash_get(dash_proc_t *p, const char *path, int *status);
 char *dash_request(dash_proc_t *p, const char *request, int *status);
 /* A socket connected to the dashboard; rcvbuf > 0 sets SO_RCVBUF first. */
 int dash_connect(const dash_proc_t *p, int rcvbuf);
+/* GETs path, which must answer with status. */
+void dash_expect(dash_proc_t *p, const char *path, int status);
+/* The broker's own status answers of the n requests, as a replica: what
+ * the dashboard's figures must equal. */
+miz_replica_t *dash_recount(it_peer_t *c, const uint64_t *tracking, size_t n);
 /* GETs path, which must answer 200. */
 char *dash_get_ok(dash_proc_t *p, const char *path);
 

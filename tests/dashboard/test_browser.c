@@ -335,13 +335,7 @@ static long digits_value(const char *text)
 static void recount(it_peer_t *c, const uint64_t *t, size_t n, char *out, size_t size)
 {
     static const char *const ids[] = {"water", "power", "governorate", "inspection"};
-    miz_replica_t *r = miz_replica_new();
-    assert_non_null(r);
-    for (size_t i = 0; i < n; i++) {
-        miz_msg_t *m = it_status(c, t[i]);
-        assert_int_equal(miz_replica_put(r, miz_msg_root(m)), 0);
-        miz_msg_destroy(&m);
-    }
+    miz_replica_t *r = dash_recount(c, t, n);
     uint64_t now = clock_ms(CLOCK_REALTIME);
     figures_t *f = figures_compute(r, ids, 4, jalali_week_start(fig_day(now)), 7, now);
     assert_non_null(f);

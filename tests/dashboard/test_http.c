@@ -5,7 +5,8 @@
  * newest figures; half-sent requests are cut off while others are served;
  * oversized headers and URLs are refused; a dead broker shows as stale; a
  * past week's report never stalls the server; unknown agencies and future
- * weeks are 404; a token keeps out whoever lacks it. Every wait is for a
+ * weeks are 404 (and /metrics gives no quantile where nothing was timed);
+ * a token keeps out whoever lacks it. Every wait is for a
  * condition, bounded by IT_WAIT_MS. */
 #include "dashproc.h"
 
@@ -334,11 +335,13 @@ static void test_report_refuses(void **state)
     free(body);
     snprintf(path, sizeof path, "/report?week=%s&agency=water", week);
     free(dash_get_ok(p, path));
-    body = dash_get(p, "/report?week=1404-W32&agency=water&format=pdf", &status);
-    assert_int_equal(status, 400);
-    free(body);
-    body = dash_get(p, "/report?week=%ZZ", &status);
-    assert_int_equal(status, 400);
+    dash_expect(p, "/report?week=1404-W32&agency=water&format=pdf", 400);
+    dash_expect(p, "/report?week=%ZZ", 400);
+    /* nothing timed yet: no quantile at all, rather than a 0 */
+    body = dash_get_ok(p, "/metrics");
+    assert_non_null(strstr(body, "# TYPE miz_agency_week_time_to_ack_seconds gauge\n"));
+    assert_null(strstr(body, "miz_agency_week_time_to_ack_seconds{"));
+    assert_null(strstr(body, "miz_agency_week_time_to_answer_seconds{"));
     free(body);
     body = dash_request(p, "POST /api/figures HTTP/1.0\r\nContent-Length: 0\r\n\r\n", &status);
     assert_int_equal(status, 501); /* libevent's answer to a method it is not allowed */
