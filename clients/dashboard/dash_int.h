@@ -90,5 +90,7 @@ typedef enum { DLOG_STREAM, DLOG_HTTP, DLOG_LIBEVENT, DLOG_KINDS } dlog_kind_t;
 /* Routes libevent's own messages through the limit too. */
 void dlog_init(void);
 void dlog(dlog_kind_t kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Once a second: says how many lines of the second past were held back. */
+void dlog_flush(void);
 
 #endif

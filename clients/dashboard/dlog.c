@@ -52,6 +52,12 @@ void dlog(dlog_kind_t kind, const char *fmt, ...)
     va_end(ap);
 }
 
+void dlog_flush(void)
+{
+    for (int kind = 0; kind < DLOG_KINDS; kind++)
+        dlog_roll((dlog_kind_t)kind, clock_ms(CLOCK_MONOTONIC) / 1000);
+}
+
 static void dlog_libevent(int severity, const char *msg)
 {
     if (severity >= EVENT_LOG_WARN)

@@ -127,6 +127,7 @@ static void main_on_tick(evutil_socket_t fd, short what, void *arg)
     m->stale = stale;
     live_tick(m->d.live, m->dirty);
     m->dirty = false;
+    dlog_flush();
 }
 
 static void main_on_signal(evutil_socket_t sig, short what, void *arg)
