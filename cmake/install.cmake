@@ -26,13 +26,20 @@ string(REPLACE "/usr/sbin/mizd" "${CMAKE_INSTALL_FULL_SBINDIR}/mizd" unit "${uni
 string(REPLACE "/etc/miz/miz.yaml" "${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz/miz.yaml" unit "${unit}")
 file(CONFIGURE OUTPUT systemd/mizd.service CONTENT "${unit}" @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/systemd/mizd.service DESTINATION ${MIZ_UNITDIR})
+# miz-dashboard's unit, rewritten the same way.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/systemd/miz-dashboard.service)
+file(READ ${PROJECT_SOURCE_DIR}/systemd/miz-dashboard.service unit)
+string(REPLACE "/usr/bin/miz-dashboard" "${CMAKE_INSTALL_FULL_BINDIR}/miz-dashboard" unit "${unit}")
+string(REPLACE "/etc/miz/miz.yaml" "${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz/miz.yaml" unit "${unit}")
+file(CONFIGURE OUTPUT systemd/miz-dashboard.service CONTENT "${unit}" @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/systemd/miz-dashboard.service DESTINATION ${MIZ_UNITDIR})
 # Named after the package, as dh_installsysusers and dh_installtmpfiles do.
 install(FILES systemd/mizd.sysusers DESTINATION lib/sysusers.d RENAME miz.conf)
 install(FILES systemd/mizd.tmpfiles DESTINATION lib/tmpfiles.d RENAME miz.conf)
 
 # Man pages, compressed as Debian policy wants (-n: no name or time stamp in
 # the .gz, so the package is reproducible).
-foreach(page mizd.8 miz.1)
+foreach(page mizd.8 miz.1 miz-dashboard.1)
   string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})
   add_custom_command(OUTPUT man/${page}.gz
     COMMAND ${CMAKE_COMMAND} -E copy ${PROJECT_SOURCE_DIR}/man/${page} man/${page}
@@ -61,7 +68,8 @@ This package holds the daemon mizd, its systemd unit, the command-line
 client miz (submit, status, an agency worker from the shell, weekly
 reports, keys), miz-dashboard (the governor's office dashboard: a web
 page of every agency's backlog, overdue cases and answer times, and its
-weekly reports) and a default routing table in /etc/miz/miz.yaml.
+weekly reports; its systemd unit is installed, not enabled) and a
+default routing table in /etc/miz/miz.yaml.
 Backups of the store use mdb_copy, from lmdb-utils.")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS lmdb-utils)   # mdb_copy, for backups (docs/deploy.md)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)

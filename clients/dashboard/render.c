@@ -101,6 +101,20 @@ static void fa(FILE *out, const char *s)
     fputs(buf, out);
 }
 
+/* A number in Persian: its digits, decimal separator and percent sign. */
+static void fa_number(FILE *out, const char *s)
+{
+    char buf[256];
+    jalali_persian_digits(s, buf, sizeof buf);
+    for (const char *c = buf; *c; c++)
+        if (*c == '.')
+            fputs("٫", out);
+        else if (*c == '%')
+            fputs("٪", out);
+        else
+            fputc(*c, out);
+}
+
 static void fa_u64(FILE *out, uint64_t v)
 {
     char buf[24];
@@ -230,9 +244,10 @@ void render_figures_json(FILE *out, const figures_t *f, const render_names_t *na
     for (int i = 0; i < f->days; i++)
         fprintf(out, "%s%" PRIu64, i ? "," : "", fig_day_start(f->day0 + i));
     fprintf(out,
-            "],\"synced\":%s,\"run\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"requests\":%zu"
-            ",\"agencies\":[",
-            st->synced ? "true" : "false", st->stats.run, st->stats.seq, st->requests);
+            "],\"synced\":%s,\"stale\":%s,\"silent_ms\":%" PRIu64 ",\"run\":%" PRIu64
+            ",\"seq\":%" PRIu64 ",\"requests\":%zu,\"agencies\":[",
+            st->synced ? "true" : "false", st->stale ? "true" : "false", st->silent_ms,
+            st->stats.run, st->stats.seq, st->requests);
     for (size_t i = 0; i < f->n_agencies; i++) {
         const fig_agency_t *a = &f->agencies[i];
         uint64_t avg = avg_hundredths(a);
@@ -294,6 +309,8 @@ static void prom_quantiles(FILE *out, const figures_t *f, const char *name, cons
         const fig_agency_t *a = &f->agencies[i];
         uint64_t q[2] = {ack ? a->ack_p50_ms : a->answer_p50_ms,
                          ack ? a->ack_p90_ms : a->answer_p90_ms};
+        if (!(ack ? a->acked : a->answered))
+            continue; /* nothing timed: no quantile, rather than a 0 */
         for (int k = 0; k < 2; k++) {
             fprintf(out, "%s{agency=\"", name);
             prom_label(out, a->agency, strlen(a->agency));
@@ -356,6 +373,24 @@ void render_metrics(FILE *out, const figures_t *f, const render_state_t *st)
     fprintf(out, "miz_dashboard_resyncs_total %" PRIu64 "\n", st->stats.resyncs);
     prom_head(out, "miz_dashboard_requests", "gauge", "Requests in the replica");
     fprintf(out, "miz_dashboard_requests %zu\n", st->requests);
+    prom_head(out, "miz_dashboard_broker_stale", "gauge",
+              "1 when the broker's counters stopped coming for 3 heartbeats");
+    fprintf(out, "miz_dashboard_broker_stale %d\n", st->stale);
+    prom_head(out, "miz_dashboard_broker_silence_seconds", "gauge",
+              "Seconds since the broker's latest counters");
+    fprintf(out, "miz_dashboard_broker_silence_seconds %" PRIu64 ".%03u\n", st->silent_ms / 1000,
+            (unsigned)(st->silent_ms % 1000));
+    prom_head(out, "miz_dashboard_live_pages", "gauge", "Live pages (/events) open");
+    fprintf(out, "miz_dashboard_live_pages %zu\n", st->live.pages);
+    prom_head(out, "miz_dashboard_live_backlog_bytes", "gauge",
+              "Bytes written for the live pages and not taken yet");
+    fprintf(out, "miz_dashboard_live_backlog_bytes %zu\n", st->live.backlog_bytes);
+    prom_head(out, "miz_dashboard_live_skipped_total", "counter",
+              "Times a live page was too far behind to get an update");
+    fprintf(out, "miz_dashboard_live_skipped_total %" PRIu64 "\n", st->live.skipped);
+    prom_head(out, "miz_dashboard_live_closed_total", "counter",
+              "Live pages gone (closed by the page, or dropped as stalled)");
+    fprintf(out, "miz_dashboard_live_closed_total %" PRIu64 "\n", st->live.closed);
 #define FIELD(name, help, field) prom_agencies(out, f, name, help, offsetof(fig_agency_t, field))
     FIELD("miz_agency_open", "Target and escalation deliveries open now", open);
     FIELD("miz_agency_overdue", "Open deliveries past their answer deadline now", overdue);
@@ -396,7 +431,7 @@ static void html_figure(FILE *out, const char *id, const char *fa_label, const c
     fprintf(out, "<tr>");
     html_th(out, fa_label, en_label);
     fprintf(out, "<td id=\"%s\" data-v=\"%s\">", id, value);
-    fa(out, value);
+    fa_number(out, value);
     fputs("</td></tr>\n", out);
 }
 
@@ -550,6 +585,15 @@ void render_report_html(FILE *out, const figures_t *f, const char *agency,
     fputs("</body></html>\n", out);
 }
 
+/* ",12.345": ms as seconds; "," alone when nothing was timed (n is 0). */
+static void csv_seconds(FILE *out, uint64_t n, uint64_t ms)
+{
+    if (n)
+        fprintf(out, ",%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
+    else
+        fputc(',', out);
+}
+
 static void csv_cases(FILE *out, const char *what, const fig_case_t *cases, size_t n,
                       const char *agency)
 {
@@ -592,16 +636,15 @@ void render_report_csv(FILE *out, const figures_t *f, const char *agency,
     else
         snprintf(buf, sizeof buf, "%d.%d", pm / 10, pm % 10);
     uint64_t avg = avg_hundredths(a);
-    fprintf(out,
-            ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s,%" PRIu64
-            ",%" PRIu64 ".%03u,%" PRIu64 ".%03u,%" PRIu64 ",%" PRIu64 ".%03u,%" PRIu64
-            ".%03u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ".%02u\r\n\r\n",
-            a->open, a->overdue, a->received, a->on_time, a->missed, buf, a->acked,
-            a->ack_p50_ms / 1000, (unsigned)(a->ack_p50_ms % 1000), a->ack_p90_ms / 1000,
-            (unsigned)(a->ack_p90_ms % 1000), a->answered, a->answer_p50_ms / 1000,
-            (unsigned)(a->answer_p50_ms % 1000), a->answer_p90_ms / 1000,
-            (unsigned)(a->answer_p90_ms % 1000), a->escalations, a->refusals, avg / 100,
-            (unsigned)(avg % 100));
+    fprintf(out, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s,%" PRIu64,
+            a->open, a->overdue, a->received, a->on_time, a->missed, buf, a->acked);
+    csv_seconds(out, a->acked, a->ack_p50_ms);
+    csv_seconds(out, a->acked, a->ack_p90_ms);
+    fprintf(out, ",%" PRIu64, a->answered);
+    csv_seconds(out, a->answered, a->answer_p50_ms);
+    csv_seconds(out, a->answered, a->answer_p90_ms);
+    fprintf(out, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ".%02u\r\n\r\n", a->escalations,
+            a->refusals, avg / 100, (unsigned)(avg % 100));
     fputs("date,jalali,weekday,volume,on_time,missed\r\n", out);
     for (int i = 0; i < f->days; i++) {
         int day = f->day0 + i, y = 0, m = 0, d = 0;

@@ -24,9 +24,20 @@ typedef struct {
     size_t n;
 } render_names_t;
 
+/* The live pages (/events), for /metrics. */
+typedef struct {
+    size_t pages;           /* open now */
+    size_t backlog_bytes;   /* written for them and not taken yet, all together */
+    uint64_t skipped;       /* updates a page was too far behind to get (counter) */
+    uint64_t closed;        /* pages gone: closed, or dropped as stalled (counter) */
+} live_stats_t;
+
 /* What the dashboard knows of its own state, for JSON and /metrics. */
 typedef struct {
     bool synced;
+    bool stale;          /* no counters from the broker for MIZ_LIVENESS heartbeats */
+    uint64_t silent_ms;  /* since the broker's latest counters came */
+    live_stats_t live;
     miz_stream_stats_t stats;
     size_t requests;                 /* in the replica */
     const msgpack_object *counters;  /* the broker's latest, or NULL */

@@ -25,6 +25,11 @@ struct dash_proc {
 
 dash_proc_t *dash_start(it_daemon_t *d)
 {
+    return dash_start_with(d, (const char *const[]){NULL});
+}
+
+dash_proc_t *dash_start_with(it_daemon_t *d, const char *const *extra)
+{
     dash_proc_t *p = calloc(1, sizeof *p);
     int out[2];
     assert_non_null(p);
@@ -38,9 +43,11 @@ dash_proc_t *dash_start(it_daemon_t *d)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(out[1], STDOUT_FILENO);
         close(out[0]);
-        execl(MIZ_DASHBOARD_PATH, MIZ_DASHBOARD_PATH, "-c", it_table_path(d), "--http",
-              "127.0.0.1:0", "--events", it_events_endpoint(d), "--clients", clients,
-              (char *)NULL);
+        const char *argv[32] = {MIZ_DASHBOARD_PATH, "-c", it_table_path(d), "--http", "127.0.0.1:0",
+                                "--events", it_events_endpoint(d), "--clients", clients};
+        for (size_t i = 0, n = 9; extra[i] && n < 31; i++)
+            argv[n++] = extra[i];
+        execv(MIZ_DASHBOARD_PATH, (char *const *)argv);
         _exit(127);
     }
     close(out[1]);
@@ -93,16 +100,41 @@ const char *dash_url(const dash_proc_t *p)
     return p->url;
 }
 
-char *dash_get(dash_proc_t *p, const char *path, int *status)
+pid_t dash_pid(const dash_proc_t *p)
+{
+    return p->pid;
+}
+
+int dash_connect(const dash_proc_t *p, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_true(fd >= 0);
+    if (rcvbuf > 0)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+char *dash_get(dash_proc_t *p, const char *path, int *status)
+{
     char req[1024];
-    int len = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-    assert_int_equal(write(fd, req, (size_t)len), len);
+    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    char *buf = dash_request(p, req, status);
+    char *body = strstr(buf, "\r\n\r\n");
+    assert_non_null(body);
+    body += 4;
+    memmove(buf, body, strlen(body) + 1);
+    return buf;
+}
+
+char *dash_request(dash_proc_t *p, const char *request, int *status)
+{
+    int fd = dash_connect(p, 0);
+    const char *path = request;
+    size_t len = strlen(request);
+    assert_int_equal(write(fd, request, len), (ssize_t)len);
     size_t n = 0, cap = 65536;
     char *buf = malloc(cap);
     assert_non_null(buf);
@@ -110,7 +142,7 @@ char *dash_get(dash_proc_t *p, const char *path, int *status)
     for (uint64_t end = it_now_ms() + IT_WAIT_MS;;) {
         struct pollfd pf = {fd, POLLIN, 0};
         if (it_now_ms() > end)
-            it_fail("no complete answer to GET %s", path);
+            it_fail("no complete answer to %.60s", path);
         if (poll(&pf, 1, 10) == 1) {
             if (n + 4096 > cap)
                 assert_non_null(buf = realloc(buf, cap *= 2));
@@ -124,11 +156,8 @@ char *dash_get(dash_proc_t *p, const char *path, int *status)
     }
     close(fd);
     buf[n] = '\0';
-    char *body = strstr(buf, "\r\n\r\n");
-    assert_non_null(body);
-    assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", status), 1);
-    body += 4;
-    memmove(buf, body, strlen(body) + 1);
+    if (sscanf(buf, "HTTP/1.%*d %d", status) != 1)
+        it_fail("no HTTP answer to %.60s: %s", path, buf);
     return buf;
 }
 
@@ -139,4 +168,25 @@ char *dash_get_ok(dash_proc_t *p, const char *path)
     if (status != 200)
         it_fail("GET %s: status %d: %s", path, status, body);
     return body;
+}
+
+void dash_expect(dash_proc_t *p, const char *path, int status)
+{
+    int got;
+    char *body = dash_get(p, path, &got);
+    if (got != status)
+        it_fail("GET %s: status %d, not %d: %s", path, got, status, body);
+    free(body);
+}
+
+miz_replica_t *dash_recount(it_peer_t *c, const uint64_t *tracking, size_t n)
+{
+    miz_replica_t *r = miz_replica_new();
+    assert_non_null(r);
+    for (size_t i = 0; i < n; i++) {
+        miz_msg_t *m = it_status(c, tracking[i]);
+        assert_int_equal(miz_replica_put(r, miz_msg_root(m)), 0);
+        miz_msg_destroy(&m);
+    }
+    return r;
 }

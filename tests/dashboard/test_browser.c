@@ -3,11 +3,21 @@
  * JSON messages ending in a NUL byte, commands on fd 3, replies on fd 4):
  * the page loads, shows the agencies in Persian with Persian digits and
  * Jalali dates, updates by itself (server-sent events) when a request is
- * answered, and switches to English. Its screenshot is left in the build
- * folder (MIZ_SCREENSHOT). Every wait is for a state of the page, bounded by
- * IT_WAIT_MS. */
+ * answered, and switches to English; the province's headline equals a
+ * recount from the broker's own status answers, each overdue case is listed
+ * once and the list is capped; a wall screen (1920x1080, ?tv=1) fits without
+ * scrolling and a phone (390x844) has no horizontal scroll, in both
+ * languages, each left as a screenshot in the build folder
+ * (MIZ_SCREENSHOT_DIR/dashboard-*.png); 100 page loads in a row leave live
+ * updates working; the page says so when the broker dies. Every wait is for
+ * a state of the page, bounded by IT_WAIT_MS. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "dashproc.h"
+
+#include "clock.h"
+#include "figures.h"
+#include "jalali.h"
+#include "stream.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -24,8 +34,8 @@
 #ifndef MIZ_CHROMIUM
 #error "MIZ_CHROMIUM must name the chromium binary"
 #endif
-#ifndef MIZ_SCREENSHOT
-#error "MIZ_SCREENSHOT must name where the screenshot goes"
+#ifndef MIZ_SCREENSHOT_DIR
+#error "MIZ_SCREENSHOT_DIR must name where the screenshots go"
 #endif
 
 #define TABLE "../dashboard/dashboard.yaml"
@@ -271,6 +281,47 @@ static void browser_close(browser_t **bp)
     *bp = NULL;
 }
 
+/* Sets the viewport, as a phone (mobile) or a screen. */
+static void viewport(browser_t *b, int w, int h, bool mobile)
+{
+    char params[256];
+    snprintf(params, sizeof params,
+             "{\"width\":%d,\"height\":%d,\"deviceScaleFactor\":1,\"mobile\":%s}", w, h,
+             mobile ? "true" : "false");
+    free(call(b, "Emulation.setDeviceMetricsOverride", params, true));
+}
+
+/* Loads url in the page and waits until it has shown figures. */
+static void load(browser_t *b, const char *url)
+{
+    char params[512];
+    snprintf(params, sizeof params, "{\"url\":\"%s\"}", url);
+    free(call(b, "Page.navigate", params, true));
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS;;) {
+        char *v = eval(b, "document.readyState + ',' + document.body.dataset.updates");
+        bool shown = strncmp(v, "complete,", 9) == 0 && strcmp(v + 9, "0") != 0;
+        free(v);
+        if (shown)
+            return;
+        if (it_now_ms() > end)
+            it_fail("%s never showed figures", url);
+        it_pump(b->d, 10);
+    }
+}
+
+/* What a number shown as Persian or ASCII digits is. */
+static long digits_value(const char *text)
+{
+    long v = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            v = v * 10 + (*p - '0');
+        else if (p[0] == 0xdb && p[1] >= 0xb0 && p[1] <= 0xb9) /* U+06F0..06F9 */
+            v = v * 10 + (p[1] - 0xb0), p++;
+    }
+    return v;
+}
+
 /* The water row as "open,its text,name shown,on-time,updates,dir". */
 #define WATER_ROW                                                                                  \
     "(() => { const r = document.querySelector('tr[data-agency=water]');"                         \
@@ -279,20 +330,50 @@ static void browser_close(browser_t **bp)
     " r.querySelector('td.name').textContent, r.querySelector('td.on-time').dataset.v,"           \
     " document.documentElement.dir, document.body.dataset.updates].join(','); })()"
 
+/* Open and overdue deliveries of the province, from the broker's own
+ * status answers, as "open,overdue". */
+static void recount(it_peer_t *c, const uint64_t *t, size_t n, char *out, size_t size)
+{
+    static const char *const ids[] = {"water", "power", "governorate", "inspection"};
+    miz_replica_t *r = dash_recount(c, t, n);
+    uint64_t now = clock_ms(CLOCK_REALTIME);
+    figures_t *f = figures_compute(r, ids, 4, jalali_week_start(fig_day(now)), 7, now);
+    assert_non_null(f);
+    uint64_t open = 0, overdue = 0;
+    for (size_t i = 0; i < f->n_agencies; i++)
+        open += f->agencies[i].open, overdue += f->agencies[i].overdue;
+    snprintf(out, size, "%" PRIu64 ",%" PRIu64, open, overdue);
+    figures_destroy(&f);
+    miz_replica_destroy(&r);
+}
+
+#define HEADLINE                                                                                   \
+    "[document.getElementById('h-open').dataset.v,"                                               \
+    " document.getElementById('h-overdue').dataset.v].join(',')"
+#define LATE 12 /* overdue cases, past the list's cap of 10 */
+
+static void shoot(browser_t *b, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/dashboard-%s.png", MIZ_SCREENSHOT_DIR, name);
+    screenshot(b, path);
+}
+
 static void test_page_live_in_chromium(void **state)
 {
     it_daemon_t *d = *state;
     dash_proc_t *p = dash_start(d);
     it_peer_t *c = it_client(d), *water = it_worker(d, "water", 5);
-    uint64_t t1 = it_submit_topic(c, "utility.water.leak", NULL);
-    uint64_t d1 = it_take(water, t1, "target");
+    uint64_t t[2 + LATE];
+    t[0] = it_submit_topic(c, "utility.water.leak", NULL);
+    uint64_t d1 = it_take(water, t[0], "target");
     it_ack(water, d1);
-    uint64_t t2 = it_submit_topic(c, "utility.water.cut", NULL);
-    it_ack(water, it_take(water, t2, "target"));
+    t[1] = it_submit_topic(c, "utility.water.cut", NULL);
+    it_ack(water, it_take(water, t[1], "target"));
 
     browser_t *b = browser_open(d);
-    char url[96];
-    snprintf(url, sizeof url, "%s/", dash_url(p));
+    char url[128];
+    snprintf(url, sizeof url, "%s/?lang=fa", dash_url(p));
     browse(b, url);
     /* in Persian: the table's name, Persian digits, right to left */
     char *before = wait_page(b, WATER_ROW, "2,۲,آب و فاضلاب,,rtl,");
@@ -300,30 +381,112 @@ static void test_page_live_in_chromium(void **state)
     char *title = eval(b, "document.querySelector('h1').textContent");
     assert_string_equal(title, "پاسخگویی دستگاه‌ها به درخواست‌های مردم");
     free(title);
-    /* Jalali dates in Persian digits: the year 1404 or later, never 20xx */
+    /* the week as Jalali dates in Persian digits (1404 or later, never 20xx) */
     char *status = eval(b, "document.getElementById('status').textContent");
-    if (!strstr(status, "۱۴۰") || strstr(status, "۲۰۲"))
-        it_fail("the status line is not a Jalali date: %s", status);
+    if (!strstr(status, "۱۴۰") || strstr(status, "۲۰۲") || strstr(status, "-W"))
+        it_fail("the status line is not the week's Jalali dates: %s", status);
     free(status);
 
     /* answered: the page updates by itself, without a reload */
     it_answer(water, d1, "done", "fixed");
-    char want[128];
-    snprintf(want, sizeof want, "1,۱,آب و فاضلاب,100,rtl,");
-    char *after = wait_page(b, WATER_ROW, want);
+    char *after = wait_page(b, WATER_ROW, "1,۱,آب و فاضلاب,100,rtl,");
     if (strtoul(strrchr(after, ',') + 1, NULL, 10) <= strtoul(updates, NULL, 10))
         it_fail("no server-sent update: %s, then %s", before, after);
     char *loads = eval(b, "String(performance.getEntriesByType('navigation').length)");
     assert_string_equal(loads, "1");
     free(loads);
-    screenshot(b, MIZ_SCREENSHOT);
-
-    /* the English toggle */
-    free(eval(b, "(document.getElementById('lang').click(), 'clicked')"));
-    char *english = wait_page(b, WATER_ROW, "1,1,Water and wastewater,100,ltr,");
-    free(english);
     free(before);
     free(after);
+
+    /* the English toggle, kept in the URL */
+    free(eval(b, "(document.getElementById('lang').click(), 'clicked')"));
+    free(wait_page(b, WATER_ROW, "1,1,Water and wastewater,100,ltr,"));
+    char *search = eval(b, "location.search");
+    assert_string_equal(search, "?lang=en");
+    free(search);
+
+    /* cases that go overdue at water and then at the governor's office,
+     * with no worker to be offered them: they stay as they are */
+    it_close(&water);
+    for (int i = 0; i < LATE; i++)
+        t[2 + i] = it_submit_topic(c, "late.pipe", NULL);
+    char want[64], last[64] = "";
+    for (uint64_t end = it_now_ms() + 3 * IT_WAIT_MS;;) {
+        recount(c, t, 2 + LATE, want, sizeof want);
+        /* every late one overdue at least once, and nothing moving any more */
+        if (strtoul(strchr(want, ',') + 1, NULL, 10) >= LATE && strcmp(want, last) == 0)
+            break;
+        if (it_now_ms() > end)
+            it_fail("the late cases never settled overdue: %s", want);
+        snprintf(last, sizeof last, "%s", want);
+        it_pump(d, 1500); /* past the route's deadlines of 1 s */
+    }
+    load(b, url);
+    /* the province's headline is the recount; each case once, ten shown */
+    free(wait_page(b, HEADLINE, want));
+    char *list = wait_page(b,
+        "[document.querySelectorAll('#overdue tbody tr').length,"
+        " new Set([...document.querySelectorAll('#overdue tbody tr')].map(r => r.dataset.tracking)).size,"
+        " document.getElementById('more').dataset.v,"
+        " document.getElementById('overdue').textContent.includes('استانداری')].join(',')",
+        "10,10,2,true");
+    free(list);
+    char *more = eval(b, "document.getElementById('more').textContent");
+    if (digits_value(more) != 2 || !strstr(more, "دیگر"))
+        it_fail("the overdue cap says %s", more);
+    free(more);
+    /* durations in words, not h:mm:ss */
+    char *late = eval(b, "document.querySelector('#overdue tbody tr td:nth-child(5)').textContent");
+    if (strchr(late, ':') || !strstr(late, "ثانیه"))
+        it_fail("how late, in words: %s", late);
+    free(late);
+
+    /* a wall screen and a phone, in both languages */
+    static const struct {
+        const char *name, *query;
+        int w, h;
+        bool mobile;
+    } views[] = {
+        {"wall-fa", "?tv=1&lang=fa", 1920, 1080, false},
+        {"wall-en", "?tv=1&lang=en", 1920, 1080, false},
+        {"phone-fa", "?lang=fa", 390, 844, true},
+        {"phone-en", "?lang=en", 390, 844, true},
+    };
+    for (size_t i = 0; i < sizeof views / sizeof *views; i++) {
+        viewport(b, views[i].w, views[i].h, views[i].mobile);
+        snprintf(url, sizeof url, "%s/%s", dash_url(p), views[i].query);
+        load(b, url);
+        char *fits = eval(b, "[document.documentElement.scrollWidth <= innerWidth,"
+                             " document.documentElement.scrollHeight <= innerHeight,"
+                             " document.documentElement.dir].join(',')");
+        bool en = strstr(views[i].name, "-en") != NULL;
+        char expect[32];
+        snprintf(expect, sizeof expect, "true,%s,%s", views[i].mobile ? "false" : "true",
+                 en ? "ltr" : "rtl");
+        if (strcmp(fits, expect) != 0)
+            it_fail("%s: width fits, height fits, direction: %s, wanted %s", views[i].name, fits,
+                    expect);
+        free(fits);
+        free(wait_page(b, HEADLINE, want));
+        shoot(b, views[i].name);
+    }
+
+    /* a hundred page loads in a row, then a live update still arrives */
+    viewport(b, 1400, 1000, false);
+    snprintf(url, sizeof url, "%s/?lang=fa", dash_url(p));
+    for (int i = 0; i < 100; i++)
+        load(b, url);
+    it_submit_topic(c, "utility.power.cut", NULL); /* no power worker: it stays open */
+    long open = strtol(want, NULL, 10);
+    snprintf(want, sizeof want, "%ld,", open + 1);
+    free(wait_page(b, HEADLINE, want));
+
+    /* the broker dies: the page says so */
+    it_stop(d, true);
+    char *banner = wait_page(b, "document.body.dataset.stale + document.getElementById('banner').textContent", "1کارگزار");
+    free(banner);
+    it_start(d);
+    free(wait_page(b, "document.body.dataset.stale", "0"));
     browser_close(&b);
     dash_stop(&p);
 }

@@ -475,7 +475,7 @@ static void test_renderings(void **state)
     assert_non_null(strstr(html, "<html lang=\"fa\" dir=\"rtl\">"));
     assert_non_null(strstr(html, "Water &amp; &lt;wastewater&gt;"));
     assert_non_null(strstr(html, "<td id=\"on_time\" data-v=\"2\">۲</td>"));
-    assert_non_null(strstr(html, "<td id=\"on_time_pct\" data-v=\"66.7%\">۶۶.۷%</td>"));
+    assert_non_null(strstr(html, "<td id=\"on_time_pct\" data-v=\"66.7%\">۶۶٫۷٪</td>"));
     assert_non_null(strstr(html, "<td id=\"ack_p90\" data-v=\"0:01:35\">۰:۰۱:۳۵</td>"));
     assert_non_null(strstr(html, "هفتهٔ ۱۴۰۴-W۳۲: شنبه ۱۴۰۴/۰۷/۲۶ تا جمعه ۱۴۰۴/۰۸/۰۲"));
     assert_non_null(strstr(html, "<tr class=\"case\" data-tracking=\"2\" data-delivery=\"2\">"));

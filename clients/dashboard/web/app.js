@@ -1,164 +1,270 @@
 // The governor's office dashboard: the figures of /api/figures, kept live
-// by the server-sent events of /events. Numbers and dates are formatted
-// here, with Intl, in Persian (Persian digits, Jalali calendar) or English
-// (the same Jalali dates, in English), always on Tehran time.
+// by the server-sent events of /events. The province's headline figures
+// first, then the agencies worst first, then the overdue cases, each once.
+// Numbers, durations and dates are formatted here with Intl, in Persian
+// (Persian digits and separators, the Jalali calendar) or English (the same
+// Jalali dates, in English), always on Tehran time. ?lang=en or ?lang=fa
+// picks the language, ?tv=1 the wall screen (no scrolling, the overdue
+// list in pages that turn by themselves).
 "use strict";
 
 const TEXT = {
-  fa: { title: "پاسخگویی دستگاه‌ها به درخواست‌های مردم", agencies: "دستگاه‌ها", agency: "دستگاه",
-        open: "باز", overdue: "معوق", on_time: "به موقع", ack: "زمان تأیید (میانه / ۹۰٪)",
-        answer: "زمان پاسخ (میانه / ۹۰٪)", escalations: "ارجاع", refusals: "عدم پذیرش",
-        today: "امروز / میانگین ۴ هفته", volume_chart: "حجم روزانه", on_time_chart: "نرخ به موقع",
-        overdue_list: "موارد معوق، قدیمی‌ترین اول", tracking: "شمارهٔ پیگیری", topic: "موضوع",
-        role: "نقش", answer_by: "مهلت پاسخ", late_by: "تأخیر", week: "هفتهٔ", updated: "به‌روزرسانی",
-        stale: "در حال همگام‌سازی با کارگزار…", none: "موردی نیست", toggle: "English",
-        target: "اصلی", escalation: "ارجاعی" },
-  en: { title: "Agencies' responsiveness to citizens' requests", agencies: "Agencies", agency: "Agency",
-        open: "Open", overdue: "Overdue", on_time: "On time", ack: "Time to ack (median / 90%)",
-        answer: "Time to answer (median / 90%)", escalations: "Escalations", refusals: "Refusals",
-        today: "Today / 4-week mean", volume_chart: "Volume per day", on_time_chart: "On-time rate",
-        overdue_list: "Overdue cases, oldest first", tracking: "Tracking", topic: "Topic",
-        role: "Role", answer_by: "Answer by", late_by: "Late by", week: "Week", updated: "updated",
-        stale: "resynchronising with the broker…", none: "none", toggle: "فارسی",
-        target: "target", escalation: "escalation" },
+  fa: { title: "پاسخگویی دستگاه‌ها به درخواست‌های مردم", agencies: "دستگاه‌ها، بدترین اول",
+        agency: "دستگاه", open: "باز", overdue: "معوق", on_time: "به‌موقع",
+        answer: "زمان پاسخ (میانه)", ack: "زمان پذیرش (میانه)", escalations: "ارجاع",
+        refusals: "عدم پذیرش", today: "امروز در برابر میانگین ۴ هفته", volume_chart: "حجم روزانه",
+        on_time_chart: "سهم به‌موقع روزانه", overdue_list: "موارد معوق، قدیمی‌ترین اول",
+        tracking: "شمارهٔ پیگیری", escalated_to: "ارجاع به", topic: "موضوع", late_by: "تأخیر",
+        h_open: "درخواست باز در استان", h_overdue: "معوق هم‌اکنون",
+        h_on_time: "پاسخ به‌موقع این هفته", h_oldest: "قدیمی‌ترین مورد معوق",
+        week: "هفتهٔ", to: "تا", updated: "به‌روزرسانی", none: "موردی نیست", toggle: "English",
+        resync: "در حال همگام‌سازی با کارگزار…",
+        stale: (d) => `کارگزار از ${d} پیش خاموش است؛ ارقام ممکن است کهنه باشند`,
+        gone: "داشبورد در دسترس نیست؛ ارقام آخرین دریافت‌اند", more: (n) => `و ${n} مورد دیگر`,
+        page: (i, n) => `صفحهٔ ${i} از ${n}`, times: (x) => `${x} برابر میانگین`,
+        units: ["روز", "ساعت", "دقیقه", "ثانیه"], and: " و ", report: "گزارش هفتگی", dot: "، ",
+        against: (n, m) => `${n} در برابر ${m}`,
+        },
+  en: { title: "Agencies' responsiveness to citizens' requests", agencies: "Agencies, worst first",
+        agency: "Agency", open: "Open", overdue: "Overdue", on_time: "On time",
+        answer: "Time to answer (median)", ack: "Time to claim (median)", escalations: "Escalations",
+        refusals: "Refusals", today: "Today against the 4-week mean", volume_chart: "Volume per day",
+        on_time_chart: "On-time share per day", overdue_list: "Overdue cases, oldest first",
+        tracking: "Tracking", escalated_to: "Escalated to", topic: "Topic", late_by: "Late by",
+        h_open: "requests open in the province", h_overdue: "overdue now",
+        h_on_time: "answered on time this week", h_oldest: "oldest overdue case",
+        week: "Week of", to: "to", updated: "updated", none: "none", toggle: "فارسی",
+        resync: "resynchronising with the broker…",
+        stale: (d) => `The broker has been silent for ${d}: the figures may be out of date`,
+        gone: "The dashboard cannot be reached: these are the last figures it sent",
+        more: (n) => `and ${n} more`, page: (i, n) => `page ${i} of ${n}`,
+        times: (x) => `${x}× the mean`, units: [["day", "days"], ["hour", "hours"],
+        ["minute", "minutes"], ["second", "seconds"]], and: " and ", report: "weekly report", dot: " · ",
+        against: (n, m) => `${n} against ${m}`,
+        },
 };
 
-let lang = localStorage.getItem("miz-lang") === "en" ? "en" : "fa";
-let figures = null;
+const params = new URLSearchParams(location.search);
+let lang = params.get("lang") === "en" || params.get("lang") === "fa" ? params.get("lang")
+  : localStorage.getItem("miz-lang") === "en" ? "en" : "fa";
+const tv = params.get("tv") === "1";
+const OVERDUE_CAP = 10;     // rows of the overdue list on a page (or a TV page)
+const TV_PAGE_MS = 10000;   // how long a TV page of the overdue list stays
+let figures = null, gone = false, tvPage = 0;
 
 const locale = () => (lang === "fa" ? "fa-IR-u-ca-persian" : "en-GB-u-ca-persian");
 const num = (v, frac = 0) =>
-  new Intl.NumberFormat(locale(), { maximumFractionDigits: frac }).format(v);
-const when = (ms) => new Intl.DateTimeFormat(locale(), {
-  timeZone: "Asia/Tehran", year: "numeric", month: "2-digit", day: "2-digit",
-  hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(ms));
-const dayName = (ms) => new Intl.DateTimeFormat(locale(), {
-  timeZone: "Asia/Tehran", weekday: "short", day: "numeric", month: "short" }).format(new Date(ms));
+  new Intl.NumberFormat(locale(), { maximumFractionDigits: frac, minimumFractionDigits: frac }).format(v);
+const pct = (v) => (lang === "fa" ? `${num(v, 1)}٪` : `${num(v, 1)}%`);
+const date = (ms, opts) => new Intl.DateTimeFormat(locale(), { timeZone: "Asia/Tehran", ...opts })
+  .format(new Date(ms));
+const dayName = (ms) => date(ms, { weekday: "short", day: "numeric", month: "short" });
 
-// ASCII digits as Persian ones, in Persian
-const digits = (text) => (lang === "fa" ? text.replace(/\d/g, (d) => "۰۱۲۳۴۵۶۷۸۹"[d]) : text);
-
-function duration(ms) {
-  const s = Math.floor(ms / 1000);
-  const mm = String(Math.floor(s / 60) % 60).padStart(2, "0");
-  const ss = String(s % 60).padStart(2, "0");
-  return digits(`${Math.floor(s / 3600)}:${mm}:${ss}`);
+// A duration as people say it: its two largest units ("۲ روز و ۳ ساعت").
+function words(ms) {
+  const t = TEXT[lang];
+  const parts = [86400000, 3600000, 60000, 1000].map((u, i, all) =>
+    Math.floor((i ? ms % all[i - 1] : ms) / u));
+  const first = parts.findIndex((v) => v > 0);
+  if (first < 0) return lang === "fa" ? `${num(0)} ثانیه` : "0 seconds";
+  const say = (i) => {
+    const v = parts[i], u = t.units[i];
+    return `${num(v)} ${lang === "fa" ? u : u[v === 1 ? 0 : 1]}`;
+  };
+  return first < 3 && parts[first + 1] ? say(first) + t.and + say(first + 1) : say(first);
 }
 
-function cell(tr, text, cls, raw) {
+// "۱۵ تا ۲۱ آذر ۱۴۰۵": the week's Saturday to its Friday
+function weekSpan(days) {
+  const t = TEXT[lang], first = days[0], last = days[days.length - 1];
+  const sameMonth = date(first, { month: "long" }) === date(last, { month: "long" });
+  return `${date(first, sameMonth ? { day: "numeric" } : { day: "numeric", month: "long" })} ${t.to} ` +
+    date(last, { day: "numeric", month: "long", year: "numeric" });
+}
+
+const onTimeClass = (p) => (p === null ? "" : p >= 90 ? "good" : p >= 75 ? "warn" : "bad");
+
+function cell(tr, text, cls, raw, label) {
   const td = tr.insertCell();
   td.textContent = text;
   if (cls) td.className = cls;
   if (raw !== undefined) td.dataset.v = raw;
+  if (label) td.dataset.label = label;
   return td;
 }
 
 const SVG = "http://www.w3.org/2000/svg";
-function svg(w, h, title) {
-  const s = document.createElementNS(SVG, "svg");
-  s.setAttribute("width", w);
-  s.setAttribute("height", h);
-  s.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  const t = document.createElementNS(SVG, "title");
-  t.textContent = title;
-  s.appendChild(t);
-  return s;
-}
-function rect(s, cls, x, y, w, h, title) {
-  const r = document.createElementNS(SVG, "rect");
-  for (const [k, v] of Object.entries({ class: cls, x, y, width: w, height: Math.max(h, 0) }))
-    r.setAttribute(k, v);
-  const t = document.createElementNS(SVG, "title");
-  t.textContent = title;
-  r.appendChild(t);
-  s.appendChild(r);
+function svgEl(name, attrs, parent, title) {
+  const e = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (title) {
+    const t = document.createElementNS(SVG, "title");
+    t.textContent = title;
+    e.appendChild(t);
+  }
+  if (parent) parent.appendChild(e);
+  return e;
 }
 
-// Bars of the week's daily volume with the 4-week mean as a dashed line;
-// right to left in Persian, as the week reads.
-function volumeChart(a, days) {
-  const W = 7 * 12, H = 28, max = Math.max(1, a.volume_avg28, ...a.volume);
-  const s = svg(W, H, `${TEXT[lang].volume_chart}: ${a.volume.map((v) => num(v)).join(" ")}`);
+const BAR = 14, CH = 36, AXIS = 22; // bar pitch, chart height, room for the scale
+// The week's daily volume on a scale shared by every agency (max), with
+// the 4-week mean dashed and the scale's top written beside; today's bar
+// is red when it is more than twice the mean.
+function volumeChart(a, days, today, max) {
+  const W = 7 * BAR + AXIS, s = svgEl("svg", { width: W, height: CH + 2, viewBox: `0 0 ${W} ${CH + 2}` },
+    null, `${TEXT[lang].volume_chart}: ${a.volume.map((v) => num(v)).join("، ")}`);
+  const x0 = lang === "fa" ? 0 : AXIS; // the scale on the reading end
   a.volume.forEach((v, i) => {
-    const x = lang === "fa" ? W - (i + 1) * 12 : i * 12;
-    rect(s, "v", x + 2, H - (v / max) * H, 8, (v / max) * H, `${dayName(days[i])}: ${num(v)}`);
+    const x = lang === "fa" ? x0 + (6 - i) * BAR : x0 + i * BAR, h = (v / max) * CH;
+    const cls = i === today ? (a.volume_avg28 && v > 2 * a.volume_avg28 ? "v today surge" : "v today") : "v";
+    svgEl("rect", { class: cls, x: x + 2, y: CH - h, width: BAR - 4, height: Math.max(h, 0) }, s,
+          `${dayName(days[i])}: ${num(v)}`);
   });
-  const y = H - (a.volume_avg28 / max) * H;
-  const line = document.createElementNS(SVG, "line");
-  for (const [k, v] of Object.entries({ class: "avg", x1: 0, x2: W, y1: y, y2: y }))
-    line.setAttribute(k, v);
-  s.appendChild(line);
+  const y = CH - (a.volume_avg28 / max) * CH;
+  svgEl("line", { class: "avg", x1: x0, x2: x0 + 7 * BAR, y1: y, y2: y }, s);
+  svgEl("line", { class: "axis", x1: x0, x2: x0 + 7 * BAR, y1: CH, y2: CH }, s);
+  const tx = lang === "fa" ? 7 * BAR + 2 : AXIS - 2;
+  svgEl("text", { x: tx, y: 8, "text-anchor": "end", direction: "ltr" }, s).textContent = num(max);
+  svgEl("text", { x: tx, y: CH, "text-anchor": "end" }, s).textContent = num(0);
   return s;
 }
 
-// Per day: the on-time share in green over the missed share in red.
+// Per day: the on-time share in green over the missed share in red, on a
+// scale of 0 to 100%.
 function onTimeChart(a, days) {
-  const W = 7 * 12, H = 28;
-  const s = svg(W, H, TEXT[lang].on_time_chart);
+  const W = 7 * BAR + AXIS, s = svgEl("svg", { width: W, height: CH + 2, viewBox: `0 0 ${W} ${CH + 2}` },
+    null, TEXT[lang].on_time_chart);
+  const x0 = lang === "fa" ? 0 : AXIS;
   a.on_time_day.forEach((ok, i) => {
     const n = ok + a.missed_day[i];
     if (!n) return;
-    const x = (lang === "fa" ? W - (i + 1) * 12 : i * 12) + 2, h = (ok / n) * H;
-    const label = `${dayName(days[i])}: ${num((100 * ok) / n)}٪`;
-    rect(s, "ok", x, H - h, 8, h, label);
-    rect(s, "miss", x, 0, 8, H - h, label);
+    const x = (lang === "fa" ? x0 + (6 - i) * BAR : x0 + i * BAR) + 2, h = (ok / n) * CH;
+    const label = `${dayName(days[i])}: ${pct((100 * ok) / n)}`;
+    svgEl("rect", { class: "ok", x, y: CH - h, width: BAR - 4, height: h }, s, label);
+    svgEl("rect", { class: "miss", x, y: 0, width: BAR - 4, height: CH - h }, s, label);
   });
+  svgEl("line", { class: "axis", x1: x0, x2: x0 + 7 * BAR, y1: CH, y2: CH }, s);
+  const tx = lang === "fa" ? 7 * BAR + 2 : AXIS - 2;
+  svgEl("text", { x: tx, y: 8, "text-anchor": "end" }, s).textContent = pct(100).replace(/[.,٫]0/, "");
   return s;
+}
+
+// Worst first: most overdue, then the lowest on-time rate, then most open.
+function ranked(agencies) {
+  const rate = (a) => (a.on_time_pct === null ? 101 : a.on_time_pct);
+  return [...agencies].sort((x, y) => y.overdue - x.overdue || rate(x) - rate(y) || y.open - x.open);
+}
+
+// The overdue list with each request once: its first overdue delivery
+// (the oldest), and the agencies it has been escalated to.
+function cases(overdue) {
+  const byTracking = new Map();
+  for (const c of overdue) {
+    const k = byTracking.get(c.tracking);
+    if (!k) byTracking.set(c.tracking, { ...c, chain: c.escalated_to ? [c.escalated_to] : [] });
+    else if (c.agency !== k.agency && !k.chain.includes(c.agency)) k.chain.push(c.agency);
+  }
+  return [...byTracking.values()].sort((x, y) => y.overdue_ms - x.overdue_ms || x.tracking - y.tracking);
+}
+
+function tile(id, value, raw, cls) {
+  const e = document.getElementById(id);
+  e.querySelector(".v").textContent = value;
+  e.dataset.v = raw;
+  e.className = `tile ${cls || ""}`;
+}
+
+function renderHeadline(f) {
+  const sum = (k) => f.agencies.reduce((s, a) => s + a[k], 0);
+  const open = sum("open"), overdue = sum("overdue"), ok = sum("on_time"), missed = sum("missed");
+  const rate = ok + missed ? (1000 * ok / (ok + missed) | 0) / 10 : null;
+  tile("h-open", num(open), open);
+  tile("h-overdue", num(overdue), overdue, overdue ? "bad" : "good");
+  tile("h-on-time", rate === null ? "–" : pct(rate), rate === null ? "" : rate, onTimeClass(rate));
+  const oldest = f.overdue.reduce((m, c) => Math.max(m, c.overdue_ms), 0);
+  tile("h-oldest", oldest ? words(oldest) : TEXT[lang].none, oldest, oldest ? "bad" : "good");
+}
+
+function renderAgencies(f) {
+  const t = TEXT[lang], body = document.querySelector("#agencies tbody");
+  const max = Math.max(1, ...f.agencies.flatMap((a) => [...a.volume, a.volume_avg28]));
+  body.replaceChildren();
+  for (const a of ranked(f.agencies)) {
+    const tr = body.insertRow();
+    tr.dataset.agency = a.id;
+    const name = cell(tr, "", "name");
+    const link = document.createElement("a");
+    link.href = `report?week=${encodeURIComponent(f.week)}&agency=${encodeURIComponent(a.id)}`;
+    link.title = t.report;
+    link.textContent = lang === "fa" ? a.name_fa : a.name_en;
+    name.appendChild(link);
+    cell(tr, num(a.open), "num open", a.open, t.open);
+    cell(tr, num(a.overdue), a.overdue ? "num overdue bad" : "num overdue", a.overdue, t.overdue);
+    cell(tr, a.on_time_pct === null ? "–" : pct(a.on_time_pct),
+         `num on-time ${onTimeClass(a.on_time_pct)}`, a.on_time_pct === null ? "" : a.on_time_pct, t.on_time);
+    cell(tr, a.answered ? words(a.answer_p50_ms) : "–", "num answer", a.answered, t.answer);
+    cell(tr, a.acked ? words(a.ack_p50_ms) : "–", "num ack", a.acked, t.ack);
+    cell(tr, num(a.escalations), "num escalations", a.escalations, t.escalations);
+    cell(tr, num(a.refusals), "num refusals", a.refusals, t.refusals);
+    const today = f.today >= 0 && f.today < a.volume.length ? a.volume[f.today] : 0;
+    const surge = a.volume_avg28 > 0 && today > 2 * a.volume_avg28;
+    const vol = cell(tr, t.against(num(today), num(a.volume_avg28, 1)),
+                     surge ? "num volume surge" : "num volume", today, t.today);
+    if (surge) vol.textContent += ` (${t.times(num(today / a.volume_avg28, 1))})`;
+    cell(tr, "", "chart").appendChild(volumeChart(a, f.day_starts, f.today, max));
+    cell(tr, "", "chart").appendChild(onTimeChart(a, f.day_starts));
+  }
+}
+
+function renderOverdue(f) {
+  const t = TEXT[lang], od = document.querySelector("#overdue tbody");
+  const names = new Map(f.agencies.map((a) => [a.id, lang === "fa" ? a.name_fa : a.name_en]));
+  const all = cases(f.overdue), pages = Math.max(1, Math.ceil(all.length / OVERDUE_CAP));
+  const page = tv ? tvPage % pages : 0;
+  const shown = all.slice(page * OVERDUE_CAP, (page + 1) * OVERDUE_CAP);
+  od.replaceChildren();
+  if (!all.length) cell(od.insertRow(), t.none).colSpan = 5;
+  for (const c of shown) {
+    const tr = od.insertRow();
+    tr.dataset.tracking = c.tracking;
+    cell(tr, num(c.tracking), "num", c.tracking, t.tracking);
+    cell(tr, names.get(c.agency) || c.agency, "", c.agency, t.agency);
+    cell(tr, c.chain.map((id) => names.get(id) || id).join("، ") || "–", "", c.chain.join(","), t.escalated_to);
+    cell(tr, c.topic, "code", c.topic, t.topic).dir = "ltr";
+    cell(tr, words(c.overdue_ms), "bad", c.overdue_ms, t.late_by);
+  }
+  const more = document.getElementById("more");
+  more.textContent = !tv && all.length > OVERDUE_CAP ? t.more(num(all.length - OVERDUE_CAP)) : "";
+  more.dataset.v = tv ? 0 : Math.max(0, all.length - OVERDUE_CAP);
+  document.getElementById("page").textContent = tv && pages > 1 ? t.page(num(page + 1), num(pages)) : "";
 }
 
 function render() {
   const t = TEXT[lang];
   document.documentElement.lang = lang;
   document.documentElement.dir = lang === "fa" ? "rtl" : "ltr";
+  document.body.classList.toggle("tv", tv);
   document.title = t.title;
   document.querySelectorAll("[data-t]").forEach((e) => (e.textContent = t[e.dataset.t]));
   document.getElementById("lang").textContent = t.toggle;
   if (!figures) return;
   const f = figures;
-  const status = document.getElementById("status");
-  status.textContent = f.synced
-    ? `${t.week} \u2066${digits(f.week)}\u2069 · ${t.updated} ${when(f.now)}` // the week left to right
-    : t.stale;
-  status.className = f.synced ? "" : "stale";
-
-  const body = document.querySelector("#agencies tbody");
-  body.replaceChildren();
-  for (const a of f.agencies) {
-    const tr = body.insertRow();
-    tr.dataset.agency = a.id;
-    cell(tr, lang === "fa" ? a.name_fa : a.name_en, "name");
-    cell(tr, num(a.open), "num open", a.open);
-    cell(tr, num(a.overdue), a.overdue ? "num overdue bad" : "num overdue", a.overdue);
-    cell(tr, a.on_time_pct === null ? "–" : `${num(a.on_time_pct, 1)}٪`, "num on-time",
-         a.on_time_pct === null ? "" : a.on_time_pct);
-    cell(tr, a.acked ? `${duration(a.ack_p50_ms)} / ${duration(a.ack_p90_ms)}` : "–", "num ack");
-    cell(tr, a.answered ? `${duration(a.answer_p50_ms)} / ${duration(a.answer_p90_ms)}` : "–",
-         "num answer", a.answered);
-    cell(tr, num(a.escalations), "num escalations", a.escalations);
-    cell(tr, num(a.refusals), "num refusals", a.refusals);
-    const today = f.today >= 0 && f.today < a.volume.length ? a.volume[f.today] : 0;
-    cell(tr, `${num(today)} / ${num(a.volume_avg28, 1)}`, "num volume", today);
-    cell(tr, "").appendChild(volumeChart(a, f.day_starts));
-    cell(tr, "").appendChild(onTimeChart(a, f.day_starts));
-  }
-
-  const od = document.querySelector("#overdue tbody");
-  od.replaceChildren();
-  if (!f.overdue.length) cell(od.insertRow(), t.none).colSpan = 6;
-  for (const c of f.overdue) {
-    const tr = od.insertRow();
-    tr.dataset.tracking = c.tracking;
-    cell(tr, num(c.tracking), "num");
-    cell(tr, lang === "fa" ? c.name_fa : c.name_en);
-    cell(tr, c.topic).dir = "ltr";
-    cell(tr, t[c.role] || c.role);
-    cell(tr, when(c.answer_by));
-    cell(tr, duration(c.overdue_ms), "num bad");
-  }
+  document.getElementById("status").textContent =
+    `${t.week} ${weekSpan(f.day_starts)}${t.dot}${t.updated} ${date(f.now, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })}`;
+  const banner = document.getElementById("banner");
+  const warn = gone ? t.gone : f.stale ? t.stale(words(f.silent_ms)) : !f.synced ? t.resync : "";
+  banner.hidden = !warn;
+  banner.textContent = warn;
+  banner.className = !gone && !f.stale && !f.synced ? "resync" : "";
+  document.body.dataset.stale = f.stale || gone ? "1" : "0";
+  renderHeadline(f);
+  renderAgencies(f);
+  renderOverdue(f);
 }
 
 function take(f) {
   figures = f;
+  gone = false;
   render();
   document.body.dataset.updates = Number(document.body.dataset.updates) + 1;
 }
@@ -166,10 +272,24 @@ function take(f) {
 document.getElementById("lang").addEventListener("click", () => {
   lang = lang === "fa" ? "en" : "fa";
   localStorage.setItem("miz-lang", lang);
+  params.set("lang", lang);
+  history.replaceState(null, "", `?${params}`);
   render();
 });
 
+if (tv)
+  setInterval(() => { tvPage++; if (figures) renderOverdue(figures); }, TV_PAGE_MS);
 render();
 fetch("api/figures").then((r) => r.json()).then(take);
-// EventSource reconnects by itself when the dashboard restarts.
-new EventSource("events").addEventListener("figures", (e) => take(JSON.parse(e.data)));
+// EventSource reconnects by itself when the dashboard restarts. A page
+// left (or kept in the back-forward cache) closes its stream: it would
+// otherwise hold one of the browser's few connections to the dashboard.
+let events = null;
+function follow() {
+  events = new EventSource("events");
+  events.addEventListener("figures", (e) => take(JSON.parse(e.data)));
+  events.addEventListener("error", () => { gone = true; if (figures) render(); });
+}
+addEventListener("pagehide", () => events.close());
+addEventListener("pageshow", (e) => { if (e.persisted) follow(); });
+follow();
