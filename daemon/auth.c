@@ -1,3 +1,8 @@
+/* auth: the ZAP handler and the keys' roles (auth.h says why).
+ *
+ * It answers libzmq's ZAP requests on inproc://zeromq.zap.01 from the keys
+ * of the routing table and its keys folder, and gives the engine each key's
+ * principal (name, role, agency) to authorise every command by. */
 #include "auth.h"
 
 #include <dirent.h>

@@ -1,3 +1,8 @@
+/* deadline: one binary min-heap of every deadline (deadline.h says why).
+ *
+ * Each timer knows its slot in the heap, so arming, moving and disarming
+ * one is O(log n) and the broker needs a single libevent timer for the
+ * earliest of them. */
 #include "deadline.h"
 
 #include <stdint.h>

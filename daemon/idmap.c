@@ -1,3 +1,8 @@
+/* idmap: open addressing with linear probing (idmap.h says why).
+ *
+ * Slots hold a key's hash and the object; the key itself is the object's,
+ * compared through the map's eq function, so a map costs 16 bytes a slot
+ * and no copy of any key. */
 #include "idmap.h"
 
 #include <stdlib.h>

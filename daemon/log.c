@@ -1,3 +1,7 @@
+/* log: the daemon's log lines and their flood limits (log.h says why).
+ *
+ * Journal priority prefixes or local timestamps, and the per-kind limit
+ * that tells a flood in one line instead of copying it. */
 #include "log.h"
 #include "clock.h"
 

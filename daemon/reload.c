@@ -1,3 +1,8 @@
+/* reload: `mizd --reload PID`, a reload that waits for its outcome
+ * (reload.h says why).
+ *
+ * The running mizd writes the outcome of each SIGHUP to a file that the
+ * asker, having sent the signal, waits for and prints. */
 #include "reload.h"
 
 #include <errno.h>

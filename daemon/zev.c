@@ -1,3 +1,7 @@
+/* zev: a ZeroMQ socket's ZMQ_FD in libevent (zev.h says why).
+ *
+ * A read event on ZMQ_FD, a check of ZMQ_EVENTS after every pass, and a
+ * re-activation while work remains, so no edge is ever lost. */
 #include "zev.h"
 
 #include <event2/event.h>

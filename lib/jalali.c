@@ -1,3 +1,6 @@
+/* jalali: Jalali dates from and to days since the epoch (jalali.h says why),
+ * by Borkowski's algorithm as jalaali-js implements it, and the names and
+ * digits a Persian page prints them with. */
 #include "jalali.h"
 
 #include <stdio.h>

@@ -1,3 +1,9 @@
+/* wire: the frame codec (wire.h says why).
+ *
+ * wire_parse walks a frame's bytes before msgpack-c sees them, refusing what
+ * could make it allocate without bound, and checks every string as UTF-8;
+ * the getters read typed fields; the packers write string keys and the maps
+ * counted as they are packed. */
 #include "wire.h"
 
 #include "utf8.h"

@@ -1,3 +1,6 @@
+/* workcal: working time on a weekly timetable with holidays (workcal.h says
+ * why): adding a duration walks the calendar a working interval at a time,
+ * in the calendar's own time zone (Tehran time unless it says). */
 #include "workcal.h"
 
 #include <stdbool.h>
