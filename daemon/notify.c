@@ -1,7 +1,8 @@
 /* notify: sd_notify(3) without libsystemd (notify.h says why).
  *
  * One datagram per notification to $NOTIFY_SOCKET (an abstract socket when
- * it starts with '@'): whatever main.c sends, READY=1, STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1. */
+ * it starts with '@'): whatever main.c sends, READY=1, STATUS=, WATCHDOG=1,
+ * RELOADING=1, STOPPING=1. */
 #include "notify.h"
 
 #include <errno.h>
