@@ -51,6 +51,7 @@ struct broker {
     bool secure_clients, secure_workers;
     zev_t *clients_ev, *workers_ev;
     struct event *deadline_ev, *tick_ev, *snapshot_ev, *stop_ev;
+    struct event *commit_ev; /* the commit in flight has landed */
     uint64_t timer_at; /* monotonic ms the deadline event is set for */
     bool stopping;
     uint64_t stop_by;
@@ -174,6 +175,16 @@ static void broker_on_deadline(evutil_socket_t fd, short what, void *arg)
     b->timer_at = UINT64_MAX;
     engine_turn_begin(b->engine);
     engine_expire(b->engine);
+    broker_turn_end(b);
+}
+
+/* The commit in flight has landed: what it promised goes out, in a turn. */
+static void broker_on_commit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    broker_t *b = arg;
+    engine_turn_begin(b->engine);
+    engine_commit_done(b->engine);
     broker_turn_end(b);
 }
 
@@ -364,7 +375,11 @@ static int broker_bind(broker_t *b, const broker_conf_t *conf, const broker_opts
     b->snapshot_ev = event_new(b->base, -1, 0, broker_on_snapshots, b);
     b->clients_ev = zev_new(b->base, b->clients, broker_on_socket, b);
     b->workers_ev = zev_new(b->base, b->workers, broker_on_socket, b);
+    int commit_fd = engine_commit_fd(b->engine);
+    if (commit_fd >= 0)
+        b->commit_ev = event_new(b->base, commit_fd, EV_READ | EV_PERSIST, broker_on_commit, b);
     if (!b->deadline_ev || !b->tick_ev || !b->snapshot_ev || !b->clients_ev || !b->workers_ev ||
+        (commit_fd >= 0 && (!b->commit_ev || event_add(b->commit_ev, NULL) < 0)) ||
         event_add(b->tick_ev, &tick) < 0 || (secure_events && broker_events_monitor_new(b) < 0)) {
         snprintf(err, errlen, "cannot set up the event loop");
         return -1;
@@ -407,7 +422,8 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
                !(b->auth = auth_new(b->zctx, base, &conf->security, b->log_level, err, errlen))) {
     } else if (!opts->memory && !(store = store_open(dir, err, errlen))) {
     } else {
-        engine_io_t io = {.send = broker_send, .now = broker_now, .ctx = b};
+        engine_io_t io = {.send = broker_send, .now = broker_now, .ctx = b,
+                          .threaded_commit = true};
         b->engine = engine_new(table, store, b->auth, &io, b->log_level, err, errlen);
         table = NULL; /* the engine's, even when it failed */
         if (b->engine && broker_bind(b, conf, opts, err, errlen) == 0)
@@ -502,8 +518,10 @@ void broker_destroy(broker_t **bp)
     broker_t *b = *bp;
     if (!b)
         return;
-    if (b->engine && b->workers)
+    if (b->engine && b->workers) {
+        engine_drain(b->engine); /* what the last commits promised goes out */
         engine_say_goodbye(b->engine);
+    }
     zev_destroy(&b->clients_ev);
     zev_destroy(&b->workers_ev);
     /* the monitor stops before its reader goes: closing the events socket
@@ -518,6 +536,7 @@ void broker_destroy(broker_t **bp)
     broker_event_free(&b->tick_ev);
     broker_event_free(&b->stop_ev);
     broker_event_free(&b->snapshot_ev);
+    broker_event_free(&b->commit_ev);
     broker_socket_close(&b->clients);
     broker_socket_close(&b->workers);
     broker_socket_close(&b->events);

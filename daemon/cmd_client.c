@@ -99,7 +99,7 @@ static bool submit_values_or_reply(engine_t *e, const command_args_t *a, field_v
     }
     if (e->store_failed) {
         reply_error(e, MIZ_ERR_UNAVAILABLE, 0, "cannot store new requests now (%s)",
-                    store_error(e->store));
+                    e->commit_err);
         return false;
     }
     return !(ref->present && reply_if_resubmission(e, ref->s, ref->n));

@@ -1,75 +1,173 @@
-/* commit: the group commit, and the purge of old requests.
+/* commit: the group commit, pipelined, and the purge of old requests.
  *
- * Every request a turn changed is written in one store transaction when the
- * turn ends, with the numbers handed out next, and only once it is on disk
- * does the turn's outbox go out: a tracking number, an ok or an event is
- * never sent for a change a crash could take back. A failed commit leaves
- * everything as it was (dirty requests, held outbox) and refuses new
- * submissions until a later turn's commit succeeds. */
+ * Every request a turn changed is written in one store transaction, with the
+ * numbers handed out next, and only once it is on disk does the turn's
+ * outbox go out: a tracking number, an ok or an event is never sent for a
+ * change a crash could take back. The commit runs on the writer's thread
+ * (writer.h): while it is in flight the loop goes on, and the turns that
+ * follow stage their changes and their outboxes behind it; when it lands its
+ * outbox is sent, and what was staged meanwhile is the next batch, so at
+ * most one commit is ever in flight and replies go out in the order of the
+ * turns. A failed commit puts everything back as it was (its requests dirty,
+ * its outbox before the staged one) and refuses new submissions until a
+ * later commit succeeds. */
 #include "engine_int.h"
 
-static store_status_t commit_request(engine_t *e, request_t *r)
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Appends r's record (and its client_ref, the first time) to the batch. */
+static void commit_encode(engine_t *e, request_t *r)
 {
     msgpack_packer pk;
     msgpack_sbuffer_clear(&e->scratch);
     msgpack_packer_init(&pk, &e->scratch, msgpack_sbuffer_write);
     record_pack(e, &pk, r);
-    store_status_t st;
     /* with copies out, or its outcome not confirmed, it stays with the open ones */
     bool closing = r->closed && !r->open && !r->outcome_pending;
     char k[ENGINE_REF_KEY_MAX];
     size_t n = r->client_ref && (!r->ref_stored || closing) ? request_ref_key(r, k) : 0;
-    if (r->client_ref && !r->ref_stored &&
-        (st = store_put_ref(e->store, k, n, r->tracking, r->created)))
-        return st;
+    if (r->client_ref && !r->ref_stored)
+        batch_put_ref(&e->batch, k, n, r->tracking, r->created);
     if (closing)
-        return store_put_closed(e->store, r->tracking, r->closed, r->client_ref ? k : NULL, n,
-                                e->scratch.data, e->scratch.size);
-    return store_put_open(e->store, r->tracking, e->scratch.data, e->scratch.size);
-}
-
-static store_status_t commit_write(engine_t *e)
-{
-    store_status_t st = store_begin(e->store);
-    for (request_t *r = e->dirty; r && !st; r = r->next_dirty)
-        st = commit_request(e, r);
-    if (!st)
-        st = store_put_counters(e->store, &e->next);
-    if (!st)
-        st = store_commit(e->store);
+        batch_put_closed(&e->batch, r->tracking, r->closed, r->client_ref ? k : NULL, n,
+                         e->scratch.data, e->scratch.size);
     else
-        store_abort(e->store);
-    return st;
+        batch_put_open(&e->batch, r->tracking, e->scratch.data, e->scratch.size);
 }
 
-/* Writes every request the turn changed in one transaction (group commit).
- * False when that failed: what the turn would send stays in the outbox,
- * the requests stay dirty, and the next turn (or tick) tries again. */
-bool commit_turn(engine_t *e)
+/* Seals the dirty requests and the outbox into the batch and starts it. */
+static void commit_start(engine_t *e)
 {
-    store_status_t st = STORE_OK;
-    if (e->store && e->dirty)
-        while ((st = commit_write(e)) == STORE_RETRY)
-            LOG(e, LOG_INFO, "store map grown: %s", store_error(e->store));
-    if (st != STORE_OK) {
-        if (!e->store_failed)
-            LOG(e, LOG_ERROR, "store write failed, refusing submissions until it works: %s",
-                store_error(e->store));
-        e->store_failed = true;
-        return false;
-    }
-    if (e->store_failed)
-        LOG(e, LOG_WARN, "store writes again; accepting submissions");
-    e->store_failed = false;
+    batch_clear(&e->batch);
+    e->n_committing = 0;
     while (e->dirty) {
         request_t *r = e->dirty;
         e->dirty = r->next_dirty;
         r->next_dirty = NULL;
         r->dirty = false;
-        r->ref_stored = r->client_ref != NULL;
+        r->committing = true;
+        commit_encode(e, r);
+        if (e->n_committing == e->cap_committing) {
+            e->cap_committing = e->cap_committing ? 2 * e->cap_committing : 64;
+            e->committing = xrealloc(e->committing, e->cap_committing * sizeof *e->committing);
+        }
+        e->committing[e->n_committing++] = r;
     }
     e->dirty_tail = &e->dirty;
-    return true;
+    e->batch.counters = e->next;
+    msgpack_sbuffer tmp = e->sealed; /* empty: nothing is in flight */
+    e->sealed = e->outbox;
+    e->outbox = tmp;
+    writer_start(e->writer, &e->batch);
+}
+
+/* The batch's requests and outbox go back where they were, before what was
+ * staged since: they are written and sent again with it. */
+static void commit_undo(engine_t *e)
+{
+    for (size_t i = e->n_committing; i-- > 0;) {
+        request_t *r = e->committing[i];
+        r->committing = false;
+        if (r->dirty) /* changed again meanwhile: it is staged already */
+            continue;
+        r->dirty = true;
+        r->next_dirty = e->dirty;
+        if (!e->dirty)
+            e->dirty_tail = &r->next_dirty;
+        e->dirty = r;
+    }
+    e->n_committing = 0;
+    outbox_write_raw(&e->sealed, e->outbox.data, e->outbox.size);
+    msgpack_sbuffer tmp = e->outbox;
+    e->outbox = e->sealed;
+    e->sealed = tmp;
+    msgpack_sbuffer_clear(&e->sealed);
+}
+
+/* The batch landed (or failed): its outbox goes out, or everything waits. */
+static void commit_finish(engine_t *e)
+{
+    store_status_t st = e->batch.status;
+    if (st == STORE_RETRY) {
+        LOG(e, LOG_INFO, "store map grown: %s", e->batch.err);
+        commit_undo(e);
+        return;
+    }
+    if (st != STORE_OK) {
+        if (!e->store_failed)
+            LOG(e, LOG_ERROR, "store write failed, refusing submissions until it works: %s",
+                e->batch.err);
+        snprintf(e->commit_err, sizeof e->commit_err, "%s", e->batch.err);
+        e->store_failed = true;
+        commit_undo(e);
+        return;
+    }
+    if (e->store_failed)
+        LOG(e, LOG_WARN, "store writes again; accepting submissions");
+    e->store_failed = false;
+    for (size_t i = 0; i < e->n_committing; i++) {
+        request_t *r = e->committing[i];
+        r->committing = false;
+        r->ref_stored = r->client_ref != NULL;
+    }
+    e->n_committing = 0;
+    outbox_flush(e, &e->sealed);
+}
+
+/* Without a store nothing is written: a turn's changes are done with. */
+static void commit_forget_dirty(engine_t *e)
+{
+    while (e->dirty) {
+        request_t *r = e->dirty;
+        e->dirty = r->next_dirty;
+        r->next_dirty = NULL;
+        r->dirty = false;
+    }
+    e->dirty_tail = &e->dirty;
+}
+
+/* Moves the pipeline on, as far as it goes without waiting: with nothing in
+ * flight, the staged changes start their commit (inline: and land at once),
+ * or, with nothing to write, the staged outbox goes out (nothing it says can
+ * depend on a commit still in flight). A failed commit is tried again on the
+ * next turn, not at once. */
+void commit_advance(engine_t *e)
+{
+    while (!writer_busy(e->writer)) {
+        workers_reap(e);
+        if (!e->store)
+            commit_forget_dirty(e);
+        if (!e->dirty) {
+            outbox_flush(e, &e->outbox);
+            if (!e->dead)
+                return;
+            continue; /* a send killed a worker: what it held is queued again */
+        }
+        commit_start(e);
+        if (writer_busy(e->writer))
+            return;
+        commit_finish(e); /* inline */
+        if (e->batch.status != STORE_OK && e->batch.status != STORE_RETRY)
+            return;
+    }
+}
+
+/* The batch in flight has landed: its outbox goes out, the next starts. */
+void engine_commit_done(engine_t *e)
+{
+    if (!writer_collect(e->writer))
+        return;
+    bool failed = e->batch.status != STORE_OK && e->batch.status != STORE_RETRY;
+    commit_finish(e);
+    if (!failed)
+        commit_advance(e);
+}
+
+int engine_commit_fd(const engine_t *e)
+{
+    return writer_fd(e->writer);
 }
 
 /* Drops closed requests past the retention period, from memory at once and
@@ -82,8 +180,9 @@ void commit_purge(engine_t *e)
     uint64_t every = e->conf->retention_ms / 10;
     if (every > ENGINE_PURGE_EVERY_MS)
         every = ENGINE_PURGE_EVERY_MS;
-    if (e->store_failed || e->now - e->last_purge < every || e->now_wall < e->conf->retention_ms)
-        return;
+    if (e->store_failed || writer_busy(e->writer) || e->now - e->last_purge < every ||
+        e->now_wall < e->conf->retention_ms)
+        return; /* the store is written from one thread at a time (writer.h) */
     uint64_t before = e->now_wall - e->conf->retention_ms;
     requests_forget_closed_before(e, before);
     long n = e->store ? store_purge(e->store, before, ENGINE_PURGE_BATCH) : 0;
@@ -93,4 +192,13 @@ void commit_purge(engine_t *e)
         LOG(e, LOG_INFO, "purged %ld requests closed over the retention period", n);
     if (n < ENGINE_PURGE_BATCH)
         e->last_purge = e->now;
+}
+
+void engine_drain(engine_t *e)
+{
+    struct pollfd p = {writer_fd(e->writer), POLLIN, 0};
+    while (writer_busy(e->writer)) {
+        poll(&p, 1, -1);
+        engine_commit_done(e);
+    }
 }

@@ -56,6 +56,8 @@ engine_t *engine_new(table_t *table, store_t *store, const auth_t *auth, const e
     msgpack_sbuffer_init(&e->out);
     msgpack_sbuffer_init(&e->scratch);
     msgpack_sbuffer_init(&e->outbox);
+    msgpack_sbuffer_init(&e->sealed);
+    batch_init(&e->batch);
     msgpack_sbuffer_init(&e->ev);
     msgpack_packer_init(&e->ev_pk, &e->ev, msgpack_sbuffer_write);
     msgpack_packer_init(&e->pk, &e->out, msgpack_sbuffer_write);
@@ -73,7 +75,8 @@ engine_t *engine_new(table_t *table, store_t *store, const auth_t *auth, const e
         engine_destroy(&e);
         return NULL;
     }
-    if (e->store && recovery_run(e, err, errlen) < 0) {
+    if ((e->store && recovery_run(e, err, errlen) < 0) ||
+        !(e->writer = writer_new(e->store, e->store && io->threaded_commit, err, errlen))) {
         engine_destroy(&e);
         return NULL;
     }
@@ -87,12 +90,7 @@ void engine_turn_begin(engine_t *e)
 
 void engine_turn_end(engine_t *e)
 {
-    do {
-        workers_reap(e);
-        if (!commit_turn(e))
-            break;
-        outbox_flush(e);
-    } while (e->dead);
+    commit_advance(e);
     requests_evict_closed(e);
     check_after_turn(e);
 }
@@ -151,7 +149,8 @@ void engine_destroy(engine_t **ep)
     engine_t *e = *ep;
     if (!e)
         return;
-    snapshots_destroy(e); /* before the store: each holds a read of it */
+    writer_destroy(&e->writer); /* a batch in flight lands first */
+    snapshots_destroy(e);       /* before the store: each holds a read of it */
     if (e->requests) {
         request_t *r;
         for (size_t c = 0; (r = idmap_next(e->requests, &c));)
@@ -180,6 +179,9 @@ void engine_destroy(engine_t **ep)
     msgpack_sbuffer_destroy(&e->out);
     msgpack_sbuffer_destroy(&e->scratch);
     msgpack_sbuffer_destroy(&e->outbox);
+    msgpack_sbuffer_destroy(&e->sealed);
+    batch_fini(&e->batch);
+    free(e->committing);
     msgpack_sbuffer_destroy(&e->ev);
     store_destroy(&e->store);
     routing_release(&e->routing);

@@ -42,6 +42,10 @@ typedef struct {
     /* The monotonic and the wall clock, in ms. */
     void (*now)(void *ctx, uint64_t *mono, uint64_t *wall);
     void *ctx;
+    /* commits on a thread of their own: the caller watches engine_commit_fd
+     * and calls engine_commit_done; false: each turn's commit is done before
+     * engine_turn_end returns (tests) */
+    bool threaded_commit;
 } engine_io_t;
 
 /* Takes ownership of table and store (store NULL: state in memory only) and
@@ -60,6 +64,14 @@ void engine_turn_end(engine_t *engine);
  * not exactly one frame after the routing id. */
 void engine_receive(engine_t *engine, engine_socket_t from, const void *rid, size_t rid_len,
                     bool secure, const principal_t *principal, const void *body, size_t len);
+
+/* Readable when the commit in flight has landed (-1 without a commit
+ * thread); engine_commit_done, within a turn, then sends what it promised
+ * and starts the next. engine_drain waits for every commit in flight and
+ * sends what they promised (a clean stop). */
+int engine_commit_fd(const engine_t *engine);
+void engine_commit_done(engine_t *engine);
+void engine_drain(engine_t *engine);
 
 /* Fires every deadline due, within a turn. */
 void engine_expire(engine_t *engine);

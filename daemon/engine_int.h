@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "deadline.h"
+#include "writer.h"
 #include "engine.h"
 #include "cert.h"
 #include "idmap.h"
@@ -107,6 +108,7 @@ struct request {
     bool dirty;      /* changed this turn: on the engine's dirty list, written when it ends */
     bool ref_stored; /* its client_ref is in the store */
     bool confirm;    /* its submitter confirms the outcome (submit's "confirm") */
+    bool committing; /* in the batch in flight: not to be freed until it lands */
     bool outcome_pending; /* closed, outcome not yet confirmed: on its gateway's list */
     uint64_t outcome_sent; /* monotonic ms it was last sent; 0: not since start */
     request_t *next_closed, *next_dirty;
@@ -223,8 +225,14 @@ struct engine {
     snapshot_t *snapshots; /* reading the store a part per turn */
     size_t n_snapshots;
     /* What a turn sends, held until its changes are on disk: [socket u8]
-     * [routing id length u32][routing id][body length u32][body] */
-    msgpack_sbuffer outbox;
+     * [routing id length u32][routing id][body length u32][body]; staged
+     * behind the batch in flight, whose own outbox is sealed */
+    msgpack_sbuffer outbox, sealed;
+    writer_t *writer;        /* commits batches (commit.c) */
+    batch_t batch;           /* the batch in flight, or the last one */
+    request_t **committing;  /* the requests of the batch in flight */
+    size_t n_committing, cap_committing;
+    char commit_err[256];    /* why the last commit failed */
     bool out_promise; /* the message being built tells of state that must be durable */
     uint64_t check_budget; /* engine_check runs when its cost fits (check.c) */
     log_limit_t error_lines, forbidden_lines;
@@ -277,7 +285,8 @@ void reply_busy(engine_t *e, uint64_t retry_ms, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void reply_ok(engine_t *e, uint64_t delivery, bool duplicate);
 void outbox_publish(engine_t *e, miz_stream_topic_t topic, const void *body, size_t len);
-void outbox_flush(engine_t *e);
+void outbox_flush(engine_t *e, msgpack_sbuffer *box);
+void outbox_write_raw(msgpack_sbuffer *box, const void *p, size_t n);
 
 /* ---- event.c: the one place a transition is recorded ---- */
 void event_emit(engine_t *e, request_t *r, delivery_t *d, miz_event_t type, const worker_t *w);
@@ -361,7 +370,7 @@ int recovery_load(engine_t *e, uint64_t tracking, request_t **r);
 int recovery_run(engine_t *e, char *err, size_t errlen);
 
 /* ---- commit.c: the group commit and the purge ---- */
-bool commit_turn(engine_t *e);
+void commit_advance(engine_t *e);
 void commit_purge(engine_t *e);
 
 /* ---- peer.c: what the engine remembers of peers ---- */

@@ -34,12 +34,17 @@ wire_map_t *reply_begin(engine_t *e, miz_message_t type)
     return m;
 }
 
-static void outbox_write(engine_t *e, const void *p, size_t n)
+void outbox_write_raw(msgpack_sbuffer *box, const void *p, size_t n)
 {
-    if (msgpack_sbuffer_write(&e->outbox, p, n) < 0) {
+    if (msgpack_sbuffer_write(box, p, n) < 0) {
         log_line(LOG_ERROR, "out of memory growing the outbox");
         abort();
     }
+}
+
+static void outbox_write(engine_t *e, const void *p, size_t n)
+{
+    outbox_write_raw(&e->outbox, p, n);
 }
 
 static void outbox_add(engine_t *e, engine_socket_t to, const void *rid, size_t rid_len,
@@ -143,12 +148,12 @@ void reply_ok(engine_t *e, uint64_t delivery, bool duplicate)
     reply_send(e);
 }
 
-/* Sends what the turn queued, once it is on disk. A worker that cannot be
+/* Sends what a turn queued (box), once it is on disk. A worker that cannot be
  * reached is dropped (its deliveries go back to the queue when the turn
  * reaps it). A PUB drops for a slow subscriber, who resyncs. */
-void outbox_flush(engine_t *e)
+void outbox_flush(engine_t *e, msgpack_sbuffer *box)
 {
-    const char *p = e->outbox.data, *end = p + e->outbox.size;
+    const char *p = box->data, *end = p + box->size;
     while (p < end) {
         engine_socket_t to = (engine_socket_t)(uint8_t)*p++;
         uint32_t rid_len, len;
@@ -166,5 +171,5 @@ void outbox_flush(engine_t *e)
             LOG(e, LOG_DEBUG, "message to a client lost: gone or not reading (%s)",
                 strerror(errno));
     }
-    msgpack_sbuffer_clear(&e->outbox);
+    msgpack_sbuffer_clear(box);
 }

@@ -148,7 +148,7 @@ void requests_evict_closed(engine_t *e)
             e->closed_tail = NULL;
         r->next_closed = NULL;
         e->n_closed--;
-        if (r->open || r->dirty || r->outcome_pending)
+        if (r->open || r->dirty || r->committing || r->outcome_pending)
             closed_append(e, r);
         else
             request_free(e, r);
@@ -166,7 +166,7 @@ void requests_forget_closed_before(engine_t *e, uint64_t before)
     for (request_t **p = &e->closed_head, *r; (r = *p);) {
         if (r->outcome_pending && r->closed < before)
             outcome_give_up(e, r); /* written when the turn ends, purged by a later pass */
-        if (r->closed >= before || r->open || r->dirty || r->outcome_pending) {
+        if (r->closed >= before || r->open || r->dirty || r->committing || r->outcome_pending) {
             prev = r;
             p = &r->next_closed;
             continue;

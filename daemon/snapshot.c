@@ -145,10 +145,19 @@ void engine_snapshots_step(engine_t *e)
     e->peer = (peer_t){0};
 }
 
+/* A request the store does not have as it is yet (changed this turn, or in
+ * the commit in flight) goes from memory, and the scan skips it. */
+static void snapshot_from_memory(snapshot_t *s, request_t *r)
+{
+    s->from_memory[s->n_from_memory++] = r->tracking;
+    if (snapshot_wants(s, r))
+        snapshot_add(s, r, false);
+}
+
 /* Every open request and every closed one since `since`. With a store, a
- * request this turn has not changed is as the store has it (a turn writes
- * every request it changed), so only the changed ones go from memory. The
- * seq sent with every part is that of the last event of this turn so far. */
+ * request that has not changed since the commit in flight began, and is not
+ * in it, is as the store has it: only the others go from memory. The seq
+ * sent with every part is that of the last event of this turn so far. */
 void cmd_snapshot(engine_t *e, const command_args_t *a)
 {
     uint64_t since = a->f[MIZ_F_SNAPSHOT_SINCE].u;
@@ -167,15 +176,15 @@ void cmd_snapshot(engine_t *e, const command_args_t *a)
         return;
     }
     if (s->scan) {
-        size_t n = 0;
+        size_t n = e->n_committing;
         for (request_t *r = e->dirty; r; r = r->next_dirty)
             n++;
         s->from_memory = xcalloc(n ? n : 1, sizeof *s->from_memory);
-        for (request_t *r = e->dirty; r; r = r->next_dirty) {
-            s->from_memory[s->n_from_memory++] = r->tracking;
-            if (snapshot_wants(s, r))
-                snapshot_add(s, r, false);
-        }
+        for (request_t *r = e->dirty; r; r = r->next_dirty)
+            snapshot_from_memory(s, r);
+        for (size_t i = 0; i < e->n_committing; i++)
+            if (!e->committing[i]->dirty) /* else it was just taken */
+                snapshot_from_memory(s, e->committing[i]);
         qsort(s->from_memory, s->n_from_memory, sizeof *s->from_memory, snapshot_compare_tracking);
     } else {
         request_t *r;
