@@ -5,11 +5,14 @@
  * interface). Agencies are stored by id, not index, so a record outlives a
  * change of the routing table's order; the route is found again from topic
  * and kind. A record read back is input from outside like any other: every
- * field's type and range is checked, and one that does not fit names the
- * field, so a damaged store is refused by name. */
+ * field's type and range is checked (strings as UTF-8, as the wire checks
+ * them), and one that does not fit names the field, so a damaged store is
+ * refused by name. */
 #include "engine_int.h"
 
 #include <string.h>
+
+#include "utf8.h"
 
 #define REC_FIELDS 13 /* 12 before CURVE: no submitter */
 #define REC_DELIVERY_FIELDS 18
@@ -117,7 +120,10 @@ static const char *rec_str(rec_t *c, uint32_t i, bool nil_ok, size_t *len, const
     if (!c->bad && nil_ok && i < c->n && c->o[i].type == MSGPACK_OBJECT_NIL)
         return NULL;
     const msgpack_object *o = rec_at(c, i, MSGPACK_OBJECT_STR, what);
-    if (!o)
+    /* as the wire checks it: a status reply must never carry invalid UTF-8 */
+    if (o && !utf8_valid(o->via.str.ptr, o->via.str.size))
+        c->bad = what;
+    if (c->bad)
         return NULL;
     *len = o->via.str.size;
     return o->via.str.size ? o->via.str.ptr : "";

@@ -7,12 +7,9 @@
  *   expiry  closed_at, tracking -> client_ref (may be empty): purge order
  *   refs    client_ref -> tracking, first use
  * Numbers in keys and values are big-endian, so keys sort numerically. */
-#include "store.h"
+#include "store_int.h"
 
 #include <errno.h>
-#include <lmdb.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -21,40 +18,16 @@
 #include <unistd.h>
 
 #define INITIAL_MAP (4ull << 30) /* address space, not disk: grows when full */
-#define MAX_DBS 8
 
-enum { DB_META, DB_OPEN, DB_CLOSED, DB_EXPIRY, DB_REFS, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
+const char *const store_db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
 
-struct store_scan {
-    store_t *store;
-    store_scan_t *next;
-    bool ended; /* by the store: its transaction is gone */
-    MDB_txn *txn;
-    MDB_cursor *open, *closed;
-    bool open_done, started;
-    unsigned char from[16];
-};
-
-struct store {
-    MDB_env *env;
-    MDB_txn *txn;         /* the write transaction of this turn, if one is open */
-    store_scan_t *scans;  /* each with a read transaction open */
-    MDB_dbi dbi[DB_COUNT];
-    size_t map_size;
-    int lock_fd;     /* mizd.lock, held while open: one mizd per store */
-    char dir[4096];
-    char path[4096]; /* the data file, for messages */
-    char err[4200];
-};
-
-static void be64(unsigned char *p, uint64_t v)
+void store_be64(unsigned char *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
         p[i] = (unsigned char)v;
 }
 
-static uint64_t get_be64(const unsigned char *p)
+uint64_t store_get_be64(const unsigned char *p)
 {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
@@ -62,7 +35,18 @@ static uint64_t get_be64(const unsigned char *p)
     return v;
 }
 
-static int fail(store_t *s, int rc, const char *what)
+bool store_counters_decode(const void *val, size_t len, store_counters_t *next)
+{
+    const unsigned char *v = val;
+    if (len != 16 && len != 24)
+        return false;
+    next->tracking = store_get_be64(v);
+    next->delivery = store_get_be64(v + 8);
+    next->event = len == 24 ? store_get_be64(v + 16) : 1;
+    return true;
+}
+
+int store_fail(store_t *s, int rc, const char *what)
 {
     snprintf(s->err, sizeof s->err, "%s: %s%s%s", s->path, what, *what ? ": " : "",
              mdb_strerror(rc));
@@ -86,14 +70,14 @@ static int open_tables(store_t *s)
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
-        return fail(s, rc, "cannot begin a transaction");
+        return store_fail(s, rc, "cannot begin a transaction");
     MDB_dbi main_dbi;
     MDB_stat st;
     MDB_val key = {7, "version"}, val;
     bool fresh = false;
     if ((rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)) || (rc = mdb_stat(txn, main_dbi, &st)))
         goto fail;
-    rc = mdb_dbi_open(txn, db_names[DB_META], 0, &s->dbi[DB_META]);
+    rc = mdb_dbi_open(txn, store_db_names[DB_META], 0, &s->dbi[DB_META]);
     if (rc == MDB_NOTFOUND && st.ms_entries == 0) {
         fresh = true;
     } else if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
@@ -104,7 +88,7 @@ static int open_tables(store_t *s)
         goto fail;
     }
     for (int i = 0; i < DB_COUNT; i++)
-        if ((rc = mdb_dbi_open(txn, db_names[i], fresh ? MDB_CREATE : 0, &s->dbi[i])))
+        if ((rc = mdb_dbi_open(txn, store_db_names[i], fresh ? MDB_CREATE : 0, &s->dbi[i])))
             goto fail;
     if (fresh) {
         unsigned char v[4] = {0, 0, 0, STORE_VERSION};
@@ -126,11 +110,11 @@ static int open_tables(store_t *s)
         }
     }
     if ((rc = mdb_txn_commit(txn)))
-        return fail(s, rc, "cannot open the tables");
+        return store_fail(s, rc, "cannot open the tables");
     return 0;
 fail:
     mdb_txn_abort(txn);
-    return fail(s, rc, "cannot open the tables");
+    return store_fail(s, rc, "cannot open the tables");
 }
 
 /* Its cursors and read transaction; the scan itself stays, ended. */
@@ -168,16 +152,19 @@ static void env_close(store_t *s)
 static int env_open(store_t *s)
 {
     int rc;
+    /* what LMDB would fault or assert on, or open as the wrong snapshot */
+    if (store_file_check(s->path, s->err, sizeof s->err) < 0)
+        return -1;
     if ((rc = mdb_env_create(&s->env))) {
         s->env = NULL;
-        return fail(s, rc, "");
+        return store_fail(s, rc, "");
     }
-    if ((rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
+    if ((rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS)) ||
         (rc = mdb_env_set_mapsize(s->env, s->map_size)) ||
         /* NOTLS: a scan's read transaction lives on while the same thread
          * reads and writes in others */
         (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0640))) {
-        fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
+        store_fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
         env_close(s);
         return rc;
     }
@@ -225,6 +212,24 @@ static int lock_dir(store_t *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Every table but open walked (recovery reads that one), the counters
+ * checked against what the tables hold: a damaged store is refused now,
+ * not with a SIGBUS at the first submission, nor by handing out a number
+ * again. */
+static int store_open_check(store_t *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_fail(s, rc, "cannot read"), -1;
+    store_walk_t w = {.path = s->path, .txn = txn, .dbi = s->dbi};
+    rc = store_walk(s->env, &w);
+    mdb_txn_abort(txn);
+    if (rc < 0)
+        snprintf(s->err, sizeof s->err, "%s", w.err);
+    return rc;
+}
+
 store_t *store_open(const char *dir, char *err, size_t errlen)
 {
     store_t *s = calloc(1, sizeof *s);
@@ -245,7 +250,7 @@ store_t *store_open(const char *dir, char *err, size_t errlen)
         store_destroy(&s);
         return NULL;
     }
-    if (env_open(s) != 0) {
+    if (env_open(s) != 0 || store_open_check(s) < 0) {
         snprintf(err, errlen, "%s", s->err);
         store_destroy(&s);
         return NULL;
@@ -272,7 +277,7 @@ static int read_begin(store_t *s, MDB_txn **txn)
     if (env_ready(s) < 0)
         return -1;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
-    return rc ? (fail(s, rc, "cannot read"), -1) : 0;
+    return rc ? (store_fail(s, rc, "cannot read"), -1) : 0;
 }
 
 int store_counters(store_t *s, store_counters_t *next)
@@ -282,18 +287,15 @@ int store_counters(store_t *s, store_counters_t *next)
     if (read_begin(s, &txn) < 0)
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
-    /* 16 bytes: written before the event stream, whose numbers start at 1 */
-    if (rc == 0 && (val.mv_size == 16 || val.mv_size == 24)) {
-        const unsigned char *v = val.mv_data;
-        next->tracking = get_be64(v);
-        next->delivery = get_be64(v + 8);
-        next->event = val.mv_size == 24 ? get_be64(v + 16) : 1;
-    } else if (rc == MDB_NOTFOUND) {
+    /* absent only in a new store (the walk at open refuses it otherwise) */
+    if (rc == MDB_NOTFOUND) {
         *next = (store_counters_t){1, 1, 1};
         rc = 0;
-    } else {
-        fail(s, rc ? rc : MDB_CORRUPTED, "bad counters");
+    } else if (rc == 0 && !store_counters_decode(val.mv_data, val.mv_size, next)) {
+        rc = MDB_CORRUPTED;
     }
+    if (rc)
+        store_fail(s, rc, "bad counters");
     mdb_txn_abort(txn);
     return rc ? -1 : 0;
 }
@@ -304,7 +306,7 @@ int store_counters(store_t *s, store_counters_t *next)
  * caller writes the turn again; any other error is a fault to report. */
 static store_status_t write_failed(store_t *s, int rc, const char *what)
 {
-    fail(s, rc, what);
+    store_fail(s, rc, what);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
@@ -354,7 +356,7 @@ static store_status_t del(store_t *s, int db, const void *k, size_t klen)
 store_status_t store_put_open(store_t *s, uint64_t tracking, const void *rec, size_t len)
 {
     unsigned char k[8];
-    be64(k, tracking);
+    store_be64(k, tracking);
     return put(s, DB_OPEN, k, sizeof k, rec, len);
 }
 
@@ -362,8 +364,8 @@ store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_a
                                 const char *ref, size_t ref_len, const void *rec, size_t len)
 {
     unsigned char k[16];
-    be64(k, closed_at);
-    be64(k + 8, tracking);
+    store_be64(k, closed_at);
+    store_be64(k + 8, tracking);
     store_status_t st;
     if ((st = del(s, DB_OPEN, k + 8, 8)) || (st = put(s, DB_CLOSED, k + 8, 8, rec, len)))
         return st;
@@ -374,17 +376,17 @@ store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64
                              uint64_t at)
 {
     unsigned char v[16];
-    be64(v, tracking);
-    be64(v + 8, at);
+    store_be64(v, tracking);
+    store_be64(v + 8, at);
     return put(s, DB_REFS, ref, ref_len, v, sizeof v);
 }
 
 store_status_t store_put_counters(store_t *s, const store_counters_t *next)
 {
     unsigned char v[24];
-    be64(v, next->tracking);
-    be64(v + 8, next->delivery);
-    be64(v + 16, next->event);
+    store_be64(v, next->tracking);
+    store_be64(v + 8, next->delivery);
+    store_be64(v + 16, next->event);
     return put(s, DB_META, "counters", 8, v, sizeof v);
 }
 
@@ -405,21 +407,10 @@ void store_abort(store_t *s)
 int store_each_open(store_t *s, store_record_fn *fn, void *arg)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val key, val;
     if (read_begin(s, &txn) < 0)
         return -1;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_OPEN], &cur), ret = 0;
-    if (rc) {
-        mdb_txn_abort(txn);
-        return fail(s, rc, "cannot read"), -1;
-    }
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && ret == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-        ret = fn(val.mv_data, val.mv_size, arg);
-    if (rc && rc != MDB_NOTFOUND)
-        ret = (fail(s, rc, "cannot read"), -1);
-    mdb_cursor_close(cur);
+    int ret = store_walk_each(s->env, txn, s->dbi[DB_OPEN], s->path, fn, arg, s->err,
+                              sizeof s->err);
     mdb_txn_abort(txn);
     return ret;
 }
@@ -434,7 +425,7 @@ int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
 {
     MDB_txn *txn;
     unsigned char k[8];
-    be64(k, tracking);
+    store_be64(k, tracking);
     MDB_val key = {sizeof k, k}, val;
     if (read_begin(s, &txn) < 0)
         return -1;
@@ -442,7 +433,7 @@ int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
     if (rc == MDB_NOTFOUND)
         rc = mdb_get(txn, s->dbi[DB_CLOSED], &key, &val);
     int ret = rc == 0 ? (fn(val.mv_data, val.mv_size, arg), 1)
-                      : rc == MDB_NOTFOUND ? 0 : (fail(s, rc, "cannot read"), -1);
+                      : rc == MDB_NOTFOUND ? 0 : (store_fail(s, rc, "cannot read"), -1);
     mdb_txn_abort(txn);
     return ret;
 }
@@ -451,7 +442,7 @@ store_scan_t *store_scan(store_t *s, uint64_t since)
 {
     store_scan_t *sc = calloc(1, sizeof *sc);
     if (!sc) {
-        fail(s, ENOMEM, "cannot read");
+        store_fail(s, ENOMEM, "cannot read");
         return NULL;
     }
     int rc;
@@ -465,10 +456,10 @@ store_scan_t *store_scan(store_t *s, uint64_t since)
             mdb_cursor_close(sc->open);
         mdb_txn_abort(sc->txn);
         free(sc);
-        fail(s, rc, "cannot read");
+        store_fail(s, rc, "cannot read");
         return NULL;
     }
-    be64(sc->from, since);
+    store_be64(sc->from, since);
     sc->store = s;
     sc->next = s->scans;
     s->scans = sc;
@@ -487,7 +478,7 @@ static int scan_record(store_scan_t *sc, MDB_val *rec)
         if (rc == 0)
             return 1;
         if (rc != MDB_NOTFOUND)
-            return fail(s, rc, "cannot read"), -1;
+            return store_fail(s, rc, "cannot read"), -1;
         sc->open_done = true;
         sc->started = false;
     }
@@ -497,7 +488,7 @@ static int scan_record(store_scan_t *sc, MDB_val *rec)
         if (rc == MDB_NOTFOUND)
             return 0;
         if (rc)
-            return fail(s, rc, "cannot read"), -1;
+            return store_fail(s, rc, "cannot read"), -1;
         if (key.mv_size != 16)
             continue;
         MDB_val tracking = {8, (unsigned char *)key.mv_data + 8};
@@ -505,7 +496,7 @@ static int scan_record(store_scan_t *sc, MDB_val *rec)
         if (rc == 0)
             return 1;
         if (rc != MDB_NOTFOUND) /* an index entry without its record is skipped */
-            return fail(s, rc, "cannot read"), -1;
+            return store_fail(s, rc, "cannot read"), -1;
     }
 }
 
@@ -553,11 +544,11 @@ int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracki
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_REFS], &key, &val), ret = 0;
     if (rc == 0 && val.mv_size == 16) {
-        *tracking = get_be64(val.mv_data);
-        *at = get_be64((const unsigned char *)val.mv_data + 8);
+        *tracking = store_get_be64(val.mv_data);
+        *at = store_get_be64((const unsigned char *)val.mv_data + 8);
         ret = 1;
     } else if (rc != MDB_NOTFOUND) {
-        ret = (fail(s, rc ? rc : MDB_CORRUPTED, "bad client_ref entry"), -1);
+        ret = (store_fail(s, rc ? rc : MDB_CORRUPTED, "bad client_ref entry"), -1);
     }
     mdb_txn_abort(txn);
     return ret;
@@ -575,7 +566,7 @@ long store_purge(store_t *s, uint64_t before, size_t max)
         return write_failed(s, rc, "cannot purge"), -1;
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && (size_t)n < max;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        if (key.mv_size != 16 || get_be64(key.mv_data) >= before)
+        if (key.mv_size != 16 || store_get_be64(key.mv_data) >= before)
             break;
         const unsigned char *tracking = (const unsigned char *)key.mv_data + 8;
         MDB_val ref = {val.mv_size, val.mv_data}, owner;
