@@ -278,3 +278,19 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
     return r;
 }
 
+
+const char *engine_check_record(const void *rec, size_t len, uint64_t *tracking,
+                                uint64_t *max_delivery, void *engine)
+{
+    const char *why;
+    request_t *r = record_decode(engine, rec, len, &why);
+    if (!r)
+        return why;
+    *tracking = r->tracking;
+    *max_delivery = 0;
+    for (uint32_t i = 0; i < r->n_dels; i++)
+        if (r->dels[i]->id > *max_delivery)
+            *max_delivery = r->dels[i]->id;
+    request_drop(r);
+    return NULL;
+}

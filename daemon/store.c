@@ -15,9 +15,11 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define INITIAL_MAP (4ull << 30) /* address space, not disk: grows when full */
+#define STORE_FULL_MARGIN (1u << 20) /* less free than this after a short write: disk full */
 
 const char *const store_db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
 
@@ -302,11 +304,23 @@ int store_counters(store_t *s, store_counters_t *next)
 
 /* ---- writing ---- */
 
+/* LMDB says EIO when a write comes back short, which is how a disk that
+ * fills in the middle of a commit answers: said as ENOSPC when the file
+ * system has (next to) no room left. */
+static int store_full_disk(const store_t *s, int rc)
+{
+    struct statvfs fs;
+    if (rc == EIO && statvfs(s->dir, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < STORE_FULL_MARGIN)
+        return ENOSPC;
+    return rc;
+}
+
 /* A full map grows (twice the size) once no transaction is open, and the
  * caller writes the turn again; any other error is a fault to report. */
 static store_status_t write_failed(store_t *s, int rc, const char *what)
 {
-    store_fail(s, rc, what);
+    store_fail(s, store_full_disk(s, rc), what);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;

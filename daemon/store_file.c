@@ -290,11 +290,13 @@ static int store_file_run(store_file_t *f)
     if (store_file_snapshot(f, cur, "newest") < 0 || store_file_snapshot(f, old, "older") < 0)
         return -1;
     const store_counters_t *a = &old->counters, *b = &cur->counters;
-    if (old->have_counters && (!cur->have_counters || a->tracking > b->tracking ||
-                               a->delivery > b->delivery || a->event > b->event))
+    /* (counters missing or unreadable in the newest: the walk says so) */
+    if (old->have_counters && cur->have_counters &&
+        (a->tracking > b->tracking || a->delivery > b->delivery || a->event > b->event))
         return store_file_bad(f, "its newest meta page (transaction %llu) leads to an older "
-                                 "state than the other (transaction %llu): the numbers it "
-                                 "would hand out next went back; a damaged meta page",
+                                 "state than the other (transaction %llu): the numbers to hand "
+                                 "out next (meta/counters) went back; a damaged meta page, or "
+                                 "counters set back",
                               (unsigned long long)cur->m.txnid, (unsigned long long)old->m.txnid);
     return 0;
 }
