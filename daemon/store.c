@@ -67,7 +67,7 @@ const char *store_path(const store_t *s)
 
 /* Opens every table; on a new, empty environment creates them and writes
  * the version. Anything else that is not our version is refused. */
-static int open_tables(store_t *s)
+static int store_open_tables(store_t *s)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
@@ -120,7 +120,7 @@ fail:
 }
 
 /* Its cursors and read transaction; the scan itself stays, ended. */
-static void scan_release(store_scan_t *sc)
+static void store_scan_release(store_scan_t *sc)
 {
     mdb_cursor_close(sc->open);
     mdb_cursor_close(sc->closed);
@@ -130,18 +130,18 @@ static void scan_release(store_scan_t *sc)
 
 /* A scan's read transaction keeps LMDB from growing the map or closing the
  * environment: the scan ends, and its reader asks again. */
-static void end_scans(store_t *s)
+static void store_end_scans(store_t *s)
 {
     while (s->scans) {
         store_scan_t *sc = s->scans;
         s->scans = sc->next;
-        scan_release(sc);
+        store_scan_release(sc);
     }
 }
 
-static void env_close(store_t *s)
+static void store_env_close(store_t *s)
 {
-    end_scans(s);
+    store_end_scans(s);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
@@ -151,7 +151,7 @@ static void env_close(store_t *s)
 }
 
 /* Opens the environment; on failure leaves none (s->env NULL). */
-static int env_open(store_t *s)
+static int store_env_open(store_t *s)
 {
     int rc;
     /* what LMDB would fault or assert on, or open as the wrong snapshot */
@@ -167,27 +167,27 @@ static int env_open(store_t *s)
          * reads and writes in others */
         (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0640))) {
         store_fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
-        env_close(s);
+        store_env_close(s);
         return rc;
     }
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
         s->map_size = info.me_mapsize;
-    if ((rc = open_tables(s)))
-        env_close(s);
+    if ((rc = store_open_tables(s)))
+        store_env_close(s);
     return rc;
 }
 
 /* After a failure that left no usable environment (MDB_PANIC, or a reopen
  * that failed), every use tries to open it again. */
-static int env_ready(store_t *s)
+static int store_env_ready(store_t *s)
 {
-    return s->env || env_open(s) == 0 ? 0 : -1;
+    return s->env || store_env_open(s) == 0 ? 0 : -1;
 }
 
 /* LMDB lets several processes share an environment; two brokers on one
  * store would hand out the same tracking numbers. */
-static int lock_dir(store_t *s, char *err, size_t errlen)
+static int store_lock_dir(store_t *s, char *err, size_t errlen)
 {
     char path[sizeof s->dir + 16];
     snprintf(path, sizeof path, "%s/mizd.lock", s->dir);
@@ -248,11 +248,11 @@ store_t *store_open(const char *dir, char *err, size_t errlen)
         free(s);
         return NULL;
     }
-    if (lock_dir(s, err, errlen) < 0) {
+    if (store_lock_dir(s, err, errlen) < 0) {
         store_destroy(&s);
         return NULL;
     }
-    if (env_open(s) != 0 || store_open_check(s) < 0) {
+    if (store_env_open(s) != 0 || store_open_check(s) < 0) {
         snprintf(err, errlen, "%s", s->err);
         store_destroy(&s);
         return NULL;
@@ -265,7 +265,7 @@ void store_destroy(store_t **sp)
     store_t *s = *sp;
     if (!s)
         return;
-    env_close(s);
+    store_env_close(s);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     free(s);
@@ -274,9 +274,9 @@ void store_destroy(store_t **sp)
 
 /* ---- reading ---- */
 
-static int read_begin(store_t *s, MDB_txn **txn)
+static int store_read_begin(store_t *s, MDB_txn **txn)
 {
-    if (env_ready(s) < 0)
+    if (store_env_ready(s) < 0)
         return -1;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
     return rc ? (store_fail(s, rc, "cannot read"), -1) : 0;
@@ -286,7 +286,7 @@ int store_counters(store_t *s, store_counters_t *next)
 {
     MDB_txn *txn;
     MDB_val key = {8, "counters"}, val;
-    if (read_begin(s, &txn) < 0)
+    if (store_read_begin(s, &txn) < 0)
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
     /* absent only in a new store (the walk at open refuses it otherwise) */
@@ -318,14 +318,14 @@ static int store_full_disk(const store_t *s, int rc)
 
 /* A full map grows (twice the size) once no transaction is open, and the
  * caller writes the turn again; any other error is a fault to report. */
-static store_status_t write_failed(store_t *s, int rc, const char *what)
+static store_status_t store_write_failed(store_t *s, int rc, const char *what)
 {
     store_fail(s, store_full_disk(s, rc), what);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
     if (rc == MDB_MAP_FULL)
-        end_scans(s);
+        store_end_scans(s);
     if (rc == MDB_MAP_FULL && mdb_env_set_mapsize(s->env, s->map_size * 2) == 0) {
         s->map_size *= 2;
         return STORE_RETRY;
@@ -335,43 +335,43 @@ static store_status_t write_failed(store_t *s, int rc, const char *what)
 
 store_status_t store_begin(store_t *s)
 {
-    if (env_ready(s) < 0)
+    if (store_env_ready(s) < 0)
         return STORE_FAILED;
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     if (rc == MDB_PANIC) {
         /* an earlier failure left the environment unusable: open it again */
-        env_close(s);
-        if (env_ready(s) < 0)
+        store_env_close(s);
+        if (store_env_ready(s) < 0)
             return STORE_FAILED;
         rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     }
     if (rc) {
         s->txn = NULL;
-        return write_failed(s, rc, "cannot begin a transaction");
+        return store_write_failed(s, rc, "cannot begin a transaction");
     }
     return STORE_OK;
 }
 
-static store_status_t put(store_t *s, int db, const void *k, size_t klen, const void *v,
+static store_status_t store_put(store_t *s, int db, const void *k, size_t klen, const void *v,
                           size_t vlen)
 {
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
     int rc = mdb_put(s->txn, s->dbi[db], &key, &val, 0);
-    return rc ? write_failed(s, rc, "cannot write") : STORE_OK;
+    return rc ? store_write_failed(s, rc, "cannot write") : STORE_OK;
 }
 
-static store_status_t del(store_t *s, int db, const void *k, size_t klen)
+static store_status_t store_del(store_t *s, int db, const void *k, size_t klen)
 {
     MDB_val key = {klen, (void *)k};
     int rc = mdb_del(s->txn, s->dbi[db], &key, NULL);
-    return rc && rc != MDB_NOTFOUND ? write_failed(s, rc, "cannot delete") : STORE_OK;
+    return rc && rc != MDB_NOTFOUND ? store_write_failed(s, rc, "cannot delete") : STORE_OK;
 }
 
 store_status_t store_put_open(store_t *s, uint64_t tracking, const void *rec, size_t len)
 {
     unsigned char k[8];
     store_be64(k, tracking);
-    return put(s, DB_OPEN, k, sizeof k, rec, len);
+    return store_put(s, DB_OPEN, k, sizeof k, rec, len);
 }
 
 store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_at,
@@ -381,9 +381,10 @@ store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_a
     store_be64(k, closed_at);
     store_be64(k + 8, tracking);
     store_status_t st;
-    if ((st = del(s, DB_OPEN, k + 8, 8)) || (st = put(s, DB_CLOSED, k + 8, 8, rec, len)))
+    if ((st = store_del(s, DB_OPEN, k + 8, 8)) ||
+        (st = store_put(s, DB_CLOSED, k + 8, 8, rec, len)))
         return st;
-    return put(s, DB_EXPIRY, k, sizeof k, ref ? ref : "", ref ? ref_len : 0);
+    return store_put(s, DB_EXPIRY, k, sizeof k, ref ? ref : "", ref ? ref_len : 0);
 }
 
 store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,
@@ -392,7 +393,7 @@ store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64
     unsigned char v[16];
     store_be64(v, tracking);
     store_be64(v + 8, at);
-    return put(s, DB_REFS, ref, ref_len, v, sizeof v);
+    return store_put(s, DB_REFS, ref, ref_len, v, sizeof v);
 }
 
 store_status_t store_put_counters(store_t *s, const store_counters_t *next)
@@ -401,14 +402,14 @@ store_status_t store_put_counters(store_t *s, const store_counters_t *next)
     store_be64(v, next->tracking);
     store_be64(v + 8, next->delivery);
     store_be64(v + 16, next->event);
-    return put(s, DB_META, "counters", 8, v, sizeof v);
+    return store_put(s, DB_META, "counters", 8, v, sizeof v);
 }
 
 store_status_t store_commit(store_t *s)
 {
     int rc = mdb_txn_commit(s->txn);
     s->txn = NULL;
-    return rc ? write_failed(s, rc, "cannot commit") : STORE_OK;
+    return rc ? store_write_failed(s, rc, "cannot commit") : STORE_OK;
 }
 
 void store_abort(store_t *s)
@@ -421,7 +422,7 @@ void store_abort(store_t *s)
 int store_each_open(store_t *s, store_record_fn *fn, void *arg)
 {
     MDB_txn *txn;
-    if (read_begin(s, &txn) < 0)
+    if (store_read_begin(s, &txn) < 0)
         return -1;
     int ret = store_walk_each(s->env, txn, s->dbi[DB_OPEN], s->path, fn, arg, s->err,
                               sizeof s->err);
@@ -431,8 +432,8 @@ int store_each_open(store_t *s, store_record_fn *fn, void *arg)
 
 int store_unmap(store_t *s)
 {
-    env_close(s);
-    return env_ready(s);
+    store_env_close(s);
+    return store_env_ready(s);
 }
 
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
@@ -441,7 +442,7 @@ int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
     unsigned char k[8];
     store_be64(k, tracking);
     MDB_val key = {sizeof k, k}, val;
-    if (read_begin(s, &txn) < 0)
+    if (store_read_begin(s, &txn) < 0)
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_OPEN], &key, &val);
     if (rc == MDB_NOTFOUND)
@@ -460,7 +461,7 @@ store_scan_t *store_scan(store_t *s, uint64_t since)
         return NULL;
     }
     int rc;
-    if (read_begin(s, &sc->txn) < 0) {
+    if (store_read_begin(s, &sc->txn) < 0) {
         free(sc);
         return NULL;
     }
@@ -481,7 +482,7 @@ store_scan_t *store_scan(store_t *s, uint64_t since)
 }
 
 /* The next record of the scan in *rec: 1, 0 at the end, -1 on an error. */
-static int scan_record(store_scan_t *sc, MDB_val *rec)
+static int store_scan_record(store_scan_t *sc, MDB_val *rec)
 {
     store_t *s = sc->store;
     MDB_val key = {sizeof sc->from, sc->from}, val;
@@ -524,7 +525,7 @@ int store_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg
     }
     MDB_val rec;
     for (size_t n = 0; n < max; n++) {
-        int got = scan_record(sc, &rec);
+        int got = store_scan_record(sc, &rec);
         if (got <= 0)
             return got;
         if (fn(rec.mv_data, rec.mv_size, arg))
@@ -543,7 +544,7 @@ void store_scan_destroy(store_scan_t **scp)
         while (*p != sc)
             p = &(*p)->next;
         *p = sc->next;
-        scan_release(sc);
+        store_scan_release(sc);
     }
     free(sc);
     *scp = NULL;
@@ -554,7 +555,7 @@ int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracki
 {
     MDB_txn *txn;
     MDB_val key = {ref_len, (void *)ref}, val;
-    if (read_begin(s, &txn) < 0)
+    if (store_read_begin(s, &txn) < 0)
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_REFS], &key, &val), ret = 0;
     if (rc == 0 && val.mv_size == 16) {
@@ -577,7 +578,7 @@ long store_purge(store_t *s, uint64_t before, size_t max)
         return -1;
     int rc = mdb_cursor_open(s->txn, s->dbi[DB_EXPIRY], &cur);
     if (rc)
-        return write_failed(s, rc, "cannot purge"), -1;
+        return store_write_failed(s, rc, "cannot purge"), -1;
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && (size_t)n < max;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         if (key.mv_size != 16 || store_get_be64(key.mv_data) >= before)
@@ -598,6 +599,6 @@ long store_purge(store_t *s, uint64_t before, size_t max)
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
-        return write_failed(s, rc, "cannot purge"), -1;
+        return store_write_failed(s, rc, "cannot purge"), -1;
     return store_commit(s) == STORE_OK ? n : -1;
 }

@@ -164,9 +164,9 @@ static int store_file_counters(store_file_t *f, store_file_snap_t *s)
     if (!(flags & P_LEAF))
         return 0; /* two entries never make a branch; the walk at open looks further */
     for (unsigned i = 0, n = store_file_keys(f); i < n; i++) {
-        const unsigned char *key, *val;
-        size_t klen, vlen;
-        uint16_t nflags;
+        const unsigned char *key = NULL, *val = NULL;
+        size_t klen = 0, vlen = 0;
+        uint16_t nflags = 0;
         if (store_file_node(f, i, "the meta table", &key, &klen, &val, &vlen, &nflags) < 0)
             return -1;
         if (klen == 8 && memcmp(key, "counters", 8) == 0 && val)
@@ -196,9 +196,9 @@ static int store_file_snapshot(store_file_t *f, store_file_snap_t *s, const char
     char names[STORE_MAX_DBS][16];
     unsigned n_tables = 0;
     for (unsigned i = 0; i < n; i++) {
-        const unsigned char *key, *val;
-        size_t klen, vlen;
-        uint16_t flags;
+        const unsigned char *key = NULL, *val = NULL;
+        size_t klen = 0, vlen = 0;
+        uint16_t flags = 0;
         if (store_file_node(f, i, what, &key, &klen, &val, &vlen, &flags) < 0)
             return -1;
         if (!(flags & F_SUBDATA) || n_tables == STORE_MAX_DBS)

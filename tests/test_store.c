@@ -404,6 +404,37 @@ static void test_damaged_value(void **state)
     refused(f, "the table \"closed\" has a value outside the file");
 }
 
+/* A leaf page of closed (not its root: 300 records take a branch and some
+ * leaves) overwritten with zeros, as a bad sector reads: refused at open by
+ * the walk, naming the table, where it was met at the first read of it. */
+static void test_damaged_page(void **state)
+{
+    fixture_t *f = *state;
+    close_requests(f->store, 1, 300);
+    put_counters(f->store, 301);
+    store_destroy(&f->store);
+    char path[128];
+    data_path(f, path, sizeof path);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t size = data_size(f), psize = file_psize(f);
+    unsigned char *buf = malloc((size_t)size), want[16] = {0};
+    uint64_t t = 150;
+    want[7] = 150;
+    memcpy(want + 8, &t, sizeof t);
+    assert_int_equal(pread(fd, buf, (size_t)size, 0), size);
+    off_t at = -1;
+    for (off_t i = 0; i + 16 <= size && at < 0; i++)
+        if (memcmp(buf + i, want, sizeof want) == 0)
+            at = i;
+    assert_true(at >= 0);
+    memset(buf, 0, (size_t)psize);
+    assert_int_equal(pwrite(fd, buf, (size_t)psize, at / psize * psize), psize);
+    free(buf);
+    close(fd);
+    refused(f, "the table \"closed\"");
+}
+
 /* A disk that fills in the middle of a commit: LMDB's short write (EIO) is
  * said as what it is. Needs a small tmpfs, so root. */
 static void test_disk_full(void **state)
@@ -501,6 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_older_meta_raised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_store, setup, teardown),
     };
