@@ -135,8 +135,10 @@ static void commit_forget_dirty(engine_t *e)
  * next turn, not at once. */
 void commit_advance(engine_t *e)
 {
-    while (!writer_busy(e->writer)) {
-        workers_reap(e);
+    for (;;) {
+        workers_reap(e); /* what dropped workers held is queued again, in flight or not */
+        if (writer_busy(e->writer))
+            return;
         if (!e->store)
             commit_forget_dirty(e);
         if (!e->dirty) {

@@ -111,6 +111,13 @@ typedef struct {
 void engine_stats(const engine_t *engine, engine_stats_t *stats);
 const broker_conf_t *engine_conf(const engine_t *engine);
 
+/* Decodes a stored record with recovery's checks (record.c) and drops it,
+ * for mizd --check-store: NULL when it decodes, else what does not fit; its
+ * tracking number and highest delivery id (0 if none) in *tracking and
+ * *max_delivery. A store_record_check_fn, with the engine as its arg. */
+const char *engine_check_record(const void *rec, size_t len, uint64_t *tracking,
+                                uint64_t *max_delivery, void *engine);
+
 /* Recomputes every derived figure (spare credit and open, overdue and queued
  * deliveries per agency, what each worker holds, open requests and their
  * open deliveries) and compares. 0 when all agree; otherwise -1 with the

@@ -5,11 +5,14 @@
  * interface). Agencies are stored by id, not index, so a record outlives a
  * change of the routing table's order; the route is found again from topic
  * and kind. A record read back is input from outside like any other: every
- * field's type and range is checked, and one that does not fit names the
- * field, so a damaged store is refused by name. */
+ * field's type and range is checked (strings as UTF-8, as the wire checks
+ * them), and one that does not fit names the field, so a damaged store is
+ * refused by name. */
 #include "engine_int.h"
 
 #include <string.h>
+
+#include "utf8.h"
 
 #define REC_FIELDS 14 /* 12 before CURVE: no submitter; 13 before confirmations */
 
@@ -124,7 +127,10 @@ static const char *rec_str(rec_t *c, uint32_t i, bool nil_ok, size_t *len, const
     if (!c->bad && nil_ok && i < c->n && c->o[i].type == MSGPACK_OBJECT_NIL)
         return NULL;
     const msgpack_object *o = rec_at(c, i, MSGPACK_OBJECT_STR, what);
-    if (!o)
+    /* as the wire checks it: a status reply must never carry invalid UTF-8 */
+    if (o && !utf8_valid(o->via.str.ptr, o->via.str.size))
+        c->bad = what;
+    if (c->bad)
         return NULL;
     *len = o->via.str.size;
     return o->via.str.size ? o->via.str.ptr : "";
@@ -282,3 +288,19 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
     return r;
 }
 
+
+const char *engine_check_record(const void *rec, size_t len, uint64_t *tracking,
+                                uint64_t *max_delivery, void *engine)
+{
+    const char *why;
+    request_t *r = record_decode(engine, rec, len, &why);
+    if (!r)
+        return why;
+    *tracking = r->tracking;
+    *max_delivery = 0;
+    for (uint32_t i = 0; i < r->n_dels; i++)
+        if (r->dels[i]->id > *max_delivery)
+            *max_delivery = r->dels[i]->id;
+    request_drop(r);
+    return NULL;
+}

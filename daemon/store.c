@@ -7,54 +7,29 @@
  *   expiry  closed_at, tracking -> client_ref (may be empty): purge order
  *   refs    client_ref -> tracking, first use
  * Numbers in keys and values are big-endian, so keys sort numerically. */
-#include "store.h"
+#include "store_int.h"
 
 #include <errno.h>
-#include <lmdb.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define INITIAL_MAP (4ull << 30) /* address space, not disk: grows when full */
-#define MAX_DBS 8
+#define STORE_FULL_MARGIN (1u << 20) /* less free than this after a short write: disk full */
 
-enum { DB_META, DB_OPEN, DB_CLOSED, DB_EXPIRY, DB_REFS, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
+const char *const store_db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
 
-struct store_scan {
-    store_t *store;
-    store_scan_t *next;
-    bool ended; /* by the store: its transaction is gone */
-    MDB_txn *txn;
-    MDB_cursor *open, *closed;
-    bool open_done, started;
-    unsigned char from[16];
-};
-
-struct store {
-    MDB_env *env;
-    MDB_txn *txn;         /* the write transaction of this turn, if one is open */
-    store_scan_t *scans;  /* each with a read transaction open */
-    MDB_dbi dbi[DB_COUNT];
-    size_t map_size;
-    int lock_fd;     /* mizd.lock, held while open: one mizd per store */
-    char dir[4096];
-    char path[4096]; /* the data file, for messages */
-    char err[4200];
-};
-
-static void be64(unsigned char *p, uint64_t v)
+void store_be64(unsigned char *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
         p[i] = (unsigned char)v;
 }
 
-static uint64_t get_be64(const unsigned char *p)
+uint64_t store_get_be64(const unsigned char *p)
 {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
@@ -62,7 +37,18 @@ static uint64_t get_be64(const unsigned char *p)
     return v;
 }
 
-static int fail(store_t *s, int rc, const char *what)
+bool store_counters_decode(const void *val, size_t len, store_counters_t *next)
+{
+    const unsigned char *v = val;
+    if (len != 16 && len != 24)
+        return false;
+    next->tracking = store_get_be64(v);
+    next->delivery = store_get_be64(v + 8);
+    next->event = len == 24 ? store_get_be64(v + 16) : 1;
+    return true;
+}
+
+int store_fail(store_t *s, int rc, const char *what)
 {
     snprintf(s->err, sizeof s->err, "%s: %s%s%s", s->path, what, *what ? ": " : "",
              mdb_strerror(rc));
@@ -81,19 +67,19 @@ const char *store_path(const store_t *s)
 
 /* Opens every table; on a new, empty environment creates them and writes
  * the version. Anything else that is not our version is refused. */
-static int open_tables(store_t *s)
+static int store_open_tables(store_t *s)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
-        return fail(s, rc, "cannot begin a transaction");
+        return store_fail(s, rc, "cannot begin a transaction");
     MDB_dbi main_dbi;
     MDB_stat st;
     MDB_val key = {7, "version"}, val;
     bool fresh = false;
     if ((rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)) || (rc = mdb_stat(txn, main_dbi, &st)))
         goto fail;
-    rc = mdb_dbi_open(txn, db_names[DB_META], 0, &s->dbi[DB_META]);
+    rc = mdb_dbi_open(txn, store_db_names[DB_META], 0, &s->dbi[DB_META]);
     if (rc == MDB_NOTFOUND && st.ms_entries == 0) {
         fresh = true;
     } else if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
@@ -104,7 +90,7 @@ static int open_tables(store_t *s)
         goto fail;
     }
     for (int i = 0; i < DB_COUNT; i++)
-        if ((rc = mdb_dbi_open(txn, db_names[i], fresh ? MDB_CREATE : 0, &s->dbi[i])))
+        if ((rc = mdb_dbi_open(txn, store_db_names[i], fresh ? MDB_CREATE : 0, &s->dbi[i])))
             goto fail;
     if (fresh) {
         unsigned char v[4] = {0, 0, 0, STORE_VERSION};
@@ -126,15 +112,15 @@ static int open_tables(store_t *s)
         }
     }
     if ((rc = mdb_txn_commit(txn)))
-        return fail(s, rc, "cannot open the tables");
+        return store_fail(s, rc, "cannot open the tables");
     return 0;
 fail:
     mdb_txn_abort(txn);
-    return fail(s, rc, "cannot open the tables");
+    return store_fail(s, rc, "cannot open the tables");
 }
 
 /* Its cursors and read transaction; the scan itself stays, ended. */
-static void scan_release(store_scan_t *sc)
+static void store_scan_release(store_scan_t *sc)
 {
     mdb_cursor_close(sc->open);
     mdb_cursor_close(sc->closed);
@@ -144,18 +130,18 @@ static void scan_release(store_scan_t *sc)
 
 /* A scan's read transaction keeps LMDB from growing the map or closing the
  * environment: the scan ends, and its reader asks again. */
-static void end_scans(store_t *s)
+static void store_end_scans(store_t *s)
 {
     while (s->scans) {
         store_scan_t *sc = s->scans;
         s->scans = sc->next;
-        scan_release(sc);
+        store_scan_release(sc);
     }
 }
 
-static void env_close(store_t *s)
+static void store_env_close(store_t *s)
 {
-    end_scans(s);
+    store_end_scans(s);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
@@ -165,40 +151,43 @@ static void env_close(store_t *s)
 }
 
 /* Opens the environment; on failure leaves none (s->env NULL). */
-static int env_open(store_t *s)
+static int store_env_open(store_t *s)
 {
     int rc;
+    /* what LMDB would fault or assert on, or open as the wrong snapshot */
+    if (store_file_check(s->path, s->err, sizeof s->err) < 0)
+        return -1;
     if ((rc = mdb_env_create(&s->env))) {
         s->env = NULL;
-        return fail(s, rc, "");
+        return store_fail(s, rc, "");
     }
-    if ((rc = mdb_env_set_maxdbs(s->env, MAX_DBS)) ||
+    if ((rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS)) ||
         (rc = mdb_env_set_mapsize(s->env, s->map_size)) ||
         /* NOTLS: a scan's read transaction lives on while the same thread
          * reads and writes in others */
         (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0640))) {
-        fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
-        env_close(s);
+        store_fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
+        store_env_close(s);
         return rc;
     }
     MDB_envinfo info;
     if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
         s->map_size = info.me_mapsize;
-    if ((rc = open_tables(s)))
-        env_close(s);
+    if ((rc = store_open_tables(s)))
+        store_env_close(s);
     return rc;
 }
 
 /* After a failure that left no usable environment (MDB_PANIC, or a reopen
  * that failed), every use tries to open it again. */
-static int env_ready(store_t *s)
+static int store_env_ready(store_t *s)
 {
-    return s->env || env_open(s) == 0 ? 0 : -1;
+    return s->env || store_env_open(s) == 0 ? 0 : -1;
 }
 
 /* LMDB lets several processes share an environment; two brokers on one
  * store would hand out the same tracking numbers. */
-static int lock_dir(store_t *s, char *err, size_t errlen)
+static int store_lock_dir(store_t *s, char *err, size_t errlen)
 {
     char path[sizeof s->dir + 16];
     snprintf(path, sizeof path, "%s/mizd.lock", s->dir);
@@ -225,6 +214,24 @@ static int lock_dir(store_t *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Every table but open walked (recovery reads that one), the counters
+ * checked against what the tables hold: a damaged store is refused now,
+ * not with a SIGBUS at the first submission, nor by handing out a number
+ * again. */
+static int store_open_check(store_t *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_fail(s, rc, "cannot read"), -1;
+    store_walk_t w = {.path = s->path, .txn = txn, .dbi = s->dbi};
+    rc = store_walk(s->env, &w);
+    mdb_txn_abort(txn);
+    if (rc < 0)
+        snprintf(s->err, sizeof s->err, "%s", w.err);
+    return rc;
+}
+
 store_t *store_open(const char *dir, char *err, size_t errlen)
 {
     store_t *s = calloc(1, sizeof *s);
@@ -241,11 +248,11 @@ store_t *store_open(const char *dir, char *err, size_t errlen)
         free(s);
         return NULL;
     }
-    if (lock_dir(s, err, errlen) < 0) {
+    if (store_lock_dir(s, err, errlen) < 0) {
         store_destroy(&s);
         return NULL;
     }
-    if (env_open(s) != 0) {
+    if (store_env_open(s) != 0 || store_open_check(s) < 0) {
         snprintf(err, errlen, "%s", s->err);
         store_destroy(&s);
         return NULL;
@@ -258,7 +265,7 @@ void store_destroy(store_t **sp)
     store_t *s = *sp;
     if (!s)
         return;
-    env_close(s);
+    store_env_close(s);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     free(s);
@@ -267,49 +274,58 @@ void store_destroy(store_t **sp)
 
 /* ---- reading ---- */
 
-static int read_begin(store_t *s, MDB_txn **txn)
+static int store_read_begin(store_t *s, MDB_txn **txn)
 {
-    if (env_ready(s) < 0)
+    if (store_env_ready(s) < 0)
         return -1;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
-    return rc ? (fail(s, rc, "cannot read"), -1) : 0;
+    return rc ? (store_fail(s, rc, "cannot read"), -1) : 0;
 }
 
 int store_counters(store_t *s, store_counters_t *next)
 {
     MDB_txn *txn;
     MDB_val key = {8, "counters"}, val;
-    if (read_begin(s, &txn) < 0)
+    if (store_read_begin(s, &txn) < 0)
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
-    /* 16 bytes: written before the event stream, whose numbers start at 1 */
-    if (rc == 0 && (val.mv_size == 16 || val.mv_size == 24)) {
-        const unsigned char *v = val.mv_data;
-        next->tracking = get_be64(v);
-        next->delivery = get_be64(v + 8);
-        next->event = val.mv_size == 24 ? get_be64(v + 16) : 1;
-    } else if (rc == MDB_NOTFOUND) {
+    /* absent only in a new store (the walk at open refuses it otherwise) */
+    if (rc == MDB_NOTFOUND) {
         *next = (store_counters_t){1, 1, 1};
         rc = 0;
-    } else {
-        fail(s, rc ? rc : MDB_CORRUPTED, "bad counters");
+    } else if (rc == 0 && !store_counters_decode(val.mv_data, val.mv_size, next)) {
+        rc = MDB_CORRUPTED;
     }
+    if (rc)
+        store_fail(s, rc, "bad counters");
     mdb_txn_abort(txn);
     return rc ? -1 : 0;
 }
 
 /* ---- writing ---- */
 
+/* LMDB says EIO when a write comes back short, which is how a disk that
+ * fills in the middle of a commit answers: said as ENOSPC when the file
+ * system has (next to) no room left. */
+static int store_full_disk(const store_t *s, int rc)
+{
+    struct statvfs fs;
+    if (rc == EIO && statvfs(s->dir, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < STORE_FULL_MARGIN)
+        return ENOSPC;
+    return rc;
+}
+
 /* A full map grows (twice the size) once no transaction is open, and the
  * caller writes the turn again; any other error is a fault to report. */
-static store_status_t write_failed(store_t *s, int rc, const char *what)
+static store_status_t store_write_failed(store_t *s, int rc, const char *what)
 {
-    fail(s, rc, what);
+    store_fail(s, store_full_disk(s, rc), what);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
     if (rc == MDB_MAP_FULL)
-        end_scans(s);
+        store_end_scans(s);
     if (rc == MDB_MAP_FULL && mdb_env_set_mapsize(s->env, s->map_size * 2) == 0) {
         s->map_size *= 2;
         return STORE_RETRY;
@@ -319,80 +335,81 @@ static store_status_t write_failed(store_t *s, int rc, const char *what)
 
 store_status_t store_begin(store_t *s)
 {
-    if (env_ready(s) < 0)
+    if (store_env_ready(s) < 0)
         return STORE_FAILED;
     int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     if (rc == MDB_PANIC) {
         /* an earlier failure left the environment unusable: open it again */
-        env_close(s);
-        if (env_ready(s) < 0)
+        store_env_close(s);
+        if (store_env_ready(s) < 0)
             return STORE_FAILED;
         rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     }
     if (rc) {
         s->txn = NULL;
-        return write_failed(s, rc, "cannot begin a transaction");
+        return store_write_failed(s, rc, "cannot begin a transaction");
     }
     return STORE_OK;
 }
 
-static store_status_t put(store_t *s, int db, const void *k, size_t klen, const void *v,
+static store_status_t store_put(store_t *s, int db, const void *k, size_t klen, const void *v,
                           size_t vlen)
 {
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
     int rc = mdb_put(s->txn, s->dbi[db], &key, &val, 0);
-    return rc ? write_failed(s, rc, "cannot write") : STORE_OK;
+    return rc ? store_write_failed(s, rc, "cannot write") : STORE_OK;
 }
 
-static store_status_t del(store_t *s, int db, const void *k, size_t klen)
+static store_status_t store_del(store_t *s, int db, const void *k, size_t klen)
 {
     MDB_val key = {klen, (void *)k};
     int rc = mdb_del(s->txn, s->dbi[db], &key, NULL);
-    return rc && rc != MDB_NOTFOUND ? write_failed(s, rc, "cannot delete") : STORE_OK;
+    return rc && rc != MDB_NOTFOUND ? store_write_failed(s, rc, "cannot delete") : STORE_OK;
 }
 
 store_status_t store_put_open(store_t *s, uint64_t tracking, const void *rec, size_t len)
 {
     unsigned char k[8];
-    be64(k, tracking);
-    return put(s, DB_OPEN, k, sizeof k, rec, len);
+    store_be64(k, tracking);
+    return store_put(s, DB_OPEN, k, sizeof k, rec, len);
 }
 
 store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_at,
                                 const char *ref, size_t ref_len, const void *rec, size_t len)
 {
     unsigned char k[16];
-    be64(k, closed_at);
-    be64(k + 8, tracking);
+    store_be64(k, closed_at);
+    store_be64(k + 8, tracking);
     store_status_t st;
-    if ((st = del(s, DB_OPEN, k + 8, 8)) || (st = put(s, DB_CLOSED, k + 8, 8, rec, len)))
+    if ((st = store_del(s, DB_OPEN, k + 8, 8)) ||
+        (st = store_put(s, DB_CLOSED, k + 8, 8, rec, len)))
         return st;
-    return put(s, DB_EXPIRY, k, sizeof k, ref ? ref : "", ref ? ref_len : 0);
+    return store_put(s, DB_EXPIRY, k, sizeof k, ref ? ref : "", ref ? ref_len : 0);
 }
 
 store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,
                              uint64_t at)
 {
     unsigned char v[16];
-    be64(v, tracking);
-    be64(v + 8, at);
-    return put(s, DB_REFS, ref, ref_len, v, sizeof v);
+    store_be64(v, tracking);
+    store_be64(v + 8, at);
+    return store_put(s, DB_REFS, ref, ref_len, v, sizeof v);
 }
 
 store_status_t store_put_counters(store_t *s, const store_counters_t *next)
 {
     unsigned char v[24];
-    be64(v, next->tracking);
-    be64(v + 8, next->delivery);
-    be64(v + 16, next->event);
-    return put(s, DB_META, "counters", 8, v, sizeof v);
+    store_be64(v, next->tracking);
+    store_be64(v + 8, next->delivery);
+    store_be64(v + 16, next->event);
+    return store_put(s, DB_META, "counters", 8, v, sizeof v);
 }
 
 store_status_t store_commit(store_t *s)
 {
     int rc = mdb_txn_commit(s->txn);
     s->txn = NULL;
-    return rc ? write_failed(s, rc, "cannot commit") : STORE_OK;
+    return rc ? store_write_failed(s, rc, "cannot commit") : STORE_OK;
 }
 
 void store_abort(store_t *s)
@@ -405,44 +422,33 @@ void store_abort(store_t *s)
 int store_each_open(store_t *s, store_record_fn *fn, void *arg)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val key, val;
-    if (read_begin(s, &txn) < 0)
+    if (store_read_begin(s, &txn) < 0)
         return -1;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_OPEN], &cur), ret = 0;
-    if (rc) {
-        mdb_txn_abort(txn);
-        return fail(s, rc, "cannot read"), -1;
-    }
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && ret == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-        ret = fn(val.mv_data, val.mv_size, arg);
-    if (rc && rc != MDB_NOTFOUND)
-        ret = (fail(s, rc, "cannot read"), -1);
-    mdb_cursor_close(cur);
+    int ret = store_walk_each(s->env, txn, s->dbi[DB_OPEN], s->path, fn, arg, s->err,
+                              sizeof s->err);
     mdb_txn_abort(txn);
     return ret;
 }
 
 int store_unmap(store_t *s)
 {
-    env_close(s);
-    return env_ready(s);
+    store_env_close(s);
+    return store_env_ready(s);
 }
 
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
 {
     MDB_txn *txn;
     unsigned char k[8];
-    be64(k, tracking);
+    store_be64(k, tracking);
     MDB_val key = {sizeof k, k}, val;
-    if (read_begin(s, &txn) < 0)
+    if (store_read_begin(s, &txn) < 0)
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_OPEN], &key, &val);
     if (rc == MDB_NOTFOUND)
         rc = mdb_get(txn, s->dbi[DB_CLOSED], &key, &val);
     int ret = rc == 0 ? (fn(val.mv_data, val.mv_size, arg), 1)
-                      : rc == MDB_NOTFOUND ? 0 : (fail(s, rc, "cannot read"), -1);
+                      : rc == MDB_NOTFOUND ? 0 : (store_fail(s, rc, "cannot read"), -1);
     mdb_txn_abort(txn);
     return ret;
 }
@@ -451,11 +457,11 @@ store_scan_t *store_scan(store_t *s, uint64_t since)
 {
     store_scan_t *sc = calloc(1, sizeof *sc);
     if (!sc) {
-        fail(s, ENOMEM, "cannot read");
+        store_fail(s, ENOMEM, "cannot read");
         return NULL;
     }
     int rc;
-    if (read_begin(s, &sc->txn) < 0) {
+    if (store_read_begin(s, &sc->txn) < 0) {
         free(sc);
         return NULL;
     }
@@ -465,10 +471,10 @@ store_scan_t *store_scan(store_t *s, uint64_t since)
             mdb_cursor_close(sc->open);
         mdb_txn_abort(sc->txn);
         free(sc);
-        fail(s, rc, "cannot read");
+        store_fail(s, rc, "cannot read");
         return NULL;
     }
-    be64(sc->from, since);
+    store_be64(sc->from, since);
     sc->store = s;
     sc->next = s->scans;
     s->scans = sc;
@@ -476,7 +482,7 @@ store_scan_t *store_scan(store_t *s, uint64_t since)
 }
 
 /* The next record of the scan in *rec: 1, 0 at the end, -1 on an error. */
-static int scan_record(store_scan_t *sc, MDB_val *rec)
+static int store_scan_record(store_scan_t *sc, MDB_val *rec)
 {
     store_t *s = sc->store;
     MDB_val key = {sizeof sc->from, sc->from}, val;
@@ -487,7 +493,7 @@ static int scan_record(store_scan_t *sc, MDB_val *rec)
         if (rc == 0)
             return 1;
         if (rc != MDB_NOTFOUND)
-            return fail(s, rc, "cannot read"), -1;
+            return store_fail(s, rc, "cannot read"), -1;
         sc->open_done = true;
         sc->started = false;
     }
@@ -497,7 +503,7 @@ static int scan_record(store_scan_t *sc, MDB_val *rec)
         if (rc == MDB_NOTFOUND)
             return 0;
         if (rc)
-            return fail(s, rc, "cannot read"), -1;
+            return store_fail(s, rc, "cannot read"), -1;
         if (key.mv_size != 16)
             continue;
         MDB_val tracking = {8, (unsigned char *)key.mv_data + 8};
@@ -505,7 +511,7 @@ static int scan_record(store_scan_t *sc, MDB_val *rec)
         if (rc == 0)
             return 1;
         if (rc != MDB_NOTFOUND) /* an index entry without its record is skipped */
-            return fail(s, rc, "cannot read"), -1;
+            return store_fail(s, rc, "cannot read"), -1;
     }
 }
 
@@ -519,7 +525,7 @@ int store_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg
     }
     MDB_val rec;
     for (size_t n = 0; n < max; n++) {
-        int got = scan_record(sc, &rec);
+        int got = store_scan_record(sc, &rec);
         if (got <= 0)
             return got;
         if (fn(rec.mv_data, rec.mv_size, arg))
@@ -538,7 +544,7 @@ void store_scan_destroy(store_scan_t **scp)
         while (*p != sc)
             p = &(*p)->next;
         *p = sc->next;
-        scan_release(sc);
+        store_scan_release(sc);
     }
     free(sc);
     *scp = NULL;
@@ -549,15 +555,15 @@ int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracki
 {
     MDB_txn *txn;
     MDB_val key = {ref_len, (void *)ref}, val;
-    if (read_begin(s, &txn) < 0)
+    if (store_read_begin(s, &txn) < 0)
         return -1;
     int rc = mdb_get(txn, s->dbi[DB_REFS], &key, &val), ret = 0;
     if (rc == 0 && val.mv_size == 16) {
-        *tracking = get_be64(val.mv_data);
-        *at = get_be64((const unsigned char *)val.mv_data + 8);
+        *tracking = store_get_be64(val.mv_data);
+        *at = store_get_be64((const unsigned char *)val.mv_data + 8);
         ret = 1;
     } else if (rc != MDB_NOTFOUND) {
-        ret = (fail(s, rc ? rc : MDB_CORRUPTED, "bad client_ref entry"), -1);
+        ret = (store_fail(s, rc ? rc : MDB_CORRUPTED, "bad client_ref entry"), -1);
     }
     mdb_txn_abort(txn);
     return ret;
@@ -572,10 +578,10 @@ long store_purge(store_t *s, uint64_t before, size_t max)
         return -1;
     int rc = mdb_cursor_open(s->txn, s->dbi[DB_EXPIRY], &cur);
     if (rc)
-        return write_failed(s, rc, "cannot purge"), -1;
+        return store_write_failed(s, rc, "cannot purge"), -1;
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && (size_t)n < max;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        if (key.mv_size != 16 || get_be64(key.mv_data) >= before)
+        if (key.mv_size != 16 || store_get_be64(key.mv_data) >= before)
             break;
         const unsigned char *tracking = (const unsigned char *)key.mv_data + 8;
         MDB_val ref = {val.mv_size, val.mv_data}, owner;
@@ -593,6 +599,6 @@ long store_purge(store_t *s, uint64_t before, size_t max)
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
-        return write_failed(s, rc, "cannot purge"), -1;
+        return store_write_failed(s, rc, "cannot purge"), -1;
     return store_commit(s) == STORE_OK ? n : -1;
 }

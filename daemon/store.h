@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define STORE_VERSION 1
 
@@ -95,5 +96,19 @@ int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracki
 /* Deletes at most max closed requests that closed before `before`, with
  * their client_refs, in a transaction of its own. The number deleted, or -1. */
 long store_purge(store_t *s, uint64_t before, size_t max);
+
+/* ---- mizd --check-store ---- */
+
+/* Decodes one record as recovery would (the engine's checks): NULL when it
+ * does, else what does not fit; its tracking number and its highest
+ * delivery id (0 if none) in *tracking and *max_delivery. */
+typedef const char *store_record_check_fn(const void *rec, size_t len, uint64_t *tracking,
+                                          uint64_t *max_delivery, void *arg);
+/* An offline walk of the store in dir, which no mizd may have open: data.mdb's
+ * header, every table and every key, every record of open and closed through
+ * check, the counters against the highest tracking number and delivery id.
+ * Writes one line per problem to out, or one "ok" line; creates nothing.
+ * The number of problems found. */
+long store_check(const char *dir, store_record_check_fn *check, void *arg, FILE *out);
 
 #endif

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Builds the Debian package, checks what is in it, installs it, serves one
-# request end to end with the installed mizd and miz, stops mizd with SIGTERM
-# and purges the package again. Needs root: it installs and removes a package.
+# Builds the Debian package and checks what is in it; then, only inside a
+# throwaway root (this system's root file system under an overlay whose
+# writable layer is a tmpfs, run with systemd-nspawn on a network of its
+# own), installs it, serves one request end to end with the installed mizd
+# and miz, stops mizd with SIGTERM, boots the unit under systemd in a
+# container, and purges the package. The host's packages, users,
+# /etc/miz and /var/lib/miz are never touched: a live installation on the
+# machine stays as it is. Needs root (mounts, containers); a machine that
+# cannot make the throwaway root or run systemd-nspawn says so and fails,
+# and installs nothing.
 #
 #   tests/package.sh BUILD_DIR
 #
@@ -9,44 +16,137 @@
 # -DCMAKE_INSTALL_PREFIX=/usr (the prefix decides where the table and the
 # unit go, so a tree configured for /usr/local cannot make the package),
 # plain (no sanitizers) and without the test programs.
+#
+# Inside the container the script runs itself again, as
+# `package.sh --inside-install DEB` and `package.sh --inside-purge`; those
+# refuse to run anywhere but in the throwaway root it marks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:?usage: tests/package.sh BUILD_DIR}
-log=$(mktemp /tmp/miz-package.XXXXXX)
-boot=$(mktemp -d /tmp/miz-boot.XXXXXX)
-mizd_pid="" worker_pid=""
-had_user=no
-getent passwd miz >/dev/null && had_user=yes
+marker=/etc/miz-package-throwaway
 
 fail() { echo "package.sh: FAIL: $*" >&2; exit 1; }
 step() { echo "== package: $*"; }
 # runs a command, showing its output only if it fails
 quiet() { local out; out=$("$@" 2>&1) || { echo "$out" >&2; return 1; }; }
 
-cleanup() {
+# ---- in the throwaway root only ----
+
+inside_install() {
+    local deb=$1
+    [ -e $marker ] || fail "--inside-install runs only in package.sh's throwaway root"
+    log=$(mktemp /tmp/miz-package.XXXXXX)
+    mizd_pid="" worker_pid=""
+    trap inside_cleanup EXIT
+    step "installing (in the throwaway root)"
+    quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y "$deb" || fail "cannot install $deb"
+    getent passwd miz >/dev/null || fail "postinst made no user miz"
+    [ "$(stat -c '%U:%G %a' /var/lib/miz)" = "miz:miz 750" ] ||
+        fail "/var/lib/miz is $(stat -c '%U:%G %a' /var/lib/miz), not miz:miz 750"
+
+    # The unit as installed, where its ExecStart binary, /bin/kill and its
+    # Documentation= man pages all exist, as systemd would find them.
+    step "systemd-analyze verify"
+    systemd-analyze verify /lib/systemd/system/mizd.service || fail "systemd-analyze verify"
+    systemd-analyze security --offline=true --threshold=20 /lib/systemd/system/mizd.service |
+        tail -n 1 || fail "exposure above 2.0 (systemd-analyze security --offline=true)"
+
+    # Started as the unit starts it: its ExecStart, as user miz with no
+    # capabilities, its umask, a clean environment, from /. The sandbox comes
+    # further down, under systemd.
+    step "running mizd as the unit does"
+    unit=/lib/systemd/system/mizd.service
+    read -ra cmd <<<"$(sed -n 's/^ExecStart=//p' $unit)"
+    umask=$(sed -n 's/^UMask=//p' $unit)
+    (
+        cd /
+        umask "$umask"
+        exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+            setpriv --reuid=miz --regid=miz --init-groups --inh-caps=-all --bounding-set=-all \
+            --no-new-privs "${cmd[@]}"
+    ) 2>"$log" &
+    mizd_pid=$!
+    # miz waits up to 5 s for an answer while ZeroMQ connects: a status query
+    # that the broker refuses (exit 1: no such request) says it is up.
+    rc=0
+    miz status 1 >/dev/null 2>&1 || rc=$?
+    [ $rc -eq 1 ] || fail "mizd does not answer on tcp://127.0.0.1:7370 (miz status: exit $rc)"
+
+    step "a request answered by a worker"
+    # Up until stopped, not --count 1: such a worker leaves without waiting for
+    # the broker's ok to its answer, and may be gone (dropped, its answer refused)
+    # by the time the broker, having committed, replies.
+    miz worker --agency city-services --answer "ploughed" >/dev/null &
+    worker_pid=$!
+    out=$(timeout 20 miz submit --wait city.snow.street "snow closes the street") ||
+        fail "miz submit --wait: exit $?"
+    echo "$out"
+    tracking=$(head -n 1 <<<"$out")
+    [[ $tracking =~ ^[0-9]+$ ]] || fail "no tracking number from miz submit"
+    grep -q "city-services: resolved .*ploughed" <<<"$out" || fail "no answered outcome"
+    kill -TERM "$worker_pid"
+    timeout 10 tail --pid="$worker_pid" -f /dev/null || fail "miz worker did not stop on SIGTERM"
+    wait "$worker_pid" || fail "miz worker: exit $? after SIGTERM"
+    worker_pid=""
+    miz status "$tracking" >/dev/null || fail "miz status $tracking: exit $?"
+    [ "$(stat -c '%U %a' /var/lib/miz/data.mdb)" = "miz 640" ] ||
+        fail "the store is not in /var/lib/miz as miz, mode 640: $(ls -l /var/lib/miz)"
+
+    step "SIGTERM"
+    kill -TERM "$mizd_pid"
+    # within the unit's TimeoutStopSec
+    timeout 30 tail --pid="$mizd_pid" -f /dev/null || fail "mizd still running 30 s after SIGTERM"
+    rc=0
+    wait "$mizd_pid" || rc=$?
+    mizd_pid=""
+    [ $rc -eq 0 ] || fail "mizd exited with $rc after SIGTERM"
+    : >"$log"   # passed: no need to show it
+}
+
+inside_cleanup() {
     local rc=$?
     for pid in $worker_pid $mizd_pid; do kill -KILL "$pid" 2>/dev/null || true; done
     if [ $rc -ne 0 ] && [ -s "$log" ]; then
         echo "---- mizd's log ----" >&2
         cat "$log" >&2
     fi
-    rm -rf "$log" "$boot"
-    # leave the machine as we found it, whatever happened
-    if dpkg-query -W -f='${Status}' miz 2>/dev/null | grep -q installed; then
-        quiet apt-get purge -y miz || echo "package.sh: could not purge miz" >&2
+    rm -f "$log"
+    exit $rc
+}
+
+inside_purge() {
+    [ -e $marker ] || fail "--inside-purge runs only in package.sh's throwaway root"
+    step "purging"
+    quiet env DEBIAN_FRONTEND=noninteractive apt-get purge -y miz || fail "cannot purge miz"
+    for f in /usr/sbin/mizd /usr/bin/miz /etc/miz /var/lib/miz /lib/systemd/system/mizd.service; do
+        [ ! -e "$f" ] || fail "$f is still there after purge"
+    done
+}
+
+case "${1:-}" in
+--inside-install) inside_install "${2:?}"; exit 0 ;;
+--inside-purge) inside_purge; exit 0 ;;
+esac
+
+# ---- on the host: build, check, and run the rest in the throwaway root ----
+
+build=${1:?usage: tests/package.sh BUILD_DIR}
+boot=$(mktemp -d /tmp/miz-boot.XXXXXX)
+throwaway=""
+
+cleanup() {
+    local rc=$?
+    if [ -n "$throwaway" ]; then
+        umount "$throwaway/root" 2>/dev/null || umount -l "$throwaway/root" 2>/dev/null || true
+        umount "$throwaway/rw" 2>/dev/null || umount -l "$throwaway/rw" 2>/dev/null || true
+        rmdir "$throwaway/root" "$throwaway/rw" "$throwaway" 2>/dev/null || true
     fi
-    # purging leaves the system user, as Debian wants; the test does not
-    [ $had_user = yes ] || userdel miz 2>/dev/null || true
+    rm -rf "$boot"
     exit $rc
 }
 trap cleanup EXIT
 
-[ "$(id -u)" -eq 0 ] || fail "needs root (it installs and purges the miz package)"
-# a run cut short (kill -9) may have left the package installed
-if dpkg-query -W -f='${Status}' miz 2>/dev/null | grep -q installed; then
-    step "purging a miz package left installed"
-    quiet apt-get purge -y miz
-fi
+[ "$(id -u)" -eq 0 ] || fail "needs root (it mounts a throwaway root and runs containers)"
+[ ! -e $marker ] || fail "$marker exists: run package.sh on a host, not in its own container"
 
 step "building $build (prefix /usr) and the .deb"
 quiet cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
@@ -83,79 +183,37 @@ for page in man/mizd.8 man/miz.1; do
     [ -z "$warnings" ] || fail "$page: $warnings"
 done
 
-step "installing"
-for port in 7370 7371; do   # the default table's endpoints
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        fail "something listens on 127.0.0.1:$port already (another mizd?)"
-    fi
-done
-quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y "$deb" || fail "cannot install $deb"
-getent passwd miz >/dev/null || fail "postinst made no user miz"
-[ "$(stat -c '%U:%G %a' /var/lib/miz)" = "miz:miz 750" ] ||
-    fail "/var/lib/miz is $(stat -c '%U:%G %a' /var/lib/miz), not miz:miz 750"
 
-# The unit as installed, where its ExecStart binary, /bin/kill and its
-# Documentation= man pages all exist, as systemd would find them.
-step "systemd-analyze verify"
-systemd-analyze verify /lib/systemd/system/mizd.service || fail "systemd-analyze verify"
-systemd-analyze security --offline=true --threshold=20 /lib/systemd/system/mizd.service |
-    tail -n 1 || fail "exposure above 2.0 (systemd-analyze security --offline=true)"
-
-# Started as the unit starts it: its ExecStart, as user miz with no
-# capabilities, its umask, a clean environment, from /. The sandbox comes
-# further down, under systemd.
-step "running mizd as the unit does"
-unit=/lib/systemd/system/mizd.service
-read -ra cmd <<<"$(sed -n 's/^ExecStart=//p' $unit)"
-umask=$(sed -n 's/^UMask=//p' $unit)
-(
-    cd /
-    umask "$umask"
-    exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-        setpriv --reuid=miz --regid=miz --init-groups --inh-caps=-all --bounding-set=-all \
-        --no-new-privs "${cmd[@]}"
-) 2>"$log" &
-mizd_pid=$!
-# miz waits up to 5 s for an answer while ZeroMQ connects: a status query
-# that the broker refuses (exit 1: no such request) says it is up.
-rc=0
-miz status 1 >/dev/null 2>&1 || rc=$?
-[ $rc -eq 1 ] || fail "mizd does not answer on tcp://127.0.0.1:7370 (miz status: exit $rc)"
-
-step "a request answered by a worker"
-# Up until stopped, not --count 1: such a worker leaves without waiting for
-# the broker's ok to its answer, and may be gone (dropped, its answer refused)
-# by the time the broker, having committed, replies.
-miz worker --agency city-services --answer "ploughed" >/dev/null &
-worker_pid=$!
-out=$(timeout 20 miz submit --wait city.snow.street "snow closes the street") ||
-    fail "miz submit --wait: exit $?"
-echo "$out"
-tracking=$(head -n 1 <<<"$out")
-[[ $tracking =~ ^[0-9]+$ ]] || fail "no tracking number from miz submit"
-grep -q "city-services: resolved .*ploughed" <<<"$out" || fail "no answered outcome"
-kill -TERM "$worker_pid"
-timeout 10 tail --pid="$worker_pid" -f /dev/null || fail "miz worker did not stop on SIGTERM"
-wait "$worker_pid" || fail "miz worker: exit $? after SIGTERM"
-worker_pid=""
-miz status "$tracking" >/dev/null || fail "miz status $tracking: exit $?"
-[ "$(stat -c '%U %a' /var/lib/miz/data.mdb)" = "miz 640" ] ||
-    fail "the store is not in /var/lib/miz as miz, mode 640: $(ls -l /var/lib/miz)"
-
-step "SIGTERM"
-kill -TERM "$mizd_pid"
-# within the unit's TimeoutStopSec
-timeout 30 tail --pid="$mizd_pid" -f /dev/null || fail "mizd still running 30 s after SIGTERM"
-rc=0
-wait "$mizd_pid" || rc=$?
-mizd_pid=""
-[ $rc -eq 0 ] || fail "mizd exited with $rc after SIGTERM"
-: >"$log"   # passed: no need to show it
+step "a throwaway root: this system's root file system under a tmpfs overlay"
+throwaway=$(mktemp -d /tmp/miz-root.XXXXXX)
+mkdir "$throwaway/rw" "$throwaway/root"
+mount -t tmpfs tmpfs "$throwaway/rw" || fail "cannot mount a tmpfs for the throwaway root"
+mkdir "$throwaway/rw/upper" "$throwaway/rw/work"
+mount -t overlay overlay \
+    -o "lowerdir=/,upperdir=$throwaway/rw/upper,workdir=$throwaway/rw/work" "$throwaway/root" ||
+    fail "cannot mount an overlay of / (the package is never installed on the host itself)"
+touch "$throwaway/root$marker"
+cp "$deb" "$boot/"
+cp tests/package.sh "$boot/package.sh"
+# a container on a network of its own: its mizd's ports are its own
+in_root() {
+    timeout 300 systemd-nspawn --quiet --keep-unit --register=no --link-journal=no \
+        --private-network --machine=miz-package --directory="$throwaway/root" \
+        --bind="$boot:/opt/miz-test" "$@" </dev/null
+}
+probe=""
+probe=$(in_root /bin/true 2>&1) ||
+    fail "this machine cannot run systemd-nspawn ($(tail -n 1 <<<"$probe")); nothing was installed"
+in_root /opt/miz-test/package.sh --inside-install "/opt/miz-test/$(basename "$deb")" ||
+    fail "the package, installed in the throwaway root, did not serve a request"
+# the booted container's /etc is a tmpfs over the throwaway root: its
+# /etc/miz, as the package installed it, goes in beside the test's files
+cp -a "$throwaway/root/etc/miz" "$boot/etc-miz"
 
 # The sandbox itself (namespaces, system call filter, address families) is
-# there only under systemd as PID 1: boot a throwaway container of this very
-# system (an empty /etc and /var, this /usr with the package's mizd and unit)
-# and run the unit there, with a store of its own.
+# there only under systemd as PID 1: boot a container of the throwaway root
+# (an empty /etc and /var, its /usr with the package's mizd and unit, its
+# /etc/miz) and run the unit there, with a store of its own.
 step "mizd.service under systemd, in its sandbox (systemd-nspawn)"
 cat >"$boot/run.sh" <<'EOF'
 #!/bin/bash
@@ -187,15 +245,9 @@ echo PASSED
 EOF
 chmod +x "$boot/run.sh"
 chmod 0755 "$boot"   # the unit reads a table of the test's there, as user miz
-# "as far as the container allows": a machine that cannot start a container
-# at all (no privileges for namespaces) skips this step and says so; one that
-# can must pass it
-if ! probe=$(timeout 60 systemd-nspawn --quiet --keep-unit --register=no --machine=miz-probe \
-        --directory=/ --volatile=yes \
-        /bin/true </dev/null 2>&1); then
-    echo "SKIPPED: this machine cannot run systemd-nspawn: $(tail -n 1 <<<"$probe")"
-elif ! timeout 120 systemd-nspawn --quiet --keep-unit --register=no --machine=miz-test --directory=/ \
-    --volatile=yes --bind="$boot:/opt/miz-test" --bind-ro=/etc/miz --boot \
+if ! timeout 120 systemd-nspawn --quiet --keep-unit --register=no --machine=miz-test \
+    --link-journal=no --directory="$throwaway/root" --volatile=yes \
+    --bind="$boot:/opt/miz-test" --bind-ro="$boot/etc-miz:/etc/miz" --boot \
     systemd.firstboot=off systemd.run=/opt/miz-test/run.sh \
     systemd.run_success_action=poweroff systemd.run_failure_action=poweroff \
     </dev/null >"$boot/console" 2>&1 || ! grep -qx PASSED "$boot/out" 2>/dev/null; then
@@ -203,9 +255,5 @@ elif ! timeout 120 systemd-nspawn --quiet --keep-unit --register=no --machine=mi
     fail "mizd.service did not serve a request, reload and stop cleanly under systemd"
 fi
 
-step "purging"
-quiet env DEBIAN_FRONTEND=noninteractive apt-get purge -y miz || fail "cannot purge miz"
-for f in /usr/sbin/mizd /usr/bin/miz /etc/miz /var/lib/miz /lib/systemd/system/mizd.service; do
-    [ ! -e "$f" ] || fail "$f is still there after purge"
-done
+in_root /opt/miz-test/package.sh --inside-purge || fail "the purge in the throwaway root failed"
 echo "== package: ok"

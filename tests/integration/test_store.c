@@ -1,7 +1,10 @@
 /* Integration tests of the store against the real mizd, on store.yaml:
  * what a restart or a kill -9 keeps, resubmission by client_ref, a deadline
  * that passes while the daemon is down, a store that cannot write, and a
- * store mizd must refuse to start on. */
+ * store mizd must refuse to start on: damaged by hand as an operator's
+ * disk or a bad restore would, each must make mizd exit non-zero naming
+ * the file, never die of a signal, never start empty; and mizd
+ * --check-store, which walks a store offline. */
 #define _GNU_SOURCE /* prlimit */
 #include "harness.h"
 
@@ -10,7 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -342,6 +348,290 @@ static void test_store_version(void **state)
     it_start(d);
 }
 
+/* ---- a damaged store ---- */
+
+#define META_TXNID 144     /* in meta page i, at i * page size: MDB_meta's mm_txnid */
+#define META_MAIN_ROOT 128 /* the main table's md_root */
+#define META_FREE_ROOT 80  /* the free-page table's md_root */
+#define META_PSIZE 40      /* the page size (the free table's md_pad) */
+
+/* A store of requests open and closed, two with marked client_refs; the
+ * daemon stopped. *open_t and *closed_t: the marked ones. */
+static void fill_store(it_daemon_t *d, uint64_t *open_t, uint64_t *closed_t)
+{
+    it_peer_t *c = it_client(d), *w = it_worker(d, "water", 0);
+    for (int i = 0; i < 3; i++) {
+        uint64_t t = it_submit_topic(c, "utility.water.cut", NULL);
+        uint64_t id = it_take(w, t, "target");
+        it_answer(w, id, "fixed", NULL);
+        it_outcome_is(c, t, "water", "water", id, "fixed");
+    }
+    *closed_t = it_submit(c, &(miz_submit_t){.topic = "utility.water.cut", .text = "x",
+                                             .client_ref = "mark-closed-Q"});
+    uint64_t id = it_take(w, *closed_t, "target");
+    it_answer(w, id, "fixed", NULL);
+    it_outcome_is(c, *closed_t, "water", "water", id, "fixed");
+    *open_t = it_submit(c, &(miz_submit_t){.topic = "utility.water.leak", .text = "y",
+                                           .client_ref = "mark-open-Q"});
+    it_stop(d, false);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+    assert_true(in >= 0 && out >= 0);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        assert_int_equal(write(out, buf, (size_t)n), n);
+    close(in);
+    close(out);
+}
+
+/* A copy of the daemon's store in a folder of its own: dir/data.mdb. */
+static void copy_store(it_daemon_t *d, const char *name, char *dir, size_t len, char *path,
+                       size_t path_len)
+{
+    char from[160];
+    snprintf(dir, len, "%s/%s", it_data_dir(d), name);
+    assert_int_equal(mkdir(dir, 0750), 0);
+    snprintf(from, sizeof from, "%s/data.mdb", it_data_dir(d));
+    snprintf(path, path_len, "%s/data.mdb", dir);
+    copy_file(from, path);
+}
+
+static uint64_t file_u64(const char *path, off_t at)
+{
+    uint64_t v;
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &v, sizeof v, at), sizeof v);
+    close(fd);
+    return v;
+}
+
+static void file_put_u64(const char *path, off_t at, uint64_t v)
+{
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, &v, sizeof v, at), sizeof v);
+    close(fd);
+}
+
+static off_t page_size(const char *path)
+{
+    return (off_t)(file_u64(path, META_PSIZE) & 0xffffffffu);
+}
+
+static off_t newest_meta(const char *path)
+{
+    off_t psize = page_size(path);
+    return file_u64(path, psize + META_TXNID) > file_u64(path, META_TXNID) ? psize : 0;
+}
+
+/* Replaces the last byte of every copy of mark in the file by 0xff (never
+ * valid in UTF-8): the record, and the index entries that hold it. */
+static void flip_mark(const char *path, const char *mark)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t size = file_size(path);
+    char *buf = malloc((size_t)size);
+    assert_int_equal(pread(fd, buf, (size_t)size, 0), size);
+    size_t n = strlen(mark), found = 0;
+    for (off_t i = 0; i + (off_t)n <= size; i++)
+        if (memcmp(buf + i, mark, n) == 0) {
+            assert_int_equal(pwrite(fd, "\xff", 1, i + (off_t)n - 1), 1);
+            found++;
+        }
+    assert_true(found > 0);
+    free(buf);
+    close(fd);
+}
+
+/* Runs mizd with args (NULL-terminated) and the daemon's table: its exit
+ * status, its output in out. A mizd still running after IT_WAIT_MS fails
+ * the test: it started on a store it had to refuse. */
+static int run_mizd(it_daemon_t *d, char *out, size_t len, const char *const *args)
+{
+    char log[160];
+    snprintf(log, sizeof log, "%s/run.log", it_data_dir(d));
+    const char *argv[16] = {MIZD_PATH, "-c", it_table_path(d)};
+    size_t n = 3;
+    while (*args && n < 15)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+            _exit(126);
+        execv(MIZD_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    uint64_t end = it_now_ms() + IT_WAIT_MS;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (it_now_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            it_fail("mizd %s ran on instead of exiting", args[-1]);
+        }
+        sleep_ms(10);
+    }
+    FILE *fp = fopen(log, "r");
+    assert_non_null(fp);
+    size_t got = fread(out, 1, len - 1, fp);
+    out[got] = '\0';
+    fclose(fp);
+    if (!WIFEXITED(status))
+        it_fail("mizd died of signal %d:\n%s", WTERMSIG(status), out);
+    return WEXITSTATUS(status);
+}
+
+/* mizd on dir exits non-zero, saying want about path. */
+static void mizd_refuses(it_daemon_t *d, const char *dir, const char *path, const char *want)
+{
+    char out[8192], ipc[3][200];
+    snprintf(ipc[0], sizeof ipc[0], "ipc://%s/c", dir);
+    snprintf(ipc[1], sizeof ipc[1], "ipc://%s/w", dir);
+    snprintf(ipc[2], sizeof ipc[2], "ipc://%s/e", dir);
+    int rc = run_mizd(d, out, sizeof out,
+                      (const char *const[]){"--data-dir", dir, "--clients", ipc[0], "--workers",
+                                            ipc[1], "--events", ipc[2], NULL});
+    if (rc == 0 || !strstr(out, path) || !strstr(out, want))
+        it_fail("mizd on %s exited %d; wanted \"%s\" about %s:\n%s", dir, rc, want, path, out);
+}
+
+/* mizd --check-store on dir: its exit status; want in what it says. */
+static int check_store(it_daemon_t *d, const char *dir, const char *want)
+{
+    char out[8192];
+    int rc = run_mizd(d, out, sizeof out, (const char *const[]){"--check-store", dir, NULL});
+    if (!strstr(out, want))
+        it_fail("mizd --check-store %s exited %d without \"%s\":\n%s", dir, rc, want, out);
+    return rc;
+}
+
+/* Every damage found by hand, each on a copy of one store: mizd exits
+ * non-zero naming the file and the problem (where it died of SIGBUS or
+ * SIGABRT, or started empty, or one commit back), and --check-store says
+ * the same; the store itself still starts. */
+static void test_damaged_store(void **state)
+{
+    it_daemon_t *d = *state;
+    uint64_t open_t, closed_t;
+    fill_store(d, &open_t, &closed_t);
+    char dir[160], path[176];
+
+    copy_store(d, "sound", dir, sizeof dir, path, sizeof path);
+    assert_int_equal(check_store(d, dir, "ok: 1 open and 4 closed requests"), 0);
+
+    copy_store(d, "half", dir, sizeof dir, path, sizeof path);
+    assert_int_equal(truncate(path, file_size(path) / 2), 0);
+    mizd_refuses(d, dir, path, "truncated");
+    assert_int_equal(check_store(d, dir, "truncated"), 1);
+
+    copy_store(d, "8k", dir, sizeof dir, path, sizeof path);
+    assert_int_equal(truncate(path, 8192), 0);
+    mizd_refuses(d, dir, path, "truncated");
+
+    copy_store(d, "free-root", dir, sizeof dir, path, sizeof path);
+    uint64_t root = file_u64(path, newest_meta(path) + META_FREE_ROOT);
+    assert_true(root > 1 && root != UINT64_MAX);
+    assert_int_equal(truncate(path, (off_t)root * page_size(path)), 0);
+    mizd_refuses(d, dir, path, "truncated");
+
+    copy_store(d, "empty", dir, sizeof dir, path, sizeof path);
+    assert_int_equal(truncate(path, 0), 0);
+    mizd_refuses(d, dir, path, "empty (0 bytes)");
+    assert_int_equal(check_store(d, dir, "empty (0 bytes)"), 1);
+
+    copy_store(d, "root-1", dir, sizeof dir, path, sizeof path);
+    file_put_u64(path, newest_meta(path) + META_MAIN_ROOT, 1);
+    mizd_refuses(d, dir, path, "the main table's root (newest meta page) is page 1");
+
+    copy_store(d, "older-meta", dir, sizeof dir, path, sizeof path);
+    off_t newest = newest_meta(path), older = newest ? 0 : page_size(path);
+    file_put_u64(path, older + META_TXNID, file_u64(path, newest + META_TXNID) + 1);
+    /* the meta pages disagree on the file's length, or the older one leads
+     * to lower counters: either way */
+    mizd_refuses(d, dir, path, "a damaged meta page");
+
+    copy_store(d, "open-utf8", dir, sizeof dir, path, sizeof path);
+    flip_mark(path, "mark-open-Q");
+    mizd_refuses(d, dir, path, "a stored request does not decode (client_ref)");
+    assert_int_equal(check_store(d, dir, "the record does not decode (client_ref)"), 1);
+
+    it_start(d);
+}
+
+/* meta/counters deleted: refused while the tables hold requests, where the
+ * newest closed ones' numbers were handed out again. */
+static void test_counters_deleted(void **state)
+{
+    it_daemon_t *d = *state;
+    uint64_t open_t, closed_t;
+    fill_store(d, &open_t, &closed_t);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, it_data_dir(d), 0, 0640), 0);
+    for (int i = 0; i < 2; i++) { /* twice: both meta pages without them */
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+        int rc = mdb_del(txn, dbi, &(MDB_val){8, "counters"}, NULL);
+        assert_true(rc == 0 || rc == MDB_NOTFOUND);
+        assert_int_equal(mdb_put(txn, dbi, &(MDB_val){7, "version"},
+                                 &(MDB_val){4, "\0\0\0\1"}, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+    }
+    char path[160];
+    snprintf(path, sizeof path, "%s/data.mdb", it_data_dir(d));
+    assert_false(it_try_start(d));
+    if (!it_log_has(d, "meta/counters is missing, but the tables are not empty"))
+        it_fail("the log does not say the counters are missing");
+    assert_true(it_log_has(d, path));
+    assert_int_equal(check_store(d, it_data_dir(d), "meta/counters is missing"), 1);
+
+    /* counters again, past every number: it starts, and numbers go on */
+    unsigned char v[24] = {0};
+    v[7] = (unsigned char)(open_t + 1), v[15] = 100, v[22] = 1;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_put(txn, dbi, &(MDB_val){8, "counters"}, &(MDB_val){24, v}, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    it_start(d);
+    assert_int_equal(it_submit_topic(it_client(d), "utility.water.cut", NULL), open_t + 1);
+}
+
+/* A flipped byte in a closed request's client_ref: mizd starts (closed
+ * requests are read when asked), and status on it says unavailable instead
+ * of carrying a string that is not UTF-8; --check-store names it. */
+static void test_flipped_byte(void **state)
+{
+    it_daemon_t *d = *state;
+    uint64_t open_t, closed_t;
+    fill_store(d, &open_t, &closed_t);
+    char path[160], want[64];
+    snprintf(path, sizeof path, "%s/data.mdb", it_data_dir(d));
+    flip_mark(path, "mark-closed-Q");
+    snprintf(want, sizeof want, "closed/%llu: the record does not decode (client_ref)",
+             (unsigned long long)closed_t);
+    assert_int_equal(check_store(d, it_data_dir(d), want), 1);
+    it_start(d);
+    it_peer_t *c = it_client(d);
+    miz_msg_t *m = it_send_status(c, closed_t);
+    it_check_error(m, "unavailable");
+    miz_msg_destroy(&m);
+    m = it_status(c, open_t);
+    it_str_eq(IT_ROOT(m), "state", "open");
+    miz_msg_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +642,9 @@ int main(void)
         IT_TEST(test_store_full, TABLE),
         IT_TEST(test_bad_store, TABLE),
         IT_TEST(test_store_version, TABLE),
+        IT_TEST(test_damaged_store, TABLE),
+        IT_TEST(test_counters_deleted, TABLE),
+        IT_TEST(test_flipped_byte, TABLE),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,86 @@
+/* store_int: what the store's files share (store.c, the tables and the
+ * transactions; store_file.c, data.mdb's header checked before LMDB maps
+ * it; store_check.c, the walk of every table). Nothing outside the store
+ * includes it: the rest of mizd sees store.h. */
+#ifndef MIZ_STORE_INT_H
+#define MIZ_STORE_INT_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store.h"
+
+#define STORE_MAX_DBS 8
+
+enum { DB_META, DB_OPEN, DB_CLOSED, DB_EXPIRY, DB_REFS, DB_COUNT };
+extern const char *const store_db_names[DB_COUNT];
+
+struct store_scan {
+    store_t *store;
+    store_scan_t *next;
+    bool ended; /* by the store: its transaction is gone */
+    MDB_txn *txn;
+    MDB_cursor *open, *closed;
+    bool open_done, started;
+    unsigned char from[16];
+};
+
+struct store {
+    MDB_env *env;
+    MDB_txn *txn;         /* the write transaction of this turn, if one is open */
+    store_scan_t *scans;  /* each with a read transaction open */
+    MDB_dbi dbi[DB_COUNT];
+    size_t map_size;
+    int lock_fd;     /* mizd.lock, held while open: one mizd per store */
+    char dir[4096];
+    char path[4096]; /* the data file, for messages */
+    char err[4200];
+};
+
+void store_be64(unsigned char *p, uint64_t v);
+uint64_t store_get_be64(const unsigned char *p);
+/* Writes "PATH: what: LMDB's words for rc" into s->err; returns rc. */
+int store_fail(store_t *s, int rc, const char *what);
+/* The counters as stored: 16 bytes (before the event stream) or 24. */
+bool store_counters_decode(const void *v, size_t len, store_counters_t *next);
+
+/* ---- store_file.c: data.mdb's header, before LMDB maps it ---- */
+
+/* Checks path before LMDB maps it: 1 when it does not exist (a new store),
+ * 0 when its meta pages, its size and its tables' roots are sane, -1 with
+ * the problem in err (naming path) when LMDB would fault, assert or open an
+ * older state than the newest. */
+int store_file_check(const char *path, char *err, size_t errlen);
+
+/* ---- store_check.c: every table walked ---- */
+
+typedef struct {
+    const char *path;
+    MDB_txn *txn;           /* a read transaction */
+    const MDB_dbi *dbi;     /* the five tables */
+    bool all;               /* every table, records checked by check; else what start needs */
+    store_record_check_fn *check;
+    void *arg;
+    FILE *out;              /* all: one line per problem; else NULL, the first stops */
+    long problems;
+    char err[4200];         /* the first problem (as store_t.err) */
+    /* what it found */
+    store_counters_t next;
+    bool have_next;
+    size_t entries[DB_COUNT];
+    uint64_t max_tracking, max_delivery;
+} store_walk_t;
+
+/* Walks the tables as w says, reading every page it passes and every byte
+ * range of every value, with SIGBUS and SIGSEGV caught: damage is a problem
+ * reported, never a crash. 0 when nothing is wrong, -1 otherwise. */
+int store_walk(MDB_env *env, store_walk_t *w);
+/* Calls fn on every value of the table, in key order, after checking that
+ * its bytes can be read (under the same guard). -1 with the problem in err
+ * on damage or a read error; otherwise fn's first non-zero return, or 0. */
+int store_walk_each(MDB_env *env, MDB_txn *txn, MDB_dbi dbi, const char *path,
+                    store_record_fn *fn, void *arg, char *err, size_t errlen);
+
+#endif
