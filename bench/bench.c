@@ -1250,7 +1250,7 @@ static int bench_commits(const char *dir, stats_t *st)
             store_abort(s);
         t[i] = now_ns() - begin;
         if (x)
-            rc = fail("store: %s", store_error(s));
+            rc = fail("store: %s", store_write_error(s));
     }
     if (rc == 0) {
         *st = (stats_t){.count = 2 * FLOOR_REQUESTS,

@@ -86,6 +86,15 @@ static void commit_undo(engine_t *e)
     msgpack_sbuffer_clear(&e->sealed);
 }
 
+/* New submissions are refused until a commit works again. */
+static void commit_failed(engine_t *e, const char *why)
+{
+    if (!e->store_failed)
+        LOG(e, LOG_ERROR, "store write failed, refusing submissions until it works: %s", why);
+    snprintf(e->commit_err, sizeof e->commit_err, "%s", why);
+    e->store_failed = true;
+}
+
 /* The batch landed (or failed): its outbox goes out, or everything waits. */
 static void commit_finish(engine_t *e)
 {
@@ -96,11 +105,7 @@ static void commit_finish(engine_t *e)
         return;
     }
     if (st != STORE_OK) {
-        if (!e->store_failed)
-            LOG(e, LOG_ERROR, "store write failed, refusing submissions until it works: %s",
-                e->batch.err);
-        snprintf(e->commit_err, sizeof e->commit_err, "%s", e->batch.err);
-        e->store_failed = true;
+        commit_failed(e, e->batch.err);
         commit_undo(e);
         return;
     }
@@ -146,6 +151,10 @@ void commit_advance(engine_t *e)
             if (!e->dead)
                 return;
             continue; /* a send killed a worker: what it held is queued again */
+        }
+        if (store_prepare(e->store) < 0) { /* grow the map, or reopen, while nothing writes */
+            commit_failed(e, store_write_error(e->store));
+            return;
         }
         commit_start(e);
         if (writer_busy(e->writer))

@@ -48,16 +48,25 @@ bool store_counters_decode(const void *val, size_t len, store_counters_t *next)
     return true;
 }
 
+int store_fail_into(store_t *s, char *buf, size_t len, int rc, const char *what)
+{
+    snprintf(buf, len, "%s: %s%s%s", s->path, what, *what ? ": " : "", mdb_strerror(rc));
+    return rc;
+}
+
 int store_fail(store_t *s, int rc, const char *what)
 {
-    snprintf(s->err, sizeof s->err, "%s: %s%s%s", s->path, what, *what ? ": " : "",
-             mdb_strerror(rc));
-    return rc;
+    return store_fail_into(s, s->err, sizeof s->err, rc, what);
 }
 
 const char *store_error(const store_t *s)
 {
     return s->err;
+}
+
+const char *store_write_error(const store_t *s)
+{
+    return s->werr;
 }
 
 const char *store_path(const store_t *s)
@@ -316,35 +325,51 @@ static int store_full_disk(const store_t *s, int rc)
     return rc;
 }
 
-/* A full map grows (twice the size) once no transaction is open, and the
- * caller writes the turn again; any other error is a fault to report. */
+/* A full map is to grow (store_prepare) and the batch to be written again;
+ * an environment LMDB says is unusable, to be opened again; any other error
+ * is a fault to report. The write path only says so: growing and reopening
+ * end the loop's reads, which only the loop may do (writer.h). */
 static store_status_t store_write_failed(store_t *s, int rc, const char *what)
 {
-    store_fail(s, store_full_disk(s, rc), what);
+    store_fail_into(s, s->werr, sizeof s->werr, store_full_disk(s, rc), what);
     if (s->txn)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
-    if (rc == MDB_MAP_FULL)
-        store_end_scans(s);
-    if (rc == MDB_MAP_FULL && mdb_env_set_mapsize(s->env, s->map_size * 2) == 0) {
-        s->map_size *= 2;
-        return STORE_RETRY;
+    s->grow = rc == MDB_MAP_FULL;
+    s->reopen = rc == MDB_PANIC;
+    return rc == MDB_MAP_FULL ? STORE_RETRY : STORE_FAILED;
+}
+
+int store_prepare(store_t *s)
+{
+    if (s->reopen || !s->env) {
+        store_env_close(s);
+        s->reopen = false;
+        if (store_env_ready(s) < 0) {
+            snprintf(s->werr, sizeof s->werr, "%s", s->err);
+            return -1;
+        }
     }
-    return STORE_FAILED;
+    if (s->grow) {
+        store_end_scans(s);
+        int rc = mdb_env_set_mapsize(s->env, s->map_size * 2);
+        if (rc) {
+            store_fail_into(s, s->werr, sizeof s->werr, rc, "cannot grow the map");
+            return -1;
+        }
+        s->map_size *= 2;
+        s->grow = false;
+    }
+    return 0;
 }
 
 store_status_t store_begin(store_t *s)
 {
-    if (store_env_ready(s) < 0)
+    if (!s->env || s->reopen) {
+        snprintf(s->werr, sizeof s->werr, "%s: the store must be opened again", s->path);
         return STORE_FAILED;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
-    if (rc == MDB_PANIC) {
-        /* an earlier failure left the environment unusable: open it again */
-        store_env_close(s);
-        if (store_env_ready(s) < 0)
-            return STORE_FAILED;
-        rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     }
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
     if (rc) {
         s->txn = NULL;
         return store_write_failed(s, rc, "cannot begin a transaction");

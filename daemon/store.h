@@ -25,7 +25,7 @@ typedef struct store store_t;
 /* What a failed write means for the caller. */
 typedef enum {
     STORE_OK = 0,
-    STORE_RETRY = 1, /* the map was full and has grown: write the same again */
+    STORE_RETRY = 1, /* the map was full: store_prepare grows it, then write the same again */
     STORE_FAILED = 2 /* disk full, I/O error, ...: store_error() says what */
 } store_status_t;
 
@@ -58,6 +58,14 @@ store_status_t store_commit(store_t *s);
 void store_abort(store_t *s);
 /* The last failure, e.g. "/var/lib/miz/data.mdb: No space left on device". */
 const char *store_error(const store_t *s);
+/* The last failed write's problem (the write path keeps its own: it may run
+ * on another thread than the reads, writer.h). */
+const char *store_write_error(const store_t *s);
+/* Before a write, with none in flight and on the thread that reads: grows
+ * the map after a STORE_RETRY, opens the environment again after a failure
+ * that left it unusable (ending the scans' reads either way). -1 with
+ * store_write_error when that fails. */
+int store_prepare(store_t *s);
 
 /* ---- reads (never inside a write transaction) ---- */
 typedef int store_record_fn(const void *rec, size_t len, void *arg);

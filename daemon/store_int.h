@@ -36,13 +36,21 @@ struct store {
     int lock_fd;     /* mizd.lock, held while open: one mizd per store */
     char dir[4096];
     char path[4096]; /* the data file, for messages */
-    char err[4200];
+    char err[4200];  /* the loop's reads' last problem */
+    /* The write path's, apart: the writer's thread writes while the loop
+     * reads (writer.h). What the write path leaves for the loop to do while
+     * no write is in flight: */
+    char werr[4200];
+    bool grow;   /* the map was full: double it */
+    bool reopen; /* the environment is unusable (MDB_PANIC): open it again */
 };
 
 void store_be64(unsigned char *p, uint64_t v);
 uint64_t store_get_be64(const unsigned char *p);
 /* Writes "PATH: what: LMDB's words for rc" into s->err; returns rc. */
 int store_fail(store_t *s, int rc, const char *what);
+/* The same into buf (the write path's own). */
+int store_fail_into(store_t *s, char *buf, size_t len, int rc, const char *what);
 /* The counters as stored: 16 bytes (before the event stream) or 24. */
 bool store_counters_decode(const void *v, size_t len, store_counters_t *next);
 

@@ -170,7 +170,7 @@ static void batch_commit(store_t *s, batch_t *b)
         store_abort(s);
     b->status = st;
     if (st != STORE_OK)
-        snprintf(b->err, sizeof b->err, "%s", store_error(s));
+        snprintf(b->err, sizeof b->err, "%s", store_write_error(s));
 }
 
 /* ---- the thread ---- */

@@ -461,8 +461,8 @@ static void test_disk_full(void **state)
             store_abort(s);
     }
     assert_int_equal(st, STORE_FAILED);
-    if (!strstr(store_error(s), "No space left on device"))
-        fail_msg("a full disk said as \"%s\"", store_error(s));
+    if (!strstr(store_write_error(s), "No space left on device"))
+        fail_msg("a full disk said as \"%s\"", store_write_error(s));
     store_destroy(&s);
     assert_int_equal(umount(dir), 0);
     assert_int_equal(rmdir(dir), 0);
