@@ -63,7 +63,8 @@ enum node_kind { NODE_SCALAR, NODE_MAP, NODE_SEQ, NODE_BAD };
 
 struct node {
     enum node_kind kind;
-    bool plain;
+    bool plain;         /* scalars: unquoted */
+    bool flow;          /* maps and lists: in [ ] or { } */
     unsigned line, col; /* 1-based */
     const char *text;   /* scalars: NUL-terminated */
     size_t len;
