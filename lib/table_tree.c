@@ -54,8 +54,9 @@ static void tree_place_offset(const char *text, size_t offset, unsigned *line, u
 struct tree_seen {
     struct node *const *open; /* collections still open, innermost last */
     size_t depth;
+    bool any;               /* a node was read */
     bool quoted;            /* the last node was a quoted scalar */
-    yaml_mark_t start, end; /* its marks */
+    yaml_mark_t start, end; /* the last node's marks */
 };
 
 /* The width of the line break at s[i] as libyaml counts lines (\r\n, \r,
@@ -258,6 +259,22 @@ static bool tree_explain_stray(struct loader *ld, const yaml_parser_t *p)
     return true;
 }
 
+/* A key without its ':', and text outside the top-level map. */
+static bool tree_explain_key(struct loader *ld, const yaml_parser_t *p,
+                             const struct tree_seen *seen)
+{
+    if (tree_is(p->context, "while scanning a simple key") &&
+        tree_is(p->problem, "could not find expected ':'"))
+        tree_fail_mark(ld, p->context_mark, "missing \":\" after the key that starts here (a "
+                                            "line of a map is \"key: value\")");
+    else if (tree_is(p->problem, "did not find expected <document start>") && seen->any)
+        tree_fail_mark(ld, seen->start, "this text is outside the table's map: is a \"#\" "
+                                        "missing before a comment, or a \":\" after a key?");
+    else
+        return false;
+    return true;
+}
+
 /* Bad indentation: a line at a column where its map or list cannot go on,
  * and a key read as the rest of the text above it. */
 static bool tree_explain_indent(struct loader *ld, const yaml_parser_t *p)
@@ -311,7 +328,8 @@ static void tree_syntax_error(struct loader *ld, const yaml_parser_t *p,
         return;
     }
     if (tree_explain_tab(ld, p) || tree_explain_quote(ld, p, seen) ||
-        tree_explain_flow(ld, p, seen) || tree_explain_stray(ld, p) || tree_explain_indent(ld, p))
+        tree_explain_flow(ld, p, seen) || tree_explain_stray(ld, p) || tree_explain_key(ld, p, seen) ||
+        tree_explain_indent(ld, p))
         return;
     char c = tree_char_at(ld, p->problem_mark);
     if ((c == '@' || c == '`') &&
@@ -437,6 +455,7 @@ struct node *tree_read(struct loader *ld)
                           ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
                           ev.data.scalar.style != YAML_LITERAL_SCALAR_STYLE &&
                           ev.data.scalar.style != YAML_FOLDED_SCALAR_STYLE;
+            seen.any = true;
             seen.start = ev.start_mark;
             seen.end = ev.end_mark;
             break;

@@ -590,6 +590,14 @@ static void test_syntax_errors(void **state)
            "t.yaml:5:12: \"@\" cannot start a value: put the value in quotes\n");
 
     /* what is not recognised keeps libyaml's words, said to be a syntax error */
+    /* a key without its ':', text outside the top-level map */
+    ERRORS(AGENCIES "  gas\n" ROUTE,
+           "t.yaml:4:3: missing \":\" after the key that starts here (a line of a map is \"key:"
+           " value\")\n");
+    ERRORS("# the table\n the province's agencies\n# 1405\n" AGENCIES ROUTE,
+           "t.yaml:2:2: this text is outside the table's map: is a \"#\" missing before a comment,"
+           " or a \":\" after a key?\n");
+
     ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water]\n    kind: \"\\q\"\n",
            "t.yaml:7:12: syntax error: found unknown escape character while parsing a quoted"
            " scalar\n");
