@@ -40,6 +40,9 @@ void table_arena_clear(struct arena *a);
 struct calendar {
     const char *name;
     workcal_t *clock;
+    unsigned line, col; /* its name's place in the file */
+    int *years;         /* the Jalali years of its holidays, as listed (repeats kept) */
+    size_t n_years;
 };
 
 struct table {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jalali.h"
 #include "table.h"
 
 /* Lines 1-3 of most error cases; routes then start on line 4. */
@@ -589,7 +590,6 @@ static void test_syntax_errors(void **state)
     ERRORS(AGENCIES "routes:\n  - match: @a.b\n",
            "t.yaml:5:12: \"@\" cannot start a value: put the value in quotes\n");
 
-    /* what is not recognised keeps libyaml's words, said to be a syntax error */
     /* a key without its ':', text outside the top-level map */
     ERRORS(AGENCIES "  gas\n" ROUTE,
            "t.yaml:4:3: missing \":\" after the key that starts here (a line of a map is \"key:"
@@ -598,6 +598,7 @@ static void test_syntax_errors(void **state)
            "t.yaml:2:2: this text is outside the table's map: is a \"#\" missing before a comment,"
            " or a \":\" after a key?\n");
 
+    /* what is not recognised keeps libyaml's words, said to be a syntax error */
     ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water]\n    kind: \"\\q\"\n",
            "t.yaml:7:12: syntax error: found unknown escape character while parsing a quoted"
            " scalar\n");
@@ -719,6 +720,60 @@ static void test_calendars(void **state)
            " none or one of calendars)\n");
 }
 
+/* What mizd --check asks of calendars: whether one lists a year's
+ * holidays, and which years it should list today (Tehran time). */
+static void test_holiday_years(void **state)
+{
+    (void)state;
+    table_t *t = parse_ok(OFFICE "  shop:\n    days: {sunday: 08:00-14:00}\n"
+                                 "    holidays: [1405-01-01, 1406-01-01, 1405-12-29]\n" AGENCIES
+                                 ROUTE);
+    unsigned line = 0, col = 0;
+    assert_int_equal(table_calendar_count(t), 2);
+    assert_string_equal(table_calendar_name(t, 0, &line, &col), "office");
+    assert_int_equal(line, 2);
+    assert_int_equal(col, 3);
+    assert_string_equal(table_calendar_name(t, 1, &line, &col), "shop");
+    assert_int_equal(line, 7);
+    assert_int_equal(col, 3);
+    assert_null(table_calendar_name(t, 2, &line, &col));
+    assert_true(table_calendar_has_holiday(t, 0, 1404));
+    assert_false(table_calendar_has_holiday(t, 0, 1405));
+    assert_true(table_calendar_has_holiday(t, 1, 1405));
+    assert_true(table_calendar_has_holiday(t, 1, 1406));
+    assert_false(table_calendar_has_holiday(t, 1, 1407));
+    assert_false(table_calendar_has_holiday(t, 2, 1405));
+    table_destroy(&t);
+    t = parse_ok("calendars:\n  c:\n    days: {sunday: 08:00-14:00}\n    holidays: []\n" AGENCIES
+                 ROUTE);
+    assert_false(table_calendar_has_holiday(t, 0, 1405));
+    table_destroy(&t);
+
+    /* Tehran midnight of a Jalali date, in ms since the epoch */
+    const uint64_t day_ms = 86400000, irst_ms = (3 * 60 + 30) * 60000;
+    int d;
+    int years[2] = {0, 0};
+    /* 2026-12-06 08:23 UTC: 1405-09-15 */
+    assert_int_equal(table_holiday_years_due(UINT64_C(1796545380000), years), 1);
+    assert_int_equal(years[0], 1405);
+    /* 15 Esfand 1405, the last minute: this year only */
+    assert_true(jalali_to_day(1405, 12, 16, &d));
+    uint64_t esfand16 = (uint64_t)d * day_ms - irst_ms;
+    assert_int_equal(table_holiday_years_due(esfand16 - 60000, years), 1);
+    assert_int_equal(years[0], 1405);
+    /* from 16 Esfand on (20:30 UTC the day before), next year's too */
+    assert_int_equal(table_holiday_years_due(esfand16, years), 2);
+    assert_int_equal(years[0], 1405);
+    assert_int_equal(years[1], 1406);
+    assert_true(jalali_to_day(1406, 1, 1, &d));
+    uint64_t nowruz = (uint64_t)d * day_ms - irst_ms;
+    assert_int_equal(table_holiday_years_due(nowruz - 1, years), 2);
+    assert_int_equal(table_holiday_years_due(nowruz, years), 1);
+    assert_int_equal(years[0], 1406);
+    /* out of jalali.h's range */
+    assert_int_equal(table_holiday_years_due(UINT64_MAX, years), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_calendars),
+        cmocka_unit_test(test_holiday_years),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
