@@ -221,8 +221,9 @@ static bool tree_explain_flow(struct loader *ld, const yaml_parser_t *p,
     yaml_mark_t at = p->problem_mark;
     char c = tree_char_at(ld, at);
     if (at.line > open.line)
-        tree_fail_mark(ld, open, "unclosed \"%c\": the %s opened here has no \"%c\" before line %u, "
-                                 "column %u",
+        tree_fail_mark(ld, open,
+                       "unclosed \"%c\": the %s opened here has no \"%c\" before line %u, "
+                       "column %u",
                        opener, what, closer, (unsigned)at.line + 1, (unsigned)at.column + 1);
     else if ((c == ']' || c == '}') && c != closer)
         tree_fail_mark(ld, at, "\"%c\" here closes the \"%c\" opened at column %u: expected \"%c\"",
@@ -328,8 +329,8 @@ static void tree_syntax_error(struct loader *ld, const yaml_parser_t *p,
         return;
     }
     if (tree_explain_tab(ld, p) || tree_explain_quote(ld, p, seen) ||
-        tree_explain_flow(ld, p, seen) || tree_explain_stray(ld, p) || tree_explain_key(ld, p, seen) ||
-        tree_explain_indent(ld, p))
+        tree_explain_flow(ld, p, seen) || tree_explain_stray(ld, p) ||
+        tree_explain_key(ld, p, seen) || tree_explain_indent(ld, p))
         return;
     char c = tree_char_at(ld, p->problem_mark);
     if ((c == '@' || c == '`') &&

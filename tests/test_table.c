@@ -507,7 +507,8 @@ static void test_text_errors(void **state)
     /* an unclosed flow map: libyaml stops at the block list inside it, the
      * error names the "{" (issue 17: where the fault began) */
     ERRORS("agencies: {\n" ROUTE,
-           "t.yaml:1:11: unclosed \"{\": the map opened here has no \"}\" before line 3, column 3\n");
+           "t.yaml:1:11: unclosed \"{\": the map opened here has no \"}\" before line 3,"
+           " column 3\n");
     ERRORS("a: b\n- c\n",
            "t.yaml:2:1: stray \"-\": a list item where the map that starts at line 1, column 1"
            " expects a key\n");
@@ -554,9 +555,11 @@ static void test_syntax_errors(void **state)
 
     /* an unclosed [ or {, where it opened */
     ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water, gov\n  - match: c.d\n",
-           "t.yaml:6:9: unclosed \"[\": the list opened here has no \"]\" before line 7, column 10\n");
+           "t.yaml:6:9: unclosed \"[\": the list opened here has no \"]\" before line 7,"
+           " column 10\n");
     ERRORS("agencies:\n  gov: {name_fa: استانداری, name_en: Gov\n" ROUTE,
-           "t.yaml:2:8: unclosed \"{\": the map opened here has no \"}\" before line 3, column 7\n");
+           "t.yaml:2:8: unclosed \"{\": the map opened here has no \"}\" before line 3,"
+           " column 7\n");
     ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water}\n",
            "t.yaml:6:15: \"}\" here closes the \"[\" opened at column 9: expected \"]\"\n");
     ERRORS(AGENCIES "routes:\n  - {match: a.b to: [water]}\n",
