@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "engine.h"
 #include "log.h"
 #include "notify.h"
@@ -108,6 +109,27 @@ static int check_store_run(const char *config, const char *dir)
     long problems = store_check(dir, engine_check_record, e, stdout);
     engine_destroy(&e);
     return problems ? 1 : 0;
+}
+
+/* --check: a calendar that lists no holiday in the current Jalali year (or,
+ * from 16 Esfand on, in the next one) would count the official holidays as
+ * working days. A warning, not an error: the table stays valid. */
+static void warn_holidays(const table_t *t, const char *path)
+{
+    int years[2];
+    int n = table_holiday_years_due(clock_ms(CLOCK_REALTIME), years);
+    for (size_t c = 0; c < table_calendar_count(t); c++) {
+        unsigned line, col;
+        const char *name = table_calendar_name(t, c, &line, &col);
+        for (int i = 0; i < n; i++)
+            if (!table_calendar_has_holiday(t, c, years[i]))
+                fprintf(stderr,
+                        "%s:%u:%u: warning: calendar \"%s\" lists no holidays in %d, %s: its "
+                        "deadlines will count that year's official holidays as working days\n",
+                        path, line, col, name, years[i],
+                        i == 0 ? "the current Jalali year"
+                               : "the next Jalali year, whose holidays are out by mid-Esfand");
+    }
 }
 
 typedef struct {
@@ -228,6 +250,7 @@ int main(int argc, char **argv)
         table_t *t = load(check, NULL, NULL, 0);
         if (!t)
             return 1;
+        warn_holidays(t, check);
         printf("%s: ok, %zu agencies, %zu routes\n", check, table_agency_count(t),
                table_route_count(t));
         table_destroy(&t);

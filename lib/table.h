@@ -127,6 +127,19 @@ int table_agency_find(const table_t *t, const char *id, size_t n);
 size_t table_route_count(const table_t *t);
 const route_t *table_route(const table_t *t, size_t i);
 
+/* Calendars (routing.md, calendars), in file order. The name of calendar i
+ * and where the file names it (1-based line and column); NULL past the end. */
+size_t table_calendar_count(const table_t *t);
+const char *table_calendar_name(const table_t *t, size_t i, unsigned *line, unsigned *col);
+/* Whether calendar i lists a holiday in Jalali year jy. */
+bool table_calendar_has_holiday(const table_t *t, size_t i, int jy);
+/* The Jalali years whose holidays a calendar should list at now_ms (ms since
+ * the epoch), in Tehran time (UTC+03:30): the current year, and from 16
+ * Esfand on the next one too, whose official holidays are published by then.
+ * Writes them to years[] and returns how many (1 or 2); 0 for an instant at
+ * or past WORKCAL_MAX_MS. */
+int table_holiday_years_due(uint64_t now_ms, int years[2]);
+
 /* Routes a submission. *route is the first route in table order whose
  * pattern matches the topic, whose `when` (if any) matches the kind, and that
  * has targets; NULL when there is none. observers[] receives the union, in

@@ -40,6 +40,9 @@ void table_arena_clear(struct arena *a);
 struct calendar {
     const char *name;
     workcal_t *clock;
+    unsigned line, col; /* its name's place in the file */
+    int *years;         /* the Jalali years of its holidays, as listed (repeats kept) */
+    size_t n_years;
 };
 
 struct table {
@@ -63,7 +66,8 @@ enum node_kind { NODE_SCALAR, NODE_MAP, NODE_SEQ, NODE_BAD };
 
 struct node {
     enum node_kind kind;
-    bool plain;
+    bool plain;         /* scalars: unquoted */
+    bool flow;          /* maps and lists: in [ ] or { } */
     unsigned line, col; /* 1-based */
     const char *text;   /* scalars: NUL-terminated */
     size_t len;

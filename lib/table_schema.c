@@ -5,10 +5,13 @@
  * kind and its form (strings, integers, durations), each with its own
  * message. With them it reads the agencies (the ids every route and key
  * names) and the calendars (working hours, holidays and offset), which the
- * routes' deadlines may count in. */
+ * routes' deadlines may count in, and answers the one question asked of
+ * them afterwards: whether a calendar lists the holidays of a year
+ * (mizd --check warns when this year's are missing). */
 #include "table_int.h"
 
 #include "duration.h"
+#include "jalali.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,11 +269,15 @@ static void schema_read_hours(struct loader *ld, const struct field *f, const ch
                   load_quote(ld, v), schema_field_name(ld, f, where));
 }
 
-/* Jalali dates "YYYY-MM-DD" */
+/* Jalali dates "YYYY-MM-DD"; their years are kept for --check's question. */
 static void schema_read_holidays(struct loader *ld, const struct field *f, const char *where,
-                                 workcal_t *clock)
+                                 struct calendar *c)
 {
+    workcal_t *clock = c->clock;
     if (!schema_is_kind(ld, f->value, NODE_SEQ, schema_field_name(ld, f, where)))
+        return;
+    if (f->value->n_children &&
+        !(c->years = load_keep_array(ld, f->value->n_children, sizeof *c->years)))
         return;
     for (const struct node *d = f->value->child; d; d = d->next) {
         if (d->kind == NODE_BAD)
@@ -284,6 +291,8 @@ static void schema_read_holidays(struct loader *ld, const struct field *f, const
             load_fail(ld, d, "bad holiday \"%s\" in %s (expected a Jalali date YYYY-MM-DD "
                              "that exists, as 1404-01-01)",
                       load_quote(ld, d), schema_field_name(ld, f, where));
+        else
+            c->years[c->n_years++] = y;
     }
 }
 
@@ -306,6 +315,7 @@ static void schema_read_calendar(struct loader *ld, const struct node *key, stru
     struct field f[C_COUNT], days[7];
     char where[QUOTE_MAX + 32];
     size_t errors = ld->n_errors;
+    *c = (struct calendar){.line = key->line, .col = key->col};
     c->name = load_keep_string(ld, key->text, key->len);
     snprintf(where, sizeof where, "calendar \"%s\"", load_quote(ld, key));
     if (!table_is_name(key->text, key->len, TABLE_NAME_MAX))
@@ -326,7 +336,7 @@ static void schema_read_calendar(struct loader *ld, const struct node *key, stru
             if (days[d].key)
                 schema_read_hours(ld, &days[d], where, d, c->clock);
     if (f[C_HOLIDAYS].key)
-        schema_read_holidays(ld, &f[C_HOLIDAYS], where, c->clock);
+        schema_read_holidays(ld, &f[C_HOLIDAYS], where, c);
     if (f[C_OFFSET].key)
         schema_read_offset(ld, &f[C_OFFSET], where, c->clock);
     if (f[C_DAYS].key && ld->n_errors == errors && workcal_add(c->clock, 0, 1) == UINT64_MAX)
@@ -355,4 +365,45 @@ void schema_read_calendars(struct loader *ld, const struct field *top)
                 load_fail(ld, k, "duplicate key \"%s\" in calendars", load_quote(ld, k));
         schema_read_calendar(ld, k, &t->calendars[t->n_calendars++]);
     }
+}
+
+/* ---- whether a calendar lists this year's holidays (mizd --check) ---- */
+
+size_t table_calendar_count(const table_t *t)
+{
+    return t->n_calendars;
+}
+
+const char *table_calendar_name(const table_t *t, size_t i, unsigned *line, unsigned *col)
+{
+    if (i >= t->n_calendars)
+        return NULL;
+    *line = t->calendars[i].line;
+    *col = t->calendars[i].col;
+    return t->calendars[i].name;
+}
+
+bool table_calendar_has_holiday(const table_t *t, size_t i, int jy)
+{
+    for (size_t k = 0; i < t->n_calendars && k < t->calendars[i].n_years; k++)
+        if (t->calendars[i].years[k] == jy)
+            return true;
+    return false;
+}
+
+#define SCHEMA_DAY_MS (24 * 3600 * 1000ULL)
+#define SCHEMA_ESFAND_MIDDLE 15 /* from 16 Esfand on, next year's holidays are due */
+
+int table_holiday_years_due(uint64_t now_ms, int years[2])
+{
+    int jy, jm, jd;
+    if (now_ms >= WORKCAL_MAX_MS ||
+        !jalali_from_day((int)((now_ms + WORKCAL_IRST * 60 * 1000ULL) / SCHEMA_DAY_MS), &jy, &jm,
+                         &jd))
+        return 0;
+    years[0] = jy;
+    if (jm < 12 || jd <= SCHEMA_ESFAND_MIDDLE)
+        return 1;
+    years[1] = jy + 1;
+    return 2;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jalali.h"
 #include "table.h"
 
 /* Lines 1-3 of most error cases; routes then start on line 4. */
@@ -503,17 +504,107 @@ static void test_text_errors(void **state)
     ERRORS("agencies:\n  water: {name_en: \"\\ud800\"}\n" ROUTE,
            "t.yaml:2:23: syntax error: found invalid Unicode character escape code while parsing"
            " a quoted scalar\n");
-    /* an unclosed flow map: libyaml stops at the block list inside it */
+    /* an unclosed flow map: libyaml stops at the block list inside it, the
+     * error names the "{" (issue 17: where the fault began) */
     ERRORS("agencies: {\n" ROUTE,
-           "t.yaml:3:3: syntax error: did not find expected node content while parsing a flow"
-           " node\n");
+           "t.yaml:1:11: unclosed \"{\": the map opened here has no \"}\" before line 3,"
+           " column 3\n");
     ERRORS("a: b\n- c\n",
-           "t.yaml:2:1: syntax error: did not find expected key while parsing a block mapping\n");
+           "t.yaml:2:1: stray \"-\": a list item where the map that starts at line 1, column 1"
+           " expects a key\n");
     ERRORS("", "t.yaml:1:1: the file is empty\n");
     ERRORS("# nothing here\n\n", "t.yaml:1:1: the file is empty\n");
     ERRORS("---\n", "t.yaml:1:1: the file is empty\n");
     ERRORS(AGENCIES ROUTE "---\n" AGENCIES ROUTE,
            "t.yaml:7:1: only one YAML document is allowed\n");
+}
+
+/* libyaml's syntax errors in our words, where the fault began; columns
+ * count characters, Persian ones too (issue 17). */
+static void test_syntax_errors(void **state)
+{
+    (void)state;
+    /* a tab: named as a tab, at the tab */
+    ERRORS(AGENCIES ROUTE "\tanswer_within: 2h\n",
+           "t.yaml:7:1: a tab in the indentation: YAML indents with spaces only\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n  \tto: [water]\n",
+           "t.yaml:6:3: a tab in the indentation: YAML indents with spaces only\n");
+    ERRORS("agencies:\n  water: {name_en: Water}\n  gov:\n\t name_fa: استانداری\n" ROUTE,
+           "t.yaml:4:1: a tab in the indentation: YAML indents with spaces only\n");
+    /* a tab between a key and its value is allowed */
+    table_t *t = parse_ok(AGENCIES ROUTE "    priority:\turgent\n");
+    table_destroy(&t);
+
+    /* an unclosed quote, at the quote: to the end of the file... */
+    ERRORS(AGENCIES "routes:\n  - match: \"a.b\n    to: [water]\n",
+           "t.yaml:5:12: unclosed quote: the string opened here with \" has no closing \"\n");
+    ERRORS(AGENCIES ROUTE "    kind: 'x\n",
+           "t.yaml:7:11: unclosed quote: the string opened here with ' has no closing '\n");
+    ERRORS("agencies:\n  gov: {name_fa: استانداری, name_en: \"Gov}\n" ROUTE,
+           "t.yaml:2:38: unclosed quote: the string opened here with \" has no closing \"\n");
+    ERRORS(AGENCIES "routes:\n  - match: 'a.b\n---\n",
+           "t.yaml:5:12: unclosed quote: the string opened here with ' has no closing '\n");
+    /* ...or to the next quote, after which libyaml fails lines later */
+    ERRORS(AGENCIES "routes:\n  - match: \"a.b\n    to: [water]\n  - match: \"c.d\"\n"
+                    "    to: [gov]\n",
+           "t.yaml:5:12: unclosed quote: the string opened here with \" runs on to the \" at"
+           " line 7, column 12\n");
+    ERRORS("agencies:\n  gov: {name_fa: \"استانداری, name_en: \"Gov\"}\n" ROUTE,
+           "t.yaml:2:18: text after the string quoted here, which ends at the \" at column 39:"
+           " is a closing quote missing, or a quote inside it not escaped?\n");
+
+    /* an unclosed [ or {, where it opened */
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water, gov\n  - match: c.d\n",
+           "t.yaml:6:9: unclosed \"[\": the list opened here has no \"]\" before line 7,"
+           " column 10\n");
+    ERRORS("agencies:\n  gov: {name_fa: استانداری, name_en: Gov\n" ROUTE,
+           "t.yaml:2:8: unclosed \"{\": the map opened here has no \"}\" before line 3,"
+           " column 7\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water}\n",
+           "t.yaml:6:15: \"}\" here closes the \"[\" opened at column 9: expected \"]\"\n");
+    ERRORS(AGENCIES "routes:\n  - {match: a.b to: [water]}\n",
+           "t.yaml:5:19: expected \",\" or \"}\" here, in the map opened at column 5\n");
+
+    /* bad indentation */
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n     to: [water]\n",
+           "t.yaml:6:6: bad indentation: this key reads as the rest of the text above it (is it"
+           " indented too far, or a \":\" missing above?)\n");
+    ERRORS(AGENCIES ROUTE "   answer_within: 2h\n",
+           "t.yaml:7:4: bad indentation: a line inside the list that starts at line 5, column 3,"
+           " but not one of its \"- \" items\n");
+    ERRORS("agencies:\n    water: {name_en: Water}\n   gov: {name_fa: استانداری}\n" ROUTE,
+           "t.yaml:3:4: bad indentation: a line at column 4, where the map that starts at line 1"
+           " has its keys at column 1\n");
+
+    /* a stray ':' or '-' (and ']', '}') */
+    ERRORS(AGENCIES ROUTE "    : x\n", "t.yaml:7:5: stray \":\": there is no key before it\n");
+    ERRORS(AGENCIES "  - gas\n" ROUTE,
+           "t.yaml:4:3: stray \"-\": a list item where the map that starts at line 2, column 3"
+           " expects a key\n");
+    ERRORS(AGENCIES "routes: - match: a.b\n",
+           "t.yaml:4:9: stray \"-\": a list cannot start on the line of its key: begin it on the"
+           " next line, indented\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water]]\n",
+           "t.yaml:6:16: stray \"]\": no \"[\" is open here\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b: c\n    to: [water]\n",
+           "t.yaml:5:15: a second \": \" on this line: put a value that holds \": \" in quotes\n");
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water]x\n",
+           "t.yaml:6:16: unexpected text here, after a complete value\n");
+    ERRORS(AGENCIES "routes:\n  - match: @a.b\n",
+           "t.yaml:5:12: \"@\" cannot start a value: put the value in quotes\n");
+
+    /* a key without its ':', text outside the top-level map */
+    ERRORS(AGENCIES "  gas\n" ROUTE,
+           "t.yaml:4:3: missing \":\" after the key that starts here (a line of a map is \"key:"
+           " value\")\n");
+    ERRORS("# the table\n the province's agencies\n# 1405\n" AGENCIES ROUTE,
+           "t.yaml:2:2: this text is outside the table's map: is a \"#\" missing before a comment,"
+           " or a \":\" after a key?\n");
+
+    /* what is not recognised keeps libyaml's words, said to be a syntax error */
+    ERRORS(AGENCIES "routes:\n  - match: a.b\n    to: [water]\n    kind: \"\\q\"\n",
+           "t.yaml:7:12: syntax error: found unknown escape character while parsing a quoted"
+           " scalar\n");
 }
 
 static void test_limits(void **state)
@@ -632,6 +723,60 @@ static void test_calendars(void **state)
            " none or one of calendars)\n");
 }
 
+/* What mizd --check asks of calendars: whether one lists a year's
+ * holidays, and which years it should list today (Tehran time). */
+static void test_holiday_years(void **state)
+{
+    (void)state;
+    table_t *t = parse_ok(OFFICE "  shop:\n    days: {sunday: 08:00-14:00}\n"
+                                 "    holidays: [1405-01-01, 1406-01-01, 1405-12-29]\n" AGENCIES
+                                 ROUTE);
+    unsigned line = 0, col = 0;
+    assert_int_equal(table_calendar_count(t), 2);
+    assert_string_equal(table_calendar_name(t, 0, &line, &col), "office");
+    assert_int_equal(line, 2);
+    assert_int_equal(col, 3);
+    assert_string_equal(table_calendar_name(t, 1, &line, &col), "shop");
+    assert_int_equal(line, 7);
+    assert_int_equal(col, 3);
+    assert_null(table_calendar_name(t, 2, &line, &col));
+    assert_true(table_calendar_has_holiday(t, 0, 1404));
+    assert_false(table_calendar_has_holiday(t, 0, 1405));
+    assert_true(table_calendar_has_holiday(t, 1, 1405));
+    assert_true(table_calendar_has_holiday(t, 1, 1406));
+    assert_false(table_calendar_has_holiday(t, 1, 1407));
+    assert_false(table_calendar_has_holiday(t, 2, 1405));
+    table_destroy(&t);
+    t = parse_ok("calendars:\n  c:\n    days: {sunday: 08:00-14:00}\n    holidays: []\n" AGENCIES
+                 ROUTE);
+    assert_false(table_calendar_has_holiday(t, 0, 1405));
+    table_destroy(&t);
+
+    /* Tehran midnight of a Jalali date, in ms since the epoch */
+    const uint64_t day_ms = 86400000, irst_ms = (3 * 60 + 30) * 60000;
+    int d;
+    int years[2] = {0, 0};
+    /* 2026-12-06 08:23 UTC: 1405-09-15 */
+    assert_int_equal(table_holiday_years_due(UINT64_C(1796545380000), years), 1);
+    assert_int_equal(years[0], 1405);
+    /* 15 Esfand 1405, the last minute: this year only */
+    assert_true(jalali_to_day(1405, 12, 16, &d));
+    uint64_t esfand16 = (uint64_t)d * day_ms - irst_ms;
+    assert_int_equal(table_holiday_years_due(esfand16 - 60000, years), 1);
+    assert_int_equal(years[0], 1405);
+    /* from 16 Esfand on (20:30 UTC the day before), next year's too */
+    assert_int_equal(table_holiday_years_due(esfand16, years), 2);
+    assert_int_equal(years[0], 1405);
+    assert_int_equal(years[1], 1406);
+    assert_true(jalali_to_day(1406, 1, 1, &d));
+    uint64_t nowruz = (uint64_t)d * day_ms - irst_ms;
+    assert_int_equal(table_holiday_years_due(nowruz - 1, years), 2);
+    assert_int_equal(table_holiday_years_due(nowruz, years), 1);
+    assert_int_equal(years[0], 1406);
+    /* out of jalali.h's range */
+    assert_int_equal(table_holiday_years_due(UINT64_MAX, years), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -650,9 +795,11 @@ int main(void)
         cmocka_unit_test(test_route_shape),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_text_errors),
+        cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_calendars),
+        cmocka_unit_test(test_holiday_years),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
