@@ -81,8 +81,10 @@ static const char *const ref_names[N_REFS] = {"raw ZeroMQ", "raw ZeroMQ via zmq_
 static const unsigned worker_counts[] = {1, 4, 16};
 #define N_WORKER_COUNTS (sizeof worker_counts / sizeof worker_counts[0])
 
-/* How mizd keeps its state, and the project's targets for each: end-to-end
- * throughput, and miz's p99 at the paced rate against the bare transport's. */
+/* How mizd keeps its state, and the project's targets for each (issue 15):
+ * end-to-end throughput, and miz's p99 at the paced rate against what the
+ * path allows: the same path through zmq_proxy (the relay), plus, durable,
+ * the two store commits a request waits for. */
 typedef struct {
     const char *option; /* --store's value */
     const char *label;  /* in the rows' names */
@@ -92,12 +94,12 @@ typedef struct {
     double target_rps;
     bool rps_each; /* the throughput target holds with the fewest and with the most workers,
                     * not only with the best count */
-    double target_p99_ratio;
+    double target_p99_ratio; /* to the relay's p99; durable: plus twice a commit's p99 */
 } store_mode_t;
 
 static const store_mode_t store_modes[] = {
-    {"memory", "mem", "memory (issue 2)", false, false, 50000, false, 2.0},
-    {"disk", "disk", "disk, durable (issue 3)", true, false, 30000, true, 3.0},
+    {"memory", "mem", "memory (issues 2, 15)", false, false, 50000, false, 1.2},
+    {"disk", "disk", "disk, durable (issues 3, 15)", true, false, 100000, true, 1.0},
     /* issue 6 asks for the figures beside memory's, with no target */
     {"curve", "curve", "memory over CURVE (issue 6)", false, true, 0, false, 0},
 };
@@ -126,7 +128,7 @@ typedef struct {
 
 /* Percentiles of one set of durations, in nanoseconds. */
 typedef struct {
-    uint64_t p50, p90, p99, max;
+    uint64_t p50, p90, p99, p999, max;
 } dist_t;
 
 /* What one run measured. */
@@ -281,7 +283,7 @@ static dist_t summarise(uint64_t *v, uint32_t n)
 {
     qsort(v, n, sizeof *v, compare_u64);
     return (dist_t){percentile(v, n, 0.50), percentile(v, n, 0.90), percentile(v, n, 0.99),
-                    v[n - 1]};
+                    percentile(v, n, 0.999), v[n - 1]};
 }
 
 /* One request's times. */
@@ -535,7 +537,7 @@ static double per_second(const stats_t *st)
 
 static void print_dist(const dist_t *d)
 {
-    const uint64_t v[] = {d->p50, d->p90, d->p99, d->max};
+    const uint64_t v[] = {d->p50, d->p90, d->p99, d->p999, d->max};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         print_num((double)v[i] / 1e3, 10);
 }
@@ -587,8 +589,8 @@ static void print_header(const opts_t *o)
     raw_frame(&frame);
     print_machine(o, frame.size);
     msgpack_sbuffer_destroy(&frame);
-    printf("\n%-34s%9s%10s%10s%10s%10s%10s%8s%7s\n", "run", "count", "per s", "p50 us",
-           "p90 us", "p99 us", "max us", "CPU us", "mizd");
+    printf("\n%-34s%9s%10s%10s%10s%10s%10s%10s%8s%7s\n", "run", "count", "per s", "p50 us",
+           "p90 us", "p99 us", "p99.9 us", "max us", "CPU us", "mizd");
     fflush(stdout);
 }
 
@@ -700,17 +702,26 @@ static void print_targets(const opts_t *o, const miz_stats_t *miz)
             print_rps(name, per_second(&thr[best]), worker_counts[best], "best ",
                       sm->target_rps);
         }
-        snprintf(name, sizeof name, "p99 at %.0f/s <= %.0f x raw:", o->rate,
-                 sm->target_p99_ratio);
         const stats_t *ref = miz[m].ref;
-        print_ratio(name, "miz", &miz[m].lat.latency, "raw", &ref[REF_RAW].latency,
-                    sm->target_p99_ratio);
-        print_ratio("  the same from the actual send:", "miz", &miz[m].lat.from_send, "raw",
-                    &ref[REF_RAW].from_send, sm->target_p99_ratio);
-        print_ratio("miz's path, no broker (zmq_proxy):", "relay", &ref[REF_RELAY].latency, "raw",
-                    &ref[REF_RAW].latency, 0);
-        print_ratio("  miz against it:", "miz", &miz[m].lat.latency, "relay",
-                    &ref[REF_RELAY].latency, 0);
+        const dist_t *relay = &ref[REF_RELAY].latency, *mizl = &miz[m].lat.latency;
+        if (sm->disk) { /* the relay's p99, plus the two commits a request waits for */
+            double commit = (double)miz[m].commit.latency.p99;
+            double bound = (double)relay->p99 + 2 * commit;
+            snprintf(name, sizeof name, "p99 at %.0f/s <= relay + 2 commits:", o->rate);
+            printf("    %-40s miz %.0f us <= %.0f + 2 x %.0f = %.0f us -> %s\n", name,
+                   (double)mizl->p99 / 1e3, (double)relay->p99 / 1e3, commit / 1e3, bound / 1e3,
+                   verdict((double)mizl->p99 <= bound));
+        } else {
+            snprintf(name, sizeof name, "p99 at %.0f/s <= %.1f x relay:", o->rate,
+                     sm->target_p99_ratio);
+            print_ratio(name, "miz", mizl, "relay", relay, sm->target_p99_ratio);
+        }
+        printf("    %-40s miz %.0f us, relay %.0f us, raw %.0f us\n", "  p99.9 beside it:",
+               (double)mizl->p999 / 1e3, (double)relay->p999 / 1e3,
+               (double)ref[REF_RAW].latency.p999 / 1e3);
+        print_ratio("the relay against raw ZeroMQ:", "relay", relay, "raw", &ref[REF_RAW].latency,
+                    0);
+        print_ratio("miz against raw ZeroMQ:", "miz", mizl, "raw", &ref[REF_RAW].latency, 0);
         if (sm->disk) {
             double floor_us = 2 * (double)miz[m].commit.latency.p50 / 1e3;
             printf("    %-40s 2 x %.0f us (p50) = %.0f us = %.1f x raw p99\n",

@@ -71,7 +71,9 @@ static int broker_send(void *ctx, engine_socket_t to, const void *rid, size_t ri
                        const void *body, size_t len)
 {
     broker_t *b = ctx;
-    void *socket = to == ENGINE_WORKERS ? b->workers : to == ENGINE_CLIENTS ? b->clients : b->events;
+    void *socket = to == ENGINE_WORKERS   ? b->workers
+                   : to == ENGINE_CLIENTS ? b->clients
+                                          : b->events;
     if (zmq_send(socket, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return -1;
     return zmq_send(socket, body, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;

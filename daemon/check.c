@@ -4,8 +4,9 @@
  * spare credit, open and overdue deliveries and queue lengths per agency,
  * what each worker holds, open requests and each request's open
  * deliveries, each gateway's pending outcomes. engine_check recomputes
- * every one of them from the objects and compares, and checks that each delivery's state agrees with where it
- * sits (queue, holder, armed deadlines). Builds with MIZ_CHECKS (tests and
+ * every one of them from the objects and compares, and checks that each
+ * delivery's state agrees with where it sits (queue, holder, armed
+ * deadlines). Builds with MIZ_CHECKS (tests and
  * sanitizers) run it after every turn and abort with the broken invariant
  * named; on a large state the runs are spaced so that checking costs at
  * most a constant factor. */
@@ -148,7 +149,8 @@ static bool check_gateways(check_t *c, const engine_t *e, size_t pending)
     for (size_t cur = 0; (g = idmap_next(e->gateways, &cur));) {
         size_t n = 0;
         for (const request_t *r = g->head; r; r = r->pending_next, n++)
-            if (!r->outcome_pending || idmap_get(e->requests, &r->tracking, sizeof r->tracking) != r ||
+            if (!r->outcome_pending ||
+                idmap_get(e->requests, &r->tracking, sizeof r->tracking) != r ||
                 (r->pending_next && r->pending_next->pending_prev != r))
                 return check_fail(c, "a gateway's pending list holds request %llu, which is not "
                                      "pending, not in memory or not linked back",

@@ -70,7 +70,8 @@ void cmd_register(engine_t *e, const command_args_t *a)
         return;
     uint64_t credits = credit->present ? credit->u : MIZ_CREDIT_DEFAULT;
     if (credits < 1 || credits > MIZ_CREDIT_MAX) {
-        reply_error(e, MIZ_ERR_BAD_FIELD, 0, "\"%s\" must be 1-%d", miz_fields[MIZ_F_REGISTER_CREDIT].key,
+        reply_error(e, MIZ_ERR_BAD_FIELD, 0, "\"%s\" must be 1-%d",
+                    miz_fields[MIZ_F_REGISTER_CREDIT].key,
                     MIZ_CREDIT_MAX);
         return;
     }

@@ -85,7 +85,8 @@ bool peer_within_rate_or_reply(engine_t *e)
     }
     double wait = (1 - k->tokens) * 1000 / rate; /* ms until one token: rounded up */
     uint64_t retry = (uint64_t)wait;
-    reply_busy(e, retry + ((double)retry < wait), "more than %u submissions a second from this peer",
+    reply_busy(e, retry + ((double)retry < wait),
+               "more than %u submissions a second from this peer",
                e->conf->rate_per_second);
     return false;
 }

@@ -84,7 +84,8 @@ bool ref_key_eq(const void *value, const void *key, size_t len)
     const char *k = key;
     size_t at = r->submitter ? MIZ_KEY_LEN + 1 : 0, n = strlen(r->client_ref);
     return at + n == len &&
-           (!r->submitter || (memcmp(k, r->submitter, MIZ_KEY_LEN) == 0 && k[MIZ_KEY_LEN] == ' ')) &&
+           (!r->submitter ||
+            (memcmp(k, r->submitter, MIZ_KEY_LEN) == 0 && k[MIZ_KEY_LEN] == ' ')) &&
            memcmp(k + at, r->client_ref, n) == 0;
 }
 
