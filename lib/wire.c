@@ -456,8 +456,9 @@ void wire_kv_bool(msgpack_packer *pk, const char *key, bool v)
 void wire_map_begin(wire_map_t *m, msgpack_packer *pk)
 {
     static const char room[MAP_HEADER_MAX];
+    /* pk writes to an sbuffer (wire.h): msgpack_sbuffer_write is static
+     * inline, so that cannot be checked by comparing callbacks */
     msgpack_sbuffer *sb = pk->data;
-    assert(pk->callback == msgpack_sbuffer_write);
     *m = (wire_map_t){pk, sb->size, 0};
     msgpack_sbuffer_write(sb, room, sizeof room);
 }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ typedef struct {
     size_t events; /* messages on the event stream */
     wire_msg_t *counters; /* the last counters */
     const char *offline;  /* a client routing id whose messages are lost */
+    bool threaded;        /* commits on the engine's commit thread */
     const char *table; /* YAML of the routing table; NULL: deadlines.yaml */
     engine_t *e;
     char dir[64]; /* the store's */
@@ -107,7 +109,7 @@ static void fake_start(fake_t *f)
     store_t *store = store_open(f->dir, err, sizeof err);
     if (!store)
         fail_msg("%s", err);
-    engine_io_t io = {.send = fake_send, .now = fake_now, .ctx = f};
+    engine_io_t io = {.send = fake_send, .now = fake_now, .ctx = f, .threaded_commit = f->threaded};
     f->e = engine_new(fake_table(f), store, NULL, &io, LOG_WARN, err, sizeof err);
     if (!f->e)
         fail_msg("%s", err);
@@ -858,6 +860,62 @@ static void test_outcomes_pending(void **state)
     ping_expect(f, "137", NULL, 0);
 }
 
+/* Waits for the commit in flight and lets it land, as a turn. */
+static void commit_lands(fake_t *f)
+{
+    struct pollfd p = {engine_commit_fd(f->e), POLLIN, 0};
+    assert_true(p.fd >= 0);
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    engine_turn_begin(f->e);
+    engine_commit_done(f->e);
+    turn_end(f);
+}
+
+static int setup_threaded(void **state)
+{
+    fake_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->threaded = true;
+    f->mono = 1000;
+    f->wall = WALL_START;
+    strcpy(f->dir, "/tmp/miz-test-engine-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    fake_start(f);
+    *state = f;
+    return 0;
+}
+
+/* The commit runs on its own thread while turns go on: a turn's replies
+ * wait for its own commit, the turns behind it stage theirs, and they go
+ * out in order, each once its commit has landed. */
+static void test_pipelined_commit(void **state)
+{
+    fake_t *f = *state;
+    CLIENT(f, "c", "type", "submit", "topic", "drill.crash", "payload", "a");
+    quiet(f, "c"); /* in flight: the receipt waits for the disk */
+    CLIENT(f, "c", "type", "submit", "topic", "drill.crash", "payload", "b");
+    CLIENT(f, "c", "type", "ping");
+    quiet(f, "c"); /* staged behind it */
+    commit_lands(f);
+    wire_msg_t *m = expect(f, "c", "accepted");
+    assert_int_equal(msg_uint(m, "tracking"), 1);
+    wire_msg_destroy(&m);
+    quiet(f, "c"); /* the second batch is in flight now */
+    commit_lands(f);
+    m = expect(f, "c", "accepted");
+    assert_int_equal(msg_uint(m, "tracking"), 2);
+    wire_msg_destroy(&m);
+    expect_done(f, "c", "pong");
+    quiet(f, "c");
+    engine_destroy(&f->e); /* and both are on disk */
+    fake_drop_sent(f);
+    f->threaded = false;
+    fake_start(f);
+    m = status(f, "c", 2);
+    str_is(wire_root(m), "state", "open");
+    wire_msg_destroy(&m);
+}
+
 /* A request purged for retention is gone at once, without a restart: its
  * status is unknown_tracking and its client_ref makes a new request. */
 static void test_retention(void **state)
@@ -949,6 +1007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outcomes_pending, setup_pending, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_commit, setup_threaded, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
