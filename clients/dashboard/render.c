@@ -195,8 +195,10 @@ static void json_u64s(FILE *out, const char *key, const uint64_t *v, int n)
     fputc(']', out);
 }
 
+/* One case; with ages its overdue_ms too (the live pages work it out from
+ * now and answer_by, so that the list changes only when its cases do). */
 static void json_case(FILE *out, const figures_t *f, const fig_case_t *c,
-                      const render_names_t *names)
+                      const render_names_t *names, bool ages)
 {
     const miz_delivery_t *d = c->d;
     fprintf(out, "{\"tracking\":%" PRIu64 ",\"delivery\":%" PRIu64 ",\"agency\":", c->req->tracking,
@@ -212,10 +214,11 @@ static void json_case(FILE *out, const figures_t *f, const fig_case_t *c,
     json_str(out, c->req->kind);
     fprintf(out,
             ",\"priority\":\"%s\",\"role\":\"%s\",\"level\":%" PRIu64
-            ",\"state\":\"%s\",\"created\":%" PRIu64 ",\"answer_by\":%" PRIu64
-            ",\"overdue_ms\":%" PRIu64 ",\"escalated_to\":",
-            c->req->priority, d->role, d->level, d->state, d->created, d->answer_by,
-            f->now > d->answer_by ? f->now - d->answer_by : 0);
+            ",\"state\":\"%s\",\"created\":%" PRIu64 ",\"answer_by\":%" PRIu64,
+            c->req->priority, d->role, d->level, d->state, d->created, d->answer_by);
+    if (ages)
+        fprintf(out, ",\"overdue_ms\":%" PRIu64, f->now > d->answer_by ? f->now - d->answer_by : 0);
+    fputs(",\"escalated_to\":", out);
     if (c->escalation)
         json_str(out, c->escalation->agency);
     else
@@ -223,61 +226,75 @@ static void json_case(FILE *out, const figures_t *f, const fig_case_t *c,
     fputc('}', out);
 }
 
-void render_overdue_json(FILE *out, const figures_t *f, const render_names_t *names)
+void render_overdue_json(FILE *out, const figures_t *f, const render_names_t *names, bool ages)
 {
     fputc('[', out);
     for (size_t i = 0; i < f->n_overdue; i++) {
         if (i)
             fputc(',', out);
-        json_case(out, f, &f->overdue[i], names);
+        json_case(out, f, &f->overdue[i], names, ages);
     }
     fputc(']', out);
 }
 
-void render_figures_json(FILE *out, const figures_t *f, const render_names_t *names,
-                         const render_state_t *st)
+void render_head_json(FILE *out, const figures_t *f, const render_state_t *st)
 {
     char week[16];
     week_name(week, sizeof week, f->day0);
-    fprintf(out, "{\"now\":%" PRIu64 ",\"week\":\"%s\",\"today\":%d,\"day_starts\":[", f->now,
+    fprintf(out, "\"now\":%" PRIu64 ",\"week\":\"%s\",\"today\":%d,\"day_starts\":[", f->now,
             week, fig_day(f->now) - f->day0);
     for (int i = 0; i < f->days; i++)
         fprintf(out, "%s%" PRIu64, i ? "," : "", fig_day_start(f->day0 + i));
     fprintf(out,
             "],\"synced\":%s,\"stale\":%s,\"silent_ms\":%" PRIu64 ",\"run\":%" PRIu64
-            ",\"seq\":%" PRIu64 ",\"requests\":%zu,\"agencies\":[",
+            ",\"seq\":%" PRIu64 ",\"requests\":%zu",
             st->synced ? "true" : "false", st->stale ? "true" : "false", st->silent_ms,
             st->stats.run, st->stats.seq, st->requests);
+}
+
+void render_agency_json(FILE *out, const figures_t *f, size_t i, const render_names_t *names)
+{
+    const fig_agency_t *a = &f->agencies[i];
+    uint64_t avg = avg_hundredths(a);
+    fputs("{\"id\":", out);
+    json_str(out, a->agency);
+    fputs(",\"name_fa\":", out);
+    json_str(out, name_fa(names, a->agency));
+    fputs(",\"name_en\":", out);
+    json_str(out, name_en(names, a->agency));
+    fprintf(out,
+            ",\"open\":%" PRIu64 ",\"overdue\":%" PRIu64 ",\"on_time\":%" PRIu64
+            ",\"missed\":%" PRIu64 ",\"on_time_pct\":",
+            a->open, a->overdue, a->on_time, a->missed);
+    json_permille(out, on_time_permille(a));
+    fprintf(out,
+            ",\"acked\":%" PRIu64 ",\"ack_p50_ms\":%" PRIu64 ",\"ack_p90_ms\":%" PRIu64
+            ",\"answered\":%" PRIu64 ",\"answer_p50_ms\":%" PRIu64
+            ",\"answer_p90_ms\":%" PRIu64 ",\"escalations\":%" PRIu64
+            ",\"refusals\":%" PRIu64 ",\"received\":%" PRIu64 ",\"volume_avg28\":%" PRIu64
+            ".%02u",
+            a->acked, a->ack_p50_ms, a->ack_p90_ms, a->answered, a->answer_p50_ms,
+            a->answer_p90_ms, a->escalations, a->refusals, a->received, avg / 100,
+            (unsigned)(avg % 100));
+    json_u64s(out, "volume", a->volume, f->days);
+    json_u64s(out, "on_time_day", a->on_time_day, f->days);
+    json_u64s(out, "missed_day", a->missed_day, f->days);
+    fputc('}', out);
+}
+
+void render_figures_json(FILE *out, const figures_t *f, const render_names_t *names,
+                         const render_state_t *st)
+{
+    fputc('{', out);
+    render_head_json(out, f, st);
+    fputs(",\"agencies\":[", out);
     for (size_t i = 0; i < f->n_agencies; i++) {
-        const fig_agency_t *a = &f->agencies[i];
-        uint64_t avg = avg_hundredths(a);
-        fputs(i ? ",{\"id\":" : "{\"id\":", out);
-        json_str(out, a->agency);
-        fputs(",\"name_fa\":", out);
-        json_str(out, name_fa(names, a->agency));
-        fputs(",\"name_en\":", out);
-        json_str(out, name_en(names, a->agency));
-        fprintf(out,
-                ",\"open\":%" PRIu64 ",\"overdue\":%" PRIu64 ",\"on_time\":%" PRIu64
-                ",\"missed\":%" PRIu64 ",\"on_time_pct\":",
-                a->open, a->overdue, a->on_time, a->missed);
-        json_permille(out, on_time_permille(a));
-        fprintf(out,
-                ",\"acked\":%" PRIu64 ",\"ack_p50_ms\":%" PRIu64 ",\"ack_p90_ms\":%" PRIu64
-                ",\"answered\":%" PRIu64 ",\"answer_p50_ms\":%" PRIu64
-                ",\"answer_p90_ms\":%" PRIu64 ",\"escalations\":%" PRIu64
-                ",\"refusals\":%" PRIu64 ",\"received\":%" PRIu64 ",\"volume_avg28\":%" PRIu64
-                ".%02u",
-                a->acked, a->ack_p50_ms, a->ack_p90_ms, a->answered, a->answer_p50_ms,
-                a->answer_p90_ms, a->escalations, a->refusals, a->received, avg / 100,
-                (unsigned)(avg % 100));
-        json_u64s(out, "volume", a->volume, f->days);
-        json_u64s(out, "on_time_day", a->on_time_day, f->days);
-        json_u64s(out, "missed_day", a->missed_day, f->days);
-        fputc('}', out);
+        if (i)
+            fputc(',', out);
+        render_agency_json(out, f, i, names);
     }
     fputs("],\"overdue\":", out);
-    render_overdue_json(out, f, names);
+    render_overdue_json(out, f, names, true);
     fputs("}", out);
 }
 
@@ -320,45 +337,86 @@ static void prom_quantiles(FILE *out, const figures_t *f, const char *name, cons
     }
 }
 
+/* The on-time share of each agency as a ratio (0 to 1); none for an agency
+ * with nothing answered or missed this week. */
+static void prom_on_time_ratio(FILE *out, const figures_t *f)
+{
+    static const char name[] = "miz_agency_week_on_time_ratio";
+    prom_head(out, name, "gauge",
+              "Answered on time / (answered on time + went overdue), this week");
+    for (size_t i = 0; i < f->n_agencies; i++) {
+        int pm = on_time_permille(&f->agencies[i]);
+        if (pm < 0)
+            continue;
+        fprintf(out, "%s{agency=\"", name);
+        prom_label(out, f->agencies[i].agency, strlen(f->agencies[i].agency));
+        fprintf(out, "\"} %d.%03d\n", pm / 1000, pm % 1000);
+    }
+}
+
+/* An unsigned field of a map, or NULL when absent or of another type. */
+static const msgpack_object *prom_uint(const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = map->type == MSGPACK_OBJECT_MAP ? miz_map_get(map, key) : NULL;
+    return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v : NULL;
+}
+
+/* One labelled series per element of the array (maps with a string under
+ * label and an unsigned under field), named name. */
+static void prom_array(FILE *out, const msgpack_object *arr, const char *label, const char *field,
+                       const char *name, const char *type, const char *help)
+{
+    prom_head(out, name, type, help);
+    for (uint32_t i = 0; i < arr->via.array.size; i++) {
+        const msgpack_object *a = &arr->via.array.ptr[i];
+        const msgpack_object *id = a->type == MSGPACK_OBJECT_MAP ? miz_map_get(a, label) : NULL;
+        const msgpack_object *n = prom_uint(a, field);
+        if (!id || id->type != MSGPACK_OBJECT_STR || !n)
+            continue;
+        fprintf(out, "%s{%s=\"", name, label);
+        prom_label(out, id->via.str.ptr, id->via.str.size);
+        fprintf(out, "\"} %" PRIu64 "\n", n->via.u64);
+    }
+}
+
 /* The broker's `counters`, checked field by field: anything malformed is
  * left out rather than shown wrong. */
 static void prom_counters(FILE *out, const msgpack_object *c)
 {
     const msgpack_object *v;
-    static const char *const keys[] = {"open_requests", "seq", "run"};
-    static const char *const names[] = {"miz_broker_open_requests", "miz_broker_event_seq",
-                                        "miz_broker_run_started_ms"};
-    static const char *const helps[] = {"Requests open in the broker",
-                                        "Seq of the broker's last event",
-                                        "When the running broker started (Unix ms)"};
-    for (int i = 0; i < 3; i++) {
-        if ((v = miz_map_get(c, keys[i])) && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-            prom_head(out, names[i], i == 1 ? "counter" : "gauge", helps[i]);
-            fprintf(out, "%s %" PRIu64 "\n", names[i], v->via.u64);
-        }
+    if ((v = prom_uint(c, "open_requests"))) {
+        prom_head(out, "miz_broker_open_requests", "gauge", "Requests open in the broker");
+        fprintf(out, "miz_broker_open_requests %" PRIu64 "\n", v->via.u64);
+    }
+    if ((v = prom_uint(c, "seq"))) {
+        prom_head(out, "miz_broker_events_total", "counter",
+                  "Events the broker published (the seq of its last)");
+        fprintf(out, "miz_broker_events_total %" PRIu64 "\n", v->via.u64);
+    }
+    if ((v = prom_uint(c, "run"))) {
+        prom_head(out, "miz_broker_start_time_seconds", "gauge",
+                  "When the running broker started (Unix time)");
+        fprintf(out, "miz_broker_start_time_seconds %" PRIu64 ".%03u\n", v->via.u64 / 1000,
+                (unsigned)(v->via.u64 % 1000));
     }
     const msgpack_object *agencies = miz_map_get(c, "agencies");
-    if (!agencies || agencies->type != MSGPACK_OBJECT_ARRAY)
-        return;
     static const char *const fields[] = {"open", "overdue", "queued", "workers", "spare"};
     static const char *const fhelp[] = {
         "Deliveries not finished", "Deliveries not finished and overdue",
         "Deliveries waiting for a worker", "Workers registered", "Free credit of the workers"};
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; agencies && agencies->type == MSGPACK_OBJECT_ARRAY && k < 5; k++) {
         char name[64];
         snprintf(name, sizeof name, "miz_broker_agency_%s", fields[k]);
-        prom_head(out, name, "gauge", fhelp[k]);
-        for (uint32_t i = 0; i < agencies->via.array.size; i++) {
-            const msgpack_object *a = &agencies->via.array.ptr[i];
-            const msgpack_object *id = a->type == MSGPACK_OBJECT_MAP ? miz_map_get(a, "agency") : NULL;
-            const msgpack_object *n = id ? miz_map_get(a, fields[k]) : NULL;
-            if (!id || id->type != MSGPACK_OBJECT_STR || !n ||
-                n->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                continue;
-            fprintf(out, "%s{agency=\"", name);
-            prom_label(out, id->via.str.ptr, id->via.str.size);
-            fprintf(out, "\"} %" PRIu64 "\n", n->via.u64);
-        }
+        prom_array(out, agencies, "agency", fields[k], name, "gauge", fhelp[k]);
+    }
+    const msgpack_object *gateways = miz_map_get(c, "gateways");
+    if (gateways && gateways->type == MSGPACK_OBJECT_ARRAY) {
+        prom_array(out, gateways, "gateway", "pending", "miz_dashboard_gateway_outcomes_pending",
+                   "gauge", "Outcomes sent to the gateway that it has not confirmed yet");
+        prom_array(out, gateways, "gateway", "dropped",
+                   "miz_dashboard_gateway_outcomes_dropped_total", "counter",
+                   "Outcomes given up unconfirmed (too many waiting, or too old) since the "
+                   "broker started");
     }
 }
 
@@ -403,6 +461,7 @@ void render_metrics(FILE *out, const figures_t *f, const render_state_t *st)
     FIELD("miz_agency_volume_before_28d",
           "Target deliveries created in the 28 days before this week", volume_before);
 #undef FIELD
+    prom_on_time_ratio(out, f);
     prom_quantiles(out, f, "miz_agency_week_time_to_ack_seconds",
                    "Time from delivery to first ack, this week (nearest rank)", true);
     prom_quantiles(out, f, "miz_agency_week_time_to_answer_seconds",

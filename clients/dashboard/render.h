@@ -46,8 +46,14 @@ typedef struct {
 /* {"now", "week", "day_starts", "synced", "agencies": [...], "overdue": [...]} */
 void render_figures_json(FILE *out, const figures_t *f, const render_names_t *names,
                          const render_state_t *st);
-/* The overdue list alone, as a JSON array. */
-void render_overdue_json(FILE *out, const figures_t *f, const render_names_t *names);
+/* The overdue list alone, as a JSON array; with ages, each case's
+ * overdue_ms (else the page works it out from now and answer_by). */
+void render_overdue_json(FILE *out, const figures_t *f, const render_names_t *names, bool ages);
+/* The parts of the figures JSON, for live pages that get only the parts
+ * that changed: the head's fields without braces ("now":...,"requests":N),
+ * and agency i's object. */
+void render_head_json(FILE *out, const figures_t *f, const render_state_t *st);
+void render_agency_json(FILE *out, const figures_t *f, size_t i, const render_names_t *names);
 /* Prometheus text format 0.0.4: the figures of f (the current week), the
  * dashboard's own state and the broker's counters. */
 void render_metrics(FILE *out, const figures_t *f, const render_state_t *st);

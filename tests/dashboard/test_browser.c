@@ -2,8 +2,8 @@
  * driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
  * JSON messages ending in a NUL byte, commands on fd 3, replies on fd 4):
  * the page loads, shows the agencies in Persian with Persian digits and
- * Jalali dates, updates by itself (server-sent events) when a request is
- * answered, and switches to English; the province's headline equals a
+ * Jalali dates, updates by itself (server-sent events, patches of what
+ * changed onto the whole it got first) when a request is answered, and switches to English; the province's headline equals a
  * recount from the broker's own status answers, each overdue case is listed
  * once and the list is capped; a wall screen (1920x1080, ?tv=1) fits without
  * scrolling and a phone (390x844) has no horizontal scroll, in both
@@ -392,6 +392,11 @@ static void test_page_live_in_chromium(void **state)
     char *after = wait_page(b, WATER_ROW, "1,۱,آب و فاضلاب,100,rtl,");
     if (strtoul(strrchr(after, ',') + 1, NULL, 10) <= strtoul(updates, NULL, 10))
         it_fail("no server-sent update: %s, then %s", before, after);
+    /* it came as a patch (only what changed) onto the figures the page had */
+    char *patches = eval(b, "document.body.dataset.patches || '0'");
+    if (strtol(patches, NULL, 10) < 1)
+        it_fail("the update was not a patch: %s patches", patches);
+    free(patches);
     char *loads = eval(b, "String(performance.getEntriesByType('navigation').length)");
     assert_string_equal(loads, "1");
     free(loads);
@@ -480,6 +485,11 @@ static void test_page_live_in_chromium(void **state)
     long open = strtol(want, NULL, 10);
     snprintf(want, sizeof want, "%ld,", open + 1);
     free(wait_page(b, HEADLINE, want));
+    /* by a patch: the headline of a patched page is the recount's */
+    patches = eval(b, "document.body.dataset.patches || '0'");
+    if (strtol(patches, NULL, 10) < 1)
+        it_fail("the update after 100 loads was not a patch: %s patches", patches);
+    free(patches);
 
     /* the broker dies: the page says so */
     it_stop(d, true);

@@ -157,9 +157,10 @@ function ranked(agencies) {
 
 // The overdue list with each request once: its first overdue delivery
 // (the oldest), and the agencies it has been escalated to.
-function cases(overdue) {
+function cases(overdue, now) {
   const byTracking = new Map();
-  for (const c of overdue) {
+  for (const c0 of overdue) {
+    const c = { ...c0, overdue_ms: Math.max(0, now - c0.answer_by) };
     const k = byTracking.get(c.tracking);
     if (!k) byTracking.set(c.tracking, { ...c, chain: c.escalated_to ? [c.escalated_to] : [] });
     else if (c.agency !== k.agency && !k.chain.includes(c.agency)) k.chain.push(c.agency);
@@ -181,7 +182,7 @@ function renderHeadline(f) {
   tile("h-open", num(open), open);
   tile("h-overdue", num(overdue), overdue, overdue ? "bad" : "good");
   tile("h-on-time", rate === null ? "–" : pct(rate), rate === null ? "" : rate, onTimeClass(rate));
-  const oldest = f.overdue.reduce((m, c) => Math.max(m, c.overdue_ms), 0);
+  const oldest = f.overdue.reduce((m, c) => Math.max(m, f.now - c.answer_by), 0);
   tile("h-oldest", oldest ? words(oldest) : TEXT[lang].none, oldest, oldest ? "bad" : "good");
 }
 
@@ -219,7 +220,7 @@ function renderAgencies(f) {
 function renderOverdue(f) {
   const t = TEXT[lang], od = document.querySelector("#overdue tbody");
   const names = new Map(f.agencies.map((a) => [a.id, lang === "fa" ? a.name_fa : a.name_en]));
-  const all = cases(f.overdue), pages = Math.max(1, Math.ceil(all.length / OVERDUE_CAP));
+  const all = cases(f.overdue, f.now), pages = Math.max(1, Math.ceil(all.length / OVERDUE_CAP));
   const page = tv ? tvPage % pages : 0;
   const shown = all.slice(page * OVERDUE_CAP, (page + 1) * OVERDUE_CAP);
   od.replaceChildren();
@@ -269,6 +270,21 @@ function take(f) {
   document.body.dataset.updates = Number(document.body.dataset.updates) + 1;
 }
 
+// A live update with only what changed since the last one (live.c): the
+// head's fields, the agencies' ids in order, the agencies whose figures
+// changed and the overdue list if it did. The stream sends the whole
+// figures first, so there is always something to patch.
+function patch(p) {
+  if (!figures) return;
+  const f = { ...figures, ...p.head };
+  const by = new Map(figures.agencies.map((a) => [a.id, a]));
+  for (const a of p.agencies) by.set(a.id, a);
+  f.agencies = p.head.ids.filter((id) => by.has(id)).map((id) => by.get(id));
+  if (p.overdue) f.overdue = p.overdue;
+  document.body.dataset.patches = Number(document.body.dataset.patches || 0) + 1;
+  take(f);
+}
+
 document.getElementById("lang").addEventListener("click", () => {
   lang = lang === "fa" ? "en" : "fa";
   localStorage.setItem("miz-lang", lang);
@@ -280,14 +296,18 @@ document.getElementById("lang").addEventListener("click", () => {
 if (tv)
   setInterval(() => { tvPage++; if (figures) renderOverdue(figures); }, TV_PAGE_MS);
 render();
-fetch("api/figures").then((r) => r.json()).then(take);
+// Once the stream has sent figures, an answer of api/figures that comes
+// later may be older: the stream's are kept, and its patches apply to them.
+let streamed = false;
+fetch("api/figures").then((r) => r.json()).then((f) => { if (!streamed) take(f); });
 // EventSource reconnects by itself when the dashboard restarts. A page
 // left (or kept in the back-forward cache) closes its stream: it would
 // otherwise hold one of the browser's few connections to the dashboard.
 let events = null;
 function follow() {
   events = new EventSource("events");
-  events.addEventListener("figures", (e) => take(JSON.parse(e.data)));
+  events.addEventListener("figures", (e) => { streamed = true; take(JSON.parse(e.data)); });
+  events.addEventListener("patch", (e) => patch(JSON.parse(e.data)));
   events.addEventListener("error", () => { gone = true; if (figures) render(); });
 }
 addEventListener("pagehide", () => events.close());
