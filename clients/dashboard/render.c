@@ -149,12 +149,30 @@ static void iso_time(char *buf, size_t size, uint64_t ms)
              (unsigned)(in_day / 60 % 60), (unsigned)(in_day % 60));
 }
 
-/* "1:05:30": hours, minutes, seconds */
-static void duration(char *buf, size_t size, uint64_t ms)
+/* A duration as people say it, in Persian, as the page does: its two
+ * largest units ("۲ روز و ۳ ساعت", "۱ دقیقه و ۳۵ ثانیه", "۰ ثانیه"). */
+static void fa_words(FILE *out, uint64_t ms)
 {
-    uint64_t s = ms / 1000;
-    snprintf(buf, size, "%" PRIu64 ":%02u:%02u", s / 3600, (unsigned)(s / 60 % 60),
-             (unsigned)(s % 60));
+    static const char *const units[] = {"روز", "ساعت", "دقیقه", "ثانیه"};
+    static const uint64_t size[] = {86400000, 3600000, 60000, 1000};
+    uint64_t part[4];
+    int first = -1;
+    for (int i = 0; i < 4; i++) {
+        part[i] = (i ? ms % size[i - 1] : ms) / size[i];
+        if (first < 0 && part[i])
+            first = i;
+    }
+    if (first < 0) {
+        fputs("۰ ثانیه", out);
+        return;
+    }
+    fa_u64(out, part[first]);
+    fprintf(out, " %s", units[first]);
+    if (first < 3 && part[first + 1]) {
+        fputs(" و ", out);
+        fa_u64(out, part[first + 1]);
+        fprintf(out, " %s", units[first + 1]);
+    }
 }
 
 /* The on-time share in tenths of a percent, or -1 when nothing counted. */
@@ -245,6 +263,10 @@ void render_head_json(FILE *out, const figures_t *f, const render_state_t *st)
             week, fig_day(f->now) - f->day0);
     for (int i = 0; i < f->days; i++)
         fprintf(out, "%s%" PRIu64, i ? "," : "", fig_day_start(f->day0 + i));
+    fputs("],\"trend_starts\":[", out);
+    for (int i = 0; i < FIG_TREND_WEEKS; i++)
+        fprintf(out, "%s%" PRIu64, i ? "," : "",
+                fig_day_start(f->day0 - 7 * (FIG_TREND_WEEKS - 1 - i)));
     fprintf(out,
             "],\"synced\":%s,\"stale\":%s,\"silent_ms\":%" PRIu64 ",\"run\":%" PRIu64
             ",\"seq\":%" PRIu64 ",\"requests\":%zu",
@@ -279,6 +301,8 @@ void render_agency_json(FILE *out, const figures_t *f, size_t i, const render_na
     json_u64s(out, "volume", a->volume, f->days);
     json_u64s(out, "on_time_day", a->on_time_day, f->days);
     json_u64s(out, "missed_day", a->missed_day, f->days);
+    json_u64s(out, "trend_on_time", a->trend_on_time, FIG_TREND_WEEKS);
+    json_u64s(out, "trend_missed", a->trend_missed, FIG_TREND_WEEKS);
     fputc('}', out);
 }
 
@@ -502,15 +526,21 @@ static void html_u64(FILE *out, const char *id, const char *fa_label, const char
     html_figure(out, id, fa_label, en_label, buf);
 }
 
+/* A duration in words; data-v has its seconds (with milliseconds), as the
+ * CSV; "-" for both when nothing was timed (n is 0). */
 static void html_dur(FILE *out, const char *id, const char *fa_label, const char *en_label,
                      uint64_t n, uint64_t ms)
 {
-    char buf[32];
-    if (n)
-        duration(buf, sizeof buf, ms);
-    else
-        snprintf(buf, sizeof buf, "-");
-    html_figure(out, id, fa_label, en_label, buf);
+    if (!n) {
+        html_figure(out, id, fa_label, en_label, "-");
+        return;
+    }
+    fputs("<tr>", out);
+    html_th(out, fa_label, en_label);
+    fprintf(out, "<td id=\"%s\" data-v=\"%" PRIu64 ".%03u\">", id, ms / 1000,
+            (unsigned)(ms % 1000));
+    fa_words(out, ms);
+    fputs("</td></tr>\n", out);
 }
 
 static void html_cases(FILE *out, const fig_case_t *cases, size_t n, const char *agency,

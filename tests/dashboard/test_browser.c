@@ -392,6 +392,12 @@ static void test_page_live_in_chromium(void **state)
     char *after = wait_page(b, WATER_ROW, "1,۱,آب و فاضلاب,100,rtl,");
     if (strtoul(strrchr(after, ',') + 1, NULL, 10) <= strtoul(updates, NULL, 10))
         it_fail("no server-sent update: %s, then %s", before, after);
+    /* the province's on-time trend: 8 weeks, nothing before this one, this
+     * one all on time; water's own trend has this week's bar */
+    char *trend = eval(b, "document.querySelector('#h-trend svg').dataset.rates + ';' +"
+                          " document.querySelectorAll('tr[data-agency=water] td.trend rect.ok').length");
+    assert_string_equal(trend, ",,,,,,,100.0;1");
+    free(trend);
     /* it came as a patch (only what changed) onto the figures the page had */
     char *patches = eval(b, "document.body.dataset.patches || '0'");
     if (strtol(patches, NULL, 10) < 1)
