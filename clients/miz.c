@@ -248,7 +248,7 @@ static int cmd_report(const char *endpoint, const miz_curve_t *curve, int argc, 
     int rc = 0;
     if (!r ||
         miz_snapshot_fetch(NULL, endpoint, curve, fig_day_start(day0 - FIG_AVG_DAYS), TIMEOUT_MS, r) < 0 ||
-        !render_report(stdout, r, agency, &(render_names_t){names, n}, day0, now, csv))
+        !render_report(stdout, r, agency, &(render_names_t){names, n, table}, day0, now, csv))
         rc = unreachable(endpoint);
     miz_replica_destroy(&r);
     table_destroy(&table);

@@ -40,6 +40,7 @@ typedef struct {
     const miz_curve_t *curve; /* a dashboard key, for a broker with CURVE; NULL: plain */
     const char **ids;         /* the table's agencies, in its order */
     render_agency_t *names;
+    const table_t *table;     /* the routing table, for the topics' names */
     size_t n_names;
     dash_limits_t limits;
     const char *token;         /* access token, or NULL: open to whoever reaches the port */

@@ -228,6 +228,14 @@ static void json_case(FILE *out, const figures_t *f, const fig_case_t *c,
     json_str(out, name_en(names, d->agency));
     fputs(",\"topic\":", out);
     json_str(out, c->req->topic);
+    const char *topic_fa = "", *topic_en = "";
+    if (names && names->table)
+        table_topic_names(names->table, c->req->topic, strlen(c->req->topic), &topic_fa,
+                          &topic_en);
+    fputs(",\"topic_fa\":", out);
+    json_str(out, topic_fa);
+    fputs(",\"topic_en\":", out);
+    json_str(out, topic_en);
     fputs(",\"kind\":", out); /* mizd allows only [a-z0-9_-] in it; escaped all the same */
     json_str(out, c->req->kind);
     fprintf(out,

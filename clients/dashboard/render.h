@@ -12,6 +12,7 @@
 
 #include "figures.h"
 #include "stream.h"
+#include "table.h"
 
 typedef struct {
     const char *id, *name_fa, *name_en;
@@ -22,6 +23,7 @@ typedef struct {
 typedef struct {
     const render_agency_t *v;
     size_t n;
+    const table_t *table; /* the topics' names (table_topic_names); NULL: none */
 } render_names_t;
 
 /* The live pages (/events), for /metrics. */

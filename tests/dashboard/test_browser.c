@@ -1,7 +1,8 @@
 /* The dashboard's page in a real headless Chromium (Debian's chromium),
  * driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
  * JSON messages ending in a NUL byte, commands on fd 3, replies on fd 4):
- * the page loads, shows the agencies in Persian with Persian digits and
+ * the page loads, shows the agencies (and topics, by their routes' names)
+ * in Persian with Persian digits and
  * Jalali dates, updates by itself (server-sent events, patches of what
  * changed onto the whole it got first) when a request is answered, and switches to English; the province's headline equals a
  * recount from the broker's own status answers, each overdue case is listed
@@ -446,6 +447,11 @@ static void test_page_live_in_chromium(void **state)
     if (digits_value(more) != 2 || !strstr(more, "دیگر"))
         it_fail("the overdue cap says %s", more);
     free(more);
+    /* the topic by its Persian name from the table's route, its code kept */
+    char *topic = eval(b, "(c => c.textContent + '|' + c.dataset.v)"
+                          "(document.querySelector('#overdue tbody tr td:nth-child(4)'))");
+    assert_string_equal(topic, "لولهٔ دیرکرد (آزمایشی)|late.pipe");
+    free(topic);
     /* durations in words, not h:mm:ss */
     char *late = eval(b, "document.querySelector('#overdue tbody tr td:nth-child(5)').textContent");
     if (strchr(late, ':') || !strstr(late, "ثانیه"))

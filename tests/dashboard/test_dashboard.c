@@ -52,7 +52,7 @@ static char *csv_of(const figures_t *f, const char *agency)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    render_names_t names = {NAMES, 4};
+    render_names_t names = {NAMES, 4, NULL};
     render_report_csv(out, f, agency, &names);
     fclose(out);
     return text;

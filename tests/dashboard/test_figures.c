@@ -304,7 +304,7 @@ static void test_volume_against_four_weeks(void **state)
     /* answers before the week count in no figure of the week */
     assert_int_equal(w->answered, 0);
     assert_int_equal(w->on_time, 0);
-    render_names_t names = {NULL, 0};
+    render_names_t names = {NULL, 0, NULL};
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
@@ -483,7 +483,14 @@ static void test_renderings(void **state)
     step(s, 2, "overdue", sun + 13 * HOUR, "offered");
     served(s, 3, sun + 10 * HOUR, MIN, 2 * HOUR);
     const render_agency_t v[] = {{"water", "آب و فاضلاب", "Water & <wastewater>"}};
-    render_names_t names = {v, 1};
+    /* the topics' names come from the routing table's routes */
+    static const char yaml[] = "agencies:\n  water: {name_en: Water}\n"
+                               "routes:\n  - match: utility.water.*\n    to: [water]\n"
+                               "    name_fa: \"آب و فاضلاب\"\n    name_en: Water\n";
+    char *errors = NULL;
+    table_t *table = table_parse(yaml, sizeof yaml - 1, "t.yaml", &errors);
+    assert_non_null(table);
+    render_names_t names = {v, 1, table};
     figures_t *f = week(s, sun + 14 * HOUR);
 
     char *json = render(f, 0, &names);
@@ -494,6 +501,8 @@ static void test_renderings(void **state)
                                  "\"ack_p50_ms\":60000,\"ack_p90_ms\":95000,\"answered\":2"));
     assert_non_null(strstr(json, "\"volume\":[0,3,0,0,0,0,0]"));
     assert_non_null(strstr(json, "\"overdue\":[{\"tracking\":2,\"delivery\":2,\"agency\":\"water\""));
+    assert_non_null(strstr(json, "\"topic\":\"utility.water.cut\",\"topic_fa\":\"آب و فاضلاب\","
+                                 "\"topic_en\":\"Water\","));
     assert_null(strchr(json, '\n')); /* one line: one server-sent event */
     free(json);
 
@@ -540,6 +549,7 @@ static void test_renderings(void **state)
     assert_non_null(strstr(metrics, "miz_dashboard_synced 1\n"));
     free(metrics);
     figures_destroy(&f);
+    table_destroy(&table);
 }
 
 int main(void)

@@ -292,7 +292,12 @@ function renderOverdue(f) {
     cell(tr, num(c.tracking), "num", c.tracking, t.tracking);
     cell(tr, names.get(c.agency) || c.agency, "", c.agency, t.agency);
     cell(tr, c.chain.map((id) => names.get(id) || id).join("، ") || "–", "", c.chain.join(","), t.escalated_to);
-    cell(tr, c.topic, "code", c.topic, t.topic).dir = "ltr";
+    // the topic by its name from the routing table, in the page's language
+    // (or the other one), its code beside for whoever must look it up
+    const named = (lang === "fa" ? c.topic_fa || c.topic_en : c.topic_en || c.topic_fa) || "";
+    const topic = cell(tr, named || c.topic, named ? "topic" : "code", c.topic, t.topic);
+    topic.title = c.topic;
+    if (!named) topic.dir = "ltr";
     cell(tr, words(c.overdue_ms), "bad", c.overdue_ms, t.late_by);
   }
   const more = document.getElementById("more");
