@@ -182,30 +182,16 @@ static bool live_part(live_part_t *parts, size_t *n, const char *key, const figu
     return ok;
 }
 
-/* Whether the part keyed key was in old with the same JSON. */
-static bool live_same(const live_part_t *old, size_t n_old, const live_part_t *p)
+/* Whether part p (index i of its render) was in old with the same JSON:
+ * the head and the overdue list by their place (0, 1), an agency by its
+ * id among the others (an agency may be called "head"). */
+static bool live_same(const live_part_t *old, size_t n_old, const live_part_t *p, size_t i)
 {
-    for (size_t i = 0; i < n_old; i++)
-        if (strcmp(old[i].key, p->key) == 0)
-            return old[i].len == p->len && memcmp(old[i].json, p->json, p->len) == 0;
+    size_t from = i < 2 ? i : 2, to = i < 2 ? i + 1 : n_old;
+    for (size_t k = from; k < to && k < n_old; k++)
+        if (strcmp(old[k].key, p->key) == 0)
+            return old[k].len == p->len && memcmp(old[k].json, p->json, p->len) == 0;
     return false;
-}
-
-/* A JSON string (an agency's id: valid UTF-8, from the table or the
- * broker), after a comma if comma. */
-static void live_json_str(FILE *out, const char *s, bool comma)
-{
-    fputs(comma ? ",\"" : "\"", out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
 }
 
 /* The whole event from the parts (head, overdue, agencies...), and the
@@ -227,14 +213,16 @@ static bool live_texts(live_t *l, const live_part_t *parts, size_t n, const live
     if (!(out = open_memstream(&l->patch.text, &l->patch.len)))
         return false;
     fprintf(out, "event: patch\ndata: {\"head\":{%s,\"ids\":[", parts[0].json);
-    for (size_t i = 2; i < n; i++)
-        live_json_str(out, parts[i].key, i > 2);
+    for (size_t i = 2; i < n; i++) {
+        fputs(i > 2 ? "," : "", out);
+        render_json_str(out, parts[i].key);
+    }
     fputs("]},\"agencies\":[", out);
     for (size_t i = 2, k = 0; i < n; i++)
-        if (!live_same(old, n_old, &parts[i]))
+        if (!live_same(old, n_old, &parts[i], i))
             fprintf(out, "%s%s", k++ ? "," : "", parts[i].json);
     fputc(']', out);
-    if (!live_same(old, n_old, &parts[1]))
+    if (!live_same(old, n_old, &parts[1], 1))
         fprintf(out, ",\"overdue\":%s", parts[1].json);
     fputs("}\n\n", out);
     return fclose(out) == 0;

@@ -58,7 +58,7 @@ void render_week_name(char *buf, size_t size, int day)
 /* ---- escaping: every string here is valid UTF-8 (the wire codec and the
  * table loader checked it), so only the syntax of each format matters ---- */
 
-static void render_json_str(FILE *out, const char *s)
+void render_json_str(FILE *out, const char *s)
 {
     fputc('"', out);
     for (; *s; s++) {

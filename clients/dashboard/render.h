@@ -56,6 +56,8 @@ void render_overdue_json(FILE *out, const figures_t *f, const render_names_t *na
  * and agency i's object. */
 void render_head_json(FILE *out, const figures_t *f, const render_state_t *st);
 void render_agency_json(FILE *out, const figures_t *f, size_t i, const render_names_t *names);
+/* s (valid UTF-8) as a JSON string. */
+void render_json_str(FILE *out, const char *s);
 /* Prometheus text format 0.0.4: the figures of f (the current week), the
  * dashboard's own state and the broker's counters. */
 void render_metrics(FILE *out, const figures_t *f, const render_state_t *st);
