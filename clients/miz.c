@@ -217,6 +217,12 @@ static int cmd_report(const char *endpoint, const miz_curve_t *curve, int argc, 
         fprintf(stderr, "miz: \"%s\" is not an Iranian week (YYYY-Www, e.g. 1404-W32)\n", week);
         return EXIT_USAGE;
     }
+    /* what cannot have a report is said before asking the broker */
+    uint64_t now = clock_ms(CLOCK_REALTIME);
+    if (day0 > jalali_week_start(fig_day(now))) {
+        fprintf(stderr, "miz: week %s has not begun\n", week);
+        return EXIT_NO_REPORT;
+    }
     table_t *table = NULL;
     if (config) {
         char *errors = NULL;
@@ -224,6 +230,11 @@ static int cmd_report(const char *endpoint, const miz_curve_t *curve, int argc, 
             fprintf(stderr, "%s", errors ? errors : "miz: cannot load the table\n");
             free(errors);
             return EXIT_USAGE;
+        }
+        if (table_agency_find(table, agency, strlen(agency)) < 0) {
+            fprintf(stderr, "miz: no agency \"%s\" in %s\n", agency, config);
+            table_destroy(&table);
+            return EXIT_NO_REPORT;
         }
     }
     size_t n = table ? table_agency_count(table) : 0;
@@ -237,8 +248,7 @@ static int cmd_report(const char *endpoint, const miz_curve_t *curve, int argc, 
     int rc = 0;
     if (!r ||
         miz_snapshot_fetch(NULL, endpoint, curve, fig_day_start(day0 - FIG_AVG_DAYS), TIMEOUT_MS, r) < 0 ||
-        !render_report(stdout, r, agency, &(render_names_t){names, n}, day0, clock_ms(CLOCK_REALTIME),
-                       csv))
+        !render_report(stdout, r, agency, &(render_names_t){names, n, table}, day0, now, csv))
         rc = unreachable(endpoint);
     miz_replica_destroy(&r);
     table_destroy(&table);

@@ -17,6 +17,7 @@
 #define EXIT_REFUSED 1 /* the broker answered with an error */
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
+#define EXIT_NO_REPORT 4 /* report: no such report (an agency the table lacks, a week not begun) */
 #define TIMEOUT_MS 5000
 #define WAIT_PING_MS 1000 /* submit --wait: says it is still there this often */
 

@@ -55,6 +55,8 @@ typedef struct {
     unsigned max_attempts; /* offers of one delivery before it escalates */
     const workcal_t *clock; /* deadlines in its working time; NULL: wall clock */
     unsigned line;         /* where the route starts in its file */
+    const char *name_fa;   /* its topics' name for people, in Persian; may be "" */
+    const char *name_en;   /* and in English; may be "" */
 } route_t;
 
 /* KEY_WORKER, KEY_GATEWAY, KEY_DASHBOARD: the key roles of proto.h */
@@ -123,6 +125,11 @@ size_t table_agency_count(const table_t *t);
 const agency_t *table_agency(const table_t *t, size_t i);
 /* index of the agency with that id, or -1 */
 int table_agency_find(const table_t *t, const char *id, size_t n);
+/* The names for people of topic (len bytes): the name_fa and name_en of
+ * the first route, in table order, that matches it and has either (the
+ * other may be ""); false, leaving *fa and *en alone, when none has. */
+bool table_topic_names(const table_t *t, const char *topic, size_t len, const char **fa,
+                       const char **en);
 
 size_t table_route_count(const table_t *t);
 const route_t *table_route(const table_t *t, size_t i);

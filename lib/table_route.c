@@ -4,7 +4,9 @@
  * (to), watch (observe) and take over (escalate); its policy (priority, the
  * ack and answer deadlines, offers before escalating, the calendar they are
  * counted in) is its own or the defaults'. Routes name agencies and
- * calendars, so they are read after both. */
+ * calendars, so they are read after both. A route may give its topics
+ * names for people (name_fa, name_en: "نشت آب", not utility.water.leak);
+ * table_topic_names finds them. */
 #include "table_int.h"
 
 #include "duration.h"
@@ -16,10 +18,13 @@
 #define ATTEMPTS_MAX 100
 
 /* The policy keys close the route's list, so defaults read them the same way. */
-static const char *const route_keys[] = {"match",        "to",       "observe",    "when",
-                                         "escalate",     "priority", "ack_within", "answer_within",
-                                         "max_attempts", "calendar"};
-enum { R_MATCH, R_TO, R_OBSERVE, R_WHEN, R_ESCALATE, R_POLICY, R_COUNT = R_POLICY + 5 };
+static const char *const route_keys[] = {
+    "match",    "to",         "observe",       "when",         "escalate", "name_fa", "name_en",
+    "priority", "ack_within", "answer_within", "max_attempts", "calendar"};
+enum {
+    R_MATCH, R_TO, R_OBSERVE, R_WHEN, R_ESCALATE, R_NAME_FA, R_NAME_EN, R_POLICY,
+    R_COUNT = R_POLICY + 5
+};
 enum { P_PRIORITY, P_ACK, P_ANSWER, P_ATTEMPTS, P_CLOCK, P_COUNT };
 static const char *const *const policy_keys = route_keys + R_POLICY;
 static const char *const when_keys[] = {"kind"};
@@ -191,11 +196,16 @@ static void route_read_one(struct loader *ld, const struct node *map, size_t ind
         route_read_chain(ld, &f[R_ESCALATE], where, &r->escalate, &r->n_escalate);
     if (f[R_WHEN].key)
         route_read_when(ld, &f[R_WHEN], where, r);
+    r->name_fa = r->name_en = "";
+    if (f[R_NAME_FA].key)
+        schema_read_string(ld, &f[R_NAME_FA], where, &r->name_fa);
+    if (f[R_NAME_EN].key)
+        schema_read_string(ld, &f[R_NAME_EN], where, &r->name_en);
     if (!f[R_TO].key && !f[R_OBSERVE].key)
         load_fail(ld, map, "%s needs \"to\" or \"observe\"", where);
     if (!f[R_TO].key)
         for (size_t i = R_ESCALATE; i < R_COUNT; i++)
-            if (f[i].key)
+            if (f[i].key && i != R_NAME_FA && i != R_NAME_EN)
                 load_fail(ld, f[i].key, "\"%s\" in %s means nothing without \"to\"", route_keys[i],
                           where);
     route_read_policy(ld, f + R_POLICY, where, &p);
@@ -229,4 +239,18 @@ void route_read_all(struct loader *ld, const struct node *root, const struct fie
         route_read_one(ld, item, t->n_routes, defaults, &t->routes[t->n_routes]);
         t->n_routes++;
     }
+}
+
+bool table_topic_names(const table_t *t, const char *topic, size_t len, const char **fa,
+                       const char **en)
+{
+    for (size_t i = 0; i < t->n_routes; i++) {
+        const route_t *r = &t->routes[i];
+        if ((*r->name_fa || *r->name_en) && topic_match(r->match, strlen(r->match), topic, len)) {
+            *fa = r->name_fa;
+            *en = r->name_en;
+            return true;
+        }
+    }
+    return false;
 }

@@ -122,7 +122,7 @@ static void test_default_conf(void **state)
 
     const route_t *jobs = table_route(t, 8);
     assert_string_equal(jobs->match, "jobs.#");
-    assert_int_equal(jobs->line, 169);
+    assert_int_equal(jobs->line, 185);
     /* all but answer_within from defaults */
     assert_policy(jobs, PRIO_ROUTINE, 15 * 60 * 1000, 24 * 3600 * 1000, 3);
 
@@ -131,7 +131,7 @@ static void test_default_conf(void **state)
     assert_string_equal(watch->when_kind, "complaint");
     assert_int_equal(watch->n_to, 0);
     assert_int_equal(watch->n_observe, 1);
-    assert_int_equal(watch->line, 178);
+    assert_int_equal(watch->line, 198);
     assert_null(table_route(t, 11));
     table_destroy(&t);
     assert_null(t);
@@ -147,7 +147,7 @@ static void test_default_resolve(void **state)
 
     r = resolve(t, "city.snow.road", "request", obs, &n_obs);
     assert_non_null(r);
-    assert_int_equal(r->line, 132);
+    assert_int_equal(r->line, 134);
     assert_int_equal(r->n_to, 2);
     assert_string_equal(agency_id(t, r->to[0]), "roads");
     assert_string_equal(agency_id(t, r->to[1]), "city-services");
@@ -313,9 +313,69 @@ static void test_unknown_keys(void **state)
            "t.yaml:2:11: unknown key \"name\" in agency \"water\" (expected name_fa, name_en)\n");
     ERRORS(AGENCIES ROUTE "    calender: working\n",
            "t.yaml:7:5: unknown key \"calender\" in route \"a.b\" (expected match, to, observe,"
-           " when, escalate, priority, ack_within, answer_within, max_attempts, calendar)\n");
+           " when, escalate, name_fa, name_en, priority, ack_within, answer_within, max_attempts,"
+           " calendar)\n");
     ERRORS(AGENCIES ROUTE "    when: {kind: complaint, type: x}\n",
            "t.yaml:7:29: unknown key \"type\" in \"when\" in route \"a.b\" (expected kind)\n");
+}
+
+/* Routes may name their topics for people; the first route that matches
+ * and has names gives them. */
+static void test_route_names(void **state)
+{
+    (void)state;
+    table_t *t = parse_ok(AGENCIES "routes:\n"
+                                   "  - match: utility.water.leak\n"
+                                   "    to: [water]\n"
+                                   "    priority: urgent\n"
+                                   "  - match: utility.water.*\n"
+                                   "    to: [water]\n"
+                                   "    name_fa: \"آب\"\n"
+                                   "    name_en: Water\n"
+                                   "  - match: city.#\n"
+                                   "    to: [gov]\n"
+                                   "    name_fa: \"امور شهری\"\n"
+                                   "  - match: \"#\"\n"
+                                   "    observe: [gov]\n"
+                                   "    name_en: Anything\n");
+    const char *fa = "unset", *en = "unset";
+    /* the first route has no names: the next that matches gives them */
+    assert_true(table_topic_names(t, "utility.water.leak", 18, &fa, &en));
+    assert_string_equal(fa, "آب");
+    assert_string_equal(en, "Water");
+    assert_true(table_topic_names(t, "city.snow.street", 16, &fa, &en));
+    assert_string_equal(fa, "امور شهری");
+    assert_string_equal(en, ""); /* only one given */
+    /* an observe-only route may have names too */
+    assert_true(table_topic_names(t, "jobs.loan", 9, &fa, &en));
+    assert_string_equal(fa, "");
+    assert_string_equal(en, "Anything");
+    /* the length counts: "utility.water.leakage" cut at 13 bytes is "utility.water" */
+    assert_true(table_topic_names(t, "utility.water.leak", 13, &fa, &en));
+    assert_string_equal(en, "Anything");
+    assert_string_equal(table_route(t, 0)->name_fa, "");
+    table_destroy(&t);
+
+    t = parse_ok(AGENCIES ROUTE);
+    fa = en = "unset";
+    assert_false(table_topic_names(t, "a.b", 3, &fa, &en));
+    assert_string_equal(fa, "unset");
+    table_destroy(&t);
+
+    ERRORS(AGENCIES ROUTE "    name_fa: [x]\n",
+           "t.yaml:7:14: \"name_fa\" in route \"a.b\" must be a string, not a list\n");
+    /* the default table names every route's topics in both languages */
+    t = load_default();
+    for (size_t i = 0; i < table_route_count(t); i++) {
+        const route_t *r = table_route(t, i);
+        if (strcmp(r->match, "#") == 0)
+            continue; /* the inspection's copy of every complaint names no topic */
+        if (!*r->name_fa || !*r->name_en)
+            fail_msg("conf/miz.yaml: route %s has no name", r->match);
+    }
+    assert_true(table_topic_names(t, "utility.water.leak", 18, &fa, &en));
+    assert_string_equal(en, "Water and wastewater");
+    table_destroy(&t);
 }
 
 static void test_duplicate_keys(void **state)
@@ -800,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_calendars),
         cmocka_unit_test(test_holiday_years),
+        cmocka_unit_test(test_route_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,9 +15,10 @@
 #include "render.h"
 #include "stream.h"
 
-/* The live figures need this week and the 28 days before it: 35 days, and
- * one more so that a week starting just before midnight is covered. */
-#define DASH_KEEP_MS (36 * FIG_DAY_MS)
+/* The live figures need this week and the 7 before it (the on-time trend;
+ * the 28 days of the daily mean are within them): 56 days, and one more so
+ * that a week starting just before midnight is covered. */
+#define DASH_KEEP_MS ((FIG_TREND_WEEKS * 7 + 1) * FIG_DAY_MS)
 
 typedef struct live live_t;
 typedef struct fetch fetch_t;
@@ -39,6 +40,7 @@ typedef struct {
     const miz_curve_t *curve; /* a dashboard key, for a broker with CURVE; NULL: plain */
     const char **ids;         /* the table's agencies, in its order */
     render_agency_t *names;
+    const table_t *table;     /* the routing table, for the topics' names */
     size_t n_names;
     dash_limits_t limits;
     const char *token;         /* access token, or NULL: open to whoever reaches the port */

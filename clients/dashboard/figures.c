@@ -156,11 +156,26 @@ static bool in_span(const figures_t *f, uint64_t at, int *day)
 
 /* Counts one history entry of a target/escalation delivery (its first ack
  * is counted apart); false when out of memory. */
+/* The on-time trend: h in its 7 days, if in the FIG_TREND_WEEKS'. */
+static void count_trend(const figures_t *f, fig_agency_t *a, const miz_delivery_t *d,
+                        const miz_hist_t *h)
+{
+    int back = fig_day(h->at) - f->day0, week = FIG_TREND_WEEKS - 1;
+    week += back >= 0 ? back / 7 : -((-back + 6) / 7);
+    if (week < 0 || week >= FIG_TREND_WEEKS)
+        return;
+    if (event_is(h->event, MIZ_EV_ANSWERED) && !d->overdue)
+        a->trend_on_time[week]++;
+    else if (event_is(h->event, MIZ_EV_OVERDUE))
+        a->trend_missed[week]++;
+}
+
 static bool count_entry(figures_t *f, fig_agency_t *a, work_t *w, cases_t *missed,
                         cases_t *escalated, const miz_request_t *q, const miz_delivery_t *d,
                         const miz_hist_t *h)
 {
     int day;
+    count_trend(f, a, d, h);
     if (!in_span(f, h->at, &day))
         return true;
     const char *e = h->event;

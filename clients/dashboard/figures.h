@@ -12,6 +12,8 @@
  *   refusals           `refused` entries
  *   volume             target deliveries created per day; avg28 is the mean
  *                      of the 28 days before the span
+ *   trend              on time and missed per 7 days, for the 8 weeks ending
+ *                      with the one starting at the span's first day
  *
  * Days are Tehran days (UTC+03:30, Iran's offset since 1401), numbered as
  * in lib/jalali.h: days since 1970-01-01. Percentiles are nearest-rank: the
@@ -29,6 +31,7 @@
 #define FIG_DAY_MS 86400000ULL
 #define FIG_MAX_DAYS 31
 #define FIG_AVG_DAYS 28
+#define FIG_TREND_WEEKS 8 /* the on-time trend: the span's week and the 7 before it */
 
 /* The Tehran day of an instant, and the instant a Tehran day starts. */
 int fig_day(uint64_t ms);
@@ -43,6 +46,10 @@ typedef struct {
     uint64_t volume[FIG_MAX_DAYS];  /* per day of the span */
     uint64_t on_time_day[FIG_MAX_DAYS], missed_day[FIG_MAX_DAYS];
     uint64_t volume_before;         /* in the FIG_AVG_DAYS before the span */
+    /* on time and missed per 7 days: [FIG_TREND_WEEKS - 1] from day0 on,
+     * each one before it the 7 days before (the replica must reach back so
+     * far, or the older weeks count less than they had) */
+    uint64_t trend_on_time[FIG_TREND_WEEKS], trend_missed[FIG_TREND_WEEKS];
 } fig_agency_t;
 
 /* One delivery, for the lists of cases. */

@@ -8,12 +8,23 @@
  * bounded (a page with more than limits.live_backlog bytes unread is
  * skipped, and gets the newest figures once it has read them); and a page
  * that reads nothing for limits.live_stall_s is dropped by the
- * connection's write timeout. */
+ * connection's write timeout.
+ *
+ * A page gets the whole figures (`event: figures`) when it is new or was
+ * skipped; otherwise only what changed since the last update, which every
+ * page not skipped has got (`event: patch`): the figures are rendered in
+ * parts (the head, each agency, the overdue list) and a patch carries the
+ * head, the agencies' ids in order, and the parts whose JSON changed. One
+ * busy agency then costs its own part, not the whole (some 120 KB on a
+ * province's table). The overdue list is sent without its cases' ages
+ * (the page works them out from now and answer_by), or it would change
+ * every second. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "clock.h"
@@ -27,13 +38,27 @@ typedef struct {
     bool behind; /* an update was skipped: it gets the newest when it has room */
 } live_page_t;
 
+/* One part of the figures JSON, as last rendered. */
+typedef struct {
+    char *key; /* "head", "overdue", or an agency's id */
+    char *json;
+    size_t len;
+} live_part_t;
+
+typedef struct {
+    char *text;
+    size_t len;
+} live_text_t;
+
 struct live {
     dash_t *d;
     live_page_t *pages;
     size_t n;
     uint64_t last_sent; /* monotonic ms */
-    char *latest;       /* the latest figures event, as sent */
-    size_t latest_len;
+    live_text_t latest; /* the latest figures event, whole */
+    live_text_t patch;  /* what changed since the render before it, or NULL: none to patch */
+    live_part_t *parts; /* the parts of latest */
+    size_t n_parts;
     live_stats_t stats;
 };
 
@@ -47,6 +72,26 @@ live_t *live_new(dash_t *d)
     return l;
 }
 
+static void live_free_parts(live_part_t *parts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(parts[i].key);
+        free(parts[i].json);
+    }
+    free(parts);
+}
+
+/* Forgets what was rendered: the next render has nothing to patch. */
+static void live_clear(live_t *l)
+{
+    free(l->latest.text);
+    free(l->patch.text);
+    l->latest = l->patch = (live_text_t){NULL, 0};
+    live_free_parts(l->parts, l->n_parts);
+    l->parts = NULL;
+    l->n_parts = 0;
+}
+
 void live_destroy(live_t **lp)
 {
     live_t *l = *lp;
@@ -57,7 +102,7 @@ void live_destroy(live_t **lp)
         evhttp_send_reply_end(l->pages[i].req);
     }
     free(l->pages);
-    free(l->latest);
+    live_clear(l);
     free(l);
     *lp = NULL;
 }
@@ -113,35 +158,114 @@ static void live_send(live_page_t *p, const char *text, size_t len)
         evbuffer_free(chunk);
 }
 
-/* Renders the figures as one event into l->latest; false if it could not. */
-static bool live_render(live_t *l)
+/* The part keyed key ("head", "overdue" or agency i's id) rendered into
+ * parts[*n]; false when out of memory. */
+static bool live_part(live_part_t *parts, size_t *n, const char *key, const figures_t *f,
+                      const render_names_t *names, const render_state_t *st, size_t agency)
 {
-    free(l->latest);
-    l->latest = NULL;
-    l->latest_len = 0;
-    FILE *out = open_memstream(&l->latest, &l->latest_len);
-    figures_t *f = out ? dash_week_figures(l->d) : NULL;
-    bool ok = f != NULL;
-    if (f) {
-        render_names_t names = dash_names(l->d);
-        render_state_t st = dash_state(l->d);
-        fputs("event: figures\ndata: ", out);
-        render_figures_json(out, f, &names, &st); /* one line: JSON without newlines */
-        fputs("\n\n", out);
-        figures_destroy(&f);
-    }
-    if (out)
-        fclose(out);
+    live_part_t *p = &parts[*n];
+    FILE *out = open_memstream(&p->json, &p->len);
+    if (!out)
+        return false;
+    if (strcmp(key, "head") == 0)
+        render_head_json(out, f, st);
+    else if (strcmp(key, "overdue") == 0)
+        render_overdue_json(out, f, names, false);
+    else
+        render_agency_json(out, f, agency, names);
+    bool ok = fclose(out) == 0 && (p->key = strdup(key));
     if (!ok) {
-        free(l->latest);
-        l->latest = NULL;
-        l->latest_len = 0;
+        free(p->json);
+        p->json = NULL;
     }
-    return l->latest != NULL;
+    *n += ok;
+    return ok;
 }
 
-/* The latest figures to page p if it has room for them; else it is behind. */
-static void live_offer(live_t *l, live_page_t *p)
+/* Whether part p (index i of its render) was in old with the same JSON:
+ * the head and the overdue list by their place (0, 1), an agency by its
+ * id among the others (an agency may be called "head"). */
+static bool live_same(const live_part_t *old, size_t n_old, const live_part_t *p, size_t i)
+{
+    size_t from = i < 2 ? i : 2, to = i < 2 ? i + 1 : n_old;
+    for (size_t k = from; k < to && k < n_old; k++)
+        if (strcmp(old[k].key, p->key) == 0)
+            return old[k].len == p->len && memcmp(old[k].json, p->json, p->len) == 0;
+    return false;
+}
+
+/* The whole event from the parts (head, overdue, agencies...), and the
+ * patch from what changed since old (none when there was no old). */
+static bool live_texts(live_t *l, const live_part_t *parts, size_t n, const live_part_t *old,
+                       size_t n_old)
+{
+    FILE *out = open_memstream(&l->latest.text, &l->latest.len);
+    if (!out)
+        return false;
+    fprintf(out, "event: figures\ndata: {%s,\"agencies\":[", parts[0].json);
+    for (size_t i = 2; i < n; i++)
+        fprintf(out, "%s%s", i > 2 ? "," : "", parts[i].json);
+    fprintf(out, "],\"overdue\":%s}\n\n", parts[1].json);
+    if (fclose(out) != 0)
+        return false;
+    if (!old)
+        return true;
+    if (!(out = open_memstream(&l->patch.text, &l->patch.len)))
+        return false;
+    fprintf(out, "event: patch\ndata: {\"head\":{%s,\"ids\":[", parts[0].json);
+    for (size_t i = 2; i < n; i++) {
+        fputs(i > 2 ? "," : "", out);
+        render_json_str(out, parts[i].key);
+    }
+    fputs("]},\"agencies\":[", out);
+    for (size_t i = 2, k = 0; i < n; i++)
+        if (!live_same(old, n_old, &parts[i], i))
+            fprintf(out, "%s%s", k++ ? "," : "", parts[i].json);
+    fputc(']', out);
+    if (!live_same(old, n_old, &parts[1], 1))
+        fprintf(out, ",\"overdue\":%s", parts[1].json);
+    fputs("}\n\n", out);
+    return fclose(out) == 0;
+}
+
+/* Renders the figures into l->latest in parts, and into l->patch what
+ * changed since the render before; false (and nothing kept) if it could
+ * not. */
+static bool live_render(live_t *l)
+{
+    live_part_t *old = l->parts;
+    size_t n_old = l->n_parts;
+    l->parts = NULL;
+    l->n_parts = 0;
+    free(l->latest.text);
+    free(l->patch.text);
+    l->latest = l->patch = (live_text_t){NULL, 0};
+    figures_t *f = dash_week_figures(l->d);
+    live_part_t *parts = f ? calloc(f->n_agencies + 2, sizeof *parts) : NULL;
+    size_t n = 0;
+    bool ok = parts != NULL;
+    if (ok) {
+        render_names_t names = dash_names(l->d);
+        render_state_t st = dash_state(l->d);
+        ok = live_part(parts, &n, "head", f, &names, &st, 0) &&
+             live_part(parts, &n, "overdue", f, &names, &st, 0);
+        for (size_t i = 0; ok && i < f->n_agencies; i++)
+            ok = live_part(parts, &n, f->agencies[i].agency, f, &names, &st, i);
+        ok = ok && live_texts(l, parts, n, old, n_old);
+    }
+    figures_destroy(&f);
+    live_free_parts(old, n_old);
+    l->parts = parts;
+    l->n_parts = n;
+    if (!ok)
+        live_clear(l);
+    return ok;
+}
+
+/* The figures to page p if it has room for them: the patch when p has all
+ * the rest (update, and it was not skipped), else the whole; if it has no
+ * room, it is behind. */
+static void live_offer(live_t *l, live_page_t *p, bool update)
 {
     if (live_unsent(p) > l->d->limits.live_backlog) {
         if (!p->behind)
@@ -149,8 +273,12 @@ static void live_offer(live_t *l, live_page_t *p)
         p->behind = true;
         return;
     }
+    bool whole = p->behind || !update || !l->patch.text;
     p->behind = false;
-    live_send(p, l->latest, l->latest_len);
+    if (whole)
+        live_send(p, l->latest.text, l->latest.len);
+    else
+        live_send(p, l->patch.text, l->patch.len);
 }
 
 void live_add(live_t *l, struct evhttp_request *req)
@@ -174,24 +302,28 @@ void live_add(live_t *l, struct evhttp_request *req)
     int sndbuf = (int)l->d->limits.live_backlog;
     setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     evhttp_connection_set_closecb(p->conn, live_closed, l);
-    if (l->latest || live_render(l))
-        live_offer(l, p);
+    if (l->latest.text || live_render(l))
+        live_offer(l, p, false);
 }
 
 void live_tick(live_t *l, bool changed)
 {
     uint64_t now = clock_ms(CLOCK_MONOTONIC);
-    if (changed && l->n && live_render(l)) {
-        for (size_t i = 0; i < l->n; i++)
-            live_offer(l, &l->pages[i]);
-        l->last_sent = now;
-        return;
+    if (changed && l->n) {
+        if (live_render(l)) {
+            for (size_t i = 0; i < l->n; i++)
+                live_offer(l, &l->pages[i], true);
+            l->last_sent = now;
+            return;
+        }
+        for (size_t i = 0; i < l->n; i++) /* each missed it: the whole for them next */
+            l->pages[i].behind = true;
     }
     if (changed)
-        free(l->latest), l->latest = NULL, l->latest_len = 0; /* rendered for the next page */
-    for (size_t i = 0; i < l->n && l->latest; i++) /* pages that were behind and caught up */
+        live_clear(l); /* rendered for the next page */
+    for (size_t i = 0; i < l->n && l->latest.text; i++) /* pages that were behind and caught up */
         if (l->pages[i].behind)
-            live_offer(l, &l->pages[i]);
+            live_offer(l, &l->pages[i], false);
     if (now - l->last_sent >= LIVE_KEEPALIVE_MS) {
         for (size_t i = 0; i < l->n; i++)
             if (live_unsent(&l->pages[i]) == 0)

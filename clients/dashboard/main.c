@@ -36,7 +36,7 @@ static const dash_limits_t default_limits = {
 
 render_names_t dash_names(const dash_t *d)
 {
-    return (render_names_t){d->names, d->n_names};
+    return (render_names_t){d->names, d->n_names, d->table};
 }
 
 /* The broker is stale when MIZ_LIVENESS heartbeats passed without its
@@ -209,6 +209,7 @@ static char *main_read_token(const char *path)
 
 static bool main_load_names(dash_t *d, const table_t *t)
 {
+    d->table = t;
     d->n_names = table_agency_count(t);
     d->names = calloc(d->n_names + 1, sizeof *d->names);
     d->ids = calloc(d->n_names + 1, sizeof *d->ids);

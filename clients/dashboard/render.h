@@ -12,6 +12,7 @@
 
 #include "figures.h"
 #include "stream.h"
+#include "table.h"
 
 typedef struct {
     const char *id, *name_fa, *name_en;
@@ -22,6 +23,7 @@ typedef struct {
 typedef struct {
     const render_agency_t *v;
     size_t n;
+    const table_t *table; /* the topics' names (table_topic_names); NULL: none */
 } render_names_t;
 
 /* The live pages (/events), for /metrics. */
@@ -46,8 +48,16 @@ typedef struct {
 /* {"now", "week", "day_starts", "synced", "agencies": [...], "overdue": [...]} */
 void render_figures_json(FILE *out, const figures_t *f, const render_names_t *names,
                          const render_state_t *st);
-/* The overdue list alone, as a JSON array. */
-void render_overdue_json(FILE *out, const figures_t *f, const render_names_t *names);
+/* The overdue list alone, as a JSON array; with ages, each case's
+ * overdue_ms (else the page works it out from now and answer_by). */
+void render_overdue_json(FILE *out, const figures_t *f, const render_names_t *names, bool ages);
+/* The parts of the figures JSON, for live pages that get only the parts
+ * that changed: the head's fields without braces ("now":...,"requests":N),
+ * and agency i's object. */
+void render_head_json(FILE *out, const figures_t *f, const render_state_t *st);
+void render_agency_json(FILE *out, const figures_t *f, size_t i, const render_names_t *names);
+/* s (valid UTF-8) as a JSON string. */
+void render_json_str(FILE *out, const char *s);
 /* Prometheus text format 0.0.4: the figures of f (the current week), the
  * dashboard's own state and the broker's counters. */
 void render_metrics(FILE *out, const figures_t *f, const render_state_t *st);

@@ -150,7 +150,7 @@ static void server_output(dash_t *d, struct evhttp_request *req, server_output_t
     if (what == SERVER_FIGURES)
         render_figures_json(out, f, &names, &st);
     else if (what == SERVER_OVERDUE)
-        render_overdue_json(out, f, &names);
+        render_overdue_json(out, f, &names, true);
     else
         render_metrics(out, f, &st);
     figures_destroy(&f);

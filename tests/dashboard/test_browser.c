@@ -1,9 +1,10 @@
 /* The dashboard's page in a real headless Chromium (Debian's chromium),
  * driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
  * JSON messages ending in a NUL byte, commands on fd 3, replies on fd 4):
- * the page loads, shows the agencies in Persian with Persian digits and
- * Jalali dates, updates by itself (server-sent events) when a request is
- * answered, and switches to English; the province's headline equals a
+ * the page loads, shows the agencies (and topics, by their routes' names)
+ * in Persian with Persian digits and
+ * Jalali dates, updates by itself (server-sent events, patches of what
+ * changed onto the whole it got first) when a request is answered, and switches to English; the province's headline equals a
  * recount from the broker's own status answers, each overdue case is listed
  * once and the list is capped; a wall screen (1920x1080, ?tv=1) fits without
  * scrolling and a phone (390x844) has no horizontal scroll, in both
@@ -392,6 +393,17 @@ static void test_page_live_in_chromium(void **state)
     char *after = wait_page(b, WATER_ROW, "1,۱,آب و فاضلاب,100,rtl,");
     if (strtoul(strrchr(after, ',') + 1, NULL, 10) <= strtoul(updates, NULL, 10))
         it_fail("no server-sent update: %s, then %s", before, after);
+    /* the province's on-time trend: 8 weeks, nothing before this one, this
+     * one all on time; water's own trend has this week's bar */
+    char *trend = eval(b, "document.querySelector('#h-trend svg').dataset.rates + ';' +"
+                          " document.querySelectorAll('tr[data-agency=water] td.trend rect.ok').length");
+    assert_string_equal(trend, ",,,,,,,100.0;1");
+    free(trend);
+    /* it came as a patch (only what changed) onto the figures the page had */
+    char *patches = eval(b, "document.body.dataset.patches || '0'");
+    if (strtol(patches, NULL, 10) < 1)
+        it_fail("the update was not a patch: %s patches", patches);
+    free(patches);
     char *loads = eval(b, "String(performance.getEntriesByType('navigation').length)");
     assert_string_equal(loads, "1");
     free(loads);
@@ -435,6 +447,11 @@ static void test_page_live_in_chromium(void **state)
     if (digits_value(more) != 2 || !strstr(more, "دیگر"))
         it_fail("the overdue cap says %s", more);
     free(more);
+    /* the topic by its Persian name from the table's route, its code kept */
+    char *topic = eval(b, "(c => c.textContent + '|' + c.dataset.v)"
+                          "(document.querySelector('#overdue tbody tr td:nth-child(4)'))");
+    assert_string_equal(topic, "لولهٔ دیرکرد (آزمایشی)|late.pipe");
+    free(topic);
     /* durations in words, not h:mm:ss */
     char *late = eval(b, "document.querySelector('#overdue tbody tr td:nth-child(5)').textContent");
     if (strchr(late, ':') || !strstr(late, "ثانیه"))
@@ -480,6 +497,11 @@ static void test_page_live_in_chromium(void **state)
     long open = strtol(want, NULL, 10);
     snprintf(want, sizeof want, "%ld,", open + 1);
     free(wait_page(b, HEADLINE, want));
+    /* by a patch: the headline of a patched page is the recount's */
+    patches = eval(b, "document.body.dataset.patches || '0'");
+    if (strtol(patches, NULL, 10) < 1)
+        it_fail("the update after 100 loads was not a patch: %s patches", patches);
+    free(patches);
 
     /* the broker dies: the page says so */
     it_stop(d, true);

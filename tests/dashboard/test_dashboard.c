@@ -52,7 +52,7 @@ static char *csv_of(const figures_t *f, const char *agency)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    render_names_t names = {NAMES, 4};
+    render_names_t names = {NAMES, 4, NULL};
     render_report_csv(out, f, agency, &names);
     fclose(out);
     return text;
@@ -94,7 +94,10 @@ static bool same_figures(const figures_t *a, const figures_t *b, char *why, size
 
 /* ---- running `miz report` while the harness's peers keep their heartbeats ---- */
 
-static char *run_report(it_daemon_t *d, const char *week, const char *agency, const char *format)
+/* Runs it on endpoint, which must exit with status want; its standard
+ * output, and its standard error too when want is not 0. */
+static char *run_report_on(it_daemon_t *d, const char *endpoint, const char *week,
+                           const char *agency, const char *format, int want)
 {
     int out[2];
     assert_int_equal(pipe(out), 0);
@@ -102,8 +105,10 @@ static char *run_report(it_daemon_t *d, const char *week, const char *agency, co
     assert_true(pid >= 0);
     if (pid == 0) {
         dup2(out[1], STDOUT_FILENO);
+        if (want)
+            dup2(out[1], STDERR_FILENO);
         close(out[0]);
-        execl(MIZ_CLI_PATH, MIZ_CLI_PATH, "-e", it_clients_endpoint(d), "report", "--week", week, "--agency",
+        execl(MIZ_CLI_PATH, MIZ_CLI_PATH, "-e", endpoint, "report", "--week", week, "--agency",
               agency, "--format", format, "-c", it_table_path(d), (char *)NULL);
         _exit(127);
     }
@@ -130,9 +135,38 @@ static char *run_report(it_daemon_t *d, const char *week, const char *agency, co
     buf[n] = '\0';
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        it_fail("miz report exited with status %d", status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != want)
+        it_fail("miz report exited with status %d, not %d: %s", status, want, buf);
     return buf;
+}
+
+static char *run_report(it_daemon_t *d, const char *week, const char *agency, const char *format)
+{
+    return run_report_on(d, it_clients_endpoint(d), week, agency, format, 0);
+}
+
+/* An unknown agency and a week not begun: status 4 and why, said before
+ * asking a broker (here one that does not exist, which would be status 3) */
+static void test_report_refuses_what_cannot_be(void **state)
+{
+    it_daemon_t *d = *state;
+    int day = fig_day(clock_ms(CLOCK_REALTIME)), wy, wk;
+    char week[16], next[16];
+    assert_true(jalali_week_of(jalali_week_start(day), &wy, &wk));
+    assert_true(jalali_week_format(wy, wk, week, sizeof week));
+    assert_true(jalali_week_of(jalali_week_start(day) + 7, &wy, &wk));
+    assert_true(jalali_week_format(wy, wk, next, sizeof next));
+    static const char nowhere[] = "ipc:///nonexistent/miz-report-test";
+    char *out = run_report_on(d, nowhere, week, "nosuch", "csv", 4);
+    if (!strstr(out, "no agency \"nosuch\""))
+        it_fail("an unknown agency: %s", out);
+    free(out);
+    out = run_report_on(d, nowhere, next, "water", "html", 4);
+    if (!strstr(out, "has not begun"))
+        it_fail("a week not begun: %s", out);
+    free(out);
+    /* this week, on no broker: status 3 (it asked) */
+    free(run_report_on(d, nowhere, week, "water", "csv", 3));
 }
 
 /* ---- nearest-rank percentiles of durations, from status histories ---- */
@@ -523,6 +557,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         IT_TEST(test_scripted_day, TABLE),
         IT_TEST(test_resync_after_dropped_events, TABLE),
+        IT_TEST(test_report_refuses_what_cannot_be, TABLE),
         IT_TEST(test_survives_broker_restart, TABLE),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -304,7 +304,7 @@ static void test_volume_against_four_weeks(void **state)
     /* answers before the week count in no figure of the week */
     assert_int_equal(w->answered, 0);
     assert_int_equal(w->on_time, 0);
-    render_names_t names = {NULL, 0};
+    render_names_t names = {NULL, 0, NULL};
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
@@ -313,6 +313,32 @@ static void test_volume_against_four_weeks(void **state)
     assert_non_null(strstr(text, ",2.00\r\n")); /* the daily mean, 56 / 28 */
     assert_non_null(strstr(text, "2025-10-21,1404/07/29,Tuesday,1,0,0\r\n"));
     free(text);
+    figures_destroy(&f);
+}
+
+/* The on-time trend: answered on time and went overdue per 7 days, the
+ * week's and the 7 before it; older ones in none. */
+static void test_on_time_trend(void **state)
+{
+    scene_t *s = *state;
+    const uint64_t DAY = 24 * HOUR;
+    served(s, 1, s->t0 + DAY, MIN, HOUR);             /* this week */
+    served(s, 2, s->t0 - 7 * DAY, MIN, HOUR);         /* the week before: its Saturday */
+    served(s, 3, s->t0 - DAY + 10 * HOUR, MIN, HOUR); /* and its Friday */
+    served(s, 4, s->t0 - 49 * DAY, MIN, HOUR);        /* the oldest week of the 8 */
+    served(s, 5, s->t0 - 44 * DAY, MIN, 0);
+    step(s, 5, "overdue", s->t0 - 44 * DAY + 5 * HOUR, "acked");
+    served(s, 6, s->t0 - 50 * DAY, MIN, HOUR);        /* before the 8 weeks */
+    figures_t *f = week(s, s->t0 + 2 * DAY);
+    const fig_agency_t *w = figures_agency(f, "water");
+    static const uint64_t on_time[FIG_TREND_WEEKS] = {1, 0, 0, 0, 0, 0, 2, 1};
+    static const uint64_t missed[FIG_TREND_WEEKS] = {1, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < FIG_TREND_WEEKS; i++) {
+        assert_int_equal(w->trend_on_time[i], on_time[i]);
+        assert_int_equal(w->trend_missed[i], missed[i]);
+    }
+    /* this week's is the week's figures */
+    assert_int_equal(w->trend_on_time[FIG_TREND_WEEKS - 1], w->on_time);
     figures_destroy(&f);
 }
 
@@ -457,7 +483,14 @@ static void test_renderings(void **state)
     step(s, 2, "overdue", sun + 13 * HOUR, "offered");
     served(s, 3, sun + 10 * HOUR, MIN, 2 * HOUR);
     const render_agency_t v[] = {{"water", "آب و فاضلاب", "Water & <wastewater>"}};
-    render_names_t names = {v, 1};
+    /* the topics' names come from the routing table's routes */
+    static const char yaml[] = "agencies:\n  water: {name_en: Water}\n"
+                               "routes:\n  - match: utility.water.*\n    to: [water]\n"
+                               "    name_fa: \"آب و فاضلاب\"\n    name_en: Water\n";
+    char *errors = NULL;
+    table_t *table = table_parse(yaml, sizeof yaml - 1, "t.yaml", &errors);
+    assert_non_null(table);
+    render_names_t names = {v, 1, table};
     figures_t *f = week(s, sun + 14 * HOUR);
 
     char *json = render(f, 0, &names);
@@ -468,6 +501,8 @@ static void test_renderings(void **state)
                                  "\"ack_p50_ms\":60000,\"ack_p90_ms\":95000,\"answered\":2"));
     assert_non_null(strstr(json, "\"volume\":[0,3,0,0,0,0,0]"));
     assert_non_null(strstr(json, "\"overdue\":[{\"tracking\":2,\"delivery\":2,\"agency\":\"water\""));
+    assert_non_null(strstr(json, "\"topic\":\"utility.water.cut\",\"topic_fa\":\"آب و فاضلاب\","
+                                 "\"topic_en\":\"Water\","));
     assert_null(strchr(json, '\n')); /* one line: one server-sent event */
     free(json);
 
@@ -476,7 +511,11 @@ static void test_renderings(void **state)
     assert_non_null(strstr(html, "Water &amp; &lt;wastewater&gt;"));
     assert_non_null(strstr(html, "<td id=\"on_time\" data-v=\"2\">۲</td>"));
     assert_non_null(strstr(html, "<td id=\"on_time_pct\" data-v=\"66.7%\">۶۶٫۷٪</td>"));
-    assert_non_null(strstr(html, "<td id=\"ack_p90\" data-v=\"0:01:35\">۰:۰۱:۳۵</td>"));
+    /* durations in words, as the page says them (it was "۰:۰۱:۳۵" with
+     * data-v "0:01:35"): data-v in seconds, as the CSV */
+    assert_non_null(strstr(html, "<td id=\"ack_p90\" data-v=\"95.000\">۱ دقیقه و ۳۵ ثانیه</td>"));
+    assert_non_null(strstr(html, "<td id=\"answer_p50\" data-v=\"6000.000\">۱ ساعت و ۴۰ دقیقه</td>"));
+    assert_non_null(strstr(html, "<td id=\"answer_p90\" data-v=\"7200.000\">۲ ساعت</td>"));
     assert_non_null(strstr(html, "هفتهٔ ۱۴۰۴-W۳۲: شنبه ۱۴۰۴/۰۷/۲۶ تا جمعه ۱۴۰۴/۰۸/۰۲"));
     assert_non_null(strstr(html, "<tr class=\"case\" data-tracking=\"2\" data-delivery=\"2\">"));
     free(html);
@@ -510,6 +549,7 @@ static void test_renderings(void **state)
     assert_non_null(strstr(metrics, "miz_dashboard_synced 1\n"));
     free(metrics);
     figures_destroy(&f);
+    table_destroy(&table);
 }
 
 int main(void)
@@ -521,6 +561,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_on_time_missed_escalated_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_week_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_volume_against_four_weeks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_time_trend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overdue_list_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replica_takes_status_objects_and_prunes, setup,
                                         teardown),

@@ -2,7 +2,9 @@
  * can do (issue 16, section 1), against the real mizd and the real
  * miz-dashboard over real sockets: live pages that close free their slots;
  * a live page that reads nothing holds a bounded backlog and then gets the
- * newest figures; half-sent requests are cut off while others are served;
+ * newest figures; a page that has the rest gets only the agency that
+ * changed, far smaller than the whole; a gateway's pending and given-up
+ * outcomes are in /metrics; half-sent requests are cut off while others are served;
  * oversized headers and URLs are refused; a dead broker shows as stale; a
  * past week's report never stalls the server; unknown agencies and future
  * weeks are 404 (and /metrics gives no quantile where nothing was timed);
@@ -152,8 +154,8 @@ static void test_stalled_page_is_bounded(void **state)
             assert_true(got > 0);
             n += (size_t)got;
             buf[n] = '\0';
-            const char *last = NULL;
-            for (const char *at = buf; (at = strstr(at, "event: figures")); at++)
+            const char *last = NULL; /* the whole figures, or a patch after them */
+            for (const char *at = buf; (at = strstr(at, "\nevent: ")); at++)
                 last = at;
             if (last && strstr(last, want) && strstr(last, "\n\n"))
                 break;
@@ -166,6 +168,115 @@ static void test_stalled_page_is_bounded(void **state)
     }
     free(buf);
     close(stalled);
+    dash_stop(&p);
+}
+
+/* ---- a page that has the rest gets what changed ---- */
+
+/* The next whole event (up to its blank line) that fd sends, skipping
+ * keep-alives; malloc'd. */
+static char *live_next(it_daemon_t *d, int fd)
+{
+    static char buf[1 << 20];
+    static size_t n;
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS;;) {
+        char *ev = strstr(buf, "event: ");
+        char *stop = ev ? strstr(ev, "\n\n") : NULL;
+        if (stop) {
+            size_t len = (size_t)(stop + 2 - ev);
+            char *out = strndup(ev, len);
+            n -= (size_t)(stop + 2 - buf);
+            memmove(buf, stop + 2, n + 1);
+            return out;
+        }
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 10) == 1) {
+            ssize_t got = read(fd, buf + n, sizeof buf - 1 - n);
+            assert_true(got > 0);
+            n += (size_t)got;
+            buf[n] = '\0';
+        }
+        if (it_now_ms() > end || n == sizeof buf - 1)
+            it_fail("no whole event came on /events");
+        it_pump(d, 1);
+    }
+}
+
+static size_t count_of(const char *s, const char *what)
+{
+    size_t k = 0;
+    for (; (s = strstr(s, what)); s++)
+        k++;
+    return k;
+}
+
+static void test_live_sends_changes(void **state)
+{
+    it_daemon_t *d = *state;
+    dash_proc_t *p = dash_start(d);
+    wait_metric(d, p, "miz_dashboard_synced", 1);
+    int fd = live_open(p, d, 0); /* it has the whole figures */
+    it_peer_t *c = it_client(d);
+    it_submit_topic(c, "utility.water.leak", NULL); /* no worker: it stays queued at water */
+    /* patches until water shows it; each with water's figures at most */
+    char *ev;
+    for (;;) {
+        ev = live_next(d, fd);
+        static const char head[] = "event: patch\ndata: {\"head\":{";
+        if (strncmp(ev, head, sizeof head - 1) != 0)
+            it_fail("a page that has the rest got %.60s", ev);
+        if (count_of(ev, "{\"id\":") > 1 || strstr(ev, "\"id\":\"power\""))
+            it_fail("a patch with agencies that did not change: %s", ev);
+        if (strstr(ev, "{\"id\":\"water\"") && strstr(ev, "\"open\":1,"))
+            break;
+        free(ev);
+    }
+    assert_non_null(strstr(ev, "\"ids\":[\"water\",\"power\",\"governorate\",\"inspection\"]"));
+    assert_null(strstr(ev, "\"overdue\":[")); /* the list did not change */
+    /* the agency's part is what the whole says of it, and far smaller than the whole */
+    char *whole = dash_get_ok(p, "/api/figures");
+    const char *w = strstr(whole, "{\"id\":\"water\""), *wend = strchr(w, '}');
+    assert_non_null(w);
+    char *part = strndup(w, (size_t)(wend + 1 - w));
+    if (!strstr(ev, part))
+        it_fail("the patch's water is not the whole's:\n%s\n%s", ev, part);
+    if (strlen(ev) * 2 > strlen(whole))
+        it_fail("a patch of one agency takes %zu bytes, the whole %zu", strlen(ev), strlen(whole));
+    printf("# one agency's update: %zu bytes; the whole figures: %zu bytes\n", strlen(ev),
+           strlen(whole));
+    free(part);
+    free(whole);
+    free(ev);
+    close(fd);
+    dash_stop(&p);
+}
+
+/* ---- the gateways' pending outcomes, from the broker's counters ---- */
+
+static void test_gateway_outcomes(void **state)
+{
+    it_daemon_t *d = *state;
+    dash_proc_t *p = dash_start(d);
+    it_peer_t *g = it_client_named(d, "sms-137"), *w = it_worker(d, "water", 5);
+    /* two outcomes it never confirms, one allowed to wait: the first is given up */
+    for (int i = 0; i < 2; i++)
+        it_serve(w, it_submit(g, &(miz_submit_t){.topic = "utility.water.leak", .text = "نشت لوله", .confirm = true}));
+    char *m = NULL;
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS;; it_pump(d, 20)) {
+        free(m);
+        m = dash_get_ok(p, "/metrics");
+        if (strstr(m, "\nmiz_dashboard_gateway_outcomes_pending{gateway=\"sms-137\"} 1\n") &&
+            strstr(m, "\nmiz_dashboard_gateway_outcomes_dropped_total{gateway=\"sms-137\"} 1\n"))
+            break;
+        if (it_now_ms() > end)
+            it_fail("/metrics never showed the gateway's outcomes:\n%s", m);
+    }
+    assert_non_null(strstr(m, "# TYPE miz_dashboard_gateway_outcomes_dropped_total counter\n"));
+    assert_non_null(strstr(m, "# TYPE miz_broker_events_total counter\n"));
+    /* water answered both on time: a ratio of 1; nothing for the others */
+    assert_non_null(strstr(m, "miz_agency_week_on_time_ratio{agency=\"water\"} 1.000\n"));
+    assert_null(strstr(m, "miz_agency_week_on_time_ratio{agency=\"power\"}"));
+    free(m);
     dash_stop(&p);
 }
 
@@ -394,6 +505,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         IT_TEST(test_closed_pages_free_their_slots, TABLE),
         IT_TEST(test_stalled_page_is_bounded, TABLE),
+        IT_TEST(test_live_sends_changes, TABLE),
+        IT_TEST(test_gateway_outcomes, TABLE),
         IT_TEST(test_slow_and_huge_requests, TABLE),
         IT_TEST(test_dead_broker, TABLE),
         IT_TEST(test_report_refuses, TABLE),

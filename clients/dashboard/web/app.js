@@ -23,7 +23,8 @@ const TEXT = {
         gone: "داشبورد در دسترس نیست؛ ارقام آخرین دریافت‌اند", more: (n) => `و ${n} مورد دیگر`,
         page: (i, n) => `صفحهٔ ${i} از ${n}`, times: (x) => `${x} برابر میانگین`,
         units: ["روز", "ساعت", "دقیقه", "ثانیه"], and: " و ", report: "گزارش هفتگی", dot: "، ",
-        against: (n, m) => `${n} در برابر ${m}`,
+        against: (n, m) => `${n} در برابر ${m}`, trend: "روند به‌موقع ۸ هفته",
+        h_trend: "پاسخ به‌موقع استان در ۸ هفتهٔ اخیر", week_of: (d) => `هفتهٔ ${d}`,
         },
   en: { title: "Agencies' responsiveness to citizens' requests", agencies: "Agencies, worst first",
         agency: "Agency", open: "Open", overdue: "Overdue", on_time: "On time",
@@ -40,7 +41,8 @@ const TEXT = {
         more: (n) => `and ${n} more`, page: (i, n) => `page ${i} of ${n}`,
         times: (x) => `${x}× the mean`, units: [["day", "days"], ["hour", "hours"],
         ["minute", "minutes"], ["second", "seconds"]], and: " and ", report: "weekly report", dot: " · ",
-        against: (n, m) => `${n} against ${m}`,
+        against: (n, m) => `${n} against ${m}`, trend: "On time, 8 weeks",
+        h_trend: "answered on time in the province, last 8 weeks", week_of: (d) => `week of ${d}`,
         },
 };
 
@@ -56,6 +58,7 @@ const locale = () => (lang === "fa" ? "fa-IR-u-ca-persian" : "en-GB-u-ca-persian
 const num = (v, frac = 0) =>
   new Intl.NumberFormat(locale(), { maximumFractionDigits: frac, minimumFractionDigits: frac }).format(v);
 const pct = (v) => (lang === "fa" ? `${num(v, 1)}٪` : `${num(v, 1)}%`);
+const pct0 = (v) => (lang === "fa" ? `${num(v)}٪` : `${num(v)}%`); // a scale's whole percent
 const date = (ms, opts) => new Intl.DateTimeFormat(locale(), { timeZone: "Asia/Tehran", ...opts })
   .format(new Date(ms));
 const dayName = (ms) => date(ms, { weekday: "short", day: "numeric", month: "short" });
@@ -145,7 +148,63 @@ function onTimeChart(a, days) {
   });
   svgEl("line", { class: "axis", x1: x0, x2: x0 + 7 * BAR, y1: CH, y2: CH }, s);
   const tx = lang === "fa" ? 7 * BAR + 2 : AXIS - 2;
-  svgEl("text", { x: tx, y: 8, "text-anchor": "end" }, s).textContent = pct(100).replace(/[.,٫]0/, "");
+  svgEl("text", { x: tx, y: 8, "text-anchor": "end" }, s).textContent = pct0(100);
+  return s;
+}
+
+// The on-time share of each of the last 8 weeks (this one last), in
+// green over the missed share in red, on a scale of 0 to 100%; a week
+// with nothing answered or missed has no bar.
+function trendChart(a, starts) {
+  const n = starts.length, W = n * BAR + AXIS;
+  const s = svgEl("svg", { width: W, height: CH + 2, viewBox: `0 0 ${W} ${CH + 2}` }, null, TEXT[lang].trend);
+  const x0 = lang === "fa" ? 0 : AXIS;
+  a.trend_on_time.forEach((ok, i) => {
+    const all = ok + a.trend_missed[i];
+    if (!all) return;
+    const x = (lang === "fa" ? x0 + (n - 1 - i) * BAR : x0 + i * BAR) + 2, h = (ok / all) * CH;
+    const label = `${TEXT[lang].week_of(date(starts[i], { day: "numeric", month: "short" }))}: ${pct((100 * ok) / all)}`;
+    svgEl("rect", { class: "ok", x, y: CH - h, width: BAR - 4, height: h }, s, label);
+    svgEl("rect", { class: "miss", x, y: 0, width: BAR - 4, height: CH - h }, s, label);
+  });
+  svgEl("line", { class: "axis", x1: x0, x2: x0 + n * BAR, y1: CH, y2: CH }, s);
+  const tx = lang === "fa" ? n * BAR + 2 : AXIS - 2;
+  svgEl("text", { x: tx, y: 8, "text-anchor": "end" }, s).textContent = pct0(100);
+  return s;
+}
+
+// The province's on-time rate per week, a line on axes: 0, 50 and 100% up
+// the side, the weeks' Saturdays along the bottom (the oldest and this
+// one), earliest at the reading start.
+function provinceTrend(f) {
+  const n = f.trend_starts.length, W = 320, H = 64, L = 34, B = 14, step = (W - L - 8) / (n - 1);
+  const s = svgEl("svg", { viewBox: `0 0 ${W} ${H + B}`, class: "trend" }, null, TEXT[lang].h_trend);
+  const fa = lang === "fa", xs = (i) => (fa ? W - L - i * step : L + i * step);
+  const plotStart = fa ? 8 : L, plotEnd = fa ? W - L : W - 8;
+  for (const v of [0, 50, 100]) {
+    const y = H - (v / 100) * (H - 6);
+    svgEl("line", { class: v ? "grid" : "axis", x1: plotStart, x2: plotEnd, y1: y, y2: y }, s);
+    svgEl("text", { x: fa ? W - L + 4 : L - 4, y: y + 3, "text-anchor": fa ? "start" : "end",
+                    direction: "ltr" }, s).textContent = pct0(v);
+  }
+  const rate = [];
+  for (let i = 0; i < n; i++) {
+    const ok = f.agencies.reduce((t, a) => t + a.trend_on_time[i], 0);
+    const all = ok + f.agencies.reduce((t, a) => t + a.trend_missed[i], 0);
+    rate.push(all ? (100 * ok) / all : null);
+  }
+  const pts = rate.map((r, i) => (r === null ? null : [xs(i), H - (r / 100) * (H - 6)]));
+  const line = pts.filter(Boolean).map((p) => p.join(",")).join(" ");
+  if (line) svgEl("polyline", { class: "trend", points: line }, s);
+  pts.forEach((p, i) => {
+    if (!p) return;
+    svgEl("circle", { class: `dot ${onTimeClass(rate[i])}`, cx: p[0], cy: p[1], r: 3 }, s,
+          `${TEXT[lang].week_of(date(f.trend_starts[i], { day: "numeric", month: "short" }))}: ${pct(rate[i])}`);
+  });
+  for (const i of [0, n - 1])
+    svgEl("text", { x: xs(i), y: H + B - 2, "text-anchor": "middle" }, s).textContent =
+      date(f.trend_starts[i], { day: "numeric", month: "short" });
+  s.dataset.rates = rate.map((r) => (r === null ? "" : r.toFixed(1))).join(",");
   return s;
 }
 
@@ -157,9 +216,10 @@ function ranked(agencies) {
 
 // The overdue list with each request once: its first overdue delivery
 // (the oldest), and the agencies it has been escalated to.
-function cases(overdue) {
+function cases(overdue, now) {
   const byTracking = new Map();
-  for (const c of overdue) {
+  for (const c0 of overdue) {
+    const c = { ...c0, overdue_ms: Math.max(0, now - c0.answer_by) };
     const k = byTracking.get(c.tracking);
     if (!k) byTracking.set(c.tracking, { ...c, chain: c.escalated_to ? [c.escalated_to] : [] });
     else if (c.agency !== k.agency && !k.chain.includes(c.agency)) k.chain.push(c.agency);
@@ -181,8 +241,9 @@ function renderHeadline(f) {
   tile("h-open", num(open), open);
   tile("h-overdue", num(overdue), overdue, overdue ? "bad" : "good");
   tile("h-on-time", rate === null ? "–" : pct(rate), rate === null ? "" : rate, onTimeClass(rate));
-  const oldest = f.overdue.reduce((m, c) => Math.max(m, c.overdue_ms), 0);
+  const oldest = f.overdue.reduce((m, c) => Math.max(m, f.now - c.answer_by), 0);
   tile("h-oldest", oldest ? words(oldest) : TEXT[lang].none, oldest, oldest ? "bad" : "good");
+  document.querySelector("#h-trend .v").replaceChildren(provinceTrend(f));
 }
 
 function renderAgencies(f) {
@@ -213,13 +274,14 @@ function renderAgencies(f) {
     if (surge) vol.textContent += ` (${t.times(num(today / a.volume_avg28, 1))})`;
     cell(tr, "", "chart").appendChild(volumeChart(a, f.day_starts, f.today, max));
     cell(tr, "", "chart").appendChild(onTimeChart(a, f.day_starts));
+    cell(tr, "", "chart trend").appendChild(trendChart(a, f.trend_starts));
   }
 }
 
 function renderOverdue(f) {
   const t = TEXT[lang], od = document.querySelector("#overdue tbody");
   const names = new Map(f.agencies.map((a) => [a.id, lang === "fa" ? a.name_fa : a.name_en]));
-  const all = cases(f.overdue), pages = Math.max(1, Math.ceil(all.length / OVERDUE_CAP));
+  const all = cases(f.overdue, f.now), pages = Math.max(1, Math.ceil(all.length / OVERDUE_CAP));
   const page = tv ? tvPage % pages : 0;
   const shown = all.slice(page * OVERDUE_CAP, (page + 1) * OVERDUE_CAP);
   od.replaceChildren();
@@ -230,7 +292,12 @@ function renderOverdue(f) {
     cell(tr, num(c.tracking), "num", c.tracking, t.tracking);
     cell(tr, names.get(c.agency) || c.agency, "", c.agency, t.agency);
     cell(tr, c.chain.map((id) => names.get(id) || id).join("، ") || "–", "", c.chain.join(","), t.escalated_to);
-    cell(tr, c.topic, "code", c.topic, t.topic).dir = "ltr";
+    // the topic by its name from the routing table, in the page's language
+    // (or the other one), its code beside for whoever must look it up
+    const named = (lang === "fa" ? c.topic_fa || c.topic_en : c.topic_en || c.topic_fa) || "";
+    const topic = cell(tr, named || c.topic, named ? "topic" : "code", c.topic, t.topic);
+    topic.title = c.topic;
+    if (!named) topic.dir = "ltr";
     cell(tr, words(c.overdue_ms), "bad", c.overdue_ms, t.late_by);
   }
   const more = document.getElementById("more");
@@ -269,6 +336,21 @@ function take(f) {
   document.body.dataset.updates = Number(document.body.dataset.updates) + 1;
 }
 
+// A live update with only what changed since the last one (live.c): the
+// head's fields, the agencies' ids in order, the agencies whose figures
+// changed and the overdue list if it did. The stream sends the whole
+// figures first, so there is always something to patch.
+function patch(p) {
+  if (!figures) return;
+  const f = { ...figures, ...p.head };
+  const by = new Map(figures.agencies.map((a) => [a.id, a]));
+  for (const a of p.agencies) by.set(a.id, a);
+  f.agencies = p.head.ids.filter((id) => by.has(id)).map((id) => by.get(id));
+  if (p.overdue) f.overdue = p.overdue;
+  document.body.dataset.patches = Number(document.body.dataset.patches || 0) + 1;
+  take(f);
+}
+
 document.getElementById("lang").addEventListener("click", () => {
   lang = lang === "fa" ? "en" : "fa";
   localStorage.setItem("miz-lang", lang);
@@ -280,14 +362,18 @@ document.getElementById("lang").addEventListener("click", () => {
 if (tv)
   setInterval(() => { tvPage++; if (figures) renderOverdue(figures); }, TV_PAGE_MS);
 render();
-fetch("api/figures").then((r) => r.json()).then(take);
+// Once the stream has sent figures, an answer of api/figures that comes
+// later may be older: the stream's are kept, and its patches apply to them.
+let streamed = false;
+fetch("api/figures").then((r) => r.json()).then((f) => { if (!streamed) take(f); });
 // EventSource reconnects by itself when the dashboard restarts. A page
 // left (or kept in the back-forward cache) closes its stream: it would
 // otherwise hold one of the browser's few connections to the dashboard.
 let events = null;
 function follow() {
   events = new EventSource("events");
-  events.addEventListener("figures", (e) => take(JSON.parse(e.data)));
+  events.addEventListener("figures", (e) => { streamed = true; take(JSON.parse(e.data)); });
+  events.addEventListener("patch", (e) => patch(JSON.parse(e.data)));
   events.addEventListener("error", () => { gone = true; if (figures) render(); });
 }
 addEventListener("pagehide", () => events.close());
