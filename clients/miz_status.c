@@ -3,10 +3,9 @@
  * For a person: every delivery with its history, outcome, answer, progress
  * note and refusal reason, with times in Tehran time (UTC+03:30, which Iran
  * has kept all year since 1401) as Jalali dates, the zone said on every
- * time, whatever the machine's own zone. For a script: --json, the
- * broker's reply as it came. The broker's reply leaves out the request's
- * text and gives workers by serial, not name (docs/protocol.md, 3.5): what
- * is not there is said, not guessed. */
+ * time, whatever the machine's own zone; the request's text as submitted,
+ * and the name of the worker that answered, refused or reported progress.
+ * For a script: --json, the broker's reply as it came. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -93,6 +92,11 @@ static void status_delivery(const msgpack_object *d)
             printf("  by worker #%llu", (unsigned long long)status_uint(h, "worker"));
         printf("\n");
     }
+    if (status_get(d, "by", MSGPACK_OBJECT_STR)) {
+        printf("    worker: ");
+        status_str(d, "by");
+        printf("\n");
+    }
     if (status_get(d, "outcome", MSGPACK_OBJECT_STR)) {
         printf("    outcome: ");
         status_str(d, "outcome");
@@ -123,8 +127,15 @@ static void status_print(const msgpack_object *root)
         printf("\n  gateway's reference ");
         status_str(root, "client_ref");
     }
-    printf("\n  (times: Jalali dates, Tehran time, UTC+03:30; the request's text is kept by the "
-           "broker but not given by status: docs/protocol.md, 3.5)\n");
+    const msgpack_object *payload = miz_map_get(root, "payload");
+    if (payload) { /* the citizen's words as the gateway sent them */
+        printf("\n  text: ");
+        if (payload->type == MSGPACK_OBJECT_STR)
+            status_str(root, "payload");
+        else
+            json_write(stdout, payload);
+    }
+    printf("\n  (times: Jalali dates, Tehran time, UTC+03:30)\n");
     const msgpack_object *dels = status_get(root, "deliveries", MSGPACK_OBJECT_ARRAY);
     for (uint32_t i = 0; dels && i < dels->via.array.size; i++)
         status_delivery(&dels->via.array.ptr[i]);

@@ -118,6 +118,14 @@ void cmd_register(engine_t *e, const command_args_t *a)
     agency_dispatch(e, w->agency);
 }
 
+/* Who acted on d last, for status (its name, not its serial, which a
+ * restart reuses). */
+static void worker_note_by(delivery_t *d, const worker_t *w)
+{
+    free(d->by);
+    d->by = xstrdup(w->name);
+}
+
 /* Only target and escalation deliveries can be answered, refused or
  * reported on; an observer copy is only ever acknowledged. */
 static bool answerable_or_reply(engine_t *e, const delivery_t *d, const char *verb)
@@ -174,6 +182,7 @@ void cmd_answer(engine_t *e, const command_args_t *a)
         return;
     }
     delivery_acknowledge(e, d);
+    worker_note_by(d, e->peer.worker);
     d->outcome = xstrndup(outcome->s, outcome->n);
     if (text->present)
         d->text = xstrndup(text->s, text->n);
@@ -193,6 +202,7 @@ void cmd_progress(engine_t *e, const command_args_t *a)
     delivery_acknowledge(e, d);
     free(d->note);
     d->note = xstrndup(note->s, note->n);
+    worker_note_by(d, e->peer.worker);
     event_emit(e, d->req, d, MIZ_EV_PROGRESS, e->peer.worker);
     reply_ok(e, d->id, false);
 }
@@ -205,6 +215,7 @@ void cmd_refuse(engine_t *e, const command_args_t *a)
         return;
     if (reason->present)
         d->note = (free(d->note), xstrndup(reason->s, reason->n));
+    worker_note_by(d, e->peer.worker);
     delivery_finish(e, d, MIZ_DS_REFUSED);
     event_emit(e, d->req, d, MIZ_EV_REFUSED, e->peer.worker);
     reply_ok(e, d->id, false);

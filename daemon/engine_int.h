@@ -66,6 +66,7 @@ struct delivery {
     dtimer_t ack_timer;    /* armed exactly while offered, or queued and held back */
     dtimer_t answer_timer; /* armed while open, answering a branch and not yet overdue */
     char *outcome, *text, *note;
+    char *by; /* the name of the worker that last answered, refused or reported on it */
     hist_t *hist;
     uint32_t n_hist, cap_hist;
     uint32_t agency; /* the engine's agency index */

@@ -19,7 +19,7 @@
 /* A record's outcome field: whether the submitter confirms the outcome,
  * and whether it has (or it was given up on). */
 enum { REC_NO_CONFIRM, REC_OUTCOME_PENDING, REC_OUTCOME_SETTLED };
-#define REC_DELIVERY_FIELDS 18
+#define REC_DELIVERY_FIELDS 19 /* 18 before the worker's name (by) */
 
 static void record_pack_bin(msgpack_packer *pk, const void *p, size_t n)
 {
@@ -65,6 +65,7 @@ static void record_pack_deliveries(engine_t *e, msgpack_packer *pk, const reques
             msgpack_pack_uint32(pk, d->hist[k].worker);
             msgpack_pack_uint8(pk, d->hist[k].event);
         }
+        record_pack_opt_str(pk, d->by);
     }
 }
 
@@ -174,9 +175,13 @@ static const char *rec_reason(rec_t *c, uint32_t i)
 
 static delivery_t *record_decode_delivery(engine_t *e, request_t *r, rec_t *top, uint32_t i)
 {
-    rec_t c = rec_array(top, i, REC_DELIVERY_FIELDS, "delivery");
-    if (c.bad)
+    rec_t c = rec_array(top, i, 0, "delivery");
+    if (!c.bad && c.n != REC_DELIVERY_FIELDS && c.n != REC_DELIVERY_FIELDS - 1)
+        c.bad = "delivery";
+    if (c.bad) {
+        top->bad = c.bad;
         return NULL;
+    }
     delivery_t *d = delivery_alloc(r);
     d->id = rec_uint(&c, 0, UINT64_MAX, "delivery id");
     d->agency = rec_agency(e, &c, 1, "delivery agency");
@@ -195,6 +200,7 @@ static delivery_t *record_decode_delivery(engine_t *e, request_t *r, rec_t *top,
     d->outcome = rec_dup(&c, 14, "delivery outcome");
     d->text = rec_dup(&c, 15, "delivery text");
     d->note = rec_dup(&c, 16, "delivery note");
+    d->by = c.n == REC_DELIVERY_FIELDS ? rec_dup(&c, 18, "delivery by") : NULL;
     rec_t h = rec_array(&c, 17, 0, "delivery history");
     d->n_hist = d->cap_hist = h.n;
     d->hist = h.n ? xcalloc(h.n, sizeof *d->hist) : NULL;

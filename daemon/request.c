@@ -50,6 +50,7 @@ void request_drop(request_t *r)
         free(d->outcome);
         free(d->text);
         free(d->note);
+        free(d->by);
         free(d->hist);
         free(d);
     }
@@ -201,6 +202,7 @@ static void request_pack_delivery(engine_t *e, const delivery_t *d, bool persona
     if (personal) {
         wire_map_opt_cstr(&m, "text", d->text);
         wire_map_opt_cstr(&m, "note", d->note);
+        wire_map_opt_cstr(&m, "by", d->by);
     }
     msgpack_pack_array(wire_map_key(&m, "history"), d->n_hist);
     for (uint32_t i = 0; i < d->n_hist; i++) {
@@ -224,8 +226,11 @@ void request_pack_status(engine_t *e, wire_map_t *m, const request_t *r, bool pe
     wire_map_cstr(m, "state", miz_request_state_names[r->closed ? MIZ_RS_CLOSED : MIZ_RS_OPEN]);
     wire_map_uint(m, "created", r->created);
     wire_map_uint(m, "closed", r->closed);
-    if (personal)
+    if (personal) {
         wire_map_opt_cstr(m, "client_ref", r->client_ref);
+        wire_map_key(m, "payload"); /* as submitted: the citizen's text, place, contact */
+        msgpack_sbuffer_write(&e->out, (const char *)r->payload, r->payload_len);
+    }
     msgpack_pack_array(wire_map_key(m, "deliveries"), r->n_dels);
     for (uint32_t i = 0; i < r->n_dels; i++)
         request_pack_delivery(e, r->dels[i], personal);

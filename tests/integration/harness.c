@@ -27,7 +27,6 @@
 #define SLICE_MS 20
 #define MAX_PEERS 32
 #define TAIL_BYTES 6000
-#define PAYLOAD_TEXT "integration test"
 
 typedef struct node {
     miz_msg_t *m;
@@ -821,7 +820,7 @@ uint64_t it_submit(it_peer_t *c, const miz_submit_t *s)
 
 uint64_t it_submit_topic(it_peer_t *c, const char *topic, const char *kind)
 {
-    return it_submit(c, &(miz_submit_t){.topic = topic, .kind = kind, .text = PAYLOAD_TEXT});
+    return it_submit(c, &(miz_submit_t){.topic = topic, .kind = kind, .text = IT_PAYLOAD_TEXT});
 }
 
 void it_submit_error(it_peer_t *c, const miz_submit_t *s, const char *code)

@@ -34,6 +34,9 @@
  * machine and the sanitizers; only a failing test waits this long. */
 #define IT_WAIT_MS 10000
 
+/* The text of the requests it_submit_topic makes. */
+#define IT_PAYLOAD_TEXT "integration test"
+
 typedef struct it_daemon it_daemon_t;
 typedef struct it_peer it_peer_t;
 

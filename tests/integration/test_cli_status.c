@@ -47,6 +47,9 @@ static void test_status_text_and_json(void **state)
     status_has(out, "+03:30");
     status_has(out, "refused");
     status_has(out, "refusal reason: این لوله مال شرکت گاز است");
+    /* the request's text as submitted, and the worker that refused it */
+    status_has(out, "text: " IT_PAYLOAD_TEXT);
+    status_has(out, "worker: water#");
     free(out);
     it_cli_free(&s);
 
