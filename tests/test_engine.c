@@ -122,11 +122,14 @@ static void fake_drop_sent(fake_t *f)
     f->n_sent = 0;
 }
 
-static int setup_table(void **state, const char *table)
+/* An engine on table (NULL: deadlines.yaml), its commits on a thread of
+ * their own when threaded. */
+static int setup_engine(void **state, const char *table, bool threaded)
 {
     fake_t *f = calloc(1, sizeof *f);
     assert_non_null(f);
     f->table = table;
+    f->threaded = threaded;
     f->mono = 1000;
     f->wall = WALL_START;
     strcpy(f->dir, "/tmp/miz-test-engine-XXXXXX");
@@ -138,7 +141,7 @@ static int setup_table(void **state, const char *table)
 
 static int setup(void **state)
 {
-    return setup_table(state, NULL);
+    return setup_engine(state, NULL, false);
 }
 
 /* Closed requests stay in memory (retain_closed) far longer than they are
@@ -150,7 +153,7 @@ static const char retention_table[] = "broker: {name: t, retain_closed: 1000, re
 
 static int setup_retention(void **state)
 {
-    return setup_table(state, retention_table);
+    return setup_engine(state, retention_table, false);
 }
 
 static int teardown(void **state)
@@ -761,7 +764,7 @@ static const char pending_table[] = "broker: {name: t, heartbeat: 100ms, pending
 
 static int setup_pending(void **state)
 {
-    return setup_table(state, pending_table);
+    return setup_engine(state, pending_table, false);
 }
 
 static uint64_t submit_confirmed(fake_t *f, const char *rid)
@@ -873,16 +876,7 @@ static void commit_lands(fake_t *f)
 
 static int setup_threaded(void **state)
 {
-    fake_t *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f->threaded = true;
-    f->mono = 1000;
-    f->wall = WALL_START;
-    strcpy(f->dir, "/tmp/miz-test-engine-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    fake_start(f);
-    *state = f;
-    return 0;
+    return setup_engine(state, NULL, true);
 }
 
 /* The commit runs on its own thread while turns go on: a turn's replies
