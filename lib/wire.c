@@ -416,6 +416,13 @@ const char *wire_status_code(wire_status_t st)
 
 void wire_pack_str(msgpack_packer *pk, const char *s, size_t n)
 {
+    if (n < 32) { /* a fixstr, header and body in one write: keys are */
+        char buf[32];
+        buf[0] = (char)(0xa0 | n);
+        memcpy(buf + 1, s, n);
+        pk->callback(pk->data, buf, n + 1);
+        return;
+    }
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, s, n);
 }
@@ -488,9 +495,42 @@ void wire_map_opt_cstr(wire_map_t *m, const char *key, const char *s)
         msgpack_pack_nil(wire_map_key(m, key));
 }
 
+/* v as msgpack's smallest unsigned encoding (as msgpack_pack_uint64 does)
+ * into out: its length. */
+static size_t wire_encode_uint(uint64_t v, unsigned char out[9])
+{
+    size_t n;
+    if (v < 128) {
+        out[0] = (unsigned char)v;
+        return 1;
+    }
+    if (v <= UINT8_MAX)
+        out[0] = 0xcc, n = 1;
+    else if (v <= UINT16_MAX)
+        out[0] = 0xcd, n = 2;
+    else if (v <= UINT32_MAX)
+        out[0] = 0xce, n = 4;
+    else
+        out[0] = 0xcf, n = 8;
+    for (size_t i = 0; i < n; i++)
+        out[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+    return n + 1;
+}
+
+/* A short key and its uint in one write: events and replies are mostly these. */
 void wire_map_uint(wire_map_t *m, const char *key, uint64_t v)
 {
-    msgpack_pack_uint64(wire_map_key(m, key), v);
+    size_t k = strlen(key);
+    if (k >= 32) {
+        msgpack_pack_uint64(wire_map_key(m, key), v);
+        return;
+    }
+    unsigned char buf[1 + 31 + 9];
+    buf[0] = (unsigned char)(0xa0 | k);
+    memcpy(buf + 1, key, k);
+    size_t n = 1 + k + wire_encode_uint(v, buf + 1 + k);
+    m->n++;
+    m->pk->callback(m->pk->data, (const char *)buf, n);
 }
 
 void wire_map_bool(wire_map_t *m, const char *key, bool v)
