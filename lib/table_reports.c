@@ -43,23 +43,14 @@ enum {
 static const char *const reports_weekdays[] = {"saturday",  "sunday",   "monday", "tuesday",
                                                "wednesday", "thursday", "friday"};
 
-/* n decimal digits at s, or -1 */
-static int reports_digits(const char *s, size_t n)
-{
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* "HH:MM" at s, up to max minutes: minutes, or -1. */
+/* "HH:MM" at s (5 bytes there), up to max minutes: minutes, or -1. */
 static int reports_clock(const char *s, int max)
 {
-    int h = reports_digits(s, 2), m = reports_digits(s + 3, 2);
-    return s[2] == ':' && h >= 0 && m >= 0 && m < 60 && h * 60 + m <= max ? h * 60 + m : -1;
+    for (int i = 0; i < 5; i++)
+        if (i == 2 ? s[i] != ':' : s[i] < '0' || s[i] > '9')
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    return m < 60 && h * 60 + m <= max ? h * 60 + m : -1;
 }
 
 static void reports_read_day(struct loader *ld, const struct field *f, table_reports_t *r)
@@ -200,8 +191,10 @@ static bool reports_url_ok(const char *s)
     }
     if (*e == ':') {
         size_t n = strspn(e + 1, "0123456789");
-        int port = n >= 1 && n <= 5 ? reports_digits(e + 1, n) : -1;
-        if (port < 1 || port > 65535)
+        long port = 0;
+        for (size_t i = 0; i < n && i < 6; i++)
+            port = port * 10 + (e[1 + i] - '0');
+        if (n < 1 || n > 5 || port < 1 || port > 65535)
             return false;
         e += 1 + n;
     }
