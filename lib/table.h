@@ -157,4 +157,28 @@ void table_resolve(const table_t *t, const char *topic, size_t topic_len,
                    const char *kind, size_t kind_len, const route_t **route,
                    unsigned *observers, size_t *n_observers);
 
+/* The weekly reports' schedule (routing.md, reports): miz-dashboard
+ * delivers each agency's weekly report on weekday at minute of the day in
+ * the offset's time, to a folder, a command and/or a webhook. */
+#define TABLE_REPORT_HTML 1u
+#define TABLE_REPORT_CSV 2u
+typedef struct {
+    int weekday;              /* 0 Saturday .. 6 Friday (jalali.h); default Thursday */
+    int minute;               /* of the day, 0 .. 1439, in utc_offset's time */
+    int utc_offset_min;       /* local time = UTC + this; default +03:30 */
+    const unsigned *agencies; /* agency indices; n_agencies 0: every agency */
+    size_t n_agencies;
+    unsigned formats;         /* TABLE_REPORT_HTML | TABLE_REPORT_CSV */
+    const char *folder;       /* NULL: none */
+    const char *command;      /* run by /bin/sh -c, the report on its stdin; NULL: none */
+    const char *webhook;      /* http://HOST[:PORT]/PATH; NULL: none */
+    const char *state;        /* the file of what was delivered */
+    uint64_t timeout_ms;      /* of the command and the webhook */
+    uint64_t retry_ms;        /* the first wait after a failure, doubled each time */
+    uint64_t retry_max_ms;    /* up to this */
+    unsigned line;            /* where the section starts */
+} table_reports_t;
+/* The schedule, or NULL when the table has no `reports`. */
+const table_reports_t *table_reports(const table_t *t);
+
 #endif

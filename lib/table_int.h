@@ -55,6 +55,7 @@ struct table {
     const agency_t **by_id; /* sorted by id, for lookups */
     route_t *routes;
     size_t n_routes;
+    table_reports_t *reports; /* NULL: no reports section */
 };
 
 /* ---- the tree (table_tree.c) ----
@@ -151,5 +152,8 @@ void route_read_all(struct loader *ld, const struct node *root, const struct fie
 /* ---- settings (table_conf.c) ---- */
 void conf_read_broker(struct loader *ld, const struct field *top);
 void conf_read_security(struct loader *ld, const struct field *top);
+
+/* ---- the weekly reports' schedule (table_reports.c) ---- */
+void reports_read(struct loader *ld, const struct field *top);
 
 #endif

@@ -101,9 +101,9 @@ const char *load_quote(struct loader *ld, const struct node *n)
 
 /* ---- loading ---- */
 
-static const char *const top_keys[] = {"broker",   "calendars", "defaults",
-                                       "agencies", "routes",    "security"};
-enum { T_BROKER, T_CALENDARS, T_DEFAULTS, T_AGENCIES, T_ROUTES, T_SECURITY, T_COUNT };
+static const char *const top_keys[] = {"broker", "calendars", "defaults", "agencies",
+                                       "routes", "security",  "reports"};
+enum { T_BROKER, T_CALENDARS, T_DEFAULTS, T_AGENCIES, T_ROUTES, T_SECURITY, T_REPORTS, T_COUNT };
 
 static void load_read_table(struct loader *ld, const struct node *root)
 {
@@ -128,7 +128,7 @@ static void load_read_table(struct loader *ld, const struct node *root)
         if (root->kind != NODE_BAD)
             load_fail(ld, root,
                       "the top level must be a map of broker, calendars, defaults, agencies, "
-                      "routes, security");
+                      "routes, security, reports");
         return;
     }
     schema_read_map(ld, root, "the top-level map", top_keys, T_COUNT, f);
@@ -138,6 +138,7 @@ static void load_read_table(struct loader *ld, const struct node *root)
     schema_read_agencies(ld, root, &f[T_AGENCIES]);
     route_read_all(ld, root, &f[T_ROUTES], &defaults);
     conf_read_security(ld, &f[T_SECURITY]);
+    reports_read(ld, &f[T_REPORTS]);
 }
 
 static int load_error_order(const void *a, const void *b)

@@ -294,7 +294,7 @@ static void test_unknown_keys(void **state)
     (void)state;
     ERRORS("brokr:\n  name: x\n" AGENCIES ROUTE,
            "t.yaml:1:1: unknown key \"brokr\" in the top-level map (expected broker, calendars, defaults,"
-           " agencies, routes, security)\n");
+           " agencies, routes, security, reports)\n");
     ERRORS("broker:\n  nam: x\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"nam\" in broker (expected name, endpoints, heartbeat,"
            " max_message, max_open, retain_closed, data_dir, retention,"
@@ -424,7 +424,7 @@ static void test_anchors_and_aliases(void **state)
            "t.yaml:6:13: aliases are not allowed (*a)\n");
     ERRORS("x: &a [*a]\n",
            "t.yaml:1:1: unknown key \"x\" in the top-level map (expected broker, calendars, defaults,"
-           " agencies, routes, security)\n"
+           " agencies, routes, security, reports)\n"
            "t.yaml:1:1: missing key \"agencies\" in the top-level map\n"
            "t.yaml:1:1: missing key \"routes\" in the top-level map\n"
            "t.yaml:1:4: anchors are not allowed (&a)\n"
@@ -548,7 +548,7 @@ static void test_wrong_types(void **state)
            "89a123...\" (expected [a-z0-9_-], 1 to 64 characters)\n"
            "t.yaml:6:10: unknown agency \"water\" in route \"a.b\"\n");
     ERRORS("- a\n", "t.yaml:1:1: the top level must be a map of broker, calendars, defaults, agencies,"
-                    " routes, security\n");
+                    " routes, security, reports\n");
     ERRORS("routes: [{match: a, to: [x]}]\n",
            "t.yaml:1:1: missing key \"agencies\" in the top-level map\n");
 }
@@ -673,7 +673,7 @@ static void test_limits(void **state)
     /* 17 nested lists: the 17th opens at column 17 */
     ERRORS("[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", "t.yaml:1:17: nested deeper than 16 levels\n");
     ERRORS("[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]\n",
-           "t.yaml:1:1: the top level must be a map of broker, calendars, defaults, agencies, routes, security\n");
+           "t.yaml:1:1: the top level must be a map of broker, calendars, defaults, agencies, routes, security, reports\n");
 
     size_t big = ((size_t)1 << 20) + 1;
     char *text = malloc(big);
@@ -837,6 +837,120 @@ static void test_holiday_years(void **state)
     assert_int_equal(table_holiday_years_due(UINT64_MAX, years), 0);
 }
 
+/* ---- the weekly reports' schedule (table_reports.c) ---- */
+
+static void test_reports_defaults(void **state)
+{
+    (void)state;
+    table_t *t = parse_ok(AGENCIES ROUTE);
+    assert_null(table_reports(t)); /* no section: no reports */
+    table_destroy(&t);
+    t = parse_ok(AGENCIES ROUTE "reports:\n  at: \"14:00\"\n  folder: /var/lib/miz/reports\n");
+    const table_reports_t *r = table_reports(t);
+    assert_non_null(r);
+    assert_int_equal(r->weekday, JALALI_THURSDAY);
+    assert_int_equal(r->minute, 14 * 60);
+    assert_int_equal(r->utc_offset_min, 210);
+    assert_int_equal(r->n_agencies, 0); /* every agency */
+    assert_int_equal(r->formats, TABLE_REPORT_HTML);
+    assert_string_equal(r->folder, "/var/lib/miz/reports");
+    assert_null(r->command);
+    assert_null(r->webhook);
+    assert_string_equal(r->state, "/var/lib/miz/reports/.miz-reports-delivered");
+    assert_int_equal(r->timeout_ms, 60000);
+    assert_int_equal(r->retry_ms, 60000);
+    assert_int_equal(r->retry_max_ms, 3600000);
+    assert_int_equal(r->line, 7);
+    table_destroy(&t);
+}
+
+static void test_reports_full(void **state)
+{
+    (void)state;
+    table_t *t = parse_ok(AGENCIES ROUTE "reports:\n"
+                                         "  day: wednesday\n"
+                                         "  at: \"23:59\"\n"
+                                         "  utc_offset: \"-01:15\"\n"
+                                         "  agencies: [gov, water]\n"
+                                         "  formats: [csv, html]\n"
+                                         "  command: \"mail -s 'weekly report' ops@example.ir\"\n"
+                                         "  webhook: http://10.0.0.9:8080/miz/reports?x=1\n"
+                                         "  state: /var/lib/miz/delivered\n"
+                                         "  timeout: 30s\n"
+                                         "  retry: 500ms\n"
+                                         "  retry_max: 2m\n");
+    const table_reports_t *r = table_reports(t);
+    assert_int_equal(r->weekday, JALALI_WEDNESDAY);
+    assert_int_equal(r->minute, 23 * 60 + 59);
+    assert_int_equal(r->utc_offset_min, -75);
+    assert_int_equal(r->n_agencies, 2);
+    assert_int_equal(r->agencies[0], 1);
+    assert_int_equal(r->agencies[1], 0);
+    assert_int_equal(r->formats, TABLE_REPORT_HTML | TABLE_REPORT_CSV);
+    assert_null(r->folder);
+    assert_string_equal(r->command, "mail -s 'weekly report' ops@example.ir");
+    assert_string_equal(r->webhook, "http://10.0.0.9:8080/miz/reports?x=1");
+    assert_string_equal(r->state, "/var/lib/miz/delivered");
+    assert_int_equal(r->timeout_ms, 30000);
+    assert_int_equal(r->retry_ms, 500);
+    assert_int_equal(r->retry_max_ms, 120000);
+    table_destroy(&t);
+    /* an IPv6 host, no port, no path */
+    t = parse_ok(AGENCIES ROUTE "reports: {at: \"00:00\", webhook: \"http://[::1]\", state: s}\n");
+    assert_string_equal(table_reports(t)->webhook, "http://[::1]");
+    table_destroy(&t);
+}
+
+static void test_reports_errors(void **state)
+{
+    (void)state;
+    /* lines 1-6: AGENCIES ROUTE; the section starts on line 7 */
+    ERRORS(AGENCIES ROUTE "reports:\n  folder: /r\n",
+           "t.yaml:8:3: missing key \"at\" in reports\n");
+    ERRORS(AGENCIES ROUTE "reports:\n  at: \"09:00\"\n",
+           "t.yaml:7:1: reports: say where they go: \"folder\", \"command\", \"webhook\", or more "
+           "than one\n");
+    ERRORS(AGENCIES ROUTE "reports:\n  at: \"09:00\"\n  command: mail x\n",
+           "t.yaml:7:1: reports: without \"folder\", \"state\" must say where to keep what was "
+           "delivered\n");
+    ERRORS(AGENCIES ROUTE "reports:\n"
+                          "  day: thursdy\n"
+                          "  at: \"24:00\"\n"
+                          "  utc_offset: \"+3:30\"\n"
+                          "  agencies: [water, watr, water]\n"
+                          "  formats: [pdf, csv, csv]\n"
+                          "  folder: /r\n"
+                          "  webhook: https://example.ir/x\n"
+                          "  retry: 2h\n"
+                          "  whenever: x\n",
+           "t.yaml:8:8: bad day \"thursdy\" in reports (expected saturday, sunday, monday, tuesday, "
+           "wednesday, thursday or friday)\n"
+           "t.yaml:9:7: bad time \"24:00\" for \"at\" in reports (expected HH:MM, 00:00 to 23:59)\n"
+           "t.yaml:10:15: bad utc_offset \"+3:30\" in reports (expected +HH:MM or -HH:MM, at most "
+           "14:00)\n"
+           "t.yaml:11:21: unknown agency \"watr\" in reports\n"
+           "t.yaml:11:27: agency \"water\" twice in reports\n"
+           "t.yaml:12:13: bad format \"pdf\" in reports (expected html or csv)\n"
+           "t.yaml:12:23: format \"csv\" twice in reports\n"
+           "t.yaml:14:12: bad webhook \"https://example.ir/x\" in reports (expected "
+           "http://HOST[:PORT]/PATH; for https, a local proxy in front)\n"
+           "t.yaml:15:10: retry (7200000 ms) exceeds retry_max (3600000 ms) in reports\n"
+           "t.yaml:16:3: unknown key \"whenever\" in reports (expected day, at, utc_offset, "
+           "agencies, formats, folder, command, webhook, state, timeout, retry, retry_max)\n");
+    ERRORS(AGENCIES ROUTE "reports:\n  at: \"09:00\"\n  folder: \"\"\n  agencies: []\n"
+                          "  formats: []\n  webhook: \"http://h:0/\"\n",
+           "t.yaml:9:11: \"folder\" in reports must not be empty\n"
+           "t.yaml:10:13: \"agencies\" in reports must list 1 to 1024 agencies (leave it out for "
+           "every agency)\n"
+           "t.yaml:11:12: \"formats\" in reports must list html, csv or both\n"
+           "t.yaml:12:12: bad webhook \"http://h:0/\" in reports (expected "
+           "http://HOST[:PORT]/PATH; for https, a local proxy in front)\n");
+    ERRORS(AGENCIES ROUTE "reports:\n  at: \"09:00\"\n  command: \"mail\\nx\"\n  state: s\n",
+           "t.yaml:9:12: bad command in reports (expected 1 to 4096 bytes on one line, no control "
+           "characters)\n");
+    ERRORS(AGENCIES ROUTE "reports: [x]\n", "t.yaml:7:10: reports must be a map, not a list\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -861,6 +975,9 @@ int main(void)
         cmocka_unit_test(test_calendars),
         cmocka_unit_test(test_holiday_years),
         cmocka_unit_test(test_route_names),
+        cmocka_unit_test(test_reports_defaults),
+        cmocka_unit_test(test_reports_full),
+        cmocka_unit_test(test_reports_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,13 +7,16 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "cert.h"
 #include "figures.h"
 #include "render.h"
 #include "stream.h"
+#include "table.h"
 
 /* The live figures need this week and the 7 before it (the on-time trend;
  * the 28 days of the daily mean are within them): 56 days, and one more so
@@ -22,6 +25,8 @@
 
 typedef struct live live_t;
 typedef struct fetch fetch_t;
+typedef struct weekly weekly_t;
+typedef struct webhook webhook_t;
 
 /* The HTTP side's limits (docs/dashboard.md, "HTTP"). */
 typedef struct {
@@ -49,6 +54,7 @@ typedef struct {
     uint64_t counters_mono;    /* when they came, monotonic ms (the start before the first) */
     live_t *live;
     fetch_t *fetch;
+    weekly_t *weekly;          /* the weekly reports' delivery; NULL: none scheduled */
 } dash_t;
 
 /* ---- main.c ---- */
@@ -87,8 +93,37 @@ void fetch_destroy(fetch_t **f);
  * under way): the loop never waits for the broker. */
 void fetch_report(fetch_t *f, struct evhttp_request *req, const char *agency, int day0, bool csv);
 
+/* ---- weekly.c: the weekly reports, delivered on the table's schedule ---- */
+/* NULL (errno set) if it cannot start; r is the table's schedule. */
+weekly_t *weekly_new(dash_t *d, const table_reports_t *r);
+/* Ends a delivery under way (its command killed, its webhook dropped). */
+void weekly_destroy(weekly_t **w);
+/* Once a second: delivers what is due, retries what failed. */
+void weekly_tick(weekly_t *w);
+/* Its lines of /metrics. */
+void weekly_metrics(const weekly_t *w, FILE *out);
+
+/* ---- report_cmd.c: a report on a command's stdin (blocks: run it on a thread) ---- */
+/* Runs command under /bin/sh with env_add (NULL-terminated "NAME=value")
+ * added to the environment and data on its stdin; 0 when it exited 0
+ * within timeout_ms, else -1 with why. Its process group is killed at the
+ * timeout, or as soon as *cancel is set. */
+int report_command_run(const char *command, const char *const *env_add, const char *data,
+                       size_t len, uint64_t timeout_ms, const atomic_bool *cancel, char *why,
+                       size_t whylen);
+
+/* ---- webhook.c: a report POSTed to a URL, on the loop ---- */
+/* why is NULL when a 2xx answer came. */
+typedef void (*webhook_done_fn)(void *arg, const char *why);
+/* headers: NULL-terminated name, value pairs. NULL if it cannot start;
+ * otherwise done is called once, later, unless cancelled first. */
+webhook_t *webhook_post(struct event_base *base, struct evdns_base *dns, const char *url,
+                        const char *const *headers, const char *body, size_t len,
+                        uint64_t timeout_ms, webhook_done_fn done, void *arg);
+void webhook_cancel(webhook_t **w);
+
 /* ---- dlog.c: the log, on stderr, at most a few lines a second per kind ---- */
-typedef enum { DLOG_STREAM, DLOG_HTTP, DLOG_LIBEVENT, DLOG_KINDS } dlog_kind_t;
+typedef enum { DLOG_STREAM, DLOG_HTTP, DLOG_LIBEVENT, DLOG_REPORTS, DLOG_KINDS } dlog_kind_t;
 /* Routes libevent's own messages through the limit too. */
 void dlog_init(void);
 void dlog(dlog_kind_t kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,7 +13,8 @@
 
 #define DLOG_PER_SECOND 5
 
-static const char *const dlog_kind_names[DLOG_KINDS] = {"event stream", "http", "libevent"};
+static const char *const dlog_kind_names[DLOG_KINDS] = {"event stream", "http", "libevent",
+                                                           "weekly reports"};
 
 static struct {
     uint64_t second;

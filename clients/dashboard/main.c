@@ -126,6 +126,7 @@ static void main_on_tick(evutil_socket_t fd, short what, void *arg)
         m->dirty = true;
     m->stale = stale;
     live_tick(m->d.live, m->dirty);
+    weekly_tick(m->d.weekly);
     m->dirty = false;
     dlog_flush();
 }
@@ -231,7 +232,9 @@ static int main_serve(main_t *m, const char *addr, unsigned short port, const ch
                         : NULL;
     d->live = d->base ? live_new(d) : NULL;
     d->fetch = d->base ? fetch_new(d) : NULL;
-    if (!d->stream || !d->live || !d->fetch) {
+    const table_reports_t *reports = table_reports(d->table);
+    d->weekly = d->base && reports ? weekly_new(d, reports) : NULL;
+    if (!d->stream || !d->live || !d->fetch || (reports && !d->weekly)) {
         fprintf(stderr, "miz-dashboard: cannot start: %s\n", strerror(errno));
         return 1;
     }
@@ -263,6 +266,7 @@ static int main_serve(main_t *m, const char *addr, unsigned short port, const ch
 
 static void main_free(main_t *m)
 {
+    weekly_destroy(&m->d.weekly);
     fetch_destroy(&m->d.fetch);
     live_destroy(&m->d.live); /* the live pages reconnect to the next dashboard */
     for (int i = 0; i < 2; i++) {

@@ -153,6 +153,8 @@ static void server_output(dash_t *d, struct evhttp_request *req, server_output_t
         render_overdue_json(out, f, &names, true);
     else
         render_metrics(out, f, &st);
+    if (what == SERVER_METRICS && d->weekly)
+        weekly_metrics(d->weekly, out);
     figures_destroy(&f);
     fclose(out);
     server_reply_text(req, text, len,
