@@ -142,6 +142,7 @@ static void main_usage(FILE *out)
 {
     fprintf(out,
             "usage: miz-dashboard [-c TABLE] [--http ADDR:PORT] [--events EP] [--clients EP]\n"
+            "       miz-dashboard --version\n"
             "                     [--key FILE --server-key FILE] [--token-file FILE]\n"
             "                     [--request-timeout S] [--max-live N] [--live-backlog BYTES]\n"
             "                     [--live-stall S]\n"
@@ -296,7 +297,7 @@ int main(int argc, char **argv)
         {"token-file", required_argument, NULL, 'T'},   {"request-timeout", required_argument, NULL, 't'},
         {"max-live", required_argument, NULL, 'L'},     {"live-backlog", required_argument, NULL, 'B'},
         {"live-stall", required_argument, NULL, 'S'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0},
     };
     const char *config = DEFAULT_CONFIG, *events_ep = NULL, *clients_ep = NULL;
     const char *key = NULL, *server_key = NULL, *token_file = NULL;
@@ -305,7 +306,7 @@ int main(int argc, char **argv)
     long long v;
     int c;
     bool bad = false;
-    while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:hV", options, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'H': snprintf(http, sizeof http, "%s", optarg); break;
@@ -319,6 +320,7 @@ int main(int argc, char **argv)
         case 'B': bad |= !main_number(optarg, 1024, 1 << 30, &v); limits.live_backlog = (size_t)v; break;
         case 'S': bad |= !main_number(optarg, 1, 3600, &v); limits.live_stall_s = (int)v; break;
         case 'h': main_usage(stdout); return 0;
+        case 'V': printf("miz-dashboard %s\n", MIZ_VERSION); return 0;
         default: main_usage(stderr); return 2;
         }
     }

@@ -212,8 +212,20 @@ static void report_html_cases(FILE *out, const fig_case_t *cases, size_t n, cons
         report_fa_u64(out, c->req->tracking);
         fputs("</td><td>", out);
         report_fa_u64(out, c->d->id);
-        fputs("</td><td dir=\"ltr\">", out);
-        report_html_str(out, c->req->topic);
+        /* the topic by its name in the table, its code beside it for a search */
+        const char *topic_fa = NULL, *topic_en = NULL;
+        if (names && names->table && table_topic_names(names->table, c->req->topic,
+                                                       strlen(c->req->topic), &topic_fa,
+                                                       &topic_en) &&
+            *topic_fa) {
+            fputs("</td><td title=\"", out);
+            report_html_str(out, c->req->topic);
+            fputs("\">", out);
+            report_html_str(out, topic_fa);
+        } else {
+            fputs("</td><td dir=\"ltr\">", out);
+            report_html_str(out, c->req->topic);
+        }
         fprintf(out, "</td><td>%s</td><td>", c->d->role);
         report_fa(out, created);
         fputs("</td><td>", out);
@@ -242,15 +254,15 @@ void render_report_html(FILE *out, const figures_t *f, const char *agency,
     report_jalali_date(first, sizeof first, f->day0);
     report_jalali_date(last, sizeof last, f->day0 + f->days - 1);
     fprintf(out, "<!DOCTYPE html>\n<html lang=\"fa\" dir=\"rtl\"><head><meta charset=\"utf-8\">"
-                 "<title>");
-    report_fa(out, week);
-    fputs(" ", out);
+                 "<title>گزارش هفتهٔ ");
+    report_fa(out, first);
+    fputs(" تا ", out);
+    report_fa(out, last);
+    fputs("، ", out);
     report_html_str(out, render_name_fa(names, agency));
     fprintf(out, "</title><style>%s</style></head><body>\n<h1>گزارش هفتگی ", REPORT_CSS);
     report_html_str(out, render_name_fa(names, agency));
-    fputs("</h1>\n<p>هفتهٔ ", out);
-    report_fa(out, week);
-    fputs(": شنبه ", out);
+    fputs("</h1>\n<p>هفتهٔ شنبه ", out); /* the week as people say it: its dates */
     report_fa(out, first);
     fputs(" تا جمعه ", out);
     report_fa(out, last);

@@ -516,8 +516,13 @@ static void test_renderings(void **state)
     assert_non_null(strstr(html, "<td id=\"ack_p90\" data-v=\"95.000\">۱ دقیقه و ۳۵ ثانیه</td>"));
     assert_non_null(strstr(html, "<td id=\"answer_p50\" data-v=\"6000.000\">۱ ساعت و ۴۰ دقیقه</td>"));
     assert_non_null(strstr(html, "<td id=\"answer_p90\" data-v=\"7200.000\">۲ ساعت</td>"));
-    assert_non_null(strstr(html, "هفتهٔ ۱۴۰۴-W۳۲: شنبه ۱۴۰۴/۰۷/۲۶ تا جمعه ۱۴۰۴/۰۸/۰۲"));
+    /* the week as its dates (it was "هفتهٔ ۱۴۰۴-W۳۲: شنبه ..."): the code only in the English line */
+    assert_non_null(strstr(html, "هفتهٔ شنبه ۱۴۰۴/۰۷/۲۶ تا جمعه ۱۴۰۴/۰۸/۰۲"));
+    assert_null(strstr(html, "۱۴۰۴-W۳۲"));
+    assert_non_null(strstr(html, "week <span id=\"week\">1404-W32</span>"));
     assert_non_null(strstr(html, "<tr class=\"case\" data-tracking=\"2\" data-delivery=\"2\">"));
+    /* a case's topic by its name in the table, the code beside it */
+    assert_non_null(strstr(html, "<td title=\"utility.water.cut\">آب و فاضلاب</td>"));
     free(html);
 
     char *csv = render(f, 2, &names);
