@@ -495,14 +495,12 @@ static void test_depth(void **state)
 static void test_depth_maps(void **state)
 {
     (void)state;
+    static const unsigned char map_a[3] = {0x81, 0xa1, 'a'}; /* {"a": ...} */
     unsigned char frame[3 * (WIRE_MAX_DEPTH + 1) + 1];
     for (int maps = WIRE_MAX_DEPTH; maps <= WIRE_MAX_DEPTH + 1; maps++) {
         size_t n = 0;
-        for (int i = 0; i < maps; i++) {
-            frame[n++] = 0x81;
-            frame[n++] = 0xa1;
-            frame[n++] = 'a';
-        }
+        for (int i = 0; i < maps; i++, n += sizeof map_a)
+            memcpy(frame + n, map_a, sizeof map_a);
         frame[n++] = 0xc0;
         if (maps == WIRE_MAX_DEPTH) {
             wire_msg_t *msg = parse_ok(frame, n);
