@@ -57,10 +57,10 @@ static bool check_delivery(check_t *c, const engine_t *e, const delivery_t *d, t
     bool ack_armed = d->state == MIZ_DS_OFFERED || (d->state == MIZ_DS_QUEUED && d->held_back);
     if (d->held_back && d->state != MIZ_DS_QUEUED)
         return check_fail(c, "delivery %llu is %s and held back", id, miz_state_names[d->state]);
-    if (dl_timer_armed(&d->ack_timer.t) != ack_armed)
+    if (dl_timer_armed(&d->ack_timer) != ack_armed)
         return check_fail(c, "delivery %llu is %s and its ack deadline is%s armed", id,
-                          miz_state_names[d->state], dl_timer_armed(&d->ack_timer.t) ? "" : " not");
-    if (dl_timer_armed(&d->answer_timer.t) && (!open || d->overdue))
+                          miz_state_names[d->state], dl_timer_armed(&d->ack_timer) ? "" : " not");
+    if (dl_timer_armed(&d->answer_timer) && (!open || d->overdue))
         return check_fail(c, "delivery %llu has an answer deadline armed but is %s%s", id,
                           miz_state_names[d->state], d->overdue ? " and overdue" : "");
     if (held && (d->holder->agency != d->agency || d->holder->dead))
@@ -148,10 +148,10 @@ static bool check_gateways(check_t *c, const engine_t *e, size_t pending)
     size_t listed = 0;
     for (size_t cur = 0; (g = idmap_next(e->gateways, &cur));) {
         size_t n = 0;
-        for (const request_t *r = g->head; r; r = r->pending_next, n++)
+        for (const request_t *r = g->head; r; r = r->pending ? r->pending->next : NULL, n++)
             if (!r->outcome_pending ||
                 idmap_get(e->requests, &r->tracking, sizeof r->tracking) != r ||
-                (r->pending_next && r->pending_next->pending_prev != r))
+                !r->pending || (r->pending->next && r->pending->next->pending->prev != r))
                 return check_fail(c, "a gateway's pending list holds request %llu, which is not "
                                      "pending, not in memory or not linked back",
                                   (unsigned long long)r->tracking);

@@ -53,7 +53,7 @@ bool dl_timer_armed(const dl_timer_t *t)
 static void place(dl_heap_t *heap, size_t i, struct entry e)
 {
     heap->items[i] = e;
-    e.timer->slot = i;
+    e.timer->slot = (uint32_t)i; /* the heap never holds UINT32_MAX timers: memory ends first */
 }
 
 /* Both sifts move a hole instead of swapping, writing e once at the end. */

@@ -14,10 +14,11 @@
 
 typedef struct dl_timer {
     uint64_t due;
-    size_t slot; /* position in the heap; DL_UNARMED when not in it */
+    uint32_t slot; /* position in the heap; DL_UNARMED when not in it */
+    uint32_t tag;  /* the owner's, which the heap never touches: which timer of its owner */
 } dl_timer_t;
 
-#define DL_UNARMED ((size_t)-1)
+#define DL_UNARMED UINT32_MAX
 
 typedef struct dl_heap dl_heap_t;
 

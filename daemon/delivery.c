@@ -11,6 +11,7 @@
  * of open and overdue deliveries per request and per agency. */
 #include "engine_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,7 @@ void dq_remove(dqueue_t *q, delivery_t *d)
 
 static void delivery_arm(engine_t *e, dtimer_t *t, uint64_t within)
 {
-    if (dl_heap_arm(e->heap, &t->t, e->now + within) < 0) {
+    if (dl_heap_arm(e->heap, t, e->now + within) < 0) {
         log_line(LOG_ERROR, "out of memory growing the deadline heap");
         abort();
     }
@@ -92,6 +93,13 @@ static void delivery_arm(engine_t *e, dtimer_t *t, uint64_t within)
 static uint64_t delivery_due(const engine_t *e, const route_t *route, uint64_t within)
 {
     return route->clock ? workcal_add(route->clock, e->now_wall, within) : e->now_wall + within;
+}
+
+delivery_t *delivery_of_timer(dtimer_t *t)
+{
+    size_t at = t->tag == DTIMER_ACK ? offsetof(delivery_t, ack_timer)
+                                     : offsetof(delivery_t, answer_timer);
+    return (delivery_t *)(void *)((char *)t - at);
 }
 
 /* Arms t for the wall-clock time at. */
@@ -120,7 +128,7 @@ void delivery_release(engine_t *e, delivery_t *d)
     if (!w->dead && w->held < w->credit)
         e->agencies[w->agency].spare++;
     d->holder = NULL;
-    dl_heap_disarm(e->heap, &d->ack_timer.t);
+    dl_heap_disarm(e->heap, &d->ack_timer);
 }
 
 /* Tells the holder it holds d no more. */
@@ -139,8 +147,8 @@ void delivery_finish(engine_t *e, delivery_t *d, miz_state_t state)
         dq_remove(&e->agencies[d->agency].queue[d->req->prio], d);
     else if (d->holder)
         delivery_release(e, d);
-    dl_heap_disarm(e->heap, &d->answer_timer.t);
-    dl_heap_disarm(e->heap, &d->ack_timer.t); /* a queued one may be held back */
+    dl_heap_disarm(e->heap, &d->answer_timer);
+    dl_heap_disarm(e->heap, &d->ack_timer); /* a queued one may be held back */
     d->held_back = false;
     delivery_transition(e, d, state);
     d->req->open--;
@@ -154,7 +162,7 @@ void delivery_acknowledge(engine_t *e, delivery_t *d)
     if (d->state != MIZ_DS_OFFERED)
         return;
     delivery_transition(e, d, MIZ_DS_ACKED);
-    dl_heap_disarm(e->heap, &d->ack_timer.t);
+    dl_heap_disarm(e->heap, &d->ack_timer);
     event_emit(e, d->req, d, MIZ_EV_ACKED, e->peer.worker);
 }
 
@@ -164,9 +172,10 @@ delivery_t *delivery_alloc(request_t *r)
 {
     delivery_t *d = xcalloc(1, sizeof *d);
     d->req = r;
-    dl_timer_init(&d->ack_timer.t);
-    dl_timer_init(&d->answer_timer.t);
-    d->ack_timer.d = d->answer_timer.d = d;
+    dl_timer_init(&d->ack_timer);
+    dl_timer_init(&d->answer_timer);
+    d->ack_timer.tag = DTIMER_ACK;
+    d->answer_timer.tag = DTIMER_ANSWER;
     return d;
 }
 

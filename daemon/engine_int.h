@@ -36,11 +36,10 @@ typedef struct request request_t;
 typedef struct delivery delivery_t;
 typedef struct snapshot snapshot_t;
 
-/* A deadline knows its delivery, so one heap serves both kinds. */
-typedef struct {
-    dl_timer_t t; /* first: the heap hands back &t */
-    delivery_t *d;
-} dtimer_t;
+/* A delivery's two deadlines, in one heap: the timer's tag says which, and
+ * so where in its delivery it sits. */
+enum { DTIMER_ACK, DTIMER_ANSWER };
+typedef dl_timer_t dtimer_t;
 
 typedef struct {
     uint64_t at;
@@ -93,13 +92,13 @@ struct request {
     const route_t *route; /* in routing->table */
     const char *topic, *kind, *client_ref; /* client_ref may be NULL */
     const char *submitter; /* the CURVE key that submitted it, or NULL */
-    size_t topic_len;
     const unsigned char *payload;
-    size_t payload_len;
     const unsigned char *client_id; /* routing id of the submitter */
-    size_t client_id_len;
-    const unsigned *observers; /* the engine's agency indices */
-    size_t n_observers;
+    const unsigned *observers;      /* the engine's agency indices */
+    uint32_t payload_len;           /* <= MIZ_PAYLOAD_MAX */
+    uint16_t topic_len;             /* <= MIZ_TOPIC_MAX */
+    uint16_t client_id_len;         /* <= 255, ZeroMQ's limit */
+    uint16_t n_observers;           /* <= TABLE_MAX_AGENCIES */
     uint64_t created, closed; /* closed: 0 while open */
     delivery_t **dels;        /* targets first, one per branch, in branch order */
     uint32_t n_dels, cap_dels;
@@ -111,10 +110,16 @@ struct request {
     bool confirm;    /* its submitter confirms the outcome (submit's "confirm") */
     bool committing; /* in the batch in flight: not to be freed until it lands */
     bool outcome_pending; /* closed, outcome not yet confirmed: on its gateway's list */
-    uint64_t outcome_sent; /* monotonic ms it was last sent; 0: not since start */
     request_t *next_closed, *next_dirty;
-    request_t *pending_prev, *pending_next; /* in its gateway's list, oldest first */
+    struct pending *pending; /* non-NULL exactly while outcome_pending */
 };
+
+/* A request whose outcome waits for its gateway's confirmation: apart from
+ * the request, as few ask for it. */
+typedef struct pending {
+    request_t *prev, *next; /* in its gateway's list, oldest first */
+    uint64_t sent;          /* monotonic ms it was last sent; 0: not since start */
+} pending_t;
 
 /* A gateway with outcomes it has not confirmed: known by its CURVE key, or
  * without CURVE by its routing id. */
@@ -319,6 +324,7 @@ void delivery_finish(engine_t *e, delivery_t *d, miz_state_t state);
 void delivery_acknowledge(engine_t *e, delivery_t *d);
 void delivery_cancel(engine_t *e, delivery_t *d, miz_cancel_reason_t reason);
 void delivery_arm_at(engine_t *e, dtimer_t *t, uint64_t at);
+delivery_t *delivery_of_timer(dtimer_t *t);
 void delivery_hold_back(engine_t *e, delivery_t *d, uint64_t ms);
 void agency_dispatch(engine_t *e, uint32_t agency);
 void dq_push(dqueue_t *q, delivery_t *d, bool front);

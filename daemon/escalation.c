@@ -106,14 +106,14 @@ void engine_expire(engine_t *e)
 {
     dl_timer_t *t;
     while ((t = dl_heap_pop_due(e->heap, e->now))) {
-        dtimer_t *dt = (dtimer_t *)t;
-        if (dt == &dt->d->ack_timer && dt->d->held_back) { /* its delay is over */
-            dt->d->held_back = false;
-            agency_dispatch(e, dt->d->agency);
-        } else if (dt == &dt->d->ack_timer)
-            escalation_ack_timeout(e, dt->d);
+        delivery_t *d = delivery_of_timer(t);
+        if (t->tag == DTIMER_ACK && d->held_back) { /* its delay is over */
+            d->held_back = false;
+            agency_dispatch(e, d->agency);
+        } else if (t->tag == DTIMER_ACK)
+            escalation_ack_timeout(e, d);
         else
-            escalation_answer_timeout(e, dt->d);
+            escalation_answer_timeout(e, d);
     }
 }
 

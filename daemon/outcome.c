@@ -69,7 +69,8 @@ void outcome_send(engine_t *e, request_t *r)
     }
     outcome_pack(e, r);
     send_client(e, r->client_id, r->client_id_len);
-    r->outcome_sent = e->now;
+    if (r->pending)
+        r->pending->sent = e->now;
 }
 
 bool gateway_key_eq(const void *value, const void *key, size_t len)
@@ -107,15 +108,17 @@ static gateway_t *gateway_of_request(engine_t *e, const request_t *r)
 
 static void gateway_unlink(gateway_t *g, request_t *r)
 {
-    if (r->pending_prev)
-        r->pending_prev->pending_next = r->pending_next;
+    pending_t *p = r->pending;
+    if (p->prev)
+        p->prev->pending->next = p->next;
     else
-        g->head = r->pending_next;
-    if (r->pending_next)
-        r->pending_next->pending_prev = r->pending_prev;
+        g->head = p->next;
+    if (p->next)
+        p->next->pending->prev = p->prev;
     else
-        g->tail = r->pending_prev;
-    r->pending_prev = r->pending_next = NULL;
+        g->tail = p->prev;
+    free(p);
+    r->pending = NULL;
     g->n--;
 }
 
@@ -150,10 +153,10 @@ void outcome_pend(engine_t *e, request_t *r)
     gateway_t *g = gateway_of_request(e, r);
     bool closing = !r->outcome_pending;
     r->outcome_pending = true;
-    r->pending_prev = g->tail;
-    r->pending_next = NULL;
+    r->pending = xcalloc(1, sizeof *r->pending);
+    r->pending->prev = g->tail;
     if (g->tail)
-        g->tail->pending_next = r;
+        g->tail->pending->next = r;
     else
         g->head = r;
     g->tail = r;
@@ -176,12 +179,12 @@ void outcomes_resend(engine_t *e)
     uint64_t lately = e->heartbeat_ms * MIZ_LIVENESS;
     size_t sent = 0;
     for (request_t *r = g ? g->head : NULL; r && sent < MIZ_OUTCOMES_RESENT_MAX;
-         r = r->pending_next) {
-        if (r->outcome_sent && e->now - r->outcome_sent < lately)
+         r = r->pending->next) {
+        if (r->pending->sent && e->now - r->pending->sent < lately)
             continue;
         outcome_pack(e, r);
         send_client(e, e->peer.rid, e->peer.rid_len);
-        r->outcome_sent = e->now;
+        r->pending->sent = e->now;
         sent++;
     }
 }

@@ -247,8 +247,10 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
         observers[i] = rec_agency(e, &obs, i, "observer");
     c.bad = c.bad ? c.bad : obs.bad;
     rec_t dels = rec_array(&c, 11, 0, "deliveries");
+    /* what a submission could carry, no more: the request keeps narrow lengths */
     if (c.bad || obs.n > TABLE_MAX_AGENCIES || payload->via.bin.size == 0 ||
-        client->via.bin.size == 0) {
+        payload->via.bin.size > MIZ_PAYLOAD_MAX || client->via.bin.size == 0 ||
+        client->via.bin.size > 255 || topic_len > MIZ_TOPIC_MAX) {
         *why = c.bad ? c.bad : "request";
         msgpack_unpacked_destroy(&up);
         return NULL;

@@ -54,6 +54,7 @@ void request_drop(request_t *r)
         free(d->hist);
         free(d);
     }
+    free(r->pending);
     free(r->dels);
     routing_release(&r->routing);
     free(r);
