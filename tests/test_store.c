@@ -374,32 +374,44 @@ static void test_counters(void **state)
 
 /* A value whose size was damaged (it now runs past its page and the file):
  * refused at open by the walk, never read past the file's end. */
-static void test_damaged_value(void **state)
+/* A store of 300 closed requests, closed: its data file open for writing
+ * in *fd, and the offset of the first byte of the node of closed/tracking
+ * (whose record is its number: key big-endian, value native), 8 bytes
+ * into the node, past its header. */
+static off_t closed_record_at(fixture_t *f, uint64_t tracking, int *fd)
 {
-    fixture_t *f = *state;
     close_requests(f->store, 1, 300);
     put_counters(f->store, 301);
     store_destroy(&f->store);
-    /* closed/77's record is its number: find the node whose key is 77
-     * (big-endian) and whose value is 77 (native), and give it 2 GB */
     char path[128];
     data_path(f, path, sizeof path);
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
+    *fd = open(path, O_RDWR);
+    assert_true(*fd >= 0);
     off_t size = data_size(f);
     unsigned char *buf = malloc((size_t)size), want[16] = {0};
-    uint64_t t = 77;
-    want[7] = 77;
-    memcpy(want + 8, &t, sizeof t);
-    assert_int_equal(pread(fd, buf, (size_t)size, 0), size);
+    assert_non_null(buf);
+    want[7] = (unsigned char)tracking;
+    memcpy(want + 8, &tracking, sizeof tracking);
+    assert_int_equal(pread(*fd, buf, (size_t)size, 0), size);
     off_t at = -1;
     for (off_t i = 8; i + 16 <= size && at < 0; i++)
         if (memcmp(buf + i, want, sizeof want) == 0)
-            at = i - 8; /* the node's header: data size (lo, hi), flags, key size */
+            at = i;
+    free(buf);
     assert_true(at >= 0);
+    return at;
+}
+
+/* A value whose size was damaged (it now runs past its page and the file):
+ * refused at open by the walk, never read past the file's end. */
+static void test_damaged_value(void **state)
+{
+    fixture_t *f = *state;
+    int fd;
+    /* the node's header before it: data size (lo, hi), flags, key size; give it 2 GB */
+    off_t at = closed_record_at(f, 77, &fd) - 8;
     uint16_t hi = 0x8000;
     assert_int_equal(pwrite(fd, &hi, sizeof hi, at + 2), sizeof hi);
-    free(buf);
     close(fd);
     refused(f, "the table \"closed\" has a value outside the file");
 }
@@ -410,27 +422,12 @@ static void test_damaged_value(void **state)
 static void test_damaged_page(void **state)
 {
     fixture_t *f = *state;
-    close_requests(f->store, 1, 300);
-    put_counters(f->store, 301);
-    store_destroy(&f->store);
-    char path[128];
-    data_path(f, path, sizeof path);
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    off_t size = data_size(f), psize = file_psize(f);
-    unsigned char *buf = malloc((size_t)size), want[16] = {0};
-    uint64_t t = 150;
-    want[7] = 150;
-    memcpy(want + 8, &t, sizeof t);
-    assert_int_equal(pread(fd, buf, (size_t)size, 0), size);
-    off_t at = -1;
-    for (off_t i = 0; i + 16 <= size && at < 0; i++)
-        if (memcmp(buf + i, want, sizeof want) == 0)
-            at = i;
-    assert_true(at >= 0);
-    memset(buf, 0, (size_t)psize);
-    assert_int_equal(pwrite(fd, buf, (size_t)psize, at / psize * psize), psize);
-    free(buf);
+    int fd;
+    off_t at = closed_record_at(f, 150, &fd), psize = file_psize(f);
+    unsigned char *zeros = calloc(1, (size_t)psize);
+    assert_non_null(zeros);
+    assert_int_equal(pwrite(fd, zeros, (size_t)psize, at / psize * psize), psize);
+    free(zeros);
     close(fd);
     refused(f, "the table \"closed\"");
 }
