@@ -57,11 +57,7 @@ struct broker {
     uint64_t stop_by;
 };
 
-#define BLOG(b, lvl, ...)                                                                          \
-    do {                                                                                           \
-        if ((lvl) <= (b)->log_level)                                                               \
-            log_line((lvl), __VA_ARGS__);                                                          \
-    } while (0)
+#define BLOG(b, lvl, ...) LOG_IF((b)->log_level, lvl, __VA_ARGS__)
 
 /* ---- the engine's handles ---- */
 

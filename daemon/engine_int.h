@@ -244,11 +244,7 @@ struct engine {
     log_limit_t error_lines, forbidden_lines;
 };
 
-#define LOG(e, lvl, ...)                                                                           \
-    do {                                                                                           \
-        if ((lvl) <= (e)->log_level)                                                               \
-            log_line((lvl), __VA_ARGS__);                                                          \
-    } while (0)
+#define LOG(e, lvl, ...) LOG_IF((e)->log_level, lvl, __VA_ARGS__)
 
 /* LOG of what a peer can make happen at will: at most so many a second */
 #define LOG_PEER(e, limit, ...)                                                                    \

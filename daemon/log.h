@@ -22,6 +22,14 @@ int log_level_parse(const char *name, log_level_t *level);
 
 void log_line(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* log_line when lvl passes threshold: the arguments are not even evaluated
+ * otherwise (the daemon checks before it formats). */
+#define LOG_IF(threshold, lvl, ...)                                                                \
+    do {                                                                                           \
+        if ((lvl) <= (threshold))                                                                  \
+            log_line((lvl), __VA_ARGS__);                                                          \
+    } while (0)
+
 /* A flood of one kind of line (a peer that floods bad messages, a scan of
  * refused handshakes) must not flood the log: at most LOG_LIMIT_PER_SECOND
  * lines of a kind a second, and the rest told in one line once their second

@@ -172,6 +172,8 @@ void outcome_pend(engine_t *e, request_t *r)
  * oldest first, a bounded number per message. */
 void outcomes_resend(engine_t *e)
 {
+    if (!idmap_count(e->gateways)) /* the common case: nobody asked to confirm */
+        return;
     const principal_t *p = e->peer.principal;
     const void *id = p ? (const void *)p->key : e->peer.rid;
     size_t len = p ? strlen(p->key) : e->peer.rid_len;

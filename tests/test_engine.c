@@ -122,6 +122,17 @@ static void fake_drop_sent(fake_t *f)
     f->n_sent = 0;
 }
 
+/* mizd restarts: a new engine on the same store, what the old one sent
+ * forgotten; mono: the new boot's monotonic clock (0: it goes on). */
+static void fake_restart(fake_t *f, uint64_t mono)
+{
+    engine_destroy(&f->e);
+    fake_drop_sent(f);
+    if (mono)
+        f->mono = mono;
+    fake_start(f);
+}
+
 /* An engine on table (NULL: deadlines.yaml), its commits on a thread of
  * their own when threaded. */
 static int setup_engine(void **state, const char *table, bool threaded)
@@ -358,6 +369,17 @@ static uint64_t expect_copy(fake_t *f, const char *rid, uint64_t tracking, const
     return id;
 }
 
+/* The next message to the worker is ok for delivery id, a duplicate or not. */
+static void expect_ok(fake_t *f, const char *rid, uint64_t id, bool duplicate)
+{
+    wire_msg_t *m = expect(f, rid, "ok");
+    assert_int_equal(msg_uint(m, "delivery"), id);
+    const msgpack_object *dup = wire_get(m, "duplicate");
+    assert_int_equal(dup != NULL, duplicate);
+    assert_true(!dup || (dup->type == MSGPACK_OBJECT_BOOLEAN && dup->via.boolean));
+    wire_msg_destroy(&m);
+}
+
 static void worker_cmd(fake_t *f, const char *rid, const char *type, uint64_t id,
                        const char *outcome, const char *text)
 {
@@ -367,9 +389,7 @@ static void worker_cmd(fake_t *f, const char *rid, const char *type, uint64_t id
         WORKER(f, rid, "type", type, "#delivery", n, "outcome", outcome, "text", text);
     else
         WORKER(f, rid, "type", type, "#delivery", n);
-    wire_msg_t *m = expect(f, rid, "ok");
-    assert_int_equal(msg_uint(m, "delivery"), id);
-    wire_msg_destroy(&m);
+    expect_ok(f, rid, id, false);
 }
 #define ACK(f, rid, id) worker_cmd(f, rid, "ack", id, NULL, NULL)
 #define ANSWER(f, rid, id, outcome, text) worker_cmd(f, rid, "answer", id, outcome, text)
@@ -617,11 +637,8 @@ static void test_recovery(void **state)
     reg(f, "w", "water", "1");
     uint64_t t = submit(f, "c", "drill.overdue");
     uint64_t id = take(f, "w", t, "target", NULL);
-    engine_destroy(&f->e);
-    fake_drop_sent(f);
-    f->mono = 5; /* a new boot: the monotonic clock starts again */
     f->wall += 100;
-    fake_start(f);
+    fake_restart(f, 5); /* a new boot: the monotonic clock starts again */
 
     reg(f, "w2", "water", "1");
     expect_attempt(f, "w2", t, id, 2);
@@ -634,17 +651,6 @@ static void test_recovery(void **state)
     advance(f, 400); /* 500 ms after its creation on the wall clock */
     m = status(f, "c", t);
     assert_true(wire_obj_get(status_delivery(m, id), "overdue")->via.boolean);
-    wire_msg_destroy(&m);
-}
-
-/* The next message to the worker is ok for delivery id, a duplicate or not. */
-static void expect_ok(fake_t *f, const char *rid, uint64_t id, bool duplicate)
-{
-    wire_msg_t *m = expect(f, rid, "ok");
-    assert_int_equal(msg_uint(m, "delivery"), id);
-    const msgpack_object *dup = wire_get(m, "duplicate");
-    assert_int_equal(dup != NULL, duplicate);
-    assert_true(!dup || (dup->type == MSGPACK_OBJECT_BOOLEAN && dup->via.boolean));
     wire_msg_destroy(&m);
 }
 
@@ -676,9 +682,7 @@ static void test_repeated_answer(void **state)
     expect_error(f, "other", "not_held");
     quiet(f, "c"); /* no second outcome */
 
-    engine_destroy(&f->e); /* a restart: the closed request is only in the store */
-    fake_drop_sent(f);
-    fake_start(f);
+    fake_restart(f, 0); /* the closed request is only in the store */
     reg(f, "w", "water", "1");
     WORKER(f, "w", "type", "answer", "#delivery", n, "outcome", "fixed");
     expect_error(f, "w", "unknown_delivery");
@@ -836,10 +840,7 @@ static void test_outcomes_pending(void **state)
         ANSWER(f, "w", id[i], "fixed", "");
     gateway_counts(f, "137", 2, 1); /* the oldest was given up */
     f->offline = NULL;
-    engine_destroy(&f->e);
-    fake_drop_sent(f);
-    f->mono = 7; /* a new boot */
-    fake_start(f);
+    fake_restart(f, 7); /* a new boot */
 
     ping_expect(f, "137", &t[1], 2);
     ping_expect(f, "137", NULL, 0); /* sent lately: not again yet */
@@ -856,9 +857,7 @@ static void test_outcomes_pending(void **state)
     str_is(wire_root(m), "state", "closed");
     wire_msg_destroy(&m);
 
-    engine_destroy(&f->e); /* the confirmations are durable */
-    fake_drop_sent(f);
-    fake_start(f);
+    fake_restart(f, 0); /* the confirmations are durable */
     f->mono += 300, f->wall += 300;
     ping_expect(f, "137", NULL, 0);
 }
@@ -901,10 +900,8 @@ static void test_pipelined_commit(void **state)
     wire_msg_destroy(&m);
     expect_done(f, "c", "pong");
     quiet(f, "c");
-    engine_destroy(&f->e); /* and both are on disk */
-    fake_drop_sent(f);
     f->threaded = false;
-    fake_start(f);
+    fake_restart(f, 0); /* and both are on disk */
     m = status(f, "c", 2);
     str_is(wire_root(m), "state", "open");
     wire_msg_destroy(&m);

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "lmdb_file.h"
+
 #include "store.h"
 
 #define BEFORE 600 /* closed before the scan begins */
@@ -179,10 +181,6 @@ static void test_scan_ended_by_store(void **state)
 
 /* ---- a damaged store ---- */
 
-#define META_TXNID 144     /* in meta page i, at i * page size: MDB_meta's mm_txnid */
-#define META_MAIN_ROOT 128 /* the main table's md_root */
-#define META_FREE_ROOT 80  /* the free-page table's md_root */
-#define META_PSIZE 40      /* the page size (the free table's md_pad) */
 
 static void put_counters(store_t *s, uint64_t tracking)
 {
@@ -224,35 +222,29 @@ static void refused(fixture_t *f, const char *want)
 static uint64_t file_u64(const fixture_t *f, off_t at)
 {
     char path[128];
-    uint64_t v;
     data_path(f, path, sizeof path);
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, &v, sizeof v, at), sizeof v);
-    close(fd);
-    return v;
+    return lmdb_file_u64(path, at);
 }
 
 static void file_put_u64(const fixture_t *f, off_t at, uint64_t v)
 {
     char path[128];
     data_path(f, path, sizeof path);
-    int fd = open(path, O_WRONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, &v, sizeof v, at), sizeof v);
-    close(fd);
+    lmdb_file_put_u64(path, at, v);
 }
 
 static off_t file_psize(const fixture_t *f)
 {
-    return (off_t)(file_u64(f, META_PSIZE) & 0xffffffffu);
+    char path[128];
+    data_path(f, path, sizeof path);
+    return lmdb_page_size(path);
 }
 
-/* The meta page LMDB opens: the one of the higher transaction. */
 static off_t newest_meta(const fixture_t *f)
 {
-    off_t psize = file_psize(f);
-    return file_u64(f, psize + META_TXNID) > file_u64(f, META_TXNID) ? psize : 0;
+    char path[128];
+    data_path(f, path, sizeof path);
+    return lmdb_newest_meta(path);
 }
 
 static void truncate_to(const fixture_t *f, off_t size)

@@ -7,6 +7,7 @@
  * --check-store, which walks a store offline. */
 #define _GNU_SOURCE /* prlimit */
 #include "harness.h"
+#include "lmdb_file.h"
 
 #include <fcntl.h>
 #include <lmdb.h>
@@ -350,10 +351,6 @@ static void test_store_version(void **state)
 
 /* ---- a damaged store ---- */
 
-#define META_TXNID 144     /* in meta page i, at i * page size: MDB_meta's mm_txnid */
-#define META_MAIN_ROOT 128 /* the main table's md_root */
-#define META_FREE_ROOT 80  /* the free-page table's md_root */
-#define META_PSIZE 40      /* the page size (the free table's md_pad) */
 
 /* A store of requests open and closed, two with marked client_refs; the
  * daemon stopped. *open_t and *closed_t: the marked ones. */
@@ -398,35 +395,6 @@ static void copy_store(it_daemon_t *d, const char *name, char *dir, size_t len, 
     snprintf(from, sizeof from, "%s/data.mdb", it_data_dir(d));
     snprintf(path, path_len, "%s/data.mdb", dir);
     copy_file(from, path);
-}
-
-static uint64_t file_u64(const char *path, off_t at)
-{
-    uint64_t v;
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, &v, sizeof v, at), sizeof v);
-    close(fd);
-    return v;
-}
-
-static void file_put_u64(const char *path, off_t at, uint64_t v)
-{
-    int fd = open(path, O_WRONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, &v, sizeof v, at), sizeof v);
-    close(fd);
-}
-
-static off_t page_size(const char *path)
-{
-    return (off_t)(file_u64(path, META_PSIZE) & 0xffffffffu);
-}
-
-static off_t newest_meta(const char *path)
-{
-    off_t psize = page_size(path);
-    return file_u64(path, psize + META_TXNID) > file_u64(path, META_TXNID) ? psize : 0;
 }
 
 /* Replaces the last byte of every copy of mark in the file by 0xff (never
@@ -538,9 +506,9 @@ static void test_damaged_store(void **state)
     mizd_refuses(d, dir, path, "truncated");
 
     copy_store(d, "free-root", dir, sizeof dir, path, sizeof path);
-    uint64_t root = file_u64(path, newest_meta(path) + META_FREE_ROOT);
+    uint64_t root = lmdb_file_u64(path, lmdb_newest_meta(path) + META_FREE_ROOT);
     assert_true(root > 1 && root != UINT64_MAX);
-    assert_int_equal(truncate(path, (off_t)root * page_size(path)), 0);
+    assert_int_equal(truncate(path, (off_t)root * lmdb_page_size(path)), 0);
     mizd_refuses(d, dir, path, "truncated");
 
     copy_store(d, "empty", dir, sizeof dir, path, sizeof path);
@@ -549,12 +517,12 @@ static void test_damaged_store(void **state)
     assert_int_equal(check_store(d, dir, "empty (0 bytes)"), 1);
 
     copy_store(d, "root-1", dir, sizeof dir, path, sizeof path);
-    file_put_u64(path, newest_meta(path) + META_MAIN_ROOT, 1);
+    lmdb_file_put_u64(path, lmdb_newest_meta(path) + META_MAIN_ROOT, 1);
     mizd_refuses(d, dir, path, "the main table's root (newest meta page) is page 1");
 
     copy_store(d, "older-meta", dir, sizeof dir, path, sizeof path);
-    off_t newest = newest_meta(path), older = newest ? 0 : page_size(path);
-    file_put_u64(path, older + META_TXNID, file_u64(path, newest + META_TXNID) + 1);
+    off_t newest = lmdb_newest_meta(path), older = newest ? 0 : lmdb_page_size(path);
+    lmdb_file_put_u64(path, older + META_TXNID, lmdb_file_u64(path, newest + META_TXNID) + 1);
     /* the meta pages disagree on the file's length, or the older one leads
      * to lower counters: either way */
     mizd_refuses(d, dir, path, "a damaged meta page");
