@@ -20,21 +20,17 @@
 /* Appends r's record (and its client_ref, the first time) to the batch. */
 static void commit_encode(engine_t *e, request_t *r)
 {
-    msgpack_packer pk;
-    msgpack_sbuffer_clear(&e->scratch);
-    msgpack_packer_init(&pk, &e->scratch, msgpack_sbuffer_write);
-    record_pack(e, &pk, r);
     /* with copies out, or its outcome not confirmed, it stays with the open ones */
     bool closing = r->closed && !r->open && !r->outcome_pending;
     char k[ENGINE_REF_KEY_MAX];
     size_t n = r->client_ref && (!r->ref_stored || closing) ? request_ref_key(r, k) : 0;
     if (r->client_ref && !r->ref_stored)
         batch_put_ref(&e->batch, k, n, r->tracking, r->created);
-    if (closing)
-        batch_put_closed(&e->batch, r->tracking, r->closed, r->client_ref ? k : NULL, n,
-                         e->scratch.data, e->scratch.size);
-    else
-        batch_put_open(&e->batch, r->tracking, e->scratch.data, e->scratch.size);
+    msgpack_packer *pk =
+        closing ? batch_closed_begin(&e->batch, r->tracking, r->closed, r->client_ref ? k : NULL, n)
+                : batch_open_begin(&e->batch, r->tracking);
+    record_pack(e, pk, r); /* in place: no copy of the record */
+    batch_record_end(&e->batch);
 }
 
 /* Seals the dirty requests and the outbox into the batch and starts it. */

@@ -66,6 +66,7 @@ void batch_init(batch_t *b)
 {
     memset(b, 0, sizeof *b);
     msgpack_sbuffer_init(&b->ops);
+    msgpack_packer_init(&b->pk, &b->ops, msgpack_sbuffer_write);
 }
 
 void batch_clear(batch_t *b)
@@ -81,21 +82,36 @@ void batch_fini(batch_t *b)
     msgpack_sbuffer_destroy(&b->ops);
 }
 
-void batch_put_open(batch_t *b, uint64_t tracking, const void *rec, size_t len)
+/* The record's length comes first; it is written once the record is. */
+static msgpack_packer *batch_record_begin(batch_t *b)
+{
+    uint32_t len = 0;
+    batch_write(b, &len, sizeof len);
+    b->record_at = b->ops.size;
+    return &b->pk;
+}
+
+msgpack_packer *batch_open_begin(batch_t *b, uint64_t tracking)
 {
     batch_op(b, OP_OPEN);
     batch_u64(b, tracking);
-    batch_bytes(b, rec, len);
+    return batch_record_begin(b);
 }
 
-void batch_put_closed(batch_t *b, uint64_t tracking, uint64_t closed_at, const char *ref,
-                      size_t ref_len, const void *rec, size_t len)
+msgpack_packer *batch_closed_begin(batch_t *b, uint64_t tracking, uint64_t closed_at,
+                                   const char *ref, size_t ref_len)
 {
     batch_op(b, OP_CLOSED);
     batch_u64(b, tracking);
     batch_u64(b, closed_at);
     batch_bytes(b, ref ? ref : "", ref ? ref_len : 0);
-    batch_bytes(b, rec, len);
+    return batch_record_begin(b);
+}
+
+void batch_record_end(batch_t *b)
+{
+    uint32_t len = (uint32_t)(b->ops.size - b->record_at);
+    memcpy(b->ops.data + b->record_at - sizeof len, &len, sizeof len);
 }
 
 void batch_put_ref(batch_t *b, const char *ref, size_t ref_len, uint64_t tracking,

@@ -28,6 +28,8 @@ typedef struct writer writer_t;
 /* A batch: the ops to commit, in order, then the counters. */
 typedef struct {
     msgpack_sbuffer ops;
+    msgpack_packer pk; /* over ops: a record is packed in place */
+    size_t record_at;  /* where the record being packed begins, after its length */
     store_counters_t counters;
     size_t n_ops;
     /* the outcome, once done */
@@ -38,9 +40,12 @@ typedef struct {
 void batch_init(batch_t *b);
 void batch_clear(batch_t *b);
 void batch_fini(batch_t *b);
-void batch_put_open(batch_t *b, uint64_t tracking, const void *rec, size_t len);
-void batch_put_closed(batch_t *b, uint64_t tracking, uint64_t closed_at, const char *ref,
-                      size_t ref_len, const void *rec, size_t len);
+/* An op on a request: the caller packs its record through the packer
+ * returned, in place, then calls batch_record_end. */
+msgpack_packer *batch_open_begin(batch_t *b, uint64_t tracking);
+msgpack_packer *batch_closed_begin(batch_t *b, uint64_t tracking, uint64_t closed_at,
+                                   const char *ref, size_t ref_len);
+void batch_record_end(batch_t *b);
 void batch_put_ref(batch_t *b, const char *ref, size_t ref_len, uint64_t tracking,
                    uint64_t created);
 

@@ -470,7 +470,8 @@ miz_worker_t *miz_worker_new(void *zctx, const char *endpoint, const miz_worker_
     bool ok = w->agency && (!o->name || w->name) && (!o->n_topics || w->topics);
     for (size_t i = 0; ok && i < o->n_topics; i++, w->n_topics++)
         ok = (w->topics[i] = strdup(o->topics[i])) != NULL;
-    if (!ok || conn_init(&w->conn, zctx, endpoint, false, NULL, o->curve) < 0 || worker_register(w) < 0) {
+    if (!ok || conn_init(&w->conn, zctx, endpoint, false, NULL, o->curve) < 0 ||
+        worker_register(w) < 0) {
         int e = errno;
         miz_worker_destroy(&w);
         errno = e;
