@@ -1240,7 +1240,7 @@ static int bench_commits(const char *dir, stats_t *st)
 {
     char data[PATH_MAX + 16], err[256], rec[FLOOR_RECORD];
     snprintf(data, sizeof data, "%s/floor", dir);
-    store_t *s = store_open(data, err, sizeof err);
+    store_t *s = store_open(&(store_conf_t){.kind = STORE_LMDB, .dir = data}, err, sizeof err);
     uint64_t *t = malloc(2 * FLOOR_REQUESTS * sizeof *t);
     store_counters_t next = {1, 1, 1};
     int rc = !s ? fail("%s", err) : !t ? fail("out of memory") : 0;

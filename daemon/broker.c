@@ -6,7 +6,8 @@
  * both ROUTERs in turns (one commit per turn), fires the deadline timer and
  * the heartbeat tick, gives snapshots their parts, and carries a reload and
  * a clean stop to the engine. A turn reads both sockets, whichever woke the
- * loop: a turn per socket would cost two fsyncs where one does. */
+ * loop: a turn per socket would cost two fsyncs where one does. A standby
+ * (role.h) has no engine and no sockets until it takes the store's lease. */
 #include "broker.h"
 
 #include <errno.h>
@@ -14,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "auth.h"
 #include "clock.h"
 #include "engine.h"
+#include "role.h"
 #include "zev.h"
 
 #define RECV_BATCH 256      /* messages per socket per pass of a turn */
@@ -31,7 +34,12 @@
 
 struct broker {
     struct event_base *base;
-    engine_t *engine;
+    engine_t *engine; /* NULL while standby */
+    role_t *role;
+    /* a standby's, for its engine once it takes over */
+    table_t *table;
+    store_t *store;
+    broker_opts_t opts;
     /* what the sockets and store were opened with: a reload keeps them
      * (NULL: the command line set it) */
     char *clients_endpoint, *workers_endpoint, *events_endpoint, *data_dir;
@@ -102,9 +110,21 @@ static void broker_schedule_deadline(broker_t *b)
     b->timer_at = due;
 }
 
+/* Another mizd took the lease: nothing more goes out, and mizd stops. */
+static void broker_step_down(broker_t *b)
+{
+    char what[256];
+    role_deposed(b->role);
+    role_describe(b->role, what, sizeof what);
+    BLOG(b, LOG_ERROR, "%s: stopping without a word more to anyone", what);
+    event_base_loopbreak(b->base);
+}
+
 static void broker_turn_end(broker_t *b)
 {
     engine_turn_end(b->engine);
+    if (engine_deposed(b->engine) && role_state(b->role) != ROLE_DEPOSED)
+        broker_step_down(b);
     broker_schedule_deadline(b);
     if (engine_snapshots_pending(b->engine))
         event_active(b->snapshot_ev, 0, 0);
@@ -388,6 +408,34 @@ static int broker_bind(broker_t *b, const broker_conf_t *conf, const broker_opts
     return 0;
 }
 
+/* The lease is ours: recover, bind, serve. */
+static int broker_on_lease(void *arg, const store_lease_t *lease, uint64_t until, char *err,
+                           size_t errlen)
+{
+    broker_t *b = arg;
+    engine_io_t io = {.send = broker_send, .now = broker_now, .ctx = b, .threaded_commit = true};
+    bool shared = b->store && store_shared(b->store);
+    uint64_t lease_ms = table_conf(b->table)->lease_ms;
+    table_t *table = b->table;
+    b->table = NULL;
+    b->engine = engine_new(table, b->store, b->auth, &io, b->log_level, err, errlen);
+    b->store = NULL; /* the engine's, even when it failed */
+    if (!b->engine)
+        return -1;
+    if (shared)
+        engine_lease(b->engine, lease->epoch, lease_ms, until);
+    return broker_bind(b, engine_conf(b->engine), &b->opts, err, errlen);
+}
+
+/* Who this mizd is to the others sharing its store. */
+static void broker_holder(const broker_conf_t *conf, char *buf, size_t len)
+{
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) < 0)
+        snprintf(host, sizeof host, "unknown");
+    snprintf(buf, len, "%s@%s:%ld", conf->name, host, (long)getpid());
+}
+
 broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_t *opts,
                      char *err, size_t errlen)
 {
@@ -399,6 +447,8 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
         return NULL;
     }
     b->base = base;
+    b->table = table;
+    b->opts = *opts;
     b->heartbeat_ms = conf->heartbeat_ms;
     b->max_message = conf->max_message;
     b->log_level = opts->log_level;
@@ -412,22 +462,24 @@ broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_
     const char *eep = opts->events_endpoint ? opts->events_endpoint : conf->events_endpoint;
     b->secure_clients = curve_for(conf, cep);
     b->secure_workers = curve_for(conf, wep);
-    store_t *store = NULL;
-    const char *dir = opts->data_dir ? opts->data_dir : conf->data_dir;
+    store_conf_t sc = {
+        .kind = opts->store_dsn ? STORE_POSTGRES : conf->store_kind,
+        .dir = opts->data_dir ? opts->data_dir : conf->data_dir,
+        .dsn = opts->store_dsn ? opts->store_dsn : conf->store_dsn,
+    };
+    char holder[256];
+    broker_holder(conf, holder, sizeof holder);
     if (!(b->zctx = zmq_ctx_new())) {
         snprintf(err, errlen, "out of memory");
     } else if ((b->secure_clients || b->secure_workers || curve_for(conf, eep)) &&
                !(b->auth = auth_new(b->zctx, base, &conf->security, b->log_level, err, errlen))) {
-    } else if (!opts->memory && !(store = store_open(dir, err, errlen))) {
-    } else {
-        engine_io_t io = {.send = broker_send, .now = broker_now, .ctx = b,
-                          .threaded_commit = true};
-        b->engine = engine_new(table, store, b->auth, &io, b->log_level, err, errlen);
-        table = NULL; /* the engine's, even when it failed */
-        if (b->engine && broker_bind(b, conf, opts, err, errlen) == 0)
-            return b;
+    } else if (!opts->memory && !(b->store = store_open(&sc, err, errlen))) {
+    } else if (!(b->role = role_new(base, b->store, holder, conf->lease_ms, b->log_level,
+                                    broker_on_lease, b))) {
+        snprintf(err, errlen, "out of memory");
+    } else if (role_start(b->role, err, errlen) >= 0) {
+        return b;
     }
-    table_destroy(&table);
     broker_destroy(&b);
     return NULL;
 }
@@ -454,6 +506,11 @@ int broker_reload(broker_t *b, table_t *table, char *err, size_t errlen)
     if (b->heartbeat_ms != new->heartbeat_ms || b->max_message != new->max_message)
         BLOG(b, LOG_WARN, "reload: heartbeat stays %llu ms and max_message %zu bytes until mizd "
                           "restarts", (unsigned long long)b->heartbeat_ms, b->max_message);
+    if (!b->engine) { /* a standby serves with the newest table once it takes over */
+        table_destroy(&b->table);
+        b->table = table;
+        return 0;
+    }
     engine_reload(b->engine, table);
     if (b->events_monitor && (lost & 1u << KEY_DASHBOARD))
         broker_events_reopen(b); /* first: the events of the turn below are not for it */
@@ -476,7 +533,7 @@ static void broker_on_stop_check(evutil_socket_t fd, short what, void *arg)
 
 void broker_stop(broker_t *b)
 {
-    if (b->stopping) {
+    if (b->stopping || !b->engine) {
         event_base_loopbreak(b->base);
         return;
     }
@@ -491,10 +548,13 @@ void broker_stop(broker_t *b)
 
 void broker_stats(const broker_t *b, broker_stats_t *st)
 {
-    engine_stats_t es;
-    engine_stats(b->engine, &es);
+    engine_stats_t es = {0};
+    if (b->engine)
+        engine_stats(b->engine, &es);
     *st = (broker_stats_t){.open_requests = es.open_requests, .workers = es.workers,
                            .store_failed = es.store_failed};
+    role_describe(b->role, st->role, sizeof st->role);
+    st->deposed = role_state(b->role) == ROLE_DEPOSED;
 }
 
 static void broker_event_free(struct event **ev)
@@ -516,7 +576,7 @@ void broker_destroy(broker_t **bp)
     broker_t *b = *bp;
     if (!b)
         return;
-    if (b->engine && b->workers) {
+    if (b->engine && b->workers && !engine_deposed(b->engine)) {
         engine_drain(b->engine); /* what the last commits promised goes out */
         engine_say_goodbye(b->engine);
     }
@@ -542,6 +602,9 @@ void broker_destroy(broker_t **bp)
     if (b->zctx)
         zmq_ctx_term(b->zctx);
     engine_destroy(&b->engine);
+    role_destroy(&b->role);
+    table_destroy(&b->table);
+    store_destroy(&b->store);
     free(b->clients_endpoint);
     free(b->workers_endpoint);
     free(b->events_endpoint);

@@ -22,11 +22,13 @@ typedef struct {
     const char *events_endpoint;
     log_level_t log_level;
     const char *data_dir; /* overrides the table's when not NULL */
+    const char *store_dsn; /* a PostgreSQL store, overriding the table's */
     bool memory;          /* no store: a restart forgets everything (tests, benchmarks) */
 } broker_opts_t;
 
-/* Binds the sockets and takes ownership of table. NULL on failure, with the
- * reason in err. */
+/* Opens the store and takes ownership of table; binds the sockets at once,
+ * or, as a standby of a shared store, once it takes the lease (role.h).
+ * NULL on failure, with the reason in err. */
 broker_t *broker_new(struct event_base *base, table_t *table, const broker_opts_t *opts,
                      char *err, size_t errlen);
 /* Routes new submissions by table (taking ownership of it); open requests
@@ -45,6 +47,8 @@ typedef struct {
     size_t open_requests;
     size_t workers;
     bool store_failed;
+    bool deposed;   /* another mizd took the lease: mizd must stop */
+    char role[256]; /* role.h: active, standby or deposed, and since when */
 } broker_stats_t;
 
 void broker_stats(const broker_t *broker, broker_stats_t *stats);

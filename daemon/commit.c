@@ -53,6 +53,7 @@ static void commit_start(engine_t *e)
     }
     e->dirty_tail = &e->dirty;
     e->batch.counters = e->next;
+    e->commit_began = e->now;
     msgpack_sbuffer tmp = e->sealed; /* empty: nothing is in flight */
     e->sealed = e->outbox;
     e->outbox = tmp;
@@ -91,10 +92,31 @@ static void commit_failed(engine_t *e, const char *why)
     e->store_failed = true;
 }
 
+/* Whether the lease wants renewing: a third of it has passed. */
+static bool commit_lease_due(const engine_t *e)
+{
+    return e->shared && e->now + e->lease_ms * 2 / 3 >= e->lease_until;
+}
+
+bool commit_lease_renewal(const engine_t *e, uint64_t *at)
+{
+    if (!e->shared || e->deposed || writer_busy(e->writer))
+        return false; /* the commit in flight renews it: its landing is a turn */
+    *at = e->lease_until - e->lease_ms * 2 / 3;
+    return true;
+}
+
 /* The batch landed (or failed): its outbox goes out, or everything waits. */
 static void commit_finish(engine_t *e)
 {
     store_status_t st = e->batch.status;
+    if (st == STORE_DEPOSED) {
+        if (!e->deposed)
+            LOG(e, LOG_ERROR, "deposed: %s; sending nothing more", e->batch.err);
+        e->deposed = true;
+        commit_undo(e);
+        return;
+    }
     if (st == STORE_RETRY) {
         LOG(e, LOG_INFO, "store map grown: %s", e->batch.err);
         commit_undo(e);
@@ -108,6 +130,8 @@ static void commit_finish(engine_t *e)
     if (e->store_failed)
         LOG(e, LOG_WARN, "store writes again; accepting submissions");
     e->store_failed = false;
+    if (e->shared)
+        e->lease_until = e->commit_began + e->lease_ms;
     for (size_t i = 0; i < e->n_committing; i++) {
         request_t *r = e->committing[i];
         r->committing = false;
@@ -133,16 +157,17 @@ static void commit_forget_dirty(engine_t *e)
  * flight, the staged changes start their commit (inline: and land at once),
  * or, with nothing to write, the staged outbox goes out (nothing it says can
  * depend on a commit still in flight). A failed commit is tried again on the
- * next turn, not at once. */
+ * next turn, not at once. With a shared store, a lease due for renewal is a
+ * commit too, even an empty one, and the outbox waits for it. */
 void commit_advance(engine_t *e)
 {
     for (;;) {
         workers_reap(e); /* what dropped workers held is queued again, in flight or not */
-        if (writer_busy(e->writer))
+        if (writer_busy(e->writer) || e->deposed)
             return;
         if (!e->store)
             commit_forget_dirty(e);
-        if (!e->dirty) {
+        if (!e->dirty && !commit_lease_due(e)) {
             outbox_flush(e, &e->outbox);
             if (!e->dead)
                 return;

@@ -137,6 +137,19 @@ const broker_conf_t *engine_conf(const engine_t *e)
     return e->conf;
 }
 
+void engine_lease(engine_t *e, uint64_t epoch, uint64_t lease_ms, uint64_t until)
+{
+    e->shared = true;
+    e->epoch = epoch;
+    e->lease_ms = lease_ms;
+    e->lease_until = until;
+}
+
+bool engine_deposed(const engine_t *e)
+{
+    return e->deposed;
+}
+
 void engine_stats(const engine_t *e, engine_stats_t *st)
 {
     *st = (engine_stats_t){.open_requests = e->open_requests, .store_failed = e->store_failed};

@@ -94,6 +94,14 @@ void engine_reload(engine_t *engine, table_t *table);
  * grants their agency: what they held is offered again. Within a turn. */
 void engine_drop_revoked(engine_t *engine);
 
+/* The lease of a shared store this engine holds (store_lease_take, docs/ha.md):
+ * every commit checks epoch and renews it for lease_ms; it surely holds
+ * until the monotonic ms until. */
+void engine_lease(engine_t *engine, uint64_t epoch, uint64_t lease_ms, uint64_t until);
+/* Whether another mizd took the lease: this engine sends nothing more and
+ * must stop. */
+bool engine_deposed(const engine_t *engine);
+
 /* Refuses new submissions ("unavailable") from now on. */
 void engine_stop(engine_t *engine);
 /* The monotonic ms of the last command that was work (not a heartbeat). */

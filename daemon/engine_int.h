@@ -239,6 +239,15 @@ struct engine {
     request_t **committing;  /* the requests of the batch in flight */
     size_t n_committing, cap_committing;
     char commit_err[256];    /* why the last commit failed */
+    /* The lease of a shared store (docs/ha.md): every commit checks its
+     * epoch and renews it, an idle engine commits nothing to renew it, and
+     * nothing goes out while it may have lapsed. lease_until is when it
+     * surely still holds: the start of the last commit that renewed it,
+     * plus lease_ms (the store's expiry counts from later). */
+    bool shared;
+    uint64_t epoch;         /* 0: not shared */
+    uint64_t lease_ms, lease_until, commit_began; /* monotonic ms */
+    bool deposed;           /* another mizd took the lease: nothing more goes out */
     bool out_promise; /* the message being built tells of state that must be durable */
     uint64_t check_budget; /* engine_check runs when its cost fits (check.c) */
     log_limit_t error_lines, forbidden_lines;
@@ -374,6 +383,9 @@ int recovery_run(engine_t *e, char *err, size_t errlen);
 
 /* ---- commit.c: the group commit and the purge ---- */
 void commit_advance(engine_t *e);
+/* When the lease of a shared store wants renewing (monotonic ms), if an
+ * engine_next_deadline must wake for it. */
+bool commit_lease_renewal(const engine_t *e, uint64_t *at);
 void commit_purge(engine_t *e);
 
 /* ---- peer.c: what the engine remembers of peers ---- */

@@ -119,5 +119,11 @@ void engine_expire(engine_t *e)
 
 bool engine_next_deadline(const engine_t *e, uint64_t *at)
 {
-    return dl_heap_next(e->heap, at);
+    uint64_t renew;
+    bool any = dl_heap_next(e->heap, at);
+    if (!commit_lease_renewal(e, &renew))
+        return any;
+    if (!any || renew < *at)
+        *at = renew;
+    return true;
 }

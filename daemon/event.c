@@ -58,6 +58,7 @@ static void event_publish_transition(engine_t *e, const request_t *r, const deli
     event_begin(e, &m);
     wire_map_uint(&m, "seq", e->next.event++);
     wire_map_uint(&m, "run", e->run);
+    wire_map_uint(&m, "epoch", e->epoch);
     wire_map_cstr(&m, "event", miz_event_names[type]);
     wire_map_uint(&m, "at", e->now_wall);
     wire_map_uint(&m, "tracking", r->tracking);
@@ -123,6 +124,7 @@ void event_publish_counters(engine_t *e)
     event_begin(e, &m);
     wire_map_uint(&m, "seq", e->next.event - 1);
     wire_map_uint(&m, "run", e->run);
+    wire_map_uint(&m, "epoch", e->epoch);
     wire_map_uint(&m, "at", e->now_wall);
     wire_map_uint(&m, "open_requests", e->open_requests);
     msgpack_pack_array(wire_map_key(&m, "agencies"), e->n_agencies);

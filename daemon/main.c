@@ -1,8 +1,9 @@
 /* mizd: the miz broker daemon. Parses the command line, loads the routing
  * table and runs the broker in one libevent loop: SIGHUP reloads the table,
  * SIGINT or SIGTERM stop it cleanly. Under systemd it says so (notify.h):
- * READY once its sockets are bound and its state recovered, a watchdog ping
- * from the loop itself, RELOADING and STOPPING. */
+ * READY once it serves or waits as a standby (STATUS= says which), a
+ * watchdog ping from the loop itself, RELOADING and STOPPING. A mizd that
+ * another took the store's lease from exits with EXIT_DEPOSED. */
 #include <event2/event.h>
 #include <getopt.h>
 #include <limits.h>
@@ -27,11 +28,13 @@
 #define STATUS_EVERY_US 5000000 /* STATUS= when there is no watchdog to ride on */
 #define MAX_CALLBACKS_PER_POLL 8 /* then timers, signals and the other sockets get a look */
 #define RELOAD_TIMEOUT_MS 60000 /* --reload: under systemd's default TimeoutStartSec (90 s) */
+#define EXIT_DEPOSED 3 /* another mizd took the lease: systemd starts this one again, a standby */
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mizd [-c FILE] [--data-dir DIR | --memory] [--clients ENDPOINT]\n"
+            "usage: mizd [-c FILE] [--data-dir DIR | --store-dsn DSN | --memory]\n"
+            "            [--clients ENDPOINT]\n"
             "            [--workers ENDPOINT] [--events ENDPOINT] [--log-level LEVEL]\n"
             "       mizd --check FILE\n"
             "       mizd [-c FILE] --check-store DIR\n"
@@ -39,6 +42,8 @@ static void usage(FILE *out)
             "\n"
             "  -c, --config FILE     routing table (default " DEFAULT_CONFIG ")\n"
             "      --data-dir DIR    where the store lives (overrides the table's data_dir)\n"
+            "      --store-dsn DSN   keep the store in PostgreSQL (a libpq connection\n"
+            "                        string), shared with standby mizd (docs/ha.md)\n"
             "      --memory          keep no store: a restart forgets every request\n"
             "                        (for tests and benchmarks only)\n"
             "      --clients EP      endpoint for intake gateways (overrides the table)\n"
@@ -146,8 +151,9 @@ static void notify_status(daemon_t *d, const char *state)
 {
     broker_stats_t st;
     broker_stats(d->broker, &st);
-    notify_send(d->notify, "%sSTATUS=%zu open requests, %zu workers%s", state, st.open_requests,
-                st.workers, st.store_failed ? ", store failing: refusing submissions" : "");
+    notify_send(d->notify, "%sSTATUS=%s; %zu open requests, %zu workers%s", state, st.role,
+                st.open_requests, st.workers,
+                st.store_failed ? ", store failing: refusing submissions" : "");
 }
 
 /* Rides the loop, so a loop stuck anywhere stops the pings. */
@@ -203,6 +209,7 @@ int main(int argc, char **argv)
         {"data-dir", required_argument, NULL, 'd'}, {"memory", no_argument, NULL, 'm'},
         {"version", no_argument, NULL, 'V'},       {"events", required_argument, NULL, 'E'},
         {"reload", required_argument, NULL, 'r'},  {"check-store", required_argument, NULL, 'S'},
+        {"store-dsn", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     const char *config = DEFAULT_CONFIG, *check = NULL, *reload_pid = NULL, *check_store = NULL;
@@ -218,6 +225,7 @@ int main(int argc, char **argv)
         case 'r': reload_pid = optarg; break;
         case 'S': check_store = optarg; break;
         case 'd': opts.data_dir = optarg; break;
+        case 'D': opts.store_dsn = optarg; break;
         case 'm': opts.memory = true; break;
         case 'l':
             if (log_level_parse(optarg, &opts.log_level) < 0) {
@@ -315,6 +323,8 @@ int main(int argc, char **argv)
     if (d.notify)
         notify_status(&d, "READY=1\n");
     event_base_dispatch(base);
+    broker_stats_t st;
+    broker_stats(d.broker, &st);
     broker_destroy(&d.broker);
     if (status)
         event_free(status);
@@ -324,5 +334,5 @@ int main(int argc, char **argv)
     notify_destroy(&d.notify);
     if (d.level >= LOG_INFO)
         log_line(LOG_INFO, "stopped");
-    return 0;
+    return st.deposed ? EXIT_DEPOSED : 0;
 }

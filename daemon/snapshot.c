@@ -52,6 +52,7 @@ static void snapshot_send(snapshot_t *s, bool done)
     wire_map_uint(m, "part", s->parts++);
     wire_map_uint(m, "seq", s->seq);
     wire_map_uint(m, "run", e->run);
+    wire_map_uint(m, "epoch", e->epoch);
     wire_map_bool(m, "done", done);
     msgpack_pack_array(wire_map_key(m, "requests"), s->n);
     for (size_t i = 0; i < s->n; i++) {

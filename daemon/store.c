@@ -1,62 +1,29 @@
-/* store: the broker's durable state in LMDB (see store.h and docs/storage.md).
- *
- * Five named tables in one environment:
- *   meta    "version" -> u32, "counters" -> next tracking, delivery, event
- *   open    tracking -> record of an open request
- *   closed  tracking -> record of a closed request
- *   expiry  closed_at, tracking -> client_ref (may be empty): purge order
- *   refs    client_ref -> tracking, first use
- * Numbers in keys and values are big-endian, so keys sort numerically. */
-#include "store_int.h"
+/* store: one interface to the kinds of store (store.h), each in files of
+ * its own behind store_backend.h: LMDB, the embedded default of a single
+ * server, and PostgreSQL, for a province past one server. The broker asks
+ * this file; this file asks the store it opened. */
+#include "store_backend.h"
 
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
+#include <stdio.h>
 
-#define INITIAL_MAP (4ull << 30) /* address space, not disk: grows when full */
-#define STORE_FULL_MARGIN (1u << 20) /* less free than this after a short write: disk full */
-
-const char *const store_db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
-
-void store_be64(unsigned char *p, uint64_t v)
+store_t *store_open(const store_conf_t *c, char *err, size_t errlen)
 {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
+    switch (c->kind) {
+    default:
+        return store_lmdb_open(c->dir, err, errlen);
+    }
 }
 
-uint64_t store_get_be64(const unsigned char *p)
+void store_destroy(store_t **sp)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
+    if (*sp)
+        (*sp)->ops->destroy(*sp);
+    *sp = NULL;
 }
 
-bool store_counters_decode(const void *val, size_t len, store_counters_t *next)
+const char *store_path(const store_t *s)
 {
-    const unsigned char *v = val;
-    if (len != 16 && len != 24)
-        return false;
-    next->tracking = store_get_be64(v);
-    next->delivery = store_get_be64(v + 8);
-    next->event = len == 24 ? store_get_be64(v + 16) : 1;
-    return true;
-}
-
-int store_fail_into(store_t *s, char *buf, size_t len, int rc, const char *what)
-{
-    snprintf(buf, len, "%s: %s%s%s", s->path, what, *what ? ": " : "", mdb_strerror(rc));
-    return rc;
-}
-
-int store_fail(store_t *s, int rc, const char *what)
-{
-    return store_fail_into(s, s->err, sizeof s->err, rc, what);
+    return s->path;
 }
 
 const char *store_error(const store_t *s)
@@ -69,561 +36,106 @@ const char *store_write_error(const store_t *s)
     return s->werr;
 }
 
-const char *store_path(const store_t *s)
-{
-    return s->path;
-}
-
-/* Opens every table; on a new, empty environment creates them and writes
- * the version. Anything else that is not our version is refused. */
-static int store_open_tables(store_t *s)
-{
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc)
-        return store_fail(s, rc, "cannot begin a transaction");
-    MDB_dbi main_dbi;
-    MDB_stat st;
-    MDB_val key = {7, "version"}, val;
-    bool fresh = false;
-    if ((rc = mdb_dbi_open(txn, NULL, 0, &main_dbi)) || (rc = mdb_stat(txn, main_dbi, &st)))
-        goto fail;
-    rc = mdb_dbi_open(txn, store_db_names[DB_META], 0, &s->dbi[DB_META]);
-    if (rc == MDB_NOTFOUND && st.ms_entries == 0) {
-        fresh = true;
-    } else if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
-        mdb_txn_abort(txn);
-        snprintf(s->err, sizeof s->err, "%s: an LMDB file, but not a miz store", s->path);
-        return -1;
-    } else if (rc) {
-        goto fail;
-    }
-    for (int i = 0; i < DB_COUNT; i++)
-        if ((rc = mdb_dbi_open(txn, store_db_names[i], fresh ? MDB_CREATE : 0, &s->dbi[i])))
-            goto fail;
-    if (fresh) {
-        unsigned char v[4] = {0, 0, 0, STORE_VERSION};
-        val = (MDB_val){sizeof v, v};
-        if ((rc = mdb_put(txn, s->dbi[DB_META], &key, &val, 0)))
-            goto fail;
-    } else if ((rc = mdb_get(txn, s->dbi[DB_META], &key, &val))) {
-        goto fail;
-    } else {
-        const unsigned char *v = val.mv_data;
-        uint32_t version = val.mv_size == 4 ? (uint32_t)v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3]
-                                            : 0;
-        if (version != STORE_VERSION) {
-            mdb_txn_abort(txn);
-            snprintf(s->err, sizeof s->err,
-                     "%s: store version %u; this mizd reads version %d only", s->path, version,
-                     STORE_VERSION);
-            return -1;
-        }
-    }
-    if ((rc = mdb_txn_commit(txn)))
-        return store_fail(s, rc, "cannot open the tables");
-    return 0;
-fail:
-    mdb_txn_abort(txn);
-    return store_fail(s, rc, "cannot open the tables");
-}
-
-/* Its cursors and read transaction; the scan itself stays, ended. */
-static void store_scan_release(store_scan_t *sc)
-{
-    mdb_cursor_close(sc->open);
-    mdb_cursor_close(sc->closed);
-    mdb_txn_abort(sc->txn);
-    sc->ended = true;
-}
-
-/* A scan's read transaction keeps LMDB from growing the map or closing the
- * environment: the scan ends, and its reader asks again. */
-static void store_end_scans(store_t *s)
-{
-    while (s->scans) {
-        store_scan_t *sc = s->scans;
-        s->scans = sc->next;
-        store_scan_release(sc);
-    }
-}
-
-static void store_env_close(store_t *s)
-{
-    store_end_scans(s);
-    if (s->txn)
-        mdb_txn_abort(s->txn);
-    s->txn = NULL;
-    if (s->env)
-        mdb_env_close(s->env);
-    s->env = NULL;
-}
-
-/* Opens the environment; on failure leaves none (s->env NULL). */
-static int store_env_open(store_t *s)
-{
-    int rc;
-    /* what LMDB would fault or assert on, or open as the wrong snapshot */
-    if (store_file_check(s->path, s->err, sizeof s->err) < 0)
-        return -1;
-    if ((rc = mdb_env_create(&s->env))) {
-        s->env = NULL;
-        return store_fail(s, rc, "");
-    }
-    if ((rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS)) ||
-        (rc = mdb_env_set_mapsize(s->env, s->map_size)) ||
-        /* NOTLS: a scan's read transaction lives on while the same thread
-         * reads and writes in others */
-        (rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0640))) {
-        store_fail(s, rc, rc == MDB_INVALID ? "not a miz store, or corrupt" : "cannot open");
-        store_env_close(s);
-        return rc;
-    }
-    MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
-        s->map_size = info.me_mapsize;
-    if ((rc = store_open_tables(s)))
-        store_env_close(s);
-    return rc;
-}
-
-/* After a failure that left no usable environment (MDB_PANIC, or a reopen
- * that failed), every use tries to open it again. */
-static int store_env_ready(store_t *s)
-{
-    return s->env || store_env_open(s) == 0 ? 0 : -1;
-}
-
-/* LMDB lets several processes share an environment; two brokers on one
- * store would hand out the same tracking numbers. */
-static int store_lock_dir(store_t *s, char *err, size_t errlen)
-{
-    char path[sizeof s->dir + 16];
-    snprintf(path, sizeof path, "%s/mizd.lock", s->dir);
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (s->lock_fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        char pid[32] = "";
-        ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        snprintf(err, errlen, "%s: the store is in use by another mizd%s%s", path,
-                 *pid ? ", pid " : "", pid);
-        return -1;
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* Every table but open walked (recovery reads that one), the counters
- * checked against what the tables hold: a damaged store is refused now,
- * not with a SIGBUS at the first submission, nor by handing out a number
- * again. */
-static int store_open_check(store_t *s)
-{
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return store_fail(s, rc, "cannot read"), -1;
-    store_walk_t w = {.path = s->path, .txn = txn, .dbi = s->dbi};
-    rc = store_walk(s->env, &w);
-    mdb_txn_abort(txn);
-    if (rc < 0)
-        snprintf(s->err, sizeof s->err, "%s", w.err);
-    return rc;
-}
-
-store_t *store_open(const char *dir, char *err, size_t errlen)
-{
-    store_t *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    s->map_size = INITIAL_MAP;
-    s->lock_fd = -1;
-    snprintf(s->dir, sizeof s->dir, "%s", dir);
-    snprintf(s->path, sizeof s->path, "%s/data.mdb", dir);
-    if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create the data directory %s: %s", dir, strerror(errno));
-        free(s);
-        return NULL;
-    }
-    if (store_lock_dir(s, err, errlen) < 0) {
-        store_destroy(&s);
-        return NULL;
-    }
-    if (store_env_open(s) != 0 || store_open_check(s) < 0) {
-        snprintf(err, errlen, "%s", s->err);
-        store_destroy(&s);
-        return NULL;
-    }
-    return s;
-}
-
-void store_destroy(store_t **sp)
-{
-    store_t *s = *sp;
-    if (!s)
-        return;
-    store_env_close(s);
-    if (s->lock_fd >= 0)
-        close(s->lock_fd);
-    free(s);
-    *sp = NULL;
-}
-
-/* ---- reading ---- */
-
-static int store_read_begin(store_t *s, MDB_txn **txn)
-{
-    if (store_env_ready(s) < 0)
-        return -1;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
-    return rc ? (store_fail(s, rc, "cannot read"), -1) : 0;
-}
-
 int store_counters(store_t *s, store_counters_t *next)
 {
-    MDB_txn *txn;
-    MDB_val key = {8, "counters"}, val;
-    if (store_read_begin(s, &txn) < 0)
-        return -1;
-    int rc = mdb_get(txn, s->dbi[DB_META], &key, &val);
-    /* absent only in a new store (the walk at open refuses it otherwise) */
-    if (rc == MDB_NOTFOUND) {
-        *next = (store_counters_t){1, 1, 1};
-        rc = 0;
-    } else if (rc == 0 && !store_counters_decode(val.mv_data, val.mv_size, next)) {
-        rc = MDB_CORRUPTED;
-    }
-    if (rc)
-        store_fail(s, rc, "bad counters");
-    mdb_txn_abort(txn);
-    return rc ? -1 : 0;
-}
-
-/* ---- writing ---- */
-
-/* LMDB says EIO when a write comes back short, which is how a disk that
- * fills in the middle of a commit answers: said as ENOSPC when the file
- * system has (next to) no room left. */
-static int store_full_disk(const store_t *s, int rc)
-{
-    struct statvfs fs;
-    if (rc == EIO && statvfs(s->dir, &fs) == 0 &&
-        (uint64_t)fs.f_bavail * fs.f_frsize < STORE_FULL_MARGIN)
-        return ENOSPC;
-    return rc;
-}
-
-/* A full map is to grow (store_prepare) and the batch to be written again;
- * an environment LMDB says is unusable, to be opened again; any other error
- * is a fault to report. The write path only says so: growing and reopening
- * end the loop's reads, which only the loop may do (writer.h). */
-static store_status_t store_write_failed(store_t *s, int rc, const char *what)
-{
-    store_fail_into(s, s->werr, sizeof s->werr, store_full_disk(s, rc), what);
-    if (s->txn)
-        mdb_txn_abort(s->txn);
-    s->txn = NULL;
-    s->grow = rc == MDB_MAP_FULL;
-    s->reopen = rc == MDB_PANIC;
-    return rc == MDB_MAP_FULL ? STORE_RETRY : STORE_FAILED;
-}
-
-int store_prepare(store_t *s)
-{
-    if (s->reopen || !s->env) {
-        store_env_close(s);
-        s->reopen = false;
-        if (store_env_ready(s) < 0) {
-            snprintf(s->werr, sizeof s->werr, "%s", s->err);
-            return -1;
-        }
-    }
-    if (s->grow) {
-        store_end_scans(s);
-        int rc = mdb_env_set_mapsize(s->env, s->map_size * 2);
-        if (rc) {
-            store_fail_into(s, s->werr, sizeof s->werr, rc, "cannot grow the map");
-            return -1;
-        }
-        s->map_size *= 2;
-        s->grow = false;
-    }
-    return 0;
+    return s->ops->counters(s, next);
 }
 
 store_status_t store_begin(store_t *s)
 {
-    if (!s->env || s->reopen) {
-        snprintf(s->werr, sizeof s->werr, "%s: the store must be opened again", s->path);
-        return STORE_FAILED;
-    }
-    int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
-    if (rc) {
-        s->txn = NULL;
-        return store_write_failed(s, rc, "cannot begin a transaction");
-    }
-    return STORE_OK;
-}
-
-static store_status_t store_put(store_t *s, int db, const void *k, size_t klen, const void *v,
-                          size_t vlen)
-{
-    MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
-    int rc = mdb_put(s->txn, s->dbi[db], &key, &val, 0);
-    return rc ? store_write_failed(s, rc, "cannot write") : STORE_OK;
-}
-
-static store_status_t store_del(store_t *s, int db, const void *k, size_t klen)
-{
-    MDB_val key = {klen, (void *)k};
-    int rc = mdb_del(s->txn, s->dbi[db], &key, NULL);
-    return rc && rc != MDB_NOTFOUND ? store_write_failed(s, rc, "cannot delete") : STORE_OK;
+    return s->ops->begin(s);
 }
 
 store_status_t store_put_open(store_t *s, uint64_t tracking, const void *rec, size_t len)
 {
-    unsigned char k[8];
-    store_be64(k, tracking);
-    return store_put(s, DB_OPEN, k, sizeof k, rec, len);
+    return s->ops->put_open(s, tracking, rec, len);
 }
 
 store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_at,
                                 const char *ref, size_t ref_len, const void *rec, size_t len)
 {
-    unsigned char k[16];
-    store_be64(k, closed_at);
-    store_be64(k + 8, tracking);
-    store_status_t st;
-    if ((st = store_del(s, DB_OPEN, k + 8, 8)) ||
-        (st = store_put(s, DB_CLOSED, k + 8, 8, rec, len)))
-        return st;
-    return store_put(s, DB_EXPIRY, k, sizeof k, ref ? ref : "", ref ? ref_len : 0);
+    return s->ops->put_closed(s, tracking, closed_at, ref, ref_len, rec, len);
 }
 
 store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,
                              uint64_t at)
 {
-    unsigned char v[16];
-    store_be64(v, tracking);
-    store_be64(v + 8, at);
-    return store_put(s, DB_REFS, ref, ref_len, v, sizeof v);
+    return s->ops->put_ref(s, ref, ref_len, tracking, at);
 }
 
 store_status_t store_put_counters(store_t *s, const store_counters_t *next)
 {
-    unsigned char v[24];
-    store_be64(v, next->tracking);
-    store_be64(v + 8, next->delivery);
-    store_be64(v + 16, next->event);
-    return store_put(s, DB_META, "counters", 8, v, sizeof v);
+    return s->ops->put_counters(s, next);
 }
 
 store_status_t store_commit(store_t *s)
 {
-    int rc = mdb_txn_commit(s->txn);
-    s->txn = NULL;
-    return rc ? store_write_failed(s, rc, "cannot commit") : STORE_OK;
+    return s->ops->commit(s);
 }
 
 void store_abort(store_t *s)
 {
-    if (s->txn)
-        mdb_txn_abort(s->txn);
-    s->txn = NULL;
+    s->ops->abort(s);
+}
+
+int store_prepare(store_t *s)
+{
+    return s->ops->prepare(s);
 }
 
 int store_each_open(store_t *s, store_record_fn *fn, void *arg)
 {
-    MDB_txn *txn;
-    if (store_read_begin(s, &txn) < 0)
-        return -1;
-    int ret = store_walk_each(s->env, txn, s->dbi[DB_OPEN], s->path, fn, arg, s->err,
-                              sizeof s->err);
-    mdb_txn_abort(txn);
-    return ret;
+    return s->ops->each_open(s, fn, arg);
 }
 
 int store_unmap(store_t *s)
 {
-    store_env_close(s);
-    return store_env_ready(s);
+    return s->ops->unmap ? s->ops->unmap(s) : 0;
 }
 
 int store_get(store_t *s, uint64_t tracking, store_record_fn *fn, void *arg)
 {
-    MDB_txn *txn;
-    unsigned char k[8];
-    store_be64(k, tracking);
-    MDB_val key = {sizeof k, k}, val;
-    if (store_read_begin(s, &txn) < 0)
-        return -1;
-    int rc = mdb_get(txn, s->dbi[DB_OPEN], &key, &val);
-    if (rc == MDB_NOTFOUND)
-        rc = mdb_get(txn, s->dbi[DB_CLOSED], &key, &val);
-    int ret = rc == 0 ? (fn(val.mv_data, val.mv_size, arg), 1)
-                      : rc == MDB_NOTFOUND ? 0 : (store_fail(s, rc, "cannot read"), -1);
-    mdb_txn_abort(txn);
-    return ret;
+    return s->ops->get(s, tracking, fn, arg);
 }
 
 store_scan_t *store_scan(store_t *s, uint64_t since)
 {
-    store_scan_t *sc = calloc(1, sizeof *sc);
-    if (!sc) {
-        store_fail(s, ENOMEM, "cannot read");
-        return NULL;
-    }
-    int rc;
-    if (store_read_begin(s, &sc->txn) < 0) {
-        free(sc);
-        return NULL;
-    }
-    if ((rc = mdb_cursor_open(sc->txn, s->dbi[DB_OPEN], &sc->open)) ||
-        (rc = mdb_cursor_open(sc->txn, s->dbi[DB_EXPIRY], &sc->closed))) {
-        if (sc->open)
-            mdb_cursor_close(sc->open);
-        mdb_txn_abort(sc->txn);
-        free(sc);
-        store_fail(s, rc, "cannot read");
-        return NULL;
-    }
-    store_be64(sc->from, since);
-    sc->store = s;
-    sc->next = s->scans;
-    s->scans = sc;
-    return sc;
-}
-
-/* The next record of the scan in *rec: 1, 0 at the end, -1 on an error. */
-static int store_scan_record(store_scan_t *sc, MDB_val *rec)
-{
-    store_t *s = sc->store;
-    MDB_val key = {sizeof sc->from, sc->from}, val;
-    int rc;
-    while (!sc->open_done) {
-        rc = mdb_cursor_get(sc->open, &key, rec, sc->started ? MDB_NEXT : MDB_FIRST);
-        sc->started = true;
-        if (rc == 0)
-            return 1;
-        if (rc != MDB_NOTFOUND)
-            return store_fail(s, rc, "cannot read"), -1;
-        sc->open_done = true;
-        sc->started = false;
-    }
-    for (;;) {
-        rc = mdb_cursor_get(sc->closed, &key, &val, sc->started ? MDB_NEXT : MDB_SET_RANGE);
-        sc->started = true;
-        if (rc == MDB_NOTFOUND)
-            return 0;
-        if (rc)
-            return store_fail(s, rc, "cannot read"), -1;
-        if (key.mv_size != 16)
-            continue;
-        MDB_val tracking = {8, (unsigned char *)key.mv_data + 8};
-        rc = mdb_get(sc->txn, s->dbi[DB_CLOSED], &tracking, rec);
-        if (rc == 0)
-            return 1;
-        if (rc != MDB_NOTFOUND) /* an index entry without its record is skipped */
-            return store_fail(s, rc, "cannot read"), -1;
-    }
+    return s->ops->scan(s, since);
 }
 
 int store_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg)
 {
-    store_t *s = sc->store;
-    if (sc->ended) {
-        snprintf(s->err, sizeof s->err, "%s: a long read was ended to grow the map or reopen",
-                 s->path);
-        return -1;
-    }
-    MDB_val rec;
-    for (size_t n = 0; n < max; n++) {
-        int got = store_scan_record(sc, &rec);
-        if (got <= 0)
-            return got;
-        if (fn(rec.mv_data, rec.mv_size, arg))
-            return -1;
-    }
-    return 1;
+    return sc->store->ops->scan_next(sc, max, fn, arg);
 }
 
 void store_scan_destroy(store_scan_t **scp)
 {
-    store_scan_t *sc = *scp;
-    if (!sc)
-        return;
-    if (!sc->ended) {
-        store_scan_t **p = &sc->store->scans;
-        while (*p != sc)
-            p = &(*p)->next;
-        *p = sc->next;
-        store_scan_release(sc);
-    }
-    free(sc);
+    if (*scp)
+        (*scp)->store->ops->scan_destroy(*scp);
     *scp = NULL;
 }
 
 int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,
                    uint64_t *at)
 {
-    MDB_txn *txn;
-    MDB_val key = {ref_len, (void *)ref}, val;
-    if (store_read_begin(s, &txn) < 0)
-        return -1;
-    int rc = mdb_get(txn, s->dbi[DB_REFS], &key, &val), ret = 0;
-    if (rc == 0 && val.mv_size == 16) {
-        *tracking = store_get_be64(val.mv_data);
-        *at = store_get_be64((const unsigned char *)val.mv_data + 8);
-        ret = 1;
-    } else if (rc != MDB_NOTFOUND) {
-        ret = (store_fail(s, rc ? rc : MDB_CORRUPTED, "bad client_ref entry"), -1);
-    }
-    mdb_txn_abort(txn);
-    return ret;
+    return s->ops->find_ref(s, ref, ref_len, tracking, at);
 }
 
 long store_purge(store_t *s, uint64_t before, size_t max)
 {
-    MDB_cursor *cur;
-    MDB_val key, val;
-    long n = 0;
-    if (store_begin(s) != STORE_OK)
-        return -1;
-    int rc = mdb_cursor_open(s->txn, s->dbi[DB_EXPIRY], &cur);
-    if (rc)
-        return store_write_failed(s, rc, "cannot purge"), -1;
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && (size_t)n < max;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        if (key.mv_size != 16 || store_get_be64(key.mv_data) >= before)
-            break;
-        const unsigned char *tracking = (const unsigned char *)key.mv_data + 8;
-        MDB_val ref = {val.mv_size, val.mv_data}, owner;
-        if ((rc = mdb_del(s->txn, s->dbi[DB_CLOSED], &(MDB_val){8, (void *)tracking}, NULL)) &&
-            rc != MDB_NOTFOUND)
-            break;
-        /* the ref may since name a newer request: delete only our own */
-        if (ref.mv_size && mdb_get(s->txn, s->dbi[DB_REFS], &ref, &owner) == 0 &&
-            owner.mv_size == 16 && memcmp(owner.mv_data, tracking, 8) == 0 &&
-            (rc = mdb_del(s->txn, s->dbi[DB_REFS], &ref, NULL)))
-            break;
-        if ((rc = mdb_cursor_del(cur, 0)))
-            break;
-        n++;
+    return s->ops->purge(s, before, max);
+}
+
+bool store_shared(const store_t *s)
+{
+    return s->ops->lease_take != NULL;
+}
+
+int store_lease_take(store_t *s, const char *holder, uint64_t lease_ms, store_lease_t *l)
+{
+    if (!s->ops->lease_take) {
+        *l = (store_lease_t){0};
+        return 1;
     }
-    mdb_cursor_close(cur);
-    if (rc && rc != MDB_NOTFOUND)
-        return store_write_failed(s, rc, "cannot purge"), -1;
-    return store_commit(s) == STORE_OK ? n : -1;
+    return s->ops->lease_take(s, holder, lease_ms, l);
 }

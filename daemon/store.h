@@ -1,4 +1,4 @@
-/* store: the broker's durable state, in LMDB.
+/* store: the broker's durable state, in LMDB or in PostgreSQL.
  *
  * The store knows records, not requests: the broker encodes each request
  * (with its deliveries and their history) as one opaque record and writes
@@ -9,7 +9,11 @@
  * ones move to a second table with an expiry index, so recovery reads only
  * what is open and the purge of old closed requests walks an index in
  * closing order. Client references map to tracking numbers for idempotent
- * submission. Layout and the reasons for LMDB are in docs/storage.md. */
+ * submission. Layout and the reasons for LMDB are in docs/storage.md.
+ *
+ * Which store it is, the broker does not know: store.c hands each call to
+ * the store opened (store_backend.h). A PostgreSQL store may be shared by
+ * several mizd, of which one holds the lease and the others wait (docs/ha.md). */
 #ifndef MIZ_STORE_H
 #define MIZ_STORE_H
 
@@ -17,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "table.h" /* store_kind_t */
 
 #define STORE_VERSION 1
 
@@ -26,13 +32,20 @@ typedef struct store store_t;
 typedef enum {
     STORE_OK = 0,
     STORE_RETRY = 1, /* the map was full: store_prepare grows it, then write the same again */
-    STORE_FAILED = 2 /* disk full, I/O error, ...: store_error() says what */
+    STORE_FAILED = 2, /* disk full, I/O error, ...: store_error() says what */
+    STORE_DEPOSED = 3 /* another mizd holds the lease now: nothing was written */
 } store_status_t;
 
-/* Opens (creating if needed) the store in dir. A file that is not a miz
- * store, is corrupt or of another version is an error naming the file: the
+typedef struct {
+    store_kind_t kind;
+    const char *dir; /* LMDB: the data directory */
+    const char *dsn; /* PostgreSQL: a libpq connection string */
+} store_conf_t;
+
+/* Opens (creating if needed) the store. A file or a database that is not a
+ * miz store, is corrupt or of another version is an error naming it: the
  * store never starts empty over data it cannot read. */
-store_t *store_open(const char *dir, char *err, size_t errlen);
+store_t *store_open(const store_conf_t *conf, char *err, size_t errlen);
 void store_destroy(store_t **store);
 /* The data file, for messages. */
 const char *store_path(const store_t *s);
@@ -104,6 +117,24 @@ int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracki
 /* Deletes at most max closed requests that closed before `before`, with
  * their client_refs, in a transaction of its own. The number deleted, or -1. */
 long store_purge(store_t *s, uint64_t before, size_t max);
+
+/* ---- the lease: which of the mizd sharing a store is active ---- */
+
+typedef struct {
+    uint64_t epoch;       /* raised by every take-over */
+    char holder[128];     /* who holds it */
+    uint64_t expires_in;  /* ms until it expires, unless renewed */
+} store_lease_t;
+
+/* Whether several mizd may share the store (then one holds the lease). */
+bool store_shared(const store_t *s);
+/* Takes the lease for holder for lease_ms when it is free or expired: 1,
+ * with a new epoch in *l; from then on every commit checks that epoch in
+ * its own transaction and renews the lease, and fails with STORE_DEPOSED,
+ * writing nothing, once another mizd took it. 0 when another holds it (*l
+ * says who, and for how long); -1 on an error (store_error). A store that
+ * is not shared: 1, epoch 0. On the loop's thread, with no write in flight. */
+int store_lease_take(store_t *s, const char *holder, uint64_t lease_ms, store_lease_t *l);
 
 /* ---- mizd --check-store ---- */
 

@@ -18,7 +18,7 @@
  * record of open and closed decoded by the engine's own checks (the caller's
  * store_record_check_fn), each against its key, and the counters against the
  * highest delivery id too; it reports every problem, not only the first. */
-#include "store_int.h"
+#include "store_lmdb.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
  * than the other's (every commit of mizd writes them, and they never go
  * back). The layout is LMDB 0.9's on-disk format (mdb.c: MDB_page, MDB_meta,
  * MDB_db, MDB_node) on a 64-bit machine; the structs below mirror it. */
-#include "store_int.h"
+#include "store_lmdb.h"
 
 #include <errno.h>
 #include <fcntl.h>

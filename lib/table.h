@@ -92,6 +92,10 @@ typedef struct {
     size_t n_keys;
 } security_conf_t;
 
+/* Where requests are kept (docs/storage.md): LMDB, the embedded store of a
+ * single server, or PostgreSQL, which several mizd may share (docs/ha.md). */
+typedef enum { STORE_LMDB, STORE_POSTGRES } store_kind_t;
+
 typedef struct {
     const char *name;
     const char *clients_endpoint; /* ROUTER for intake gateways */
@@ -102,12 +106,15 @@ typedef struct {
     size_t max_open;              /* open requests before submissions get busy */
     size_t retain_closed;         /* closed requests kept in memory for status queries */
     size_t pending_outcomes;      /* outcomes kept per gateway until it confirms them */
-    const char *data_dir;         /* where the store lives */
+    const char *data_dir;         /* where the LMDB store lives */
     uint64_t retention_ms;        /* closed requests stay on disk this long */
     uint64_t dedup_window_ms;     /* a client_ref seen this recently is a resubmission */
     uint32_t rate_per_second;     /* submissions per peer; 0: no limit */
     uint32_t rate_burst;
     security_conf_t security;
+    store_kind_t store_kind;
+    const char *store_dsn; /* PostgreSQL: a libpq connection string */
+    uint64_t lease_ms;     /* PostgreSQL: how long the active mizd holds the lease */
 } broker_conf_t;
 
 typedef struct table table_t;

@@ -20,7 +20,7 @@
 static const char *const broker_keys[] = {
     "name",          "endpoints", "heartbeat", "max_message",  "max_open",
     "retain_closed", "data_dir",  "retention", "dedup_window", "rate_limit",
-    "pending_outcomes",
+    "pending_outcomes", "store",
 };
 enum {
     B_NAME,
@@ -34,6 +34,7 @@ enum {
     B_DEDUP,
     B_RATE,
     B_PENDING,
+    B_STORE,
     B_COUNT
 };
 static const char *const endpoint_keys[] = {"clients", "workers", "events"};
@@ -52,6 +53,36 @@ static void conf_read_endpoint(struct loader *ld, const struct field *f, const c
         }
     load_fail(ld, f->value, "bad endpoint \"%s\" for %s (expected tcp://, ipc:// or inproc://...)",
               load_quote(ld, f->value), schema_field_name(ld, f, where));
+}
+
+static const char *const store_keys[] = {"kind", "dsn", "lease"};
+enum { ST_KIND, ST_DSN, ST_LEASE, ST_COUNT };
+#define LEASE_MIN_MS 500
+#define LEASE_MAX_MS 60000
+
+/* kind: lmdb (data_dir) or postgres (dsn, required, and the lease). */
+static void conf_read_store(struct loader *ld, const struct field *top, broker_conf_t *c)
+{
+    struct field f[ST_COUNT];
+    const char *where = "broker store", *kind = NULL;
+    if (schema_read_map(ld, top->value, where, store_keys, ST_COUNT, f) < 0)
+        return;
+    if (!f[ST_KIND].key)
+        schema_missing(ld, top->value, "kind", where);
+    else if (schema_read_string(ld, &f[ST_KIND], where, &kind) == 0 && strcmp(kind, "lmdb") &&
+             strcmp(kind, "postgres"))
+        load_fail(ld, f[ST_KIND].value, "unknown store kind \"%s\" (expected lmdb or postgres)",
+                  load_quote(ld, f[ST_KIND].value));
+    else if (kind)
+        c->store_kind = strcmp(kind, "postgres") == 0 ? STORE_POSTGRES : STORE_LMDB;
+    if (f[ST_DSN].key)
+        schema_read_string(ld, &f[ST_DSN], where, &c->store_dsn);
+    else if (kind && c->store_kind == STORE_POSTGRES)
+        schema_missing(ld, top->value, "dsn", where);
+    if (f[ST_LEASE].key && schema_read_duration(ld, &f[ST_LEASE], where, &c->lease_ms) == 0 &&
+        (c->lease_ms < LEASE_MIN_MS || c->lease_ms > LEASE_MAX_MS))
+        load_fail(ld, f[ST_LEASE].value, "lease must be between %dms and %ds", LEASE_MIN_MS,
+                  LEASE_MAX_MS / 1000);
 }
 
 static const char *const rate_keys[] = {"per_second", "burst"};
@@ -109,6 +140,8 @@ void conf_read_broker(struct loader *ld, const struct field *top)
     if (f[B_PENDING].key &&
         schema_read_uint(ld, &f[B_PENDING], "broker", 1, COUNT_MAX, &v) == 0)
         c->pending_outcomes = (size_t)v;
+    if (f[B_STORE].key)
+        conf_read_store(ld, &f[B_STORE], c);
 }
 
 /* ---- security ---- */

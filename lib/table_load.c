@@ -121,6 +121,7 @@ static void load_read_table(struct loader *ld, const struct node *root)
         .retain_closed = 100000,
         .pending_outcomes = 10000,
         .data_dir = "/var/lib/miz",
+        .lease_ms = 2000,
         .retention_ms = 400ull * 24 * 3600 * 1000,
         .dedup_window_ms = 24ull * 3600 * 1000,
     };

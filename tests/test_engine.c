@@ -106,7 +106,7 @@ static table_t *fake_table(const fake_t *f)
 static void fake_start(fake_t *f)
 {
     char err[512];
-    store_t *store = store_open(f->dir, err, sizeof err);
+    store_t *store = store_open(&(store_conf_t){.kind = STORE_LMDB, .dir = f->dir}, err, sizeof err);
     if (!store)
         fail_msg("%s", err);
     engine_io_t io = {.send = fake_send, .now = fake_now, .ctx = f, .threaded_commit = f->threaded};

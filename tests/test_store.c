@@ -18,7 +18,7 @@
 
 #include "lmdb_file.h"
 
-#include "store.h"
+#include "store_backend.h"
 
 #define BEFORE 600 /* closed before the scan begins */
 #define AFTER 100  /* closed after */
@@ -36,7 +36,7 @@ static int setup(void **state)
     char err[256];
     snprintf(f->dir, sizeof f->dir, "/tmp/miz-test-store.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    f->store = store_open(f->dir, err, sizeof err);
+    f->store = store_lmdb_open(f->dir, err, sizeof err);
     assert_non_null(f->store);
     *state = f;
     return 0;
@@ -213,7 +213,7 @@ static void refused(fixture_t *f, const char *want)
 {
     char err[1024], path[128];
     data_path(f, path, sizeof path);
-    f->store = store_open(f->dir, err, sizeof err);
+    f->store = store_lmdb_open(f->dir, err, sizeof err);
     if (f->store || !strstr(err, path) || !strstr(err, want))
         fail_msg("store_open %s; wanted \"%s\" about %s, got \"%s\"",
                  f->store ? "opened it" : "refused it", want, path, f->store ? "" : err);
@@ -323,7 +323,7 @@ static void test_older_meta_raised(void **state)
     refused(f, "leads to an older state than the other");
     file_put_u64(f, older + META_TXNID, txn - 1);
     char err[512];
-    f->store = store_open(f->dir, err, sizeof err);
+    f->store = store_lmdb_open(f->dir, err, sizeof err);
     assert_non_null(f->store);
 }
 
@@ -436,7 +436,7 @@ static void test_disk_full(void **state)
         rmdir(dir);
         skip(); /* not root, or no mounts here */
     }
-    store_t *s = store_open(dir, err, sizeof err);
+    store_t *s = store_lmdb_open(dir, err, sizeof err);
     assert_non_null(s);
     static unsigned char rec[64 * 1024];
     memset(rec, 'x', sizeof rec);

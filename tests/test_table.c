@@ -64,7 +64,7 @@ static const char *agency_id(const table_t *t, unsigned i)
 static const broker_conf_t builtin_conf = {
     "miz",      "tcp://127.0.0.1:7370", "tcp://127.0.0.1:7371", "tcp://127.0.0.1:7372", 1000,
     1048576,    1000000, 100000, 10000, "/var/lib/miz", 400ull * 24 * 3600 * 1000, 24ull * 3600 * 1000,
-    0,          0,       {CURVE_AUTO, NULL, NULL, NULL, 0},
+    0,          0,       {CURVE_AUTO, NULL, NULL, NULL, 0}, STORE_LMDB, NULL, 2000,
 };
 
 static void assert_conf(const broker_conf_t *got, broker_conf_t want)
@@ -80,6 +80,12 @@ static void assert_conf(const broker_conf_t *got, broker_conf_t want)
     assert_string_equal(got->data_dir, want.data_dir);
     assert_int_equal(got->retention_ms, want.retention_ms);
     assert_int_equal(got->dedup_window_ms, want.dedup_window_ms);
+    assert_int_equal(got->store_kind, want.store_kind);
+    if (want.store_dsn)
+        assert_string_equal(got->store_dsn, want.store_dsn);
+    else
+        assert_null(got->store_dsn);
+    assert_int_equal(got->lease_ms, want.lease_ms);
 }
 
 static void assert_policy(const route_t *r, priority_t priority, uint64_t ack_ms,
@@ -261,6 +267,7 @@ static void test_broker_settings(void **state)
                           "  data_dir: /srv/miz\n"
                           "  retention: 30d\n"
                           "  dedup_window: 90m\n"
+                          "  store: {kind: postgres, dsn: \"host=db1,db2 dbname=miz\", lease: 3s}\n"
                           "defaults: {priority: urgent, ack_within: 1s, answer_within: 1s,"
                           " max_attempts: 100}\n" AGENCIES ROUTE);
     (void)state;
@@ -268,7 +275,8 @@ static void test_broker_settings(void **state)
                 (broker_conf_t){"test", "ipc:///run/miz/c", "inproc://w", "tcp://0.0.0.0:9000",
                                 250, 1024, 1, 0, 10000,
                                 "/srv/miz", 30ull * 24 * 3600 * 1000, 90 * 60 * 1000,
-                                0, 0, {CURVE_AUTO, NULL, NULL, NULL, 0}});
+                                0, 0, {CURVE_AUTO, NULL, NULL, NULL, 0}, STORE_POSTGRES,
+                                "host=db1,db2 dbname=miz", 3000});
     const route_t *r = table_route(t, 0);
     assert_policy(r, PRIO_URGENT, 1000, 1000, 100);
     table_destroy(&t);
@@ -298,11 +306,11 @@ static void test_unknown_keys(void **state)
     ERRORS("broker:\n  nam: x\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"nam\" in broker (expected name, endpoints, heartbeat,"
            " max_message, max_open, retain_closed, data_dir, retention,"
-           " dedup_window, rate_limit, pending_outcomes)\n");
+           " dedup_window, rate_limit, pending_outcomes, store)\n");
     ERRORS("broker:\n  timezone: Asia/Tehran\n" AGENCIES ROUTE,
            "t.yaml:2:3: unknown key \"timezone\" in broker (expected name, endpoints, heartbeat,"
            " max_message, max_open, retain_closed, data_dir, retention,"
-           " dedup_window, rate_limit, pending_outcomes)\n");
+           " dedup_window, rate_limit, pending_outcomes, store)\n");
     ERRORS("broker:\n  endpoints: {client: \"tcp://x:1\"}\n" AGENCIES ROUTE,
            "t.yaml:2:15: unknown key \"client\" in broker endpoints (expected clients, workers, events)\n");
     ERRORS("defaults:\n  prio: urgent\n" AGENCIES ROUTE,
@@ -473,6 +481,12 @@ static void test_bad_values(void **state)
            " tcp://, ipc:// or inproc://...)\n");
     ERRORS("broker: {name: \"\"}\n" AGENCIES ROUTE,
            "t.yaml:1:16: \"name\" in broker must not be empty\n");
+    ERRORS("broker:\n  store: {kind: mysql}\n" AGENCIES ROUTE,
+           "t.yaml:2:17: unknown store kind \"mysql\" (expected lmdb or postgres)\n");
+    ERRORS("broker:\n  store: {kind: postgres}\n" AGENCIES ROUTE,
+           "t.yaml:2:10: missing key \"dsn\" in broker store\n");
+    ERRORS("broker:\n  store: {kind: postgres, dsn: x, lease: 100ms}\n" AGENCIES ROUTE,
+           "t.yaml:2:42: lease must be between 500ms and 60s\n");
 }
 
 static void test_integers(void **state)
@@ -708,7 +722,7 @@ static void test_load_files(void **state)
              " zero\n"
              "%1$s:4:3: unknown key \"colour\" in broker (expected name, endpoints, heartbeat,"
              " max_message, max_open, retain_closed, data_dir, retention,"
-             " dedup_window, rate_limit, pending_outcomes)\n"
+             " dedup_window, rate_limit, pending_outcomes, store)\n"
              "%1$s:7:3: bad agency id \"Roads\" (expected [a-z0-9_-], 1 to 64 characters)\n"
              "%1$s:10:10: unknown agency \"watr\" in route \"utility.water.*\"\n"
              "%1$s:11:19: \"max_attempts\" in route \"utility.water.*\" must be an integer from 1"

@@ -82,7 +82,8 @@ static wire_msg_t *expect_event(it_daemon_t *d, sub_t *s, const char *type, uint
 {
     wire_msg_t *m = sub_next(d, s, "event");
     const msgpack_object *root = wire_root(m);
-    assert_int_equal(root->via.map.size, 22);
+    assert_int_equal(root->via.map.size, 23);
+    assert_int_equal(w_uint(m, "epoch"), 0); /* an LMDB store has no lease */
     static const char *const personal[] = {"payload", "client_ref", "text", "note", "name"};
     for (size_t i = 0; i < sizeof personal / sizeof *personal; i++)
         if (wire_get(m, personal[i]))

@@ -1,25 +1,29 @@
-/* store_int: what the store's files share (store.c, the tables and the
- * transactions; store_file.c, data.mdb's header checked before LMDB maps
- * it; store_check.c, the walk of every table). Nothing outside the store
- * includes it: the rest of mizd sees store.h. */
-#ifndef MIZ_STORE_INT_H
-#define MIZ_STORE_INT_H
+/* store_lmdb: what the LMDB store's files share (store_lmdb.c, the tables
+ * and the transactions; store_file.c, data.mdb's header checked before LMDB
+ * maps it; store_check.c, the walk of every table). Nothing outside the
+ * store includes it: the rest of mizd sees store.h. */
+#ifndef MIZ_STORE_LMDB_H
+#define MIZ_STORE_LMDB_H
 
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "store.h"
+#include "store_backend.h"
 
 #define STORE_MAX_DBS 8
 
 enum { DB_META, DB_OPEN, DB_CLOSED, DB_EXPIRY, DB_REFS, DB_COUNT };
 extern const char *const store_db_names[DB_COUNT];
 
-struct store_scan {
-    store_t *store;
-    store_scan_t *next;
+typedef struct lmdb lmdb_t;
+typedef struct lmdb_scan lmdb_scan_t;
+
+struct lmdb_scan {
+    store_scan_t b;
+    lmdb_t *store;
+    lmdb_scan_t *next;
     bool ended; /* by the store: its transaction is gone */
     MDB_txn *txn;
     MDB_cursor *open, *closed;
@@ -27,30 +31,27 @@ struct store_scan {
     unsigned char from[16];
 };
 
-struct store {
+struct lmdb {
+    store_t b;
     MDB_env *env;
     MDB_txn *txn;         /* the write transaction of this turn, if one is open */
-    store_scan_t *scans;  /* each with a read transaction open */
+    lmdb_scan_t *scans;   /* each with a read transaction open */
     MDB_dbi dbi[DB_COUNT];
     size_t map_size;
     int lock_fd;     /* mizd.lock, held while open: one mizd per store */
     char dir[4096];
-    char path[4096]; /* the data file, for messages */
-    char err[4200];  /* the loop's reads' last problem */
-    /* The write path's, apart: the writer's thread writes while the loop
-     * reads (writer.h). What the write path leaves for the loop to do while
-     * no write is in flight: */
-    char werr[4200];
+    /* b.path is the data file. What the write path leaves for the loop to
+     * do while no write is in flight (writer.h): */
     bool grow;   /* the map was full: double it */
     bool reopen; /* the environment is unusable (MDB_PANIC): open it again */
 };
 
 void store_be64(unsigned char *p, uint64_t v);
 uint64_t store_get_be64(const unsigned char *p);
-/* Writes "PATH: what: LMDB's words for rc" into s->err; returns rc. */
-int store_fail(store_t *s, int rc, const char *what);
+/* Writes "PATH: what: LMDB's words for rc" into s->b.err; returns rc. */
+int store_fail(lmdb_t *s, int rc, const char *what);
 /* The same into buf (the write path's own). */
-int store_fail_into(store_t *s, char *buf, size_t len, int rc, const char *what);
+int store_fail_into(lmdb_t *s, char *buf, size_t len, int rc, const char *what);
 /* The counters as stored: 16 bytes (before the event stream) or 24. */
 bool store_counters_decode(const void *v, size_t len, store_counters_t *next);
 
@@ -73,7 +74,7 @@ typedef struct {
     void *arg;
     FILE *out;              /* all: one line per problem; else NULL, the first stops */
     long problems;
-    char err[4200];         /* the first problem (as store_t.err) */
+    char err[STORE_ERR_MAX]; /* the first problem (as store_t.err) */
     /* what it found */
     store_counters_t next;
     bool have_next;
