@@ -1251,8 +1251,8 @@ static int bench_commits(const char *dir, stats_t *st)
         uint64_t begin = now_ns(), tracking = i / 2 + 1;
         store_status_t x = store_begin(s);
         if (!x) /* a submission's turn, then its answer's */
-            x = i % 2 ? store_put_closed(s, tracking, begin, NULL, 0, rec, sizeof rec)
-                      : store_put_open(s, tracking, rec, sizeof rec);
+            x = i % 2 ? store_put_closed(s, tracking, begin, NULL, 0, NULL, rec, sizeof rec)
+                      : store_put_open(s, tracking, NULL, rec, sizeof rec);
         if (!x)
             x = store_put_counters(s, &next);
         if (!x)

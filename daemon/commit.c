@@ -17,6 +17,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* What SQL readers of the store see of r (store_row_t): its first delivery
+ * is where it was routed. */
+static void commit_row(engine_t *e, const request_t *r, store_row_t *row)
+{
+    const delivery_t *d = r->n_dels ? r->dels[0] : NULL;
+    const char *agency = d ? agency_id(e, d->agency) : "";
+    const char *state = d ? miz_state_names[d->state] : "";
+    *row = (store_row_t){.topic = r->topic, .topic_len = r->topic_len, .agency = agency,
+                         .agency_len = strlen(agency), .state = state, .state_len = strlen(state),
+                         .created = r->created, .answer_by = d ? d->answer_by : 0,
+                         .overdue = d && d->overdue};
+}
+
 /* Appends r's record (and its client_ref, the first time) to the batch. */
 static void commit_encode(engine_t *e, request_t *r)
 {
@@ -26,9 +39,11 @@ static void commit_encode(engine_t *e, request_t *r)
     size_t n = r->client_ref && (!r->ref_stored || closing) ? request_ref_key(r, k) : 0;
     if (r->client_ref && !r->ref_stored)
         batch_put_ref(&e->batch, k, n, r->tracking, r->created);
-    msgpack_packer *pk =
-        closing ? batch_closed_begin(&e->batch, r->tracking, r->closed, r->client_ref ? k : NULL, n)
-                : batch_open_begin(&e->batch, r->tracking);
+    store_row_t row;
+    commit_row(e, r, &row);
+    msgpack_packer *pk = closing ? batch_closed_begin(&e->batch, r->tracking, r->closed,
+                                                      r->client_ref ? k : NULL, n, &row)
+                                 : batch_open_begin(&e->batch, r->tracking, &row);
     record_pack(e, pk, r); /* in place: no copy of the record */
     batch_record_end(&e->batch);
 }

@@ -9,6 +9,8 @@
 store_t *store_open(const store_conf_t *c, char *err, size_t errlen)
 {
     switch (c->kind) {
+    case STORE_POSTGRES:
+        return store_pg_open(c->dsn, err, errlen);
     default:
         return store_lmdb_open(c->dir, err, errlen);
     }
@@ -46,15 +48,17 @@ store_status_t store_begin(store_t *s)
     return s->ops->begin(s);
 }
 
-store_status_t store_put_open(store_t *s, uint64_t tracking, const void *rec, size_t len)
+store_status_t store_put_open(store_t *s, uint64_t tracking, const store_row_t *row,
+                              const void *rec, size_t len)
 {
-    return s->ops->put_open(s, tracking, rec, len);
+    return s->ops->put_open(s, tracking, row, rec, len);
 }
 
 store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_at,
-                                const char *ref, size_t ref_len, const void *rec, size_t len)
+                                const char *ref, size_t ref_len, const store_row_t *row,
+                                const void *rec, size_t len)
 {
-    return s->ops->put_closed(s, tracking, closed_at, ref, ref_len, rec, len);
+    return s->ops->put_closed(s, tracking, closed_at, ref, ref_len, row, rec, len);
 }
 
 store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,

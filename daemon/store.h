@@ -57,13 +57,26 @@ typedef struct {
 
 int store_counters(store_t *s, store_counters_t *next);
 
+/* What people query a request by in a store they can read with SQL
+ * (docs/storage.md), beside its record: its first delivery's agency and
+ * state, its deadline. Strings need not end in NUL; NULL: none. */
+typedef struct {
+    const char *topic, *agency, *state;
+    size_t topic_len, agency_len, state_len;
+    uint64_t created, answer_by; /* wall ms; answer_by 0: no deadline */
+    bool overdue;
+} store_row_t;
+
 /* ---- one write transaction ---- */
 store_status_t store_begin(store_t *s);
-store_status_t store_put_open(store_t *s, uint64_t tracking, const void *rec, size_t len);
+/* row may be NULL (no summary) */
+store_status_t store_put_open(store_t *s, uint64_t tracking, const store_row_t *row,
+                              const void *rec, size_t len);
 /* Moves the request to the closed table; ref (may be NULL) goes into the
  * expiry index so the purge can drop it too. */
 store_status_t store_put_closed(store_t *s, uint64_t tracking, uint64_t closed_at,
-                                const char *ref, size_t ref_len, const void *rec, size_t len);
+                                const char *ref, size_t ref_len, const store_row_t *row,
+                                const void *rec, size_t len);
 store_status_t store_put_ref(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,
                              uint64_t at);
 store_status_t store_put_counters(store_t *s, const store_counters_t *next);

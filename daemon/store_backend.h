@@ -14,9 +14,11 @@ typedef struct {
     void (*destroy)(store_t *s);
     int (*counters)(store_t *s, store_counters_t *next);
     store_status_t (*begin)(store_t *s);
-    store_status_t (*put_open)(store_t *s, uint64_t tracking, const void *rec, size_t len);
+    store_status_t (*put_open)(store_t *s, uint64_t tracking, const store_row_t *row,
+                               const void *rec, size_t len);
     store_status_t (*put_closed)(store_t *s, uint64_t tracking, uint64_t closed_at,
-                                 const char *ref, size_t ref_len, const void *rec, size_t len);
+                                 const char *ref, size_t ref_len, const store_row_t *row,
+                                 const void *rec, size_t len);
     store_status_t (*put_ref)(store_t *s, const char *ref, size_t ref_len, uint64_t tracking,
                               uint64_t at);
     store_status_t (*put_counters)(store_t *s, const store_counters_t *next);

@@ -381,8 +381,11 @@ static store_status_t store_del(lmdb_t *s, int db, const void *k, size_t klen)
     return rc && rc != MDB_NOTFOUND ? store_write_failed(s, rc, "cannot delete") : STORE_OK;
 }
 
-static store_status_t lmdb_put_open(store_t *st, uint64_t tracking, const void *rec, size_t len)
+/* LMDB keeps no summary: nobody queries it but mizd */
+static store_status_t lmdb_put_open(store_t *st, uint64_t tracking, const store_row_t *row,
+                                    const void *rec, size_t len)
 {
+    (void)row;
     lmdb_t *s = (lmdb_t *)st;
     unsigned char k[8];
     store_be64(k, tracking);
@@ -390,9 +393,10 @@ static store_status_t lmdb_put_open(store_t *st, uint64_t tracking, const void *
 }
 
 static store_status_t lmdb_put_closed(store_t *st, uint64_t tracking, uint64_t closed_at,
-                                      const char *ref, size_t ref_len, const void *rec,
-                                      size_t len)
+                                      const char *ref, size_t ref_len, const store_row_t *row,
+                                      const void *rec, size_t len)
 {
+    (void)row;
     lmdb_t *s = (lmdb_t *)st;
     unsigned char k[16];
     store_be64(k, closed_at);

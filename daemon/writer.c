@@ -1,6 +1,6 @@
 /* writer: a batch of store writes, and the thread that commits it.
  *
- * The batch is a flat buffer of ops ([op][fields][bytes]...) the loop
+ * The batch is a flat buffer of ops ([op][fields][row][bytes]...) the loop
  * appends as it encodes a turn's requests, so handing it over copies
  * nothing and the thread touches no engine object. The thread waits on a
  * condition variable for a batch, commits it in one store transaction, and
@@ -82,6 +82,16 @@ void batch_fini(batch_t *b)
     msgpack_sbuffer_destroy(&b->ops);
 }
 
+static void batch_row(batch_t *b, const store_row_t *r)
+{
+    batch_u64(b, r->created);
+    batch_u64(b, r->answer_by);
+    batch_write(b, &r->overdue, 1);
+    batch_bytes(b, r->topic, r->topic_len);
+    batch_bytes(b, r->agency, r->agency_len);
+    batch_bytes(b, r->state, r->state_len);
+}
+
 /* The record's length comes first; it is written once the record is. */
 static msgpack_packer *batch_record_begin(batch_t *b)
 {
@@ -91,20 +101,22 @@ static msgpack_packer *batch_record_begin(batch_t *b)
     return &b->pk;
 }
 
-msgpack_packer *batch_open_begin(batch_t *b, uint64_t tracking)
+msgpack_packer *batch_open_begin(batch_t *b, uint64_t tracking, const store_row_t *row)
 {
     batch_op(b, OP_OPEN);
     batch_u64(b, tracking);
+    batch_row(b, row);
     return batch_record_begin(b);
 }
 
 msgpack_packer *batch_closed_begin(batch_t *b, uint64_t tracking, uint64_t closed_at,
-                                   const char *ref, size_t ref_len)
+                                   const char *ref, size_t ref_len, const store_row_t *row)
 {
     batch_op(b, OP_CLOSED);
     batch_u64(b, tracking);
     batch_u64(b, closed_at);
     batch_bytes(b, ref ? ref : "", ref ? ref_len : 0);
+    batch_row(b, row);
     return batch_record_begin(b);
 }
 
@@ -146,21 +158,35 @@ static const char *ops_bytes(ops_t *o, size_t *n)
     return p;
 }
 
+static void ops_row(ops_t *o, store_row_t *r)
+{
+    r->created = ops_u64(o);
+    r->answer_by = ops_u64(o);
+    r->overdue = *o->p++ != 0;
+    r->topic = ops_bytes(o, &r->topic_len);
+    r->agency = ops_bytes(o, &r->agency_len);
+    r->state = ops_bytes(o, &r->state_len);
+}
+
 static store_status_t batch_apply_op(store_t *s, ops_t *o)
 {
     uint8_t op = (uint8_t)*o->p++;
     uint64_t tracking = ops_u64(o);
     size_t n, ref_len;
     const char *rec, *ref;
+    store_row_t row;
     switch (op) {
     case OP_OPEN:
+        ops_row(o, &row);
         rec = ops_bytes(o, &n);
-        return store_put_open(s, tracking, rec, n);
+        return store_put_open(s, tracking, &row, rec, n);
     case OP_CLOSED: {
         uint64_t closed_at = ops_u64(o);
         ref = ops_bytes(o, &ref_len);
+        ops_row(o, &row);
         rec = ops_bytes(o, &n);
-        return store_put_closed(s, tracking, closed_at, ref_len ? ref : NULL, ref_len, rec, n);
+        return store_put_closed(s, tracking, closed_at, ref_len ? ref : NULL, ref_len, &row, rec,
+                                n);
     }
     default: {
         uint64_t created = ops_u64(o);

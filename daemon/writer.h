@@ -40,11 +40,11 @@ typedef struct {
 void batch_init(batch_t *b);
 void batch_clear(batch_t *b);
 void batch_fini(batch_t *b);
-/* An op on a request: the caller packs its record through the packer
- * returned, in place, then calls batch_record_end. */
-msgpack_packer *batch_open_begin(batch_t *b, uint64_t tracking);
+/* An op on a request, with its summary (copied): the caller packs its
+ * record through the packer returned, in place, then calls batch_record_end. */
+msgpack_packer *batch_open_begin(batch_t *b, uint64_t tracking, const store_row_t *row);
 msgpack_packer *batch_closed_begin(batch_t *b, uint64_t tracking, uint64_t closed_at,
-                                   const char *ref, size_t ref_len);
+                                   const char *ref, size_t ref_len, const store_row_t *row);
 void batch_record_end(batch_t *b);
 void batch_put_ref(batch_t *b, const char *ref, size_t ref_len, uint64_t tracking,
                    uint64_t created);

@@ -63,8 +63,8 @@ static void close_requests(store_t *s, uint64_t first, uint64_t last)
 {
     assert_int_equal(store_begin(s), STORE_OK);
     for (uint64_t t = first; t <= last; t++) {
-        assert_int_equal(store_put_open(s, t, &t, sizeof t), STORE_OK);
-        assert_int_equal(store_put_closed(s, t, 1000 + t, NULL, 0, &t, sizeof t), STORE_OK);
+        assert_int_equal(store_put_open(s, t, NULL, &t, sizeof t), STORE_OK);
+        assert_int_equal(store_put_closed(s, t, 1000 + t, NULL, 0, NULL, &t, sizeof t), STORE_OK);
     }
     assert_int_equal(store_commit(s), STORE_OK);
 }
@@ -74,7 +74,7 @@ static void open_requests(store_t *s, uint64_t first, uint64_t last)
 {
     assert_int_equal(store_begin(s), STORE_OK);
     for (uint64_t t = first; t <= last; t++)
-        assert_int_equal(store_put_open(s, t, &t, sizeof t), STORE_OK);
+        assert_int_equal(store_put_open(s, t, NULL, &t, sizeof t), STORE_OK);
     assert_int_equal(store_commit(s), STORE_OK);
 }
 
@@ -197,7 +197,7 @@ static void fill(fixture_t *f)
     put_counters(f->store, 301);
     assert_int_equal(store_begin(f->store), STORE_OK);
     for (uint64_t t = 301; t <= 310; t++)
-        assert_int_equal(store_put_open(f->store, t, &t, sizeof t), STORE_OK);
+        assert_int_equal(store_put_open(f->store, t, NULL, &t, sizeof t), STORE_OK);
     assert_int_equal(store_put_counters(f->store, &(store_counters_t){311, 1, 311}), STORE_OK);
     assert_int_equal(store_commit(f->store), STORE_OK);
     store_destroy(&f->store);
@@ -443,7 +443,7 @@ static void test_disk_full(void **state)
     store_status_t st = STORE_OK;
     for (uint64_t t = 1; t < 100 && st == STORE_OK; t++) {
         assert_int_equal(store_begin(s), STORE_OK);
-        st = store_put_open(s, t, rec, sizeof rec);
+        st = store_put_open(s, t, NULL, rec, sizeof rec);
         if (st == STORE_OK)
             st = store_commit(s);
         else

@@ -1,0 +1,64 @@
+/* store_pg: what the PostgreSQL store's files share (store_pg.c, the
+ * connections and the commit; store_pg_read.c, the reads, the lease and the
+ * purge; store_pg_schema.c, the schema checked or created at start).
+ * Nothing outside the store includes it: the rest of mizd sees store.h. */
+#ifndef MIZ_STORE_PG_H
+#define MIZ_STORE_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store_backend.h"
+
+#define PG_SCHEMA_VERSION 1
+
+/* The writer's prepared statements, by index (named "s0", "s1", ...). */
+enum { PG_LEASE_RENEW, PG_PUT, PG_REF, PG_COUNTERS, PG_STMT_COUNT };
+
+typedef struct {
+    store_t b;
+    char *dsn;
+    PGconn *w; /* the writer's: commits (writer.h's thread contract), the lease, the purge */
+    PGconn *r; /* the loop's reads */
+    /* the transaction being sent */
+    int unsynced;          /* statements since the last sync point */
+    store_status_t failed; /* its first failure: the rest is not sent */
+    /* the lease, once taken: every commit renews it and checks the epoch */
+    uint64_t epoch; /* 0: not taken */
+    uint64_t lease_ms;
+} pg_t;
+
+/* "PATH: what: PostgreSQL's words" into buf (STORE_ERR_MAX bytes), from
+ * res, or else c's last error. */
+void pg_fail(pg_t *s, char *buf, const char *what, PGconn *c, const PGresult *res);
+/* A new connection to the primary, or NULL with err (STORE_ERR_MAX bytes). */
+PGconn *pg_connect(pg_t *s, char *err);
+/* The loop's connection, made again if lost: -1 with b.err. */
+int pg_reader(pg_t *s);
+/* The writer's, made again if lost (its statements prepared): -1 with
+ * b.werr. Only while no commit is in flight, or on the writer's thread. */
+int pg_writer(pg_t *s);
+/* A binary bigint of a result. */
+uint64_t pg_u64(const PGresult *res, int row, int col);
+
+/* ---- store_pg_schema.c ---- */
+
+/* Creates the schema in a database without one, checks it in one that has
+ * it: -1 with b.err (naming the database) for another version or a part
+ * missing. */
+int pg_schema(pg_t *s);
+
+/* ---- store_pg_read.c ---- */
+
+int pg_counters(store_t *st, store_counters_t *next);
+int pg_each_open(store_t *st, store_record_fn *fn, void *arg);
+int pg_get(store_t *st, uint64_t tracking, store_record_fn *fn, void *arg);
+int pg_find_ref(store_t *st, const char *ref, size_t ref_len, uint64_t *tracking, uint64_t *at);
+store_scan_t *pg_scan(store_t *st, uint64_t since);
+int pg_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg);
+void pg_scan_destroy(store_scan_t *sc);
+long pg_purge(store_t *st, uint64_t before, size_t max);
+int pg_lease_take(store_t *st, const char *holder, uint64_t lease_ms, store_lease_t *l);
+
+#endif

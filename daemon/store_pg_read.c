@@ -1,0 +1,304 @@
+/* store_pg_read: the PostgreSQL store's reads, its lease and its purge.
+ *
+ * Reads run on the loop's own connection, each a statement of its own:
+ * they see what is committed, which is all the loop ever promised. Recovery
+ * streams the open requests a row at a time (libpq's single-row mode), so a
+ * million of them never sit in memory twice. A snapshot reads through a
+ * cursor on a connection of its own, in a repeatable-read transaction, so
+ * its parts, read over many turns, show one moment. The lease and the purge
+ * use the writer's connection, which the loop may use while no commit is in
+ * flight (writer.h). */
+#include "store_pg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    store_scan_t b;
+    pg_t *store;
+    PGconn *c;
+    bool done;
+} pg_scan_t;
+
+/* A statement with binary parameters and results; NULL with err filled. */
+static PGresult *pg_query(pg_t *s, PGconn *c, char *err, const char *sql, int n,
+                          const char *const *v, const int *len)
+{
+    static const int binary[4] = {1, 1, 1, 1};
+    PGresult *res = PQexecParams(c, sql, n, NULL, v, len, binary, 1);
+    ExecStatusType t = PQresultStatus(res);
+    if (t == PGRES_TUPLES_OK || t == PGRES_COMMAND_OK)
+        return res;
+    pg_fail(s, err, "cannot read", c, res);
+    PQclear(res);
+    return NULL;
+}
+
+static void pg_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+int pg_counters(store_t *st, store_counters_t *next)
+{
+    pg_t *s = (pg_t *)st;
+    PGresult *res = pg_reader(s) < 0 ? NULL
+                    : pg_query(s, s->r, s->b.err, "SELECT next_tracking, next_delivery,"
+                                                  " next_event FROM miz_meta WHERE id = 1",
+                               0, NULL, NULL);
+    if (!res)
+        return -1;
+    int ok = PQntuples(res) == 1;
+    if (ok)
+        *next = (store_counters_t){pg_u64(res, 0, 0), pg_u64(res, 0, 1), pg_u64(res, 0, 2)};
+    else
+        snprintf(s->b.err, sizeof s->b.err, "%s: miz_meta has no counters", s->b.path);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int pg_each_open(store_t *st, store_record_fn *fn, void *arg)
+{
+    pg_t *s = (pg_t *)st;
+    if (pg_reader(s) < 0)
+        return -1;
+    if (!PQsendQueryParams(s->r, "SELECT record FROM miz_request WHERE open ORDER BY tracking", 0,
+                           NULL, NULL, NULL, NULL, 1) ||
+        !PQsetSingleRowMode(s->r)) {
+        pg_fail(s, s->b.err, "cannot read", s->r, NULL);
+        return -1;
+    }
+    int ret = 0;
+    PGresult *res;
+    while ((res = PQgetResult(s->r))) { /* every result, even after fn stopped */
+        ExecStatusType t = PQresultStatus(res);
+        if (t == PGRES_SINGLE_TUPLE && ret == 0)
+            ret = fn(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), arg);
+        else if (t != PGRES_SINGLE_TUPLE && t != PGRES_TUPLES_OK && ret == 0)
+            ret = (pg_fail(s, s->b.err, "cannot read", s->r, res), -1);
+        PQclear(res);
+    }
+    return ret;
+}
+
+int pg_get(store_t *st, uint64_t tracking, store_record_fn *fn, void *arg)
+{
+    pg_t *s = (pg_t *)st;
+    unsigned char k[8];
+    pg_be64(k, tracking);
+    const char *v[] = {(const char *)k};
+    int len[] = {8};
+    PGresult *res = pg_reader(s) < 0 ? NULL
+                    : pg_query(s, s->r, s->b.err,
+                               "SELECT record FROM miz_request WHERE tracking = $1::bigint", 1, v,
+                               len);
+    if (!res)
+        return -1;
+    int found = PQntuples(res) == 1;
+    if (found)
+        fn(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), arg);
+    PQclear(res);
+    return found;
+}
+
+int pg_find_ref(store_t *st, const char *ref, size_t ref_len, uint64_t *tracking, uint64_t *at)
+{
+    pg_t *s = (pg_t *)st;
+    const char *v[] = {ref_len ? ref : ""};
+    int len[] = {(int)ref_len};
+    PGresult *res = pg_reader(s) < 0 ? NULL
+                    : pg_query(s, s->r, s->b.err,
+                               "SELECT tracking, at FROM miz_ref WHERE ref = $1::bytea", 1, v, len);
+    if (!res)
+        return -1;
+    int found = PQntuples(res) == 1;
+    if (found) {
+        *tracking = pg_u64(res, 0, 0);
+        *at = pg_u64(res, 0, 1);
+    }
+    PQclear(res);
+    return found;
+}
+
+/* ---- snapshots ---- */
+
+void pg_scan_destroy(store_scan_t *scan)
+{
+    pg_scan_t *sc = (pg_scan_t *)scan;
+    PQfinish(sc->c);
+    free(sc);
+}
+
+store_scan_t *pg_scan(store_t *st, uint64_t since)
+{
+    pg_t *s = (pg_t *)st;
+    pg_scan_t *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        snprintf(s->b.err, sizeof s->b.err, "%s: %s", s->b.path, strerror(ENOMEM));
+        return NULL;
+    }
+    sc->b.store = st;
+    sc->store = s;
+    unsigned char k[8];
+    pg_be64(k, since);
+    const char *v[] = {(const char *)k};
+    int len[] = {8};
+    /* open requests in tracking order, then closed ones in closing order */
+    static const char *const steps[] = {
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        "DECLARE miz_scan NO SCROLL CURSOR FOR SELECT record FROM ("
+        " SELECT record, 0 AS part, tracking AS k1, 0::bigint AS k2 FROM miz_request WHERE open"
+        " UNION ALL"
+        " SELECT record, 1, closed_ms, tracking FROM miz_request"
+        "  WHERE NOT open AND closed_ms >= $1::bigint) r ORDER BY part, k1, k2",
+    };
+    PGresult *res = NULL;
+    if (!(sc->c = pg_connect(s, s->b.err)) ||
+        !(res = pg_query(s, sc->c, s->b.err, steps[0], 0, NULL, NULL))) {
+        pg_scan_destroy(&sc->b);
+        return NULL;
+    }
+    PQclear(res);
+    if (!(res = pg_query(s, sc->c, s->b.err, steps[1], 1, v, len))) {
+        pg_scan_destroy(&sc->b);
+        return NULL;
+    }
+    PQclear(res);
+    return &sc->b;
+}
+
+int pg_scan_next(store_scan_t *scan, size_t max, store_record_fn *fn, void *arg)
+{
+    pg_scan_t *sc = (pg_scan_t *)scan;
+    pg_t *s = sc->store;
+    if (sc->done)
+        return 0;
+    char sql[64];
+    snprintf(sql, sizeof sql, "FETCH FORWARD %zu FROM miz_scan", max);
+    PGresult *res = pg_query(s, sc->c, s->b.err, sql, 0, NULL, NULL);
+    if (!res)
+        return -1;
+    int n = PQntuples(res), ret = 1;
+    for (int i = 0; i < n && ret == 1; i++)
+        if (fn(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), arg))
+            ret = -1;
+    PQclear(res);
+    if (ret == 1 && (size_t)n < max) {
+        sc->done = true;
+        ret = 0;
+    }
+    return ret;
+}
+
+/* ---- on the writer's connection, with no commit in flight ---- */
+
+/* BEGIN, the lease renewed (when held), then sql with its parameters: the
+ * result, or NULL with b.werr (the transaction rolled back). */
+static PGresult *pg_write_begin(pg_t *s, const char *sql, int n, const char *const *v,
+                                const int *len)
+{
+    if (pg_writer(s) < 0)
+        return NULL;
+    PGresult *res = pg_query(s, s->w, s->b.werr, "BEGIN", 0, NULL, NULL);
+    PQclear(res);
+    if (res && s->epoch) {
+        unsigned char e[8], ms[8];
+        pg_be64(e, s->epoch);
+        pg_be64(ms, s->lease_ms);
+        const char *lv[] = {(const char *)e, (const char *)ms};
+        int ll[] = {8, 8};
+        res = pg_query(s, s->w, s->b.werr, "SELECT miz_lease_renew($1::bigint, $2::bigint)", 2,
+                       lv, ll);
+        PQclear(res);
+    }
+    if (res)
+        res = pg_query(s, s->w, s->b.werr, sql, n, v, len);
+    if (!res)
+        PQclear(PQexec(s->w, "ROLLBACK"));
+    return res;
+}
+
+static int pg_write_commit(pg_t *s)
+{
+    PGresult *res = pg_query(s, s->w, s->b.werr, "COMMIT", 0, NULL, NULL);
+    PQclear(res);
+    return res ? 0 : -1;
+}
+
+long pg_purge(store_t *st, uint64_t before, size_t max)
+{
+    pg_t *s = (pg_t *)st;
+    unsigned char b[8], m[8];
+    pg_be64(b, before);
+    pg_be64(m, max);
+    const char *v[] = {(const char *)b, (const char *)m};
+    int len[] = {8, 8};
+    /* a ref may since name a newer request: only our own goes */
+    PGresult *res = pg_write_begin(
+        s,
+        "WITH gone AS (DELETE FROM miz_request WHERE tracking IN (SELECT tracking FROM miz_request"
+        "  WHERE NOT open AND closed_ms < $1::bigint ORDER BY closed_ms, tracking"
+        "  LIMIT $2::bigint) RETURNING tracking, client_ref),"
+        " refs AS (DELETE FROM miz_ref f USING gone WHERE f.ref = gone.client_ref"
+        "  AND f.tracking = gone.tracking)"
+        " SELECT count(*)::bigint FROM gone",
+        2, v, len);
+    if (!res) {
+        snprintf(s->b.err, sizeof s->b.err, "%s", s->b.werr);
+        return -1;
+    }
+    long n = (long)pg_u64(res, 0, 0);
+    PQclear(res);
+    if (pg_write_commit(s) < 0) {
+        snprintf(s->b.err, sizeof s->b.err, "%s", s->b.werr);
+        return -1;
+    }
+    return n;
+}
+
+/* Takes an expired lease with a new epoch, in a transaction of its own; or
+ * says who holds it. Clocks are the server's (clock_timestamp()), so mizd
+ * on different hosts agree on when a lease expired. */
+int pg_lease_take(store_t *st, const char *holder, uint64_t lease_ms, store_lease_t *l)
+{
+    pg_t *s = (pg_t *)st;
+    unsigned char ms[8];
+    pg_be64(ms, lease_ms);
+    const char *v[] = {holder, (const char *)ms};
+    int len[] = {(int)strlen(holder), 8};
+    PGresult *res = pg_write_begin(
+        s,
+        "WITH taken AS (UPDATE miz_lease SET holder = $1::text, epoch = epoch + 1,"
+        "  expires = clock_timestamp() + $2::bigint * interval '1 millisecond'"
+        "  WHERE id = 1 AND expires < clock_timestamp()"
+        "  RETURNING holder, epoch, true AS ours, $2::bigint AS left_ms)"
+        " SELECT * FROM taken UNION ALL"
+        " SELECT holder, epoch, false, CASE WHEN expires > clock_timestamp() THEN"
+        "  (extract(epoch FROM expires - clock_timestamp()) * 1000)::bigint ELSE 0 END"
+        " FROM miz_lease WHERE id = 1 AND NOT EXISTS (TABLE taken)",
+        2, v, len);
+    if (!res || pg_write_commit(s) < 0) {
+        PQclear(res);
+        snprintf(s->b.err, sizeof s->b.err, "%s", s->b.werr);
+        return -1;
+    }
+    int ours = -1;
+    if (PQntuples(res) == 1) {
+        snprintf(l->holder, sizeof l->holder, "%.*s", PQgetlength(res, 0, 0),
+                 PQgetvalue(res, 0, 0));
+        l->epoch = pg_u64(res, 0, 1);
+        ours = *PQgetvalue(res, 0, 2) != 0;
+        l->expires_in = pg_u64(res, 0, 3);
+    } else {
+        snprintf(s->b.err, sizeof s->b.err, "%s: miz_lease has no row", s->b.path);
+    }
+    PQclear(res);
+    if (ours == 1) {
+        s->epoch = l->epoch;
+        s->lease_ms = lease_ms;
+    }
+    return ours;
+}
