@@ -13,6 +13,12 @@ packages+=(chromium fonts-noto-core)
 # tests/fuzz/run.sh: clang, and libFuzzer with clang's sanitizer runtimes
 # (libclang-rt-dev, which clang only recommends)
 packages+=(clang libclang-rt-dev)
+# the PostgreSQL store (libpq) and its tests: real servers (tests/common/
+# pg_server.c runs initdb, postgres, pg_basebackup as nobody, through
+# util-linux's setpriv), and Patroni with etcd for tests/integration/
+# test_patroni.c; Patroni's etcd support is python3-etcd, only one of the
+# alternatives it depends on
+packages+=(libpq-dev postgresql-15 util-linux patroni python3-etcd etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
