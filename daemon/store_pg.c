@@ -92,6 +92,13 @@ void pg_fail(pg_t *s, char *buf, const char *what, PGconn *c, const PGresult *re
 
 /* ---- connections ---- */
 
+/* libpq prints the server's notices to stderr; what matters of them comes
+ * back as a failed statement, which the broker logs. */
+static void pg_notice_ignore(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 /* The DSN as given, with what mizd needs on top: only a primary will do,
  * UTF-8, a bounded wait for a host that does not answer. */
 PGconn *pg_connect(pg_t *s, char *err)
@@ -109,6 +116,7 @@ PGconn *pg_connect(pg_t *s, char *err)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, pg_notice_ignore, NULL);
     snprintf(s->b.path, sizeof s->b.path, "postgresql://%s:%s/%s", PQhost(c), PQport(c), PQdb(c));
     /* a commit is a promise: never acknowledged before it is durable */
     PGresult *res = PQexec(c, "SET synchronous_commit = on");
