@@ -243,18 +243,19 @@ static void test_lease(void **state)
     fixture_t *f = *state;
     store_t *a = f->store, *b = open_store(f->dsn);
     store_lease_t l;
-    assert_int_equal(store_lease_take(a, "a@host:1", 60000, &l), 1);
+    assert_int_equal(store_lease_take(a, "a@host:1", 60000, 2000, &l), 1);
     assert_int_equal(l.epoch, 1);
-    assert_int_equal(store_lease_take(b, "b@host:2", 60000, &l), 0);
+    assert_int_equal(store_lease_take(b, "b@host:2", 2000, 2000, &l), 0);
     assert_string_equal(l.holder, "a@host:1");
     assert_int_equal(l.epoch, 1);
     assert_true(l.expires_in > 50000 && l.expires_in <= 60000);
     assert_int_equal(store_begin(a), STORE_OK);
     assert_int_equal(put_open(a, 1, "water"), STORE_OK);
-    commit_ok(a);
+    commit_ok(a); /* renews for the lease, 2 s, no longer the first 60 */
+    sql_is(f->dsn, "SELECT expires < clock_timestamp() + interval '3 seconds' FROM miz_lease", "t");
 
     sql(f->dsn, "UPDATE miz_lease SET expires = clock_timestamp() - interval '1 second'");
-    assert_int_equal(store_lease_take(b, "b@host:2", 60000, &l), 1);
+    assert_int_equal(store_lease_take(b, "b@host:2", 60000, 60000, &l), 1);
     assert_int_equal(l.epoch, 2);
     assert_int_equal(store_begin(a), STORE_OK);
     put_open(a, 2, "water");
