@@ -21,6 +21,7 @@ typedef struct {
     char *dsn;
     PGconn *w; /* the writer's: commits (writer.h's thread contract), the lease, the purge */
     PGconn *r; /* the loop's reads */
+    uint64_t r_failed_at; /* monotonic ms its last connection failed; 0: it did not */
     /* the transaction being sent */
     int unsynced;          /* statements since the last sync point */
     store_status_t failed; /* its first failure: the rest is not sent */
