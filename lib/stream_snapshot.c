@@ -23,7 +23,7 @@
 void *stream_snapshot_dealer(void *zctx, const char *endpoint, const miz_curve_t *curve)
 {
     unsigned char rid[DEALER_RID_LEN];
-    return dealer_rid(rid) < 0 ? NULL : dealer_open(zctx, endpoint, rid, sizeof rid, curve);
+    return dealer_rid(rid) < 0 ? NULL : dealer_open(zctx, endpoint, rid, sizeof rid, curve, false);
 }
 
 int stream_snapshot_send(void *sock, uint64_t seq, uint64_t since)
