@@ -4,12 +4,16 @@
  * A connection is one DEALER socket on one endpoint of a list: a peer
  * talks to one broker at a time, and when that one is silent the client or
  * worker asks for the next (conn_failover), as the ZeroMQ guide's Binary
- * Star client does. A client with a list sets ZMQ_IMMEDIATE, so that what
- * it sends is never queued for a broker it is not connected to: a send
- * fails fast and moves on instead (conn_send). A worker does not: its
- * register must wait for a broker that is still binding, and its socket is
- * closed without linger when it moves, so nothing queued for the silent
- * one is ever delivered. */
+ * Star client does. The socket is then closed without linger, so nothing
+ * queued for the silent broker is delivered to it later (when it comes
+ * back deposed, say), and a new one is opened on the next endpoint.
+ *
+ * Not ZMQ_IMMEDIATE: with it, a send cannot tell a broker not connected
+ * yet (one still binding after a takeover, or a socket just opened) from a
+ * connected one whose queue is full, so a broker under load would be taken
+ * for dead; and a worker's register must wait in the queue for a broker
+ * that is still binding. Silence is told by time instead: a reply that does
+ * not come, heartbeats that stop. */
 #include "conn.h"
 
 #include <errno.h>
@@ -20,11 +24,6 @@
 #include "cert.h"
 #include "clock.h"
 #include "dealer.h"
-
-/* How long a client with a list waits for a connection to the broker in
- * use before it passes on to the next: a live broker on the network takes
- * a round trip or two (the CURVE handshake's). */
-#define CONN_CONNECT_WAIT_MS 1000
 
 /* ---- messages ---- */
 
@@ -105,8 +104,7 @@ static miz_msg_t *msg_decode(const void *data, size_t size)
 
 static int conn_connect(conn_t *c)
 {
-    c->socket = dealer_open(c->zctx, endpoints_current(&c->eps), c->rid, c->rid_len, c->curve,
-                            c->immediate);
+    c->socket = dealer_open(c->zctx, endpoints_current(&c->eps), c->rid, c->rid_len, c->curve);
     if (!c->socket)
         return -1;
     c->last_recv = c->last_send = clock_ms(CLOCK_MONOTONIC);
@@ -155,7 +153,6 @@ int conn_init(conn_t *c, void *zctx, const char *endpoints, bool stable_id, cons
     c->zctx = zctx ? zctx : zmq_ctx_new();
     if (!c->zctx || endpoints_init(&c->eps, endpoints) < 0)
         return -1;
-    c->immediate = stable_id && c->eps.n > 1;
     return conn_connect(c);
 }
 
@@ -184,35 +181,13 @@ void conn_begin(conn_t *c, wire_map_t *m, miz_command_t cmd, uint64_t *seq)
     wire_map_uint(m, "seq", c->next_seq++);
 }
 
-/* Sends what is packed. Without ZMQ_IMMEDIATE it waits for room in the
- * socket's queue, as a single endpoint always did; with it, for a broker to
- * be connected, CONN_CONNECT_WAIT_MS at most (EAGAIN). */
-static int conn_send_packed(conn_t *c)
-{
-    int flags = 0;
-    if (c->immediate) {
-        zmq_pollitem_t item = {c->socket, 0, ZMQ_POLLOUT, 0};
-        if (zmq_poll(&item, 1, CONN_CONNECT_WAIT_MS) < 0)
-            return -1;
-        flags = ZMQ_DONTWAIT;
-    }
-    if (zmq_send(c->socket, c->buf.data, c->buf.size, flags) < 0)
-        return -1;
-    c->last_send = clock_ms(CLOCK_MONOTONIC);
-    return 0;
-}
-
 int conn_send(conn_t *c, wire_map_t *m)
 {
     wire_map_end(m);
-    for (size_t tried = 1;; tried++) {
-        if (conn_send_packed(c) == 0)
-            return 0;
-        if (!c->immediate || errno != EAGAIN || tried == c->eps.n)
-            return -1;
-        if (conn_failover(c, true) < 0)
-            return -1;
-    }
+    if (zmq_send(c->socket, c->buf.data, c->buf.size, 0) < 0)
+        return -1;
+    c->last_send = clock_ms(CLOCK_MONOTONIC);
+    return 0;
 }
 
 int conn_failover(conn_t *c, bool keep)

@@ -29,7 +29,6 @@ typedef struct {
     bool own_ctx;
     void *socket;
     endpoints_t eps;
-    bool immediate; /* a client with a list: a send never waits in a queue for a silent broker */
     uint64_t next_seq;
     miz_msg_t *aside_head, *aside_tail;
     msgpack_sbuffer buf;
@@ -57,10 +56,7 @@ int conn_failover(conn_t *c, bool keep);
  * *seq unless NULL); the caller adds its fields to m, and conn_send closes
  * and sends it. */
 void conn_begin(conn_t *c, wire_map_t *m, miz_command_t cmd, uint64_t *seq);
-/* Closes m and sends the command. On a client with a list, a broker not
- * connected within CONN_CONNECT_WAIT_MS is passed over for the next (the
- * command never left: sending it there is safe), once round the list; -1
- * EAGAIN when none was. */
+/* Closes m and sends the command, waiting for room in the socket's queue. */
 int conn_send(conn_t *c, wire_map_t *m);
 /* Waits up to timeout_ms (forever if negative) for one frame. */
 int conn_recv_raw(conn_t *c, int timeout_ms, miz_msg_t **out);

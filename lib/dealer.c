@@ -20,15 +20,14 @@ int dealer_rid(unsigned char rid[DEALER_RID_LEN])
 }
 
 void *dealer_open(void *zctx, const char *endpoint, const unsigned char *rid, size_t rid_len,
-                  const miz_curve_t *curve, bool immediate)
+                  const miz_curve_t *curve)
 {
-    int linger = LINGER_MS, on = 1;
+    int linger = LINGER_MS;
     void *sock = zmq_socket(zctx, ZMQ_DEALER);
     if (!sock)
         return NULL;
     if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
         (rid_len && zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, rid_len) < 0) ||
-        (immediate && zmq_setsockopt(sock, ZMQ_IMMEDIATE, &on, sizeof on) < 0) ||
         miz_curve_set(sock, curve) < 0 || zmq_connect(sock, endpoint) < 0) {
         int e = errno;
         zmq_close(sock);

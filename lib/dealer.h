@@ -3,7 +3,6 @@
 #ifndef MIZ_DEALER_H
 #define MIZ_DEALER_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "miz.h"
@@ -16,10 +15,9 @@
 int dealer_rid(unsigned char rid[DEALER_RID_LEN]);
 
 /* A DEALER connected to endpoint with a bounded linger, that routing id
- * (rid_len 0: ZeroMQ's choice) and curve's keys (NULL: none), and with
- * immediate, ZMQ_IMMEDIATE (nothing queued before the connection is made);
- * NULL with errno. */
+ * (rid_len 0: ZeroMQ's choice) and curve's keys (NULL: none); NULL with
+ * errno. */
 void *dealer_open(void *zctx, const char *endpoint, const unsigned char *rid, size_t rid_len,
-                  const miz_curve_t *curve, bool immediate);
+                  const miz_curve_t *curve);
 
 #endif

@@ -20,11 +20,12 @@
  * - a worker when the broker's heartbeats stop (MIZ_LIVENESS intervals) or
  *   it says bye; it registers again there by itself;
  * - a client when a synchronous call's reply does not come within its
- *   timeout, when the broker in use is not connected within a second as a
- *   command is sent (it then goes to the next at once: nothing was sent),
- *   or when the gateway calls miz_client_failover.
- * A single endpoint is a list of one and works as it always did: the
- * socket waits for that broker, and nothing is sent twice.
+ *   timeout, or when the gateway calls miz_client_failover (its own
+ *   timeout passed).
+ * The socket it leaves is closed without linger: what was queued for the
+ * silent broker is dropped, never delivered to it later. A single endpoint
+ * is a list of one and works as it always did: the socket waits for that
+ * broker, and the synchronous calls send nothing twice.
  *
  * What a gateway must do: a request it sent and got no reply for may or
  * may not have reached the broker that went silent. Send it again (on the
@@ -129,8 +130,7 @@ const char *miz_client_endpoint(const miz_client_t *c);
 int miz_client_failover(miz_client_t *c);
 
 /* Asynchronous: send now, read the reply (matched by *seq as "re") later.
- * With a list, a broker not connected within a second is passed over for
- * the next, once round the list (-1 EAGAIN when none was). */
+ * A command for a broker not connected (yet) waits in the socket's queue. */
 int miz_client_send_submit(miz_client_t *c, const miz_submit_t *s, uint64_t *seq);
 int miz_client_send_status(miz_client_t *c, uint64_t tracking, uint64_t *seq);
 /* The outcome of tracking arrived and was dealt with: mizd forgets it

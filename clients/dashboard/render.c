@@ -165,9 +165,9 @@ void render_head_json(FILE *out, const figures_t *f, const render_state_t *st)
                 fig_day_start(f->day0 - 7 * (FIG_TREND_WEEKS - 1 - i)));
     fprintf(out,
             "],\"synced\":%s,\"stale\":%s,\"silent_ms\":%" PRIu64 ",\"run\":%" PRIu64
-            ",\"seq\":%" PRIu64 ",\"requests\":%zu",
+            ",\"epoch\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"requests\":%zu",
             st->synced ? "true" : "false", st->stale ? "true" : "false", st->silent_ms,
-            st->stats.run, st->stats.seq, st->requests);
+            st->stats.run, st->stats.epoch, st->stats.seq, st->requests);
 }
 
 void render_agency_json(FILE *out, const figures_t *f, size_t i, const render_names_t *names)
@@ -350,6 +350,15 @@ void render_metrics(FILE *out, const figures_t *f, const render_state_t *st)
     render_prom_head(out, "miz_dashboard_resyncs_total", "counter",
               "Snapshots asked for again (gap, broker restart, timeout)");
     fprintf(out, "miz_dashboard_resyncs_total %" PRIu64 "\n", st->stats.resyncs);
+    render_prom_head(out, "miz_dashboard_broker_epoch", "gauge",
+                     "The broker's epoch in the replica (0: a store without a lease)");
+    fprintf(out, "miz_dashboard_broker_epoch %" PRIu64 "\n", st->stats.epoch);
+    render_prom_head(out, "miz_dashboard_broker_moves_total", "counter",
+                     "Moves to the next pair of broker endpoints (the one in use was silent)");
+    fprintf(out, "miz_dashboard_broker_moves_total %" PRIu64 "\n", st->stats.moves);
+    render_prom_head(out, "miz_dashboard_broker_endpoint", "gauge",
+                     "The pair of broker endpoints in use: its index in the lists, from 0");
+    fprintf(out, "miz_dashboard_broker_endpoint %zu\n", st->stats.endpoint);
     render_prom_head(out, "miz_dashboard_requests", "gauge", "Requests in the replica");
     fprintf(out, "miz_dashboard_requests %zu\n", st->requests);
     render_prom_head(out, "miz_dashboard_broker_stale", "gauge",

@@ -345,10 +345,16 @@ void it_stop(it_daemon_t *d, bool crash)
         fail();
 }
 
+void it_second_endpoints(it_daemon_t *d)
+{
+    snprintf(d->clients, sizeof d->clients, "ipc://%s/c2", d->dir);
+    snprintf(d->workers, sizeof d->workers, "ipc://%s/w2", d->dir);
+    snprintf(d->events, sizeof d->events, "ipc://%s/e2", d->dir);
+}
+
 bool it_try_start(it_daemon_t *d)
 {
-    char socket_file[80];
-    snprintf(socket_file, sizeof socket_file, "%s/c", d->dir);
+    const char *socket_file = d->clients + strlen("ipc://");
     unlink(socket_file); /* left behind by a kill -9 */
     spawn(d);
     assert_true(d->pid > 0);
@@ -486,11 +492,16 @@ it_peer_t *it_client(it_daemon_t *d)
     return it_client_on(d, d->clients);
 }
 
-it_peer_t *it_worker_open(it_daemon_t *d, const miz_worker_opts_t *o)
+it_peer_t *it_worker_on(it_daemon_t *d, const char *endpoint, const miz_worker_opts_t *o)
 {
     char name[64];
     snprintf(name, sizeof name, "worker of %s", o->agency);
-    return peer_add(d, NULL, miz_worker_new(d->zctx, d->workers, o), name);
+    return peer_add(d, NULL, miz_worker_new(d->zctx, endpoint, o), name);
+}
+
+it_peer_t *it_worker_open(it_daemon_t *d, const miz_worker_opts_t *o)
+{
+    return it_worker_on(d, d->workers, o);
 }
 
 it_peer_t *it_worker(it_daemon_t *d, const char *agency, unsigned credit)
