@@ -15,10 +15,14 @@
 #include "dashproc.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
+
+#include "wire.h"
 
 #define TABLE "crash.yaml"
 #define TOPIC "crash.failover"
@@ -282,6 +286,176 @@ static void the_tools_move_to_the_standby(void **state)
     it_cli_free(&status);
 }
 
+/* ---- the stream and the epoch, against a broker of the test's own ---- */
+
+#define NO_EPOCH UINT64_MAX
+
+typedef struct {
+    char dir[32], events[64], clients[64];
+    void *zctx, *pub, *router;
+    miz_stream_t *stream;
+} fake_t;
+
+static void fake_send(void *sock, const char *topic, msgpack_sbuffer *buf)
+{
+    if (topic)
+        assert_true(zmq_send(sock, topic, strlen(topic), ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(sock, buf->data, buf->size, 0) >= 0);
+    msgpack_sbuffer_clear(buf);
+}
+
+/* The map's epoch, unless NO_EPOCH (a mizd before the field). */
+static void fake_epoch(wire_map_t *m, uint64_t epoch)
+{
+    if (epoch != NO_EPOCH)
+        wire_map_uint(m, "epoch", epoch);
+}
+
+/* Publishes a "received" of tracking, with every key of protocol.md 8.1. */
+static void fake_event(fake_t *f, uint64_t seq, uint64_t epoch, uint64_t tracking)
+{
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    wire_map_t m;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    wire_map_begin(&m, &pk);
+    wire_map_uint(&m, "seq", seq);
+    wire_map_uint(&m, "run", 7);
+    fake_epoch(&m, epoch);
+    wire_map_cstr(&m, "event", "received");
+    wire_map_uint(&m, "at", 1000 + seq);
+    wire_map_uint(&m, "tracking", tracking);
+    wire_map_cstr(&m, "topic", TOPIC);
+    wire_map_cstr(&m, "kind", "request");
+    wire_map_cstr(&m, "priority", "routine");
+    wire_map_uint(&m, "created", 1000 + seq);
+    static const char *const zeros[] = {"delivery", "level", "attempts", "delivery_created",
+                                        "ack_by", "answer_by", "from", "worker"};
+    for (size_t i = 0; i < sizeof zeros / sizeof *zeros; i++)
+        wire_map_uint(&m, zeros[i], 0);
+    static const char *const nils[] = {"agency", "role", "outcome"};
+    for (size_t i = 0; i < sizeof nils / sizeof *nils; i++)
+        msgpack_pack_nil(wire_map_key(&m, nils[i]));
+    wire_map_cstr(&m, "state", "open");
+    wire_map_bool(&m, "overdue", false);
+    wire_map_end(&m);
+    fake_send(f->pub, "event", &buf);
+    msgpack_sbuffer_destroy(&buf);
+}
+
+/* Reads the stream's snapshot request and answers it in one empty part. */
+static void fake_snapshot(fake_t *f, uint64_t seq, uint64_t epoch)
+{
+    char rid[256], req[512];
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS;; miz_stream_pump(f->stream, 10)) {
+        zmq_pollitem_t item = {f->router, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 0) == 1)
+            break;
+        if (it_now_ms() > end)
+            fail_msg("the stream asked for no snapshot");
+    }
+    int rn = zmq_recv(f->router, rid, sizeof rid, 0);
+    int n = zmq_recv(f->router, req, sizeof req, 0);
+    assert_true(rn > 0 && n > 0 && n < (int)sizeof req);
+    wire_status_t st;
+    char why[64];
+    uint64_t re;
+    wire_msg_t *w = wire_parse(req, (size_t)n, &st, why, sizeof why);
+    assert_non_null(w);
+    assert_int_equal(wire_uint(w, "seq", &re), WIRE_OK);
+    wire_msg_destroy(&w);
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    wire_map_t m;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    wire_map_begin(&m, &pk);
+    wire_map_cstr(&m, "type", "snapshot");
+    wire_map_uint(&m, "re", re);
+    wire_map_uint(&m, "part", 0);
+    msgpack_pack_array(wire_map_key(&m, "requests"), 0);
+    wire_map_bool(&m, "done", true);
+    wire_map_uint(&m, "seq", seq);
+    wire_map_uint(&m, "run", 7);
+    fake_epoch(&m, epoch);
+    wire_map_end(&m);
+    assert_true(zmq_send(f->router, rid, (size_t)rn, ZMQ_SNDMORE) >= 0);
+    fake_send(f->router, NULL, &buf);
+    msgpack_sbuffer_destroy(&buf);
+}
+
+/* Pumps the stream until it is synced and its stats say want (events,
+ * resyncs, epoch). */
+static void fake_wait(fake_t *f, uint64_t events, uint64_t resyncs, uint64_t epoch)
+{
+    miz_stream_stats_t st;
+    for (uint64_t end = it_now_ms() + IT_WAIT_MS;;) {
+        miz_stream_pump(f->stream, 10);
+        miz_stream_stats(f->stream, &st);
+        if (miz_stream_synced(f->stream) && st.events == events && st.resyncs == resyncs &&
+            st.epoch == epoch)
+            return;
+        if (it_now_ms() > end)
+            fail_msg("stream: events %" PRIu64 " resyncs %" PRIu64 " epoch %" PRIu64
+                     ", not %" PRIu64 " %" PRIu64 " %" PRIu64,
+                     st.events, st.resyncs, st.epoch, events, resyncs, epoch);
+    }
+}
+
+/* An event of another epoch is a gap: another broker took over, and its
+ * seq may well follow on. A stream resnapshots, as on a seq gap; a mizd
+ * that sends no epoch is epoch 0. */
+static void a_new_epoch_is_a_new_snapshot(void **state)
+{
+    (void)state;
+    fake_t f = {.dir = "/tmp/miz-fo-XXXXXX"};
+    assert_non_null(mkdtemp(f.dir));
+    snprintf(f.events, sizeof f.events, "ipc://%s/e", f.dir);
+    snprintf(f.clients, sizeof f.clients, "ipc://%s/c", f.dir);
+    f.zctx = zmq_ctx_new();
+    f.pub = zmq_socket(f.zctx, ZMQ_PUB);
+    f.router = zmq_socket(f.zctx, ZMQ_ROUTER);
+    assert_int_equal(zmq_bind(f.pub, f.events), 0);
+    assert_int_equal(zmq_bind(f.router, f.clients), 0);
+    f.stream = miz_stream_new(f.zctx, f.events, f.clients, NULL, 3600 * 1000);
+    assert_non_null(f.stream);
+    fake_snapshot(&f, 0, NO_EPOCH);
+    fake_wait(&f, 0, 0, 0);
+    /* the subscription takes a moment to reach the PUB: counters until it has */
+    while (!miz_stream_counters(f.stream)) {
+        msgpack_sbuffer buf;
+        msgpack_packer pk;
+        wire_map_t m;
+        msgpack_sbuffer_init(&buf);
+        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+        wire_map_begin(&m, &pk);
+        wire_map_uint(&m, "seq", 0);
+        wire_map_uint(&m, "run", 7);
+        wire_map_end(&m);
+        fake_send(f.pub, "counters", &buf);
+        msgpack_sbuffer_destroy(&buf);
+        miz_stream_pump(f.stream, 10);
+    }
+    fake_event(&f, 1, NO_EPOCH, 1);
+    fake_wait(&f, 1, 0, 0);
+    fake_event(&f, 2, 3, 2); /* the next seq, but another epoch */
+    fake_snapshot(&f, 2, 3);
+    fake_wait(&f, 1, 1, 3);
+    fake_event(&f, 3, 3, 3);
+    fake_wait(&f, 2, 1, 3);
+    miz_stream_destroy(&f.stream);
+    zmq_close(f.pub);
+    zmq_close(f.router);
+    zmq_ctx_term(f.zctx);
+    char path[80];
+    snprintf(path, sizeof path, "%s/e", f.dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/c", f.dir);
+    unlink(path);
+    rmdir(f.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +463,7 @@ int main(void)
         IT_TEST(a_silent_broker_is_left, TABLE),
         IT_TEST(bad_lists_are_refused, TABLE),
         IT_TEST(the_tools_move_to_the_standby, TABLE),
+        cmocka_unit_test(a_new_epoch_is_a_new_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
