@@ -9,7 +9,8 @@
  * on the shared PostgreSQL store will. A broker that is connected but
  * silent (hung) is a ROUTER of the test's own that reads and never
  * answers. Every check here fails without the lists: a peer given "A,B"
- * as one endpoint connects to neither. */
+ * as one endpoint connects to neither. Last, a stream fed by a PUB and a
+ * ROUTER of the test's own takes a new snapshot when the epoch changes. */
 #define _GNU_SOURCE /* memmem */
 #include "cli.h"
 #include "dashproc.h"
@@ -131,6 +132,7 @@ static void hung_read(void *router, const char *type)
  * submit without one is not (it could be accepted twice). */
 static void a_silent_broker_is_left(void **state)
 {
+    /* no worker here: libmiz's blocking calls starve no heartbeat */
     it_daemon_t *d = *state;
     char dir[EP_LEN], hung_ep[EP_LEN + 16], list[3 * EP_LEN + 16];
     daemon_dir(d, dir, sizeof dir);
@@ -296,12 +298,30 @@ typedef struct {
     miz_stream_t *stream;
 } fake_t;
 
-static void fake_send(void *sock, const char *topic, msgpack_sbuffer *buf)
+/* A map being packed, counted. */
+typedef struct {
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    wire_map_t m;
+} fake_msg_t;
+
+static wire_map_t *fake_begin(fake_msg_t *f)
 {
-    if (topic)
-        assert_true(zmq_send(sock, topic, strlen(topic), ZMQ_SNDMORE) >= 0);
-    assert_true(zmq_send(sock, buf->data, buf->size, 0) >= 0);
-    msgpack_sbuffer_clear(buf);
+    msgpack_sbuffer_init(&f->buf);
+    msgpack_packer_init(&f->pk, &f->buf, msgpack_sbuffer_write);
+    wire_map_begin(&f->m, &f->pk);
+    return &f->m;
+}
+
+/* Closes the map and sends it, after a topic frame for a PUB (or the
+ * routing id frame for a ROUTER), unless NULL. */
+static void fake_send(void *sock, const void *first, size_t first_len, fake_msg_t *f)
+{
+    wire_map_end(&f->m);
+    if (first)
+        assert_true(zmq_send(sock, first, first_len, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(sock, f->buf.data, f->buf.size, 0) >= 0);
+    msgpack_sbuffer_destroy(&f->buf);
 }
 
 /* The map's epoch, unless NO_EPOCH (a mizd before the field). */
@@ -314,34 +334,28 @@ static void fake_epoch(wire_map_t *m, uint64_t epoch)
 /* Publishes a "received" of tracking, with every key of protocol.md 8.1. */
 static void fake_event(fake_t *f, uint64_t seq, uint64_t epoch, uint64_t tracking)
 {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    wire_map_t m;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    wire_map_begin(&m, &pk);
-    wire_map_uint(&m, "seq", seq);
-    wire_map_uint(&m, "run", 7);
-    fake_epoch(&m, epoch);
-    wire_map_cstr(&m, "event", "received");
-    wire_map_uint(&m, "at", 1000 + seq);
-    wire_map_uint(&m, "tracking", tracking);
-    wire_map_cstr(&m, "topic", TOPIC);
-    wire_map_cstr(&m, "kind", "request");
-    wire_map_cstr(&m, "priority", "routine");
-    wire_map_uint(&m, "created", 1000 + seq);
+    fake_msg_t msg;
+    wire_map_t *m = fake_begin(&msg);
+    wire_map_uint(m, "seq", seq);
+    wire_map_uint(m, "run", 7);
+    fake_epoch(m, epoch);
+    wire_map_cstr(m, "event", "received");
+    wire_map_uint(m, "at", 1000 + seq);
+    wire_map_uint(m, "tracking", tracking);
+    wire_map_cstr(m, "topic", TOPIC);
+    wire_map_cstr(m, "kind", "request");
+    wire_map_cstr(m, "priority", "routine");
+    wire_map_uint(m, "created", 1000 + seq);
     static const char *const zeros[] = {"delivery", "level", "attempts", "delivery_created",
                                         "ack_by", "answer_by", "from", "worker"};
     for (size_t i = 0; i < sizeof zeros / sizeof *zeros; i++)
-        wire_map_uint(&m, zeros[i], 0);
+        wire_map_uint(m, zeros[i], 0);
     static const char *const nils[] = {"agency", "role", "outcome"};
     for (size_t i = 0; i < sizeof nils / sizeof *nils; i++)
-        msgpack_pack_nil(wire_map_key(&m, nils[i]));
-    wire_map_cstr(&m, "state", "open");
-    wire_map_bool(&m, "overdue", false);
-    wire_map_end(&m);
-    fake_send(f->pub, "event", &buf);
-    msgpack_sbuffer_destroy(&buf);
+        msgpack_pack_nil(wire_map_key(m, nils[i]));
+    wire_map_cstr(m, "state", "open");
+    wire_map_bool(m, "overdue", false);
+    fake_send(f->pub, "event", strlen("event"), &msg);
 }
 
 /* Reads the stream's snapshot request and answers it in one empty part. */
@@ -365,24 +379,17 @@ static void fake_snapshot(fake_t *f, uint64_t seq, uint64_t epoch)
     assert_non_null(w);
     assert_int_equal(wire_uint(w, "seq", &re), WIRE_OK);
     wire_msg_destroy(&w);
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    wire_map_t m;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    wire_map_begin(&m, &pk);
-    wire_map_cstr(&m, "type", "snapshot");
-    wire_map_uint(&m, "re", re);
-    wire_map_uint(&m, "part", 0);
-    msgpack_pack_array(wire_map_key(&m, "requests"), 0);
-    wire_map_bool(&m, "done", true);
-    wire_map_uint(&m, "seq", seq);
-    wire_map_uint(&m, "run", 7);
-    fake_epoch(&m, epoch);
-    wire_map_end(&m);
-    assert_true(zmq_send(f->router, rid, (size_t)rn, ZMQ_SNDMORE) >= 0);
-    fake_send(f->router, NULL, &buf);
-    msgpack_sbuffer_destroy(&buf);
+    fake_msg_t msg;
+    wire_map_t *m = fake_begin(&msg);
+    wire_map_cstr(m, "type", "snapshot");
+    wire_map_uint(m, "re", re);
+    wire_map_uint(m, "part", 0);
+    msgpack_pack_array(wire_map_key(m, "requests"), 0);
+    wire_map_bool(m, "done", true);
+    wire_map_uint(m, "seq", seq);
+    wire_map_uint(m, "run", 7);
+    fake_epoch(m, epoch);
+    fake_send(f->router, rid, (size_t)rn, &msg);
 }
 
 /* Pumps the stream until it is synced and its stats say want (events,
@@ -424,17 +431,11 @@ static void a_new_epoch_is_a_new_snapshot(void **state)
     fake_wait(&f, 0, 0, 0);
     /* the subscription takes a moment to reach the PUB: counters until it has */
     while (!miz_stream_counters(f.stream)) {
-        msgpack_sbuffer buf;
-        msgpack_packer pk;
-        wire_map_t m;
-        msgpack_sbuffer_init(&buf);
-        msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-        wire_map_begin(&m, &pk);
-        wire_map_uint(&m, "seq", 0);
-        wire_map_uint(&m, "run", 7);
-        wire_map_end(&m);
-        fake_send(f.pub, "counters", &buf);
-        msgpack_sbuffer_destroy(&buf);
+        fake_msg_t msg;
+        wire_map_t *m = fake_begin(&msg);
+        wire_map_uint(m, "seq", 0);
+        wire_map_uint(m, "run", 7);
+        fake_send(f.pub, "counters", strlen("counters"), &msg);
         miz_stream_pump(f.stream, 10);
     }
     fake_event(&f, 1, NO_EPOCH, 1);
