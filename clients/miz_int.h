@@ -2,7 +2,8 @@
  *
  * miz.c parses the command line and runs submit, report and keygen;
  * miz_status.c prints a request's status (text or JSON, through
- * miz_json.c); miz_worker.c is the worker, and miz_exec.c runs its --exec
+ * miz_json.c); miz_worker.c is the worker (with miz_worker_job.c and
+ * miz_worker_exec.c, miz_worker.h), and miz_exec.c runs its --exec
  * commands. They agree here on exit statuses and on how a broker's error
  * and an unreachable broker are told. */
 #ifndef MIZ_CLI_INT_H
