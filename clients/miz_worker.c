@@ -30,35 +30,48 @@ static volatile sig_atomic_t worker_stopping;
 
 static void worker_on_deliver(worker_t *wk, const miz_msg_t *d)
 {
-    uint64_t id = 0, tracking = 0;
+    uint64_t id = 0, tracking = 0, attempt = 0;
     size_t rn = 0, tn = 0, pn = 0;
-    miz_msg_uint(d, "delivery", &id);
+    if (miz_msg_uint(d, "delivery", &id) < 0) {
+        fprintf(stderr, "miz: a delivery without its id from the broker; left alone\n");
+        return;
+    }
+    worker_job_t *j = worker_job_find(wk, id, NULL);
+    if (j) { /* held since an earlier offer, one the broker lost */
+        miz_msg_uint(d, "attempt", &attempt);
+        worker_job_reoffered(wk, j, attempt);
+        return;
+    }
+    if (wk->count == 0)
+        return; /* past --count: taken back from us at its ack_by, or at our bye */
+    if (wk->count > 0)
+        wk->count--;
     miz_msg_uint(d, "tracking", &tracking);
     const char *role = miz_msg_str(d, "role", &rn), *topic = miz_msg_str(d, "topic", &tn);
     const char *payload = miz_msg_str(d, "payload", &pn);
     printf("delivery %llu  tracking %llu  %.*s  %.*s: %.*s\n", (unsigned long long)id,
            (unsigned long long)tracking, (int)tn, topic ? topic : "", (int)rn, role ? role : "",
            (int)pn, payload ? payload : "(binary payload)");
-    if (worker_job_find(wk, id, NULL)) /* offered again while we still hold it */
-        return;
-    worker_job_t *j = worker_job_new(wk, id);
+    j = worker_job_new(wk, id);
     if (!j) {
         fprintf(stderr, "miz: out of memory\n");
         return;
     }
-    if (miz_worker_ack(wk->w, id) == 0)
-        j->pending++;
     int r = role ? MIZ_NAME_FIND(miz_role_names, role, rn) : -1;
     if (r == MIZ_ROLE_OBSERVE || r == MIZ_ROLE_BREACH) {
-        worker_job_done(j, "delivery %llu seen (an observer's copy)", (unsigned long long)id);
-    } else if (!wk->exec) {
-        worker_send_answer(wk, j, wk->outcome, wk->answer);
+        worker_job_seen(wk, j);
+        return;
+    }
+    if (miz_worker_ack(wk->w, id) == 0)
+        j->pending++;
+    if (!wk->exec) {
+        worker_job_answer(wk, j, wk->outcome, wk->answer);
     } else if (!worker_start(wk, j, d)) {
         char reason[160];
         snprintf(reason, sizeof reason, "the worker could not start its command: %s",
                  strerror(errno));
         fprintf(stderr, "miz: delivery %llu: %s\n", (unsigned long long)id, reason);
-        worker_send_refuse(wk, j, reason);
+        worker_job_refuse(wk, j, reason);
     }
 }
 
@@ -76,11 +89,9 @@ static void worker_on_reply(worker_t *wk, const miz_msg_t *m, bool ok)
     if (!j)
         return;
     j->pending -= j->pending > 0;
-    if (j->done && j->pending == 0) {
-        if (ok)
-            printf("%s (confirmed by the broker)\n", j->done);
-        else
-            printf("%s: NOT confirmed, the broker refused it\n", j->done);
+    if (j->final != WORKER_FINAL_NONE && j->pending == 0) {
+        worker_job_say(j, ok ? " (confirmed by the broker)"
+                             : ": NOT confirmed, the broker refused it");
         worker_job_free(wk, at);
     }
 }
@@ -96,7 +107,7 @@ static void worker_on_cancel(worker_t *wk, const miz_msg_t *m)
     worker_job_t *j = worker_job_find(wk, id, &at);
     if (!j)
         return;
-    if (j->pid > 0 && !j->done) {
+    if (j->pid > 0 && j->final == WORKER_FINAL_NONE) {
         j->cancelled = true;
         j->term_sent = clock_ms(CLOCK_MONOTONIC);
         exec_signal(j->pid, SIGTERM);
@@ -109,10 +120,8 @@ static void worker_on_cancel(worker_t *wk, const miz_msg_t *m)
 static bool worker_on_message(worker_t *wk, miz_msg_t *m, const char *agency)
 {
     wk->heard = true;
-    if (msg_is(m, MIZ_MSG_DELIVER) && wk->count != 0) {
+    if (msg_is(m, MIZ_MSG_DELIVER)) {
         worker_on_deliver(wk, m);
-        if (wk->count > 0)
-            wk->count--;
     } else if (msg_is(m, MIZ_MSG_OK)) {
         worker_on_reply(wk, m, true);
     } else if (msg_is(m, MIZ_MSG_REGISTERED)) {

@@ -15,6 +15,17 @@
 
 #define WORKER_GRACE_MS 2000 /* SIGTERM to SIGKILL, for a command being stopped */
 
+/* The command that ends a job. It is kept until the broker confirms it:
+ * if the delivery is offered again before then (the broker restarted, or
+ * another took over), it never landed and is sent again (protocol.md,
+ * section 6), and a command's output is never lost to a second run. */
+typedef enum {
+    WORKER_FINAL_NONE,   /* not yet: its --exec command still runs */
+    WORKER_FINAL_SEEN,   /* an observer's copy: the ack ends it */
+    WORKER_FINAL_ANSWER, /* answer with outcome and text */
+    WORKER_FINAL_REFUSE, /* refuse with text as the reason */
+} worker_final_t;
+
 typedef struct {
     uint64_t delivery;
     pid_t pid;              /* the command's process group; 0 when none or reaped */
@@ -22,13 +33,16 @@ typedef struct {
     uint64_t deadline;      /* monotonic ms: the timeout */
     uint64_t term_sent;     /* when it was sent SIGTERM; 0 if not */
     bool timed_out, cancelled, truncated, had_line;
-    char outcome[MIZ_OUTCOME_MAX + 1];
     char line[MIZ_TEXT_MAX + 1];
     size_t line_len;
+    /* the command's output as it comes, then the final command's fields */
+    char outcome[MIZ_OUTCOME_MAX + 1];
     char text[MIZ_TEXT_MAX + 1];
     size_t text_len;
-    unsigned pending; /* commands sent for it that the broker has not confirmed */
-    char *done;       /* the line to print once the last one is confirmed; NULL: running */
+    worker_final_t final;
+    /* commands sent for it on this offer that the broker has not confirmed;
+     * its end is printed once the last is, the final one among them */
+    unsigned pending;
 } worker_job_t;
 
 typedef struct {
@@ -48,10 +62,15 @@ worker_job_t *worker_job_new(worker_t *wk, uint64_t delivery);
 void worker_job_free(worker_t *wk, size_t i);
 /* The job of that delivery (and its index in *at), or NULL. */
 worker_job_t *worker_job_find(worker_t *wk, uint64_t delivery, size_t *at);
-/* The job's end, printed once the broker confirms its last command. */
-void worker_job_done(worker_job_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void worker_send_refuse(worker_t *wk, worker_job_t *j, const char *reason);
-void worker_send_answer(worker_t *wk, worker_job_t *j, const char *outcome, const char *text);
+/* Ends the job with that command (kept in the job) and sends it. */
+void worker_job_answer(worker_t *wk, worker_job_t *j, const char *outcome, const char *text);
+void worker_job_refuse(worker_t *wk, worker_job_t *j, const char *reason);
+void worker_job_seen(worker_t *wk, worker_job_t *j);
+/* The broker offered the job's delivery again (attempt): acks it again if
+ * it is still being worked on, or sends its final command again. */
+void worker_job_reoffered(worker_t *wk, worker_job_t *j, uint64_t attempt);
+/* Prints how the job ended, then how (" (confirmed by the broker)"). */
+void worker_job_say(const worker_job_t *j, const char *how);
 
 /* ---- --exec commands (miz_worker_exec.c) ---- */
 

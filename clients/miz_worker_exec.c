@@ -125,10 +125,8 @@ static void worker_finish(worker_t *wk, worker_job_t *j, int status)
     j->text[j->text_len] = '\0';
     char reason[256];
     unsigned long long id = (unsigned long long)j->delivery;
-    if (j->cancelled) {
-        worker_job_done(j, "delivery %llu: its command was stopped", id);
+    if (j->cancelled)
         return; /* the broker took it back: nothing to send */
-    }
     if (j->truncated)
         fprintf(stderr, "miz: delivery %llu: the command wrote more than %d bytes; the rest is "
                         "left out\n", id, MIZ_TEXT_MAX);
@@ -136,24 +134,24 @@ static void worker_finish(worker_t *wk, worker_job_t *j, int status)
     if (j->timed_out) {
         snprintf(reason, sizeof reason, "the command did not finish within %s and was stopped",
                  duration_format(wk->timeout_ms, dur, sizeof dur));
-        worker_send_refuse(wk, j, reason);
+        worker_job_refuse(wk, j, reason);
     } else if (!utf8_valid(j->text, j->text_len)) {
-        worker_send_refuse(wk, j, "the command's output is not valid UTF-8");
+        worker_job_refuse(wk, j, "the command's output is not valid UTF-8");
     } else if (status != 0) {
         if (status > 128)
             snprintf(reason, sizeof reason, "the command was ended by signal %d", status - 128);
         else
             snprintf(reason, sizeof reason, "the command exited with status %d", status);
-        worker_send_refuse(wk, j, j->text_len ? j->text : reason);
+        worker_job_refuse(wk, j, j->text_len ? j->text : reason);
     } else if (strcmp(j->outcome, "?") == 0 || !utf8_valid(j->outcome, strlen(j->outcome)) ||
                MIZ_NAME_FIND(miz_state_names, j->outcome, strlen(j->outcome)) >= 0) {
         snprintf(reason, sizeof reason,
                  "the command's outcome line is not valid: it needs 1 to %d bytes of UTF-8, not "
                  "a delivery state's name", MIZ_OUTCOME_MAX);
         fprintf(stderr, "miz: delivery %llu: %s\n", id, reason);
-        worker_send_refuse(wk, j, reason);
+        worker_job_refuse(wk, j, reason);
     } else {
-        worker_send_answer(wk, j, j->outcome[0] ? j->outcome : wk->outcome, j->text);
+        worker_job_answer(wk, j, j->outcome[0] ? j->outcome : wk->outcome, j->text);
     }
 }
 
@@ -210,9 +208,8 @@ void worker_check_jobs(worker_t *wk, uint64_t now)
             continue;
         if (exec_reap(j->pid, &status)) {
             worker_finish(wk, j, status);
-            if (j->cancelled || j->pending == 0) {
-                if (j->cancelled)
-                    printf("%s\n", j->done);
+            if (j->cancelled) { /* nothing was sent: nothing will be confirmed */
+                worker_job_say(j, "");
                 worker_job_free(wk, i--);
             }
             continue;
