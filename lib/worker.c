@@ -5,7 +5,9 @@
  * (not_registered), or its silence for MIZ_LIVENESS heartbeats. Silence and
  * bye also move it to the next endpoint of its list, where the standby that
  * takes over will be; with a single endpoint that is the same one. The
- * heartbeat goes both ways, kept here. */
+ * heartbeat goes both ways, kept here; answers and refusals the broker has
+ * not confirmed are sent again after each new registration
+ * (worker_finals.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "worker_finals.h"
 
 #define DEFAULT_HEARTBEAT_MS 1000
 
@@ -25,6 +28,7 @@ struct miz_worker {
     bool quiet;
     uint64_t heartbeat_ms;
     uint64_t reregistered_at; /* when the library registered again; 0 once answered */
+    finals_t finals;
 };
 
 static int worker_register(miz_worker_t *w)
@@ -83,6 +87,7 @@ void miz_worker_destroy(miz_worker_t **wp)
         zmq_send(w->conn.socket, w->conn.buf.data, w->conn.buf.size, ZMQ_DONTWAIT);
     }
     conn_fini(&w->conn);
+    finals_fini(&w->finals);
     for (size_t i = 0; i < w->n_topics; i++)
         free(w->topics[i]);
     free(w->topics);
@@ -112,6 +117,52 @@ static bool error_is(const miz_msg_t *m, miz_error_t code)
     size_t n;
     const char *s = miz_msg_str(m, "code", &n);
     return msg_is(m, MIZ_MSG_ERROR) && s && MIZ_NAME_FIND(miz_error_names, s, n) == (int)code;
+}
+
+/* An answer or a refusal, as kept until confirmed; its seq is set anew. */
+static int worker_send_final(miz_worker_t *w, final_t *x)
+{
+    wire_map_t m;
+    bool answer = x->cmd == MIZ_CMD_ANSWER;
+    conn_begin(&w->conn, &m, x->cmd, &x->seq);
+    wire_map_uint(&m, miz_fields[answer ? MIZ_F_ANSWER_DELIVERY : MIZ_F_REFUSE_DELIVERY].key,
+                  x->delivery);
+    if (x->a)
+        wire_map_cstr(&m, miz_fields[answer ? MIZ_F_ANSWER_OUTCOME : MIZ_F_REFUSE_REASON].key,
+                      x->a);
+    if (x->b)
+        wire_map_cstr(&m, miz_fields[MIZ_F_ANSWER_TEXT].key, x->b);
+    if (answer && x->tracking)
+        wire_map_uint(&m, miz_fields[MIZ_F_ANSWER_TRACKING].key, x->tracking);
+    return conn_send(&w->conn, &m);
+}
+
+/* After a new registration: what the old broker may have died before
+ * confirming (a send that fails is tried after the next one). */
+static void worker_resend_finals(miz_worker_t *w)
+{
+    for (size_t i = 0; i < w->finals.n; i++) {
+        w->finals.v[i].resent = true;
+        worker_send_final(w, &w->finals.v[i]);
+    }
+}
+
+/* What the caller's messages tell the library: an offer's tracking number,
+ * a final command settled. true when m is the library's own (an error in
+ * reply to what it sent again: the broker will offer the delivery again,
+ * and the caller, which holds it, deals with that). */
+static bool worker_note(miz_worker_t *w, const miz_msg_t *m)
+{
+    uint64_t delivery, tracking, re;
+    if (msg_is(m, MIZ_MSG_DELIVER) && miz_msg_uint(m, "delivery", &delivery) == 0 &&
+        miz_msg_uint(m, "tracking", &tracking) == 0)
+        finals_offered(&w->finals, delivery, tracking);
+    else if (msg_is(m, MIZ_MSG_CANCEL) && miz_msg_uint(m, "delivery", &delivery) == 0)
+        finals_forget(&w->finals, delivery);
+    else if ((msg_is(m, MIZ_MSG_OK) || msg_is(m, MIZ_MSG_ERROR)) &&
+             miz_msg_uint(m, "re", &re) == 0)
+        return finals_settled(&w->finals, re) && msg_is(m, MIZ_MSG_ERROR);
+    return false;
 }
 
 /* The library's own register, whose reply it swallows. */
@@ -153,6 +204,10 @@ static bool worker_filter(miz_worker_t *w, miz_msg_t **m)
             w->heartbeat_ms = hb;
         mine = w->reregistered_at != 0;
         w->reregistered_at = 0;
+        if (mine)
+            worker_resend_finals(w);
+    } else {
+        mine = worker_note(w, *m);
     }
     if (mine)
         miz_msg_destroy(m);
@@ -236,10 +291,20 @@ int miz_worker_ack(miz_worker_t *w, uint64_t delivery)
     return worker_command(w, MIZ_F_ACK_DELIVERY, delivery, 0, NULL, 0, NULL);
 }
 
+/* Kept until the broker confirms it, then sent. */
+static int worker_final(miz_worker_t *w, miz_command_t cmd, uint64_t delivery, const char *a,
+                        const char *b)
+{
+    if (finals_add(&w->finals, cmd, delivery, 0, a, b) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return worker_send_final(w, &w->finals.v[w->finals.n - 1]);
+}
+
 int miz_worker_answer(miz_worker_t *w, uint64_t delivery, const char *outcome, const char *text)
 {
-    return worker_command(w, MIZ_F_ANSWER_DELIVERY, delivery, MIZ_F_ANSWER_OUTCOME, outcome,
-                          MIZ_F_ANSWER_TEXT, text);
+    return worker_final(w, MIZ_CMD_ANSWER, delivery, outcome, text);
 }
 
 int miz_worker_progress(miz_worker_t *w, uint64_t delivery, const char *note)
@@ -249,5 +314,5 @@ int miz_worker_progress(miz_worker_t *w, uint64_t delivery, const char *note)
 
 int miz_worker_refuse(miz_worker_t *w, uint64_t delivery, const char *reason)
 {
-    return worker_command(w, MIZ_F_REFUSE_DELIVERY, delivery, MIZ_F_REFUSE_REASON, reason, 0, NULL);
+    return worker_final(w, MIZ_CMD_REFUSE, delivery, reason, NULL);
 }
