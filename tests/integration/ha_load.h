@@ -33,8 +33,8 @@ void ha_load_move(ha_load_t *l, const char *clients, const char *workers);
 void ha_load_mark(ha_load_t *l);
 /* Drives both peers for ms. */
 void ha_load_run(ha_load_t *l, int ms);
-/* Drives them until a new request is accepted after the mark (fails after
- * timeout_ms): the ms from the mark to it. */
+/* Drives them until a request sent after the mark is accepted (fails
+ * after timeout_ms): the ms from the mark to it. */
 uint64_t ha_load_first_accept(ha_load_t *l, int timeout_ms);
 /* Requests accepted so far, and answers confirmed. */
 uint64_t ha_load_accepted(const ha_load_t *l);
