@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "ha_load.h"
 #include "harness.h"
 #include "pg_server.h"
@@ -159,6 +161,38 @@ static void test_failover(void **state)
     ha_end(x);
 }
 
+/* A subscriber to every topic of d's event stream, once it gets messages
+ * (a SUB hears nothing before its subscription reaches the PUB; the
+ * counters come every heartbeat). */
+static void *events_sub(void *zctx, it_daemon_t *d)
+{
+    void *sub = zmq_socket(zctx, ZMQ_SUB);
+    int zero = 0;
+    assert_int_equal(zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0), 0);
+    assert_int_equal(zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero), 0);
+    assert_int_equal(zmq_connect(sub, it_events_endpoint(d)), 0);
+    char topic[32];
+    uint64_t end = it_now_ms() + IT_WAIT_MS;
+    while (zmq_recv(sub, topic, sizeof topic, ZMQ_DONTWAIT) < 0) {
+        if (it_now_ms() > end)
+            it_fail("nothing on the event stream");
+        it_pump(d, 5);
+    }
+    return sub;
+}
+
+/* How many transitions (topic "event") have arrived; the rest is read too. */
+static int events_read(void *sub)
+{
+    int n = 0;
+    zmq_msg_t part;
+    zmq_msg_init(&part);
+    while (zmq_msg_recv(&part, sub, ZMQ_DONTWAIT) >= 0)
+        n += zmq_msg_size(&part) == 5 && memcmp(zmq_msg_data(&part), "event", 5) == 0;
+    zmq_msg_close(&part);
+    return n;
+}
+
 /* Fails if a promise is among what p has been sent. */
 static void no_promise(it_peer_t *p)
 {
@@ -178,9 +212,12 @@ static void test_paused(void **state)
     pg_server_db_dsn(pg, db, dsn, sizeof dsn);
     start_pair(dsn, &x->d[0], &x->d[1]);
     it_daemon_t *a = x->d[0], *b = x->d[1];
+    void *zctx = zmq_ctx_new(), *sub = events_sub(zctx, a);
     it_peer_t *c = it_client(a), *w = it_worker(a, AGENCY, 0);
     uint64_t held = it_submit_topic(c, TOPIC, NULL);
     uint64_t delivery = it_take(w, held, "target");
+    it_pump(a, 100);
+    assert_true(events_read(sub) > 0); /* received, queued, offered */
 
     kill(it_pid(a), SIGSTOP);
     log_says(b, "active: took the lease as it-ha@");
@@ -195,6 +232,11 @@ static void test_paused(void **state)
     it_pump(a, 300); /* anything it sent has arrived by now */
     no_promise(c);
     no_promise(w);
+    /* nor a transition the store never recorded (the worker it dropped,
+     * its delivery offered again) */
+    assert_int_equal(events_read(sub), 0);
+    zmq_close(sub);
+    zmq_ctx_term(zctx);
 
     /* the other serves: the delivery a held comes back (its answer never
      * counted), the submission a read was never made */
