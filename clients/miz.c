@@ -20,7 +20,7 @@
 void usage(FILE *out)
 {
     fprintf(out,
-            "usage: miz [-e ENDPOINT] [-k KEY -s SERVER_KEY] COMMAND ...\n"
+            "usage: miz [-e ENDPOINT[,ENDPOINT..]] [-k KEY -s SERVER_KEY] COMMAND ...\n"
             "       (a command's options may come before or after its arguments)\n"
             "\n"
             "  miz submit TOPIC TEXT [--kind K] [--priority routine|urgent] [--ref REF] [--wait]\n"
@@ -45,19 +45,26 @@ void usage(FILE *out)
             "\n"
             "  -e, --endpoint EP   the broker's endpoint (default $MIZ_CLIENTS or\n"
             "                      tcp://127.0.0.1:7370; for worker $MIZ_WORKERS or\n"
-            "                      tcp://127.0.0.1:7371)\n"
+            "                      tcp://127.0.0.1:7371); with several brokers sharing a\n"
+            "                      store, all their endpoints, EP,EP..: a silent one is\n"
+            "                      left for the next\n"
             "  -k, --key FILE      CURVE: our .key_secret (default $MIZ_KEY)\n"
             "  -s, --server-key FILE  CURVE: the broker's .key (default $MIZ_SERVER_KEY)\n"
             "  -V, --version       the version\n"
             "exit status: 0 ok, 1 the broker refused, 2 usage, 3 broker unreachable\n");
 }
 
+/* The endpoint list for a command: -e, else $env, else fallback; NULL
+ * (said) when it is not a valid list. */
 static const char *endpoint_for(const char *given, const char *env, const char *fallback)
 {
-    if (given)
-        return given;
-    const char *e = getenv(env);
-    return e && *e ? e : fallback;
+    const char *e = getenv(env), *list = given ? given : e && *e ? e : fallback;
+    char err[512];
+    if (miz_endpoints_check(list, err, sizeof err) < 0) {
+        fprintf(stderr, "miz: %s%s: %s\n", given ? "--endpoint" : "$", given ? "" : env, err);
+        return NULL;
+    }
+    return list;
 }
 
 bool msg_is(const miz_msg_t *m, miz_message_t type)
@@ -112,17 +119,29 @@ static void print_outcome(const miz_msg_t *m)
 /* Waits for the outcome of tracking, prints it and confirms it. The
  * submission asked to confirm, so mizd keeps the outcome until then: if it
  * restarts meanwhile, the ping this sends every second tells it the client
- * is back, and the outcome comes again. */
-static int submit_wait(miz_client_t *client, uint64_t tracking)
+ * is back, and the outcome comes again. With several brokers, one that
+ * answers no ping for TIMEOUT_MS is left for the next of the list, where
+ * the broker that took over tells the outcome the same way. */
+static int submit_wait(miz_client_t *client, uint64_t tracking, bool several)
 {
-    uint64_t seq;
+    uint64_t seq, heard = clock_ms(CLOCK_MONOTONIC);
     miz_msg_t *m = NULL;
     for (;;) {
         if (miz_client_recv(client, WAIT_PING_MS, &m) < 0) {
-            if (errno != EAGAIN || miz_client_send_ping(client, &seq) < 0)
+            uint64_t now = clock_ms(CLOCK_MONOTONIC);
+            if (errno != EAGAIN)
+                return EXIT_UNREACHABLE;
+            if (several && now - heard >= TIMEOUT_MS) {
+                if (miz_client_failover(client) < 0)
+                    return EXIT_UNREACHABLE;
+                heard = now;
+            }
+            /* EAGAIN: no broker of the list is connected yet; go on waiting */
+            if (miz_client_send_ping(client, &seq) < 0 && errno != EAGAIN)
                 return EXIT_UNREACHABLE;
             continue;
         }
+        heard = clock_ms(CLOCK_MONOTONIC);
         uint64_t t;
         bool done = msg_is(m, MIZ_MSG_OUTCOME) && miz_msg_uint(m, "tracking", &t) == 0 &&
                     t == tracking;
@@ -181,7 +200,7 @@ static int cmd_submit(const char *endpoint, const miz_curve_t *curve, int argc, 
         printf("%llu\n", (unsigned long long)tracking);
         fflush(stdout);
         if (wait)
-            rc = submit_wait(client, tracking);
+            rc = submit_wait(client, tracking, miz_endpoints_check(endpoint, NULL, 0) > 1);
     }
     miz_msg_destroy(&reply);
     miz_client_destroy(&client);
@@ -357,16 +376,19 @@ int main(int argc, char **argv)
     if (with_curve < 0)
         return EXIT_USAGE;
     const miz_curve_t *curve = with_curve ? &curve_keys : NULL;
-    const char *clients = endpoint_for(endpoint, "MIZ_CLIENTS", "tcp://127.0.0.1:7370");
+    bool worker = strcmp(cmd, "worker") == 0;
+    const char *eps = worker ? endpoint_for(endpoint, "MIZ_WORKERS", "tcp://127.0.0.1:7371")
+                             : endpoint_for(endpoint, "MIZ_CLIENTS", "tcp://127.0.0.1:7370");
+    if (!eps)
+        return EXIT_USAGE;
     if (strcmp(cmd, "submit") == 0)
-        return cmd_submit(clients, curve, sub_argc, sub_argv);
+        return cmd_submit(eps, curve, sub_argc, sub_argv);
     if (strcmp(cmd, "status") == 0)
-        return cmd_status(clients, curve, sub_argc, sub_argv);
-    if (strcmp(cmd, "worker") == 0)
-        return cmd_worker(endpoint_for(endpoint, "MIZ_WORKERS", "tcp://127.0.0.1:7371"), curve,
-                          sub_argc, sub_argv);
+        return cmd_status(eps, curve, sub_argc, sub_argv);
+    if (worker)
+        return cmd_worker(eps, curve, sub_argc, sub_argv);
     if (strcmp(cmd, "report") == 0)
-        return cmd_report(clients, curve, sub_argc, sub_argv);
+        return cmd_report(eps, curve, sub_argc, sub_argv);
     fprintf(stderr, "miz: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

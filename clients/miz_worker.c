@@ -528,7 +528,7 @@ static int worker_run(worker_t *wk, const char *agency)
                             "again until it answers)\n", wk->endpoint);
             said_waiting = true;
         } else if (wk->heard && said_waiting) {
-            fprintf(stderr, "miz: the broker at %s answered\n", wk->endpoint);
+            fprintf(stderr, "miz: the broker at %s answered\n", miz_worker_endpoint(wk->w));
             said_waiting = false;
         }
     }

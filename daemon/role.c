@@ -16,6 +16,13 @@
 
 #include "clock.h"
 
+/* A lease just taken lasts this long, or the lease if longer: recovering a
+ * large store may take longer than a lease, and a new active whose lease
+ * ran out while it recovered would be deposed by another standby, which
+ * would recover in turn... The first commit, in its first turn, brings it
+ * back to the lease. */
+#define ROLE_RECOVERY_MS 30000
+
 struct role {
     struct event_base *base;
     store_t *store;
@@ -50,7 +57,8 @@ role_t *role_new(struct event_base *base, store_t *store, const char *name, uint
 static int role_try(role_t *r, char *err, size_t errlen)
 {
     uint64_t asked = clock_ms(CLOCK_MONOTONIC);
-    int got = r->store ? store_lease_take(r->store, r->name, r->lease_ms, &r->lease)
+    uint64_t first = r->lease_ms > ROLE_RECOVERY_MS ? r->lease_ms : ROLE_RECOVERY_MS;
+    int got = r->store ? store_lease_take(r->store, r->name, first, r->lease_ms, &r->lease)
                        : (r->lease = (store_lease_t){0}, 1);
     if (got < 0) {
         if (!r->failed_told)

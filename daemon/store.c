@@ -135,11 +135,12 @@ bool store_shared(const store_t *s)
     return s->ops->lease_take != NULL;
 }
 
-int store_lease_take(store_t *s, const char *holder, uint64_t lease_ms, store_lease_t *l)
+int store_lease_take(store_t *s, const char *holder, uint64_t first_ms, uint64_t lease_ms,
+                     store_lease_t *l)
 {
     if (!s->ops->lease_take) {
         *l = (store_lease_t){0};
         return 1;
     }
-    return s->ops->lease_take(s, holder, lease_ms, l);
+    return s->ops->lease_take(s, holder, first_ms, lease_ms, l);
 }

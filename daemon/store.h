@@ -141,13 +141,15 @@ typedef struct {
 
 /* Whether several mizd may share the store (then one holds the lease). */
 bool store_shared(const store_t *s);
-/* Takes the lease for holder for lease_ms when it is free or expired: 1,
- * with a new epoch in *l; from then on every commit checks that epoch in
- * its own transaction and renews the lease, and fails with STORE_DEPOSED,
- * writing nothing, once another mizd took it. 0 when another holds it (*l
- * says who, and for how long); -1 on an error (store_error). A store that
- * is not shared: 1, epoch 0. On the loop's thread, with no write in flight. */
-int store_lease_take(store_t *s, const char *holder, uint64_t lease_ms, store_lease_t *l);
+/* Takes the lease for holder when it is free or expired, for first_ms
+ * (time to recover before the first commit): 1, with a new epoch in *l;
+ * from then on every commit checks that epoch in its own transaction and
+ * renews the lease for lease_ms, and fails with STORE_DEPOSED, writing
+ * nothing, once another mizd took it. 0 when another holds it (*l says who,
+ * and for how long); -1 on an error (store_error). A store that is not
+ * shared: 1, epoch 0. On the loop's thread, with no write in flight. */
+int store_lease_take(store_t *s, const char *holder, uint64_t first_ms, uint64_t lease_ms,
+                     store_lease_t *l);
 
 /* ---- mizd --check-store ---- */
 

@@ -35,7 +35,8 @@ typedef struct {
                     uint64_t *at);
     long (*purge)(store_t *s, uint64_t before, size_t max);
     /* NULL: a store of one mizd, which needs no lease */
-    int (*lease_take)(store_t *s, const char *holder, uint64_t lease_ms, store_lease_t *l);
+    int (*lease_take)(store_t *s, const char *holder, uint64_t first_ms, uint64_t lease_ms,
+                      store_lease_t *l);
 } store_ops_t;
 
 #define STORE_ERR_MAX 4200

@@ -17,8 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 #define PG_SYNC_EVERY 512 /* statements between a pipeline's sync points: results never pile up */
 #define PG_SQLSTATE_DEPOSED "MZ001"
+#define PG_RECONNECT_MS 1000
 
 /* ---- statements ---- */
 
@@ -92,6 +95,13 @@ void pg_fail(pg_t *s, char *buf, const char *what, PGconn *c, const PGresult *re
 
 /* ---- connections ---- */
 
+/* libpq prints the server's notices to stderr; what matters of them comes
+ * back as a failed statement, which the broker logs. */
+static void pg_notice_ignore(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 /* The DSN as given, with what mizd needs on top: only a primary will do,
  * UTF-8, a bounded wait for a host that does not answer. */
 PGconn *pg_connect(pg_t *s, char *err)
@@ -109,6 +119,7 @@ PGconn *pg_connect(pg_t *s, char *err)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, pg_notice_ignore, NULL);
     snprintf(s->b.path, sizeof s->b.path, "postgresql://%s:%s/%s", PQhost(c), PQport(c), PQdb(c));
     /* a commit is a promise: never acknowledged before it is durable */
     PGresult *res = PQexec(c, "SET synchronous_commit = on");
@@ -147,12 +158,20 @@ int pg_writer(pg_t *s)
     return 0;
 }
 
+/* The loop waits for a connection being made: after a failed one it tries
+ * again at most once a second, failing the reads in between at once. */
 int pg_reader(pg_t *s)
 {
     if (s->r && PQstatus(s->r) == CONNECTION_OK)
         return 0;
     PQfinish(s->r);
-    return (s->r = pg_connect(s, s->b.err)) ? 0 : -1;
+    s->r = NULL;
+    uint64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (s->r_failed_at && now - s->r_failed_at < PG_RECONNECT_MS)
+        return -1; /* b.err still says why */
+    s->r = pg_connect(s, s->b.err);
+    s->r_failed_at = s->r ? 0 : now;
+    return s->r ? 0 : -1;
 }
 
 /* ---- the writer's transaction ---- */
@@ -224,10 +243,8 @@ static store_status_t pg_begin(store_t *st)
     pg_t *s = (pg_t *)st;
     s->failed = STORE_OK;
     s->unsynced = 0;
-    if (!s->w || PQstatus(s->w) != CONNECTION_OK) {
-        snprintf(s->b.werr, sizeof s->b.werr, "%s: not connected", s->b.path);
+    if (pg_writer(s) < 0) /* here, on the writer's thread: a server slow to answer stalls no loop */
         return STORE_FAILED;
-    }
     if (!PQenterPipelineMode(s->w)) {
         pg_fail(s, s->b.werr, "cannot begin", s->w, NULL);
         return STORE_FAILED;
@@ -323,11 +340,12 @@ static void pg_abort(store_t *st)
     pg_end((pg_t *)st, "ROLLBACK");
 }
 
-/* On the loop's thread with nothing in flight: a lost connection is made
- * again, to whichever server is primary now. */
+/* A lost connection is made again by the next commit (pg_begin), on the
+ * writer's thread, to whichever server is primary now. */
 static int pg_prepare(store_t *st)
 {
-    return pg_writer((pg_t *)st);
+    (void)st;
+    return 0;
 }
 
 /* ---- life cycle ---- */

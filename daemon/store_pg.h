@@ -21,6 +21,7 @@ typedef struct {
     char *dsn;
     PGconn *w; /* the writer's: commits (writer.h's thread contract), the lease, the purge */
     PGconn *r; /* the loop's reads */
+    uint64_t r_failed_at; /* monotonic ms its last connection failed; 0: it did not */
     /* the transaction being sent */
     int unsynced;          /* statements since the last sync point */
     store_status_t failed; /* its first failure: the rest is not sent */
@@ -59,6 +60,7 @@ store_scan_t *pg_scan(store_t *st, uint64_t since);
 int pg_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg);
 void pg_scan_destroy(store_scan_t *sc);
 long pg_purge(store_t *st, uint64_t before, size_t max);
-int pg_lease_take(store_t *st, const char *holder, uint64_t lease_ms, store_lease_t *l);
+int pg_lease_take(store_t *st, const char *holder, uint64_t first_ms, uint64_t lease_ms,
+                  store_lease_t *l);
 
 #endif

@@ -262,11 +262,12 @@ long pg_purge(store_t *st, uint64_t before, size_t max)
 /* Takes an expired lease with a new epoch, in a transaction of its own; or
  * says who holds it. Clocks are the server's (clock_timestamp()), so mizd
  * on different hosts agree on when a lease expired. */
-int pg_lease_take(store_t *st, const char *holder, uint64_t lease_ms, store_lease_t *l)
+int pg_lease_take(store_t *st, const char *holder, uint64_t first_ms, uint64_t lease_ms,
+                  store_lease_t *l)
 {
     pg_t *s = (pg_t *)st;
     unsigned char ms[8];
-    pg_be64(ms, lease_ms);
+    pg_be64(ms, first_ms);
     const char *v[] = {holder, (const char *)ms};
     int len[] = {(int)strlen(holder), 8};
     PGresult *res = pg_write_begin(

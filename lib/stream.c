@@ -5,8 +5,16 @@
  * the replica on while they follow one another; a gap in `seq`, a new
  * `run`, a `counters.seq` past the last event or a malformed event asks
  * for a snapshot (stream_snapshot.c), and the events that come meanwhile
- * are queued and applied on top of it once it is complete. Decoding the
- * messages into records is stream_replica.c's. */
+ * are queued and applied on top of it once it is complete. An event or
+ * counters of another `epoch` is a gap too: another broker took over.
+ *
+ * With lists of endpoints, a pair (events, clients) is used at a time: a
+ * snapshot left unanswered, or an events socket silent for MIZ_LIVENESS
+ * counters intervals, moves both sockets to the next pair, the Binary Star
+ * client's rule, and asks that broker for a snapshot. The sockets are
+ * disconnected and connected again rather than opened anew, so their
+ * ZMQ_FDs, which the caller's event loop watches, stay the same. Decoding
+ * the messages into records is stream_replica.c's. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +22,7 @@
 
 #include "cert.h"
 #include "clock.h"
+#include "endpoints.h"
 #include "proto.h"
 #include "stream_private.h"
 #include "wire.h"
@@ -30,6 +39,10 @@ struct miz_stream {
     void *zctx;
     bool own_ctx;
     void *sub, *dealer;
+    endpoints_t events, clients; /* pairs: the same index in both is one broker */
+    uint64_t sub_heard_at;       /* monotonic ms: the SUB's last message */
+    uint64_t counters_mono;      /* when the latest counters came, monotonic ms */
+    uint64_t counters_every;     /* the interval between the last two; 0 before */
     uint64_t keep_ms;
     miz_replica_t *replica; /* the last complete one */
     miz_replica_t *staging; /* being filled by a snapshot; NULL when synced */
@@ -76,6 +89,18 @@ static int stream_subscribe(void *sub)
     return 0;
 }
 
+/* The lists, checked: pairs, so as many of each. */
+static int stream_endpoints(miz_stream_t *s, const char *events_ep, const char *clients_ep)
+{
+    if (endpoints_init(&s->events, events_ep) < 0 || endpoints_init(&s->clients, clients_ep) < 0)
+        return -1;
+    if (s->events.n != s->clients.n) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
 miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clients_ep,
                              const miz_curve_t *curve, uint64_t keep_ms)
 {
@@ -87,12 +112,14 @@ miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clie
     s->own_ctx = !zctx;
     s->zctx = zctx ? zctx : zmq_ctx_new();
     s->replica = miz_replica_new();
+    s->sub_heard_at = clock_ms(CLOCK_MONOTONIC);
     int linger = 0;
-    if (s->zctx && s->replica && (s->sub = zmq_socket(s->zctx, ZMQ_SUB)) &&
+    if (stream_endpoints(s, events_ep, clients_ep) == 0 && s->zctx && s->replica &&
+        (s->sub = zmq_socket(s->zctx, ZMQ_SUB)) &&
         zmq_setsockopt(s->sub, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
         stream_subscribe(s->sub) == 0 && miz_curve_set(s->sub, curve) == 0 &&
-        zmq_connect(s->sub, events_ep) == 0 &&
-        (s->dealer = stream_snapshot_dealer(s->zctx, clients_ep, curve)) &&
+        zmq_connect(s->sub, endpoints_current(&s->events)) == 0 &&
+        (s->dealer = stream_snapshot_dealer(s->zctx, endpoints_current(&s->clients), curve)) &&
         stream_resync(s) == 0)
         return s;
     int e = errno;
@@ -117,6 +144,8 @@ void miz_stream_destroy(miz_stream_t **sp)
     wire_msg_destroy(&s->counters);
     miz_replica_destroy(&s->replica);
     miz_replica_destroy(&s->staging);
+    endpoints_fini(&s->events);
+    endpoints_fini(&s->clients);
     free(s);
     *sp = NULL;
 }
@@ -125,10 +154,11 @@ void miz_stream_destroy(miz_stream_t **sp)
  * new run (the caller resyncs), -1 malformed (resync too). */
 static int stream_apply(miz_stream_t *s, const wire_msg_t *w)
 {
-    uint64_t seq, run;
-    if (wire_uint(w, "seq", &seq) != WIRE_OK || wire_uint(w, "run", &run) != WIRE_OK)
+    uint64_t seq, run, epoch;
+    if (wire_uint(w, "seq", &seq) != WIRE_OK || wire_uint(w, "run", &run) != WIRE_OK ||
+        !stream_epoch(w, &epoch))
         return -1;
-    if (run != s->stats.run || seq != s->stats.seq + 1)
+    if (run != s->stats.run || epoch != s->stats.epoch || seq != s->stats.seq + 1)
         return 0;
     if (miz_replica_apply(s->replica, wire_root(w)) < 0)
         return -1;
@@ -147,12 +177,13 @@ static int stream_synced(miz_stream_t *s)
     miz_replica_destroy(&old);
     s->stats.run = s->snap.run;
     s->stats.seq = s->snap.seq;
+    s->stats.epoch = s->snap.epoch;
     s->stats.snapshots++;
     for (size_t i = 0; i < s->n_queue; i++) {
-        uint64_t seq, run;
+        uint64_t seq, run, epoch;
         if (wire_uint(s->queue[i], "seq", &seq) == WIRE_OK &&
-            wire_uint(s->queue[i], "run", &run) == WIRE_OK && run == s->stats.run &&
-            seq <= s->stats.seq)
+            wire_uint(s->queue[i], "run", &run) == WIRE_OK && stream_epoch(s->queue[i], &epoch) &&
+            run == s->stats.run && epoch == s->stats.epoch && seq <= s->stats.seq)
             continue; /* in the snapshot already */
         if (stream_apply(s, s->queue[i]) != 1)
             return stream_resync(s);
@@ -188,13 +219,45 @@ static int stream_on_event(miz_stream_t *s, wire_msg_t *w, bool *changed)
 
 static int stream_on_counters(miz_stream_t *s, wire_msg_t *w)
 {
-    uint64_t seq, run;
+    uint64_t seq, run, epoch, now = clock_ms(CLOCK_MONOTONIC);
+    if (s->counters_mono)
+        s->counters_every = now - s->counters_mono;
+    s->counters_mono = now;
     wire_msg_destroy(&s->counters);
     s->counters = w;
     if (s->staging || wire_uint(w, "seq", &seq) != WIRE_OK || wire_uint(w, "run", &run) != WIRE_OK)
         return 0;
+    /* counters need not carry the epoch: only one they carry is compared */
+    bool other_epoch = wire_uint(w, "epoch", &epoch) == WIRE_OK && epoch != s->stats.epoch;
     /* a quiet subscriber learns here of events it missed */
-    return run != s->stats.run || seq > s->stats.seq ? stream_resync(s) : 0;
+    return run != s->stats.run || other_epoch || seq > s->stats.seq ? stream_resync(s) : 0;
+}
+
+/* Leaves the pair of endpoints in use for the next one and asks its broker
+ * for a snapshot: the one in use went silent. */
+static int stream_move(miz_stream_t *s)
+{
+    if (zmq_disconnect(s->sub, endpoints_current(&s->events)) < 0 ||
+        zmq_disconnect(s->dealer, endpoints_current(&s->clients)) < 0 ||
+        zmq_connect(s->sub, endpoints_advance(&s->events)) < 0 ||
+        zmq_connect(s->dealer, endpoints_advance(&s->clients)) < 0)
+        return -1;
+    s->stats.moves++;
+    s->stats.endpoint = s->events.at;
+    s->sub_heard_at = clock_ms(CLOCK_MONOTONIC);
+    s->counters_mono = s->counters_every = 0; /* the next broker's heartbeat may differ */
+    return stream_resync(s);
+}
+
+/* Whether the broker in use is silent: a snapshot unanswered, or no
+ * message on the SUB (counters come every heartbeat) for MIZ_LIVENESS
+ * intervals, SNAPSHOT_TIMEOUT_MS at the least. */
+static bool stream_silent(const miz_stream_t *s, uint64_t now)
+{
+    if (s->staging)
+        return now - s->snap_heard_at > SNAPSHOT_TIMEOUT_MS;
+    uint64_t limit = MIZ_LIVENESS * s->counters_every;
+    return now - s->sub_heard_at > (limit > SNAPSHOT_TIMEOUT_MS ? limit : SNAPSHOT_TIMEOUT_MS);
 }
 
 static int stream_on_reply(miz_stream_t *s, wire_msg_t *w, bool *changed)
@@ -231,6 +294,7 @@ int miz_stream_pump(miz_stream_t *s, int timeout_ms)
         wire_msg_t *w;
         while ((w = stream_recv(s->sub, topic, sizeof topic)) || errno == EPROTO) {
             progress = true;
+            s->sub_heard_at = clock_ms(CLOCK_MONOTONIC);
             int rc = 0;
             if (!w)
                 continue; /* undecodable: not ours to read */
@@ -253,10 +317,13 @@ int miz_stream_pump(miz_stream_t *s, int timeout_ms)
         }
         if (errno != EAGAIN)
             return -1;
-        if (s->staging && clock_ms(CLOCK_MONOTONIC) - s->snap_heard_at > SNAPSHOT_TIMEOUT_MS) {
-            if (stream_resync(s) < 0)
+        if (stream_silent(s, clock_ms(CLOCK_MONOTONIC))) {
+            /* with one pair, a silent SUB is only a quiet broker; a
+             * snapshot unanswered is asked for again */
+            int rc = s->events.n > 1 ? stream_move(s) : s->staging ? stream_resync(s) : 0;
+            if (rc < 0)
                 return -1;
-            progress = true;
+            progress = progress || s->staging;
         }
     }
     uint64_t now = clock_ms(CLOCK_MONOTONIC);
@@ -275,6 +342,16 @@ int miz_stream_fds(const miz_stream_t *s, int fds[2])
         return -1;
     len = sizeof fds[1];
     return zmq_getsockopt(s->dealer, ZMQ_FD, &fds[1], &len);
+}
+
+const char *miz_stream_events_endpoint(const miz_stream_t *s)
+{
+    return endpoints_current(&s->events);
+}
+
+const char *miz_stream_clients_endpoint(const miz_stream_t *s)
+{
+    return endpoints_current(&s->clients);
 }
 
 void *miz_stream_sub(const miz_stream_t *s)

@@ -8,9 +8,17 @@
  *
  * A stream subscribes to the events socket, asks the clients socket for a
  * snapshot, and keeps its replica exact: a gap in `seq`, a new `run` (the
- * broker restarted), a `counters.seq` past the last event, a malformed
- * event or a snapshot left unanswered make it ask for a snapshot again. The
- * replica shown meanwhile is the last complete one.
+ * broker restarted), a new `epoch` (another broker took over), a
+ * `counters.seq` past the last event, a malformed event or a snapshot left
+ * unanswered make it ask for a snapshot again. The replica shown meanwhile
+ * is the last complete one.
+ *
+ * Given lists of endpoints (miz.h, "Several brokers"), the i-th events
+ * endpoint and the i-th clients endpoint are one broker's pair. The stream
+ * uses one pair at a time and moves to the next, and takes a new snapshot
+ * there, when a snapshot goes unanswered or when the events socket is
+ * silent for MIZ_LIVENESS intervals of the broker's counters (3 s at the
+ * least).
  *
  * Strings in the records are NUL-terminated copies, checked as UTF-8 by the
  * wire codec; role, state, priority and event names point into proto.h's
@@ -86,9 +94,12 @@ const miz_request_t *miz_replica_find(const miz_replica_t *r, uint64_t tracking)
 
 /* Asks the broker's clients endpoint for one snapshot of the requests open
  * or closed at or after since_ms, waiting up to timeout_ms for all its
- * parts; fills r (emptied first). 0, or -1 with errno (EAGAIN: no complete
- * answer in time; EPROTO: a part that is not one). zctx may be NULL; curve
- * (a dashboard's keys) NULL for a plain endpoint. */
+ * parts; fills r (emptied first). clients_ep may be a list (miz.h): a
+ * broker with no complete answer in time is left for the next, once round
+ * the list, so this may take that many timeouts. 0, or -1 with errno
+ * (EAGAIN: no complete answer in time; EPROTO: a part that is not one;
+ * EINVAL: not an endpoint list). zctx may be NULL; curve (a dashboard's
+ * keys) NULL for a plain endpoint. */
 int miz_snapshot_fetch(void *zctx, const char *clients_ep, const miz_curve_t *curve,
                        uint64_t since_ms, int timeout_ms, miz_replica_t *r);
 
@@ -97,7 +108,9 @@ int miz_snapshot_fetch(void *zctx, const char *clients_ep, const miz_curve_t *cu
 typedef struct miz_stream miz_stream_t;
 
 /* Keeps the requests open or closed within the last keep_ms: each snapshot
- * asks for since = now - keep_ms, and older closed ones are pruned. */
+ * asks for since = now - keep_ms, and older closed ones are pruned.
+ * events_ep and clients_ep: one endpoint each, or lists of the same length
+ * (EINVAL otherwise). */
 miz_stream_t *miz_stream_new(void *zctx, const char *events_ep, const char *clients_ep,
                              const miz_curve_t *curve, uint64_t keep_ms);
 void miz_stream_destroy(miz_stream_t **s);
@@ -109,6 +122,9 @@ void miz_stream_destroy(miz_stream_t **s);
 int miz_stream_pump(miz_stream_t *s, int timeout_ms);
 /* The two sockets' ZMQ_FD, for an event loop: on either, call pump(s, 0). */
 int miz_stream_fds(const miz_stream_t *s, int fds[2]);
+/* The endpoints in use, of the lists given. */
+const char *miz_stream_events_endpoint(const miz_stream_t *s);
+const char *miz_stream_clients_endpoint(const miz_stream_t *s);
 /* The SUB socket itself: what is read from it past the stream is lost to
  * the stream, as when the PUB drops messages (the tests do this). */
 void *miz_stream_sub(const miz_stream_t *s);
@@ -118,9 +134,12 @@ const miz_replica_t *miz_stream_replica(const miz_stream_t *s);
 bool miz_stream_synced(const miz_stream_t *s);
 typedef struct {
     uint64_t run, seq;      /* of the last event applied (or the snapshot) */
+    uint64_t epoch;         /* of the snapshot, and so of every event applied since */
     uint64_t events;        /* events applied */
     uint64_t resyncs;       /* snapshots asked for after the first */
     uint64_t snapshots;     /* snapshots taken in */
+    uint64_t moves;         /* moves to the next pair of endpoints */
+    size_t endpoint;        /* the pair in use: its index in the lists */
 } miz_stream_stats_t;
 void miz_stream_stats(const miz_stream_t *s, miz_stream_stats_t *st);
 /* The latest `counters` map, or NULL before the first; valid until the

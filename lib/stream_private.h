@@ -26,12 +26,13 @@ void stream_replica_clear(miz_replica_t *r);
 /* A snapshot being taken in. */
 typedef struct {
     uint64_t seq_sent; /* our request's seq, matched against "re" */
-    uint64_t next_part, seq, run;
+    uint64_t next_part, seq, run, epoch;
     bool done;
 } stream_snap_t;
 
-/* A DEALER on the clients endpoint with a routing id of its own; NULL
- * with errno. */
+/* A DEALER on the clients endpoint with a routing id of its own, and no
+ * linger: a request a silent broker did not take is asked again, never
+ * delivered late; NULL with errno. */
 void *stream_snapshot_dealer(void *zctx, const char *endpoint, const miz_curve_t *curve);
 /* Sends a snapshot request without waiting; -1 with ZeroMQ's errno. */
 int stream_snapshot_send(void *sock, uint64_t seq, uint64_t since);
@@ -39,6 +40,9 @@ int stream_snapshot_send(void *sock, uint64_t seq, uint64_t since);
  * 0 when it is not for sn (an answer to an earlier request), -1 when it is
  * sn's and cannot be used (an error, a missing part, a bad request). */
 int stream_snapshot_take(stream_snap_t *sn, const wire_msg_t *w, miz_replica_t *into);
+/* The message's "epoch" into *epoch: 0 when it has none (a mizd without a
+ * lease, or before the field); false when it is there but not a uint. */
+bool stream_epoch(const wire_msg_t *w, uint64_t *epoch);
 /* Receives one message without waiting: with topic, a PUB message (its
  * topic frame copied there, NUL-terminated), else a single frame. NULL
  * with errno EAGAIN when none is there, EPROTO when it does not decode. */

@@ -5,7 +5,8 @@
  * endpoint sends `snapshot` with a `since`, and the parts come back as
  * replies to its seq, into a replica (stream_replica.c). The subscriber of
  * stream.c asks for one to sync and to resync; miz_snapshot_fetch takes one
- * alone, for a report of past weeks. Reading one message off a socket
+ * alone, for a report of past weeks, from the first broker of a list that
+ * answers. Reading one message off a socket
  * without waiting, which both do, is here too. */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "clock.h"
 #include "dealer.h"
+#include "endpoints.h"
 #include "proto.h"
 #include "stream_private.h"
 #include "wire.h"
@@ -23,7 +25,23 @@
 void *stream_snapshot_dealer(void *zctx, const char *endpoint, const miz_curve_t *curve)
 {
     unsigned char rid[DEALER_RID_LEN];
-    return dealer_rid(rid) < 0 ? NULL : dealer_open(zctx, endpoint, rid, sizeof rid, curve);
+    int linger = 0;
+    void *sock = dealer_rid(rid) < 0 ? NULL : dealer_open(zctx, endpoint, rid, sizeof rid, curve);
+    if (sock && zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0) {
+        int e = errno;
+        zmq_close(sock);
+        errno = e;
+        return NULL;
+    }
+    return sock;
+}
+
+bool stream_epoch(const wire_msg_t *w, uint64_t *epoch)
+{
+    wire_status_t st = wire_uint(w, "epoch", epoch);
+    if (st == WIRE_ABSENT)
+        *epoch = 0;
+    return st == WIRE_OK || st == WIRE_ABSENT;
 }
 
 int stream_snapshot_send(void *sock, uint64_t seq, uint64_t since)
@@ -103,7 +121,8 @@ int stream_snapshot_take(stream_snap_t *sn, const wire_msg_t *w, miz_replica_t *
     bool done;
     if (wire_uint(w, "part", &part) != WIRE_OK || part != sn->next_part ||
         wire_bool(w, "done", &done) != WIRE_OK || wire_uint(w, "seq", &sn->seq) != WIRE_OK ||
-        wire_uint(w, "run", &sn->run) != WIRE_OK || !reqs || reqs->type != MSGPACK_OBJECT_ARRAY)
+        wire_uint(w, "run", &sn->run) != WIRE_OK || !stream_epoch(w, &sn->epoch) || !reqs ||
+        reqs->type != MSGPACK_OBJECT_ARRAY)
         return -1;
     for (uint32_t i = 0; i < reqs->via.array.size; i++)
         if (miz_replica_put(into, &reqs->via.array.ptr[i]) < 0)
@@ -113,8 +132,9 @@ int stream_snapshot_take(stream_snap_t *sn, const wire_msg_t *w, miz_replica_t *
     return 1;
 }
 
-int miz_snapshot_fetch(void *zctx, const char *clients_ep, const miz_curve_t *curve,
-                       uint64_t since_ms, int timeout_ms, miz_replica_t *r)
+/* One snapshot from one endpoint, as miz_snapshot_fetch. */
+static int snapshot_fetch_one(void *zctx, const char *clients_ep, const miz_curve_t *curve,
+                              uint64_t since_ms, int timeout_ms, miz_replica_t *r)
 {
     void *ctx = zctx ? zctx : zmq_ctx_new();
     void *sock = ctx ? stream_snapshot_dealer(ctx, clients_ep, curve) : NULL;
@@ -151,5 +171,24 @@ out:
         stream_replica_clear(r);
         errno = err;
     }
+    return rc;
+}
+
+int miz_snapshot_fetch(void *zctx, const char *clients_ep, const miz_curve_t *curve,
+                       uint64_t since_ms, int timeout_ms, miz_replica_t *r)
+{
+    endpoints_t eps;
+    if (endpoints_init(&eps, clients_ep) < 0)
+        return -1;
+    int rc = -1;
+    /* a silent broker is left for the next, once round the list */
+    for (size_t i = 0; i < eps.n; i++, endpoints_advance(&eps)) {
+        rc = snapshot_fetch_one(zctx, endpoints_current(&eps), curve, since_ms, timeout_ms, r);
+        if (rc == 0 || errno != EAGAIN)
+            break;
+    }
+    int e = errno;
+    endpoints_fini(&eps);
+    errno = e;
     return rc;
 }

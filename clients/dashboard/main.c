@@ -75,6 +75,7 @@ typedef struct {
     struct event *zmq_ev[2], *tick, *sigs[2];
     bool dirty; /* the replica changed since the last push */
     bool stale; /* as the live pages were last told */
+    uint64_t moves; /* the stream's moves to another broker, as last logged */
 } main_t;
 
 /* The broker's counters come every heartbeat: a new `at` says it lives. */
@@ -102,6 +103,13 @@ static void main_pump(main_t *m)
         m->dirty = true;
     else if (rc < 0)
         dlog(DLOG_STREAM, "%s", strerror(errno));
+    miz_stream_stats_t st;
+    miz_stream_stats(m->d.stream, &st);
+    if (st.moves != m->moves) { /* the broker in use went silent */
+        m->moves = st.moves;
+        dlog(DLOG_STREAM, "no answer from the broker: now events from %s, snapshots from %s",
+             miz_stream_events_endpoint(m->d.stream), miz_stream_clients_endpoint(m->d.stream));
+    }
     main_note_counters(m);
 }
 
@@ -149,8 +157,10 @@ static void main_usage(FILE *out)
             "  -c, --config TABLE    the routing table, for the agencies' names and the\n"
             "                        broker's endpoints (default " DEFAULT_CONFIG ")\n"
             "  --http ADDR:PORT      where to serve (default " DEFAULT_HTTP ")\n"
-            "  --events EP           the broker's events endpoint (default: the table's)\n"
-            "  --clients EP          the broker's clients endpoint (default: the table's)\n"
+            "  --events EP[,EP..]    the broker's events endpoint (default: the table's)\n"
+            "  --clients EP[,EP..]   the broker's clients endpoint (default: the table's);\n"
+            "                        with several brokers, lists of the same length: the\n"
+            "                        i-th of each is one broker's pair\n"
             "  --key FILE            CURVE: the dashboard's .key_secret (role dashboard)\n"
             "  --server-key FILE     CURVE: the broker's .key\n"
             "  --token-file FILE     serve only requests that carry the token in FILE\n"
@@ -207,6 +217,27 @@ static char *main_read_token(const char *path)
         return NULL;
     }
     return strdup(line);
+}
+
+/* The two lists, checked before anything starts: pairs, so as many of each. */
+static bool main_check_endpoints(const char *events_ep, const char *clients_ep)
+{
+    char err[512];
+    int ne = miz_endpoints_check(events_ep, err, sizeof err), nc;
+    if (ne < 0) {
+        fprintf(stderr, "miz-dashboard: --events: %s\n", err);
+        return false;
+    }
+    if ((nc = miz_endpoints_check(clients_ep, err, sizeof err)) < 0) {
+        fprintf(stderr, "miz-dashboard: --clients: %s\n", err);
+        return false;
+    }
+    if (ne != nc) {
+        fprintf(stderr, "miz-dashboard: %d events endpoints and %d clients endpoints: give one "
+                        "pair per broker, in the same order\n", ne, nc);
+        return false;
+    }
+    return true;
 }
 
 static bool main_load_names(dash_t *d, const table_t *t)
@@ -358,6 +389,8 @@ int main(int argc, char **argv)
         rc = 2;
     if (!events_ep)
         events_ep = table_conf(table)->events_endpoint;
+    if (!rc && !main_check_endpoints(events_ep, m.d.clients_ep))
+        rc = 2;
     dlog_init();
     if (!rc)
         rc = main_load_names(&m.d, table) ? main_serve(&m, addr, port, events_ep) : 1;

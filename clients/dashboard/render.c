@@ -165,9 +165,9 @@ void render_head_json(FILE *out, const figures_t *f, const render_state_t *st)
                 fig_day_start(f->day0 - 7 * (FIG_TREND_WEEKS - 1 - i)));
     fprintf(out,
             "],\"synced\":%s,\"stale\":%s,\"silent_ms\":%" PRIu64 ",\"run\":%" PRIu64
-            ",\"seq\":%" PRIu64 ",\"requests\":%zu",
+            ",\"epoch\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"requests\":%zu",
             st->synced ? "true" : "false", st->stale ? "true" : "false", st->silent_ms,
-            st->stats.run, st->stats.seq, st->requests);
+            st->stats.run, st->stats.epoch, st->stats.seq, st->requests);
 }
 
 void render_agency_json(FILE *out, const figures_t *f, size_t i, const render_names_t *names)
@@ -341,35 +341,47 @@ static void render_prom_counters(FILE *out, const msgpack_object *c)
     }
 }
 
+/* A metric of one whole-number value. */
+static void render_prom_one(FILE *out, const char *name, const char *type, const char *help,
+                            uint64_t v)
+{
+    render_prom_head(out, name, type, help);
+    fprintf(out, "%s %" PRIu64 "\n", name, v);
+}
+
 void render_metrics(FILE *out, const figures_t *f, const render_state_t *st)
 {
-    render_prom_head(out, "miz_dashboard_synced", "gauge", "1 when the replica is exact");
-    fprintf(out, "miz_dashboard_synced %d\n", st->synced);
-    render_prom_head(out, "miz_dashboard_events_total", "counter", "Events applied to the replica");
-    fprintf(out, "miz_dashboard_events_total %" PRIu64 "\n", st->stats.events);
-    render_prom_head(out, "miz_dashboard_resyncs_total", "counter",
-              "Snapshots asked for again (gap, broker restart, timeout)");
-    fprintf(out, "miz_dashboard_resyncs_total %" PRIu64 "\n", st->stats.resyncs);
-    render_prom_head(out, "miz_dashboard_requests", "gauge", "Requests in the replica");
-    fprintf(out, "miz_dashboard_requests %zu\n", st->requests);
-    render_prom_head(out, "miz_dashboard_broker_stale", "gauge",
-              "1 when the broker's counters stopped coming for 3 heartbeats");
-    fprintf(out, "miz_dashboard_broker_stale %d\n", st->stale);
+    render_prom_one(out, "miz_dashboard_synced", "gauge", "1 when the replica is exact",
+                    st->synced);
+    render_prom_one(out, "miz_dashboard_events_total", "counter", "Events applied to the replica",
+                    st->stats.events);
+    render_prom_one(out, "miz_dashboard_resyncs_total", "counter",
+                    "Snapshots asked for again (gap, broker restart, timeout)", st->stats.resyncs);
+    render_prom_one(out, "miz_dashboard_broker_epoch", "gauge",
+                    "The broker's epoch in the replica (0: a store without a lease)",
+                    st->stats.epoch);
+    render_prom_one(out, "miz_dashboard_broker_moves_total", "counter",
+                    "Moves to the next pair of broker endpoints (the one in use was silent)",
+                    st->stats.moves);
+    render_prom_one(out, "miz_dashboard_broker_endpoint", "gauge",
+                    "The pair of broker endpoints in use: its index in the lists, from 0",
+                    st->stats.endpoint);
+    render_prom_one(out, "miz_dashboard_requests", "gauge", "Requests in the replica",
+                    st->requests);
+    render_prom_one(out, "miz_dashboard_broker_stale", "gauge",
+                    "1 when the broker's counters stopped coming for 3 heartbeats", st->stale);
     render_prom_head(out, "miz_dashboard_broker_silence_seconds", "gauge",
               "Seconds since the broker's latest counters");
     fprintf(out, "miz_dashboard_broker_silence_seconds %" PRIu64 ".%03u\n", st->silent_ms / 1000,
             (unsigned)(st->silent_ms % 1000));
-    render_prom_head(out, "miz_dashboard_live_pages", "gauge", "Live pages (/events) open");
-    fprintf(out, "miz_dashboard_live_pages %zu\n", st->live.pages);
-    render_prom_head(out, "miz_dashboard_live_backlog_bytes", "gauge",
-              "Bytes written for the live pages and not taken yet");
-    fprintf(out, "miz_dashboard_live_backlog_bytes %zu\n", st->live.backlog_bytes);
-    render_prom_head(out, "miz_dashboard_live_skipped_total", "counter",
-              "Times a live page was too far behind to get an update");
-    fprintf(out, "miz_dashboard_live_skipped_total %" PRIu64 "\n", st->live.skipped);
-    render_prom_head(out, "miz_dashboard_live_closed_total", "counter",
-              "Live pages gone (closed by the page, or dropped as stalled)");
-    fprintf(out, "miz_dashboard_live_closed_total %" PRIu64 "\n", st->live.closed);
+    render_prom_one(out, "miz_dashboard_live_pages", "gauge", "Live pages (/events) open",
+                    st->live.pages);
+    render_prom_one(out, "miz_dashboard_live_backlog_bytes", "gauge",
+                    "Bytes written for the live pages and not taken yet", st->live.backlog_bytes);
+    render_prom_one(out, "miz_dashboard_live_skipped_total", "counter",
+                    "Times a live page was too far behind to get an update", st->live.skipped);
+    render_prom_one(out, "miz_dashboard_live_closed_total", "counter",
+                    "Live pages gone (closed by the page, or dropped as stalled)", st->live.closed);
 #define FIELD(name, help, field)                                                                   \
     render_prom_agencies(out, f, name, help, offsetof(fig_agency_t, field))
     FIELD("miz_agency_open", "Target and escalation deliveries open now", open);

@@ -5,6 +5,7 @@
  * indexed by number: a number given twice is a slot already taken. */
 #include "ha_load.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ typedef enum { REF_NEW, REF_SENT, REF_ACCEPTED } ref_state_t;
 
 typedef struct {
     ref_state_t state;
-    uint64_t tracking, seq, sent_at; /* seq: of the client now in use, 0 if none */
+    uint64_t tracking, sent_at;
 } ref_t;
 
 struct ha_load {
@@ -33,12 +34,13 @@ struct ha_load {
     miz_worker_t *w;
     ref_t *refs;
     uint32_t n_refs, in_flight;
-    uint32_t *ref_of_seq;       /* + 1; the client now in use's seqs */
+    uint32_t *ref_of_seq;       /* + 1 */
     uint32_t *ref_of_tracking;  /* + 1 */
     uint64_t *tracking_of_delivery;
     bool *confirmed;            /* by delivery id: its answer got "ok" */
     bool *verified;             /* by delivery id: a status showed that answer */
     uint64_t n_accepted, n_confirmed, mark, first_accept;
+    uint64_t quiet_until; /* nothing new is sent before: the broker's retry_after_ms */
     bool submitting;
 };
 
@@ -47,16 +49,6 @@ static void *table_new(size_t size)
     void *p = calloc(MAX_REFS + 1, size);
     assert_non_null(p);
     return p;
-}
-
-static void load_connect(ha_load_t *l, const char *clients, const char *workers)
-{
-    l->c = miz_client_new(l->zctx, clients);
-    l->w = miz_worker_new(l->zctx, workers,
-                          &(miz_worker_opts_t){.agency = l->agency, .credit = 50, .name = "ha"});
-    assert_non_null(l->c);
-    assert_non_null(l->w);
-    memset(l->ref_of_seq, 0, (MAX_REFS + 1) * sizeof *l->ref_of_seq);
 }
 
 ha_load_t *ha_load_new(const char *clients, const char *workers, const char *agency,
@@ -74,7 +66,11 @@ ha_load_t *ha_load_new(const char *clients, const char *workers, const char *age
     l->confirmed = table_new(sizeof *l->confirmed);
     l->verified = table_new(sizeof *l->verified);
     l->submitting = true;
-    load_connect(l, clients, workers);
+    l->c = miz_client_new(l->zctx, clients);
+    l->w = miz_worker_new(l->zctx, workers,
+                          &(miz_worker_opts_t){.agency = l->agency, .credit = 50, .name = "ha"});
+    assert_non_null(l->c);
+    assert_non_null(l->w);
     return l;
 }
 
@@ -100,18 +96,6 @@ void ha_load_mark(ha_load_t *l)
     l->first_accept = 0;
 }
 
-void ha_load_move(ha_load_t *l, const char *clients, const char *workers)
-{
-    miz_client_destroy(&l->c);
-    miz_worker_destroy(&l->w);
-    for (uint32_t i = 0; i < l->n_refs; i++)
-        if (l->refs[i].state == REF_SENT)
-            l->refs[i] = (ref_t){REF_NEW, 0, 0, 0};
-    l->in_flight = 0;
-    load_connect(l, clients, workers);
-    ha_load_mark(l);
-}
-
 uint64_t ha_load_accepted(const ha_load_t *l)
 {
     return l->n_accepted;
@@ -128,24 +112,51 @@ static void send_ref(ha_load_t *l, uint32_t i)
     snprintf(ref, sizeof ref, "ha-%" PRIu32, i);
     uint64_t seq;
     miz_submit_t s = {.topic = l->topic, .client_ref = ref, .text = ref};
-    if (miz_client_send_submit(l->c, &s, &seq) < 0 || seq > MAX_REFS)
-        it_fail("cannot submit %s", ref);
-    l->refs[i] = (ref_t){REF_SENT, 0, seq, it_now_ms()};
+    if (miz_client_send_submit(l->c, &s, &seq) < 0)
+        it_fail("cannot submit %s: %s", ref, zmq_strerror(errno));
+    if (seq > MAX_REFS)
+        it_fail("more than %d commands sent", MAX_REFS);
+    l->refs[i] = (ref_t){REF_SENT, 0, it_now_ms()};
     l->ref_of_seq[seq] = i + 1;
     l->in_flight++;
 }
 
-/* New submissions while there is room; those unanswered for long, again. */
-static void submit_some(ha_load_t *l)
+/* A submission that was sent and has its answer (or was refused): out of
+ * flight. */
+static void ref_settle(ha_load_t *l, ref_t *r, ref_state_t state)
+{
+    if (r->state == REF_SENT)
+        l->in_flight--;
+    r->state = state;
+}
+
+/* A broker silent for RESEND_MS: the gateway moves to the next endpoint
+ * of its list, as libmiz's rules for gateways say, and sends again all
+ * that got no reply (their client_refs make that safe). */
+static void failover_if_silent(ha_load_t *l)
 {
     uint64_t now = it_now_ms();
+    bool silent = false;
+    for (uint32_t i = 0; i < l->n_refs && !silent; i++)
+        silent = l->refs[i].state == REF_SENT && now - l->refs[i].sent_at > RESEND_MS;
+    if (!silent)
+        return;
+    if (miz_client_failover(l->c) < 0)
+        it_fail("miz_client_failover: %s", zmq_strerror(errno));
+    for (uint32_t i = 0; i < l->n_refs; i++)
+        if (l->refs[i].state == REF_SENT)
+            ref_settle(l, &l->refs[i], REF_NEW);
+}
+
+/* New submissions while there is room, after those that got no reply. */
+static void submit_some(ha_load_t *l)
+{
+    failover_if_silent(l);
+    if (it_now_ms() < l->quiet_until)
+        return;
     for (uint32_t i = 0; i < l->n_refs && l->in_flight < IN_FLIGHT; i++)
-        if (l->refs[i].state == REF_NEW ||
-            (l->refs[i].state == REF_SENT && now - l->refs[i].sent_at > RESEND_MS)) {
-            if (l->refs[i].state == REF_SENT)
-                l->in_flight--;
+        if (l->refs[i].state == REF_NEW)
             send_ref(l, i);
-        }
     while (l->submitting && l->in_flight < IN_FLIGHT && l->n_refs < MAX_REFS)
         send_ref(l, l->n_refs++);
 }
@@ -169,7 +180,8 @@ static void on_accepted(ha_load_t *l, uint32_t i, const miz_msg_t *m)
             l->first_accept = it_now_ms();
     }
     l->ref_of_tracking[t] = i + 1;
-    *r = (ref_t){REF_ACCEPTED, t, 0, 0};
+    ref_settle(l, r, REF_ACCEPTED);
+    r->tracking = t;
 }
 
 static void on_client_msg(ha_load_t *l, miz_msg_t *m)
@@ -180,8 +192,6 @@ static void on_client_msg(ha_load_t *l, miz_msg_t *m)
         return; /* an outcome, a pong, a status (read by the checker) */
     i--;
     l->ref_of_seq[re] = 0;
-    if (l->refs[i].state == REF_SENT && l->refs[i].seq == re)
-        l->in_flight--;
     if (miz_msg_is(m, "accepted")) {
         on_accepted(l, i, m);
         return;
@@ -191,7 +201,10 @@ static void on_client_msg(ha_load_t *l, miz_msg_t *m)
     if (!code || (strncmp(code, "unavailable", len) && strncmp(code, "busy", len)))
         it_fail("ha-%" PRIu32 ": \"%s\" %.*s", i, miz_msg_type(m), (int)len, code ? code : "");
     if (l->refs[i].state == REF_SENT)
-        l->refs[i].state = REF_NEW; /* nothing was created: again */
+        ref_settle(l, &l->refs[i], REF_NEW); /* nothing was created: again, */
+    uint64_t after = 0; /* when the broker says */
+    miz_msg_uint(m, "retry_after_ms", &after);
+    l->quiet_until = it_now_ms() + after;
 }
 
 static void on_worker_msg(ha_load_t *l, miz_msg_t *m)

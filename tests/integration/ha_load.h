@@ -10,9 +10,9 @@
  * for two refs or a ref gets two numbers, and at the end asks every request's
  * status until all are closed, each confirmed answer in its place.
  *
- * The peers talk to one mizd at a time: ha_load_move sends them to another,
- * as a client with an endpoint list would move on when one is silent (the
- * test moves them by hand, knowing which mizd it killed). */
+ * Both take lists of endpoints ("A,B"), one mizd's each, and move on when
+ * the one in use is silent: the worker by itself (libmiz), the gateway when
+ * a submission got no reply for a second, sending again what got none. */
 #ifndef MIZ_HA_LOAD_H
 #define MIZ_HA_LOAD_H
 
@@ -21,13 +21,11 @@
 
 typedef struct ha_load ha_load_t;
 
-/* Peers on these endpoints (a client's and a worker's), submitting topic
- * for agency's workers. */
+/* Peers on these lists of endpoints (the clients' and the workers'),
+ * submitting topic for agency's workers. */
 ha_load_t *ha_load_new(const char *clients, const char *workers, const char *agency,
                        const char *topic);
 void ha_load_destroy(ha_load_t **l);
-/* New peers on another mizd's endpoints; what had no reply is sent again
- * there. The time of the move is the mark ha_load_first_accept measures from. */
 void ha_load_move(ha_load_t *l, const char *clients, const char *workers);
 /* Marks now: ha_load_first_accept measures from here. */
 void ha_load_mark(ha_load_t *l);

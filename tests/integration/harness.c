@@ -416,25 +416,32 @@ void it_stop(it_daemon_t *d, bool crash)
         fail();
 }
 
-/* Starts it again on its folder, without waiting. */
-static void launch(it_daemon_t *d, char *socket_file, size_t len)
+void it_second_endpoints(it_daemon_t *d)
 {
-    snprintf(socket_file, len, "%s/c", d->dir);
+    snprintf(d->clients, sizeof d->clients, "ipc://%s/c2", d->dir);
+    snprintf(d->workers, sizeof d->workers, "ipc://%s/w2", d->dir);
+    snprintf(d->events, sizeof d->events, "ipc://%s/e2", d->dir);
+}
+
+/* Starts it again on its folder, without waiting: the file of its clients
+ * endpoint, which it binds once it serves. */
+static const char *launch(it_daemon_t *d)
+{
+    const char *socket_file = d->clients + strlen("ipc://");
     unlink(socket_file); /* left behind by a kill -9 */
     spawn(d);
     assert_true(d->pid > 0);
+    return socket_file;
 }
 
 void it_relaunch(it_daemon_t *d)
 {
-    char socket_file[80];
-    launch(d, socket_file, sizeof socket_file);
+    launch(d);
 }
 
 bool it_try_start(it_daemon_t *d)
 {
-    char socket_file[80];
-    launch(d, socket_file, sizeof socket_file);
+    const char *socket_file = launch(d);
     /* mizd opens its store before it binds: wait for one or the other, so a
      * daemon that refuses to start is seen exiting, not failing a ping */
     for (uint64_t deadline = it_now_ms() + START_MS; access(socket_file, F_OK) < 0;) {
@@ -569,11 +576,16 @@ it_peer_t *it_client(it_daemon_t *d)
     return it_client_on(d, d->clients);
 }
 
-it_peer_t *it_worker_open(it_daemon_t *d, const miz_worker_opts_t *o)
+it_peer_t *it_worker_on(it_daemon_t *d, const char *endpoint, const miz_worker_opts_t *o)
 {
     char name[64];
     snprintf(name, sizeof name, "worker of %s", o->agency);
-    return peer_add(d, NULL, miz_worker_new(d->zctx, d->workers, o), name);
+    return peer_add(d, NULL, miz_worker_new(d->zctx, endpoint, o), name);
+}
+
+it_peer_t *it_worker_open(it_daemon_t *d, const miz_worker_opts_t *o)
+{
+    return it_worker_on(d, d->workers, o);
 }
 
 it_peer_t *it_worker(it_daemon_t *d, const char *agency, unsigned credit)

@@ -121,6 +121,13 @@ void it_write_table(it_daemon_t *d, const char *text);
  * in out. */
 int it_reload(it_daemon_t *d, char *out, size_t outlen);
 
+/* From now on the daemon binds a second set of endpoints (ipc:// in its
+ * folder too): the next it_start is another broker on the same store, as
+ * a standby that takes over binds endpoints of its own. The harness's own
+ * clients (its pings too) use the new set; peers opened on the first stay
+ * on it, or move by themselves when given both in a list. */
+void it_second_endpoints(it_daemon_t *d);
+
 /* Monotonic milliseconds, for progress bounds (never speed assertions). */
 uint64_t it_now_ms(void);
 const char *it_workers_endpoint(const it_daemon_t *d);
@@ -162,6 +169,8 @@ void it_use_curve(const miz_curve_t *curve);
 it_peer_t *it_client_curve(it_daemon_t *d, const miz_curve_t *curve);
 /* A worker; its "registered" (or error) reply comes as its first message. */
 it_peer_t *it_worker_open(it_daemon_t *d, const miz_worker_opts_t *o);
+/* The same on any endpoint, or list of them. */
+it_peer_t *it_worker_on(it_daemon_t *d, const char *endpoint, const miz_worker_opts_t *o);
 /* A worker of agency with that credit (0: the broker's default), registered. */
 it_peer_t *it_worker(it_daemon_t *d, const char *agency, unsigned credit);
 /* Closes the peer now (a worker says bye); teardown closes the rest. */

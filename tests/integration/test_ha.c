@@ -3,9 +3,10 @@
  *
  * - test_failover: on a PostgreSQL primary with a synchronous standby,
  *   under load, the active mizd is killed (-9): the standby mizd takes
- *   over, and the peers moved to it carry on; then the PostgreSQL primary
- *   is killed and its standby promoted: mizd, whose DSN lists both hosts
- *   with target_session_attrs=read-write, reconnects and carries on. The
+ *   over, and the peers, given both mizd's endpoints, find it; then the
+ *   PostgreSQL primary is killed and its standby promoted: mizd, whose DSN
+ *   lists both hosts with target_session_attrs=read-write, reconnects and
+ *   carries on. The
  *   checker (ha_load.c) finds nothing lost and no tracking number given
  *   twice. Both times are printed.
  * - test_paused: an active mizd stopped (SIGSTOP) past its lease while the
@@ -124,19 +125,22 @@ static void test_failover(void **state)
     start_pair(dsn, &x->d[0], &x->d[1]);
     it_daemon_t *a = x->d[0], *b = x->d[1];
 
-    ha_load_t *load = x->load =
-        ha_load_new(it_clients_endpoint(a), it_workers_endpoint(a), AGENCY, TOPIC);
+    char clients[160], workers[160];
+    snprintf(clients, sizeof clients, "%s,%s", it_clients_endpoint(a), it_clients_endpoint(b));
+    snprintf(workers, sizeof workers, "%s,%s", it_workers_endpoint(a), it_workers_endpoint(b));
+    ha_load_t *load = x->load = ha_load_new(clients, workers, AGENCY, TOPIC);
     ha_load_run(load, LOAD_MS);
     uint64_t before = ha_load_accepted(load);
     assert_true(before > 0 && ha_load_confirmed(load) > 0);
 
-    /* the active dies: its peers move to the standby as an endpoint list
-     * would make them, at once (the kill is the mark) */
+    /* the active dies: its peers, given both mizd's endpoints, find the
+     * standby once it has taken over (the kill is the mark) */
     it_stop(a, true);
-    ha_load_move(load, it_clients_endpoint(b), it_workers_endpoint(b));
+    ha_load_mark(load);
     uint64_t takeover = ha_load_first_accept(load, TAKEOVER_MS);
     fprintf(stderr, "takeover: %" PRIu64 " ms from the kill -9 of the active mizd to the first "
-                    "accepted from the standby (lease 2 s)\n", takeover);
+                    "accepted from the standby (lease 2 s; the gateway moves after 1 s of "
+                    "silence)\n", takeover);
     assert_true(it_log_has(b, "active: took the lease as it-ha@"));
     it_relaunch(a); /* as systemd would: now the standby */
     log_says(a, "standby: the lease is held by it-ha@");

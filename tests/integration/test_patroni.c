@@ -210,6 +210,19 @@ static void test_patroni_failover(void **state)
     pg_ports_dsn(x->pg_port, NODES, "postgres", dsn, sizeof dsn);
     if (pg_query(dsn, "CREATE DATABASE miz_ha", NULL, 0, err, sizeof err) < 0)
         fail_msg("%s", err);
+    /* on the replica too: libpq tries the next host of a list when one
+     * refuses the connection, not when it lacks the database */
+    for (int i = 0; i < NODES; i++) {
+        char node_dsn[128];
+        snprintf(node_dsn, sizeof node_dsn, "host=127.0.0.1 port=%d dbname=miz_ha user=miz "
+                 "connect_timeout=2", x->pg_port[i]);
+        for (uint64_t end = it_now_ms() + CLUSTER_MS;
+             pg_query(node_dsn, "SELECT 1", NULL, 0, err, sizeof err) < 0;) {
+            if (it_now_ms() > end)
+                fail_msg("%s", err);
+            nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        }
+    }
     pg_ports_dsn(x->pg_port, NODES, "miz_ha", dsn, sizeof dsn);
 
     x->mizd = it_daemon_on(TABLE, dsn);
