@@ -204,6 +204,26 @@ static int guard_remove(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
+/* SIGKILL to every process whose working directory is dir or under it: a
+ * server that left its session (Patroni's postgres does, on purpose, to
+ * outlive Patroni) still works in its data directory. */
+static void kill_in_dir(const char *dir)
+{
+    size_t len = strlen(dir);
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char link[64], cwd[4096];
+        pid_t pid = (pid_t)atol(e->d_name);
+        snprintf(link, sizeof link, "/proc/%ld/cwd", (long)pid);
+        ssize_t n = pid > 0 ? readlink(link, cwd, sizeof cwd - 1) : -1;
+        if (n >= (ssize_t)len && memcmp(cwd, dir, len) == 0 &&
+            (n == (ssize_t)len || cwd[len] == '/'))
+            kill(pid, SIGKILL);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* The guardian's life: sessions come down the pipe; its end (an end of the
  * watch, or of the test process) is the signal. */
 static void guard_run(int fd, const char *dir)
@@ -215,6 +235,7 @@ static void guard_run(int fd, const char *dir)
             sessions[n++] = pid;
     for (size_t i = 0; i < n; i++)
         kill_session_tree(sessions[i]);
+    kill_in_dir(dir);
     /* a session's processes may take a moment to die: files they hold
      * open would otherwise outlive the removal */
     for (int waited = 0; waited < GUARD_WAIT_MS; waited += 20) {

@@ -7,8 +7,9 @@
  * half-way, or is killed by ctest's timeout, must still leave no server
  * running and no directory behind (other tests share /tmp): a guardian
  * process, in a session of its own too, waits for the test process to end
- * its watch or to die, then kills the sessions it was told of and removes
- * its directory, by its exact name. */
+ * its watch or to die, then kills the sessions it was told of and every
+ * process working in its directory, and removes the directory, by its
+ * exact name. */
 #ifndef MIZ_TEST_SANDBOX_H
 #define MIZ_TEST_SANDBOX_H
 

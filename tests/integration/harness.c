@@ -46,7 +46,9 @@ struct it_daemon {
     char dir[32];
     char clients[64], workers[64], events[64], log[64], data[64];
     char table[512];
+    char dsn[512]; /* the PostgreSQL store's, or "": LMDB in data */
     bool failed; /* a check failed: keep the log */
+    int expected_exit; /* the exit status teardown takes as clean (it_exits_with) */
     pid_t pid;   /* 0 once it has exited */
     int status;  /* its wait status then */
     void *zctx;
@@ -155,8 +157,10 @@ static void spawn(it_daemon_t *d)
     int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
         _exit(126);
-    execl(MIZD_PATH, MIZD_PATH, "-c", d->table, "--data-dir", d->data, "--clients", d->clients,
-          "--workers", d->workers, "--events", d->events, "--log-level", "debug", (char *)NULL);
+    const char *store = *d->dsn ? "--store-dsn" : "--data-dir";
+    execl(MIZD_PATH, MIZD_PATH, "-c", d->table, store, *d->dsn ? d->dsn : d->data, "--clients",
+          d->clients, "--workers", d->workers, "--events", d->events, "--log-level", "debug",
+          (char *)NULL);
     perror("exec " MIZD_PATH);
     _exit(127);
 }
@@ -194,7 +198,7 @@ static const char *exit_text(const it_daemon_t *d, char *buf, size_t len)
 static bool stopped_cleanly(const it_daemon_t *d)
 {
     char buf[64];
-    if (d->status != -1 && WIFEXITED(d->status) && WEXITSTATUS(d->status) == 0)
+    if (d->status != -1 && WIFEXITED(d->status) && WEXITSTATUS(d->status) == d->expected_exit)
         return true;
     it_report("mizd %s", exit_text(d, buf, sizeof buf));
     return false;
@@ -237,7 +241,8 @@ static bool end_daemon(it_daemon_t *d)
         remove_files(d->dir);
     else
         fprintf(stderr, "kept %s for inspection\n", d->dir);
-    current = NULL;
+    if (current == d)
+        current = NULL;
     free(d);
     return ok;
 }
@@ -302,9 +307,10 @@ static void copy_table(it_daemon_t *d, const char *name)
     it_write_table(d, text);
 }
 
-int it_setup(void **state)
+/* A daemon in a new folder, on a copy of table, started: the harness's
+ * store (it_store_dsn) unless dsn names one. */
+static it_daemon_t *daemon_start(const char *table_name, const char *dsn)
 {
-    const char *table_name = *state;
     it_daemon_t *d = calloc(1, sizeof *d);
     assert_non_null(d);
     /* /tmp, not $TMPDIR: an ipc:// path must fit in sun_path */
@@ -317,10 +323,20 @@ int it_setup(void **state)
     snprintf(d->events, sizeof d->events, "ipc://%s/e", d->dir);
     snprintf(d->log, sizeof d->log, "%s/mizd.log", d->dir);
     snprintf(d->data, sizeof d->data, "%s/data", d->dir);
+    if (dsn)
+        snprintf(d->dsn, sizeof d->dsn, "%s", dsn);
+    else
+        it_store_dsn(d->dsn, sizeof d->dsn);
     spawn(d);
     assert_true(d->pid > 0);
     d->zctx = zmq_ctx_new();
     assert_non_null(d->zctx);
+    return d;
+}
+
+int it_setup(void **state)
+{
+    it_daemon_t *d = daemon_start(*state, NULL);
     current = d;
     if (!answers_ping(d)) {
         it_report("mizd (%s, %s) did not answer a ping within %d ms", MIZD_PATH, d->table,
@@ -330,6 +346,61 @@ int it_setup(void **state)
     }
     *state = d;
     return 0;
+}
+
+it_daemon_t *it_daemon_on(const char *table, const char *dsn)
+{
+    it_daemon_t *d = daemon_start(table, dsn);
+    if (!current)
+        current = d;
+    return d;
+}
+
+it_daemon_t *it_daemon_beside(it_daemon_t *d)
+{
+    return daemon_start(d->table, d->dsn);
+}
+
+void it_daemon_end(it_daemon_t **d)
+{
+    bool ok = end_daemon(*d);
+    *d = NULL;
+    if (!ok)
+        fail();
+}
+
+void it_daemon_kill(it_daemon_t **dp)
+{
+    it_daemon_t *d = *dp;
+    if (!d)
+        return;
+    if (!exited(d)) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+    d->failed = true; /* the folder stays, for its log */
+    d->status = d->expected_exit << 8; /* how it ended was the test's business */
+    end_daemon(d);
+    *dp = NULL;
+}
+
+bool it_answers_ping(it_daemon_t *d)
+{
+    return answers_ping(d);
+}
+
+void it_exits_with(it_daemon_t *d, int status, int within_ms)
+{
+    char buf[64];
+    for (uint64_t deadline = it_now_ms() + (uint64_t)within_ms; !exited(d);) {
+        if (it_now_ms() > deadline)
+            it_fail("mizd (pid %ld) still runs %d ms later", (long)d->pid, within_ms);
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    if (d->status == -1 || !WIFEXITED(d->status) || WEXITSTATUS(d->status) != status)
+        it_fail("mizd %s, not status %d", exit_text(d, buf, sizeof buf), status);
+    d->expected_exit = status;
 }
 
 void it_stop(it_daemon_t *d, bool crash)
@@ -352,12 +423,25 @@ void it_second_endpoints(it_daemon_t *d)
     snprintf(d->events, sizeof d->events, "ipc://%s/e2", d->dir);
 }
 
-bool it_try_start(it_daemon_t *d)
+/* Starts it again on its folder, without waiting: the file of its clients
+ * endpoint, which it binds once it serves. */
+static const char *launch(it_daemon_t *d)
 {
     const char *socket_file = d->clients + strlen("ipc://");
     unlink(socket_file); /* left behind by a kill -9 */
     spawn(d);
     assert_true(d->pid > 0);
+    return socket_file;
+}
+
+void it_relaunch(it_daemon_t *d)
+{
+    launch(d);
+}
+
+bool it_try_start(it_daemon_t *d)
+{
+    const char *socket_file = launch(d);
     /* mizd opens its store before it binds: wait for one or the other, so a
      * daemon that refuses to start is seen exiting, not failing a ping */
     for (uint64_t deadline = it_now_ms() + START_MS; access(socket_file, F_OK) < 0;) {

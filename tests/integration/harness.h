@@ -49,6 +49,45 @@ int it_teardown(void **state);
 #define IT_TEST(fn, table)                                                                         \
     cmocka_unit_test_prestate_setup_teardown(fn, it_setup, it_teardown, (void *)(table))
 
+/* ---- the store ---- */
+
+/* With MIZ_TEST_STORE=postgres in the environment, every daemon the harness
+ * starts keeps its store in a fresh database of a real PostgreSQL server
+ * (one per test process, tests/common/pg_server.h, started when the first
+ * daemon is), through mizd --store-dsn; else in LMDB, in its own folder. */
+bool it_store_postgres(void);
+/* The epoch of the first lease on a fresh store: 1 on PostgreSQL, 0 on
+ * LMDB, which has no lease. */
+unsigned long long it_first_epoch(void);
+/* The DSN of a fresh database for the next daemon, or "" for LMDB. */
+void it_store_dsn(char *dsn, size_t len);
+/* For a test of LMDB's files (data.mdb, --check-store DIR): skipped (and
+ * said so) when the store is PostgreSQL. */
+void it_lmdb_only(void);
+
+/* ---- several daemons ---- */
+
+/* A daemon outside the fixtures, on table (as it_setup) and on the store of
+ * dsn (NULL: the harness's), started without waiting for it to serve: a
+ * standby binds nothing. */
+it_daemon_t *it_daemon_on(const char *table, const char *dsn);
+/* Another daemon on d's table and d's store, with a folder and endpoints
+ * of its own, started as it_daemon_on: on a shared store, d's standby. */
+it_daemon_t *it_daemon_beside(it_daemon_t *d);
+/* Closes its peers and stops it; fails unless it exits cleanly (0, or the
+ * status it_exits_with expected). */
+void it_daemon_end(it_daemon_t **d);
+/* Starts a stopped daemon again without waiting for it (a standby). */
+void it_relaunch(it_daemon_t *d);
+/* For a teardown after a failure: kills it (-9) if it runs, closes its
+ * peers, frees it and keeps its folder; accepts NULL. */
+void it_daemon_kill(it_daemon_t **d);
+/* Whether it answers a ping within the harness's start time. */
+bool it_answers_ping(it_daemon_t *d);
+/* It exits with that status within ms (fails otherwise); teardown then
+ * takes that status as clean. */
+void it_exits_with(it_daemon_t *d, int status, int within_ms);
+
 /* Prints the message and the tail of the running daemon's log. */
 void it_report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define it_fail(...)                                                                               \

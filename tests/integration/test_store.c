@@ -197,6 +197,7 @@ static void set_file_limit(it_daemon_t *d, rlim_t limit)
  * that was accepted is served. */
 static void test_store_full(void **state)
 {
+    it_lmdb_only();
     it_daemon_t *d = *state;
     it_peer_t *c = it_client(d);
     uint64_t before = it_submit_topic(c, "utility.water.cut", NULL);
@@ -287,6 +288,7 @@ static void test_store_full(void **state)
  * and names the file. */
 static void test_bad_store(void **state)
 {
+    it_lmdb_only();
     it_daemon_t *d = *state;
     char path[128], saved[136];
     snprintf(path, sizeof path, "%s/data.mdb", it_data_dir(d));
@@ -334,6 +336,7 @@ static void put_store_version(it_daemon_t *d, uint32_t version)
  * version it found and which it reads. */
 static void test_store_version(void **state)
 {
+    it_lmdb_only();
     it_daemon_t *d = *state;
     it_stop(d, false);
     put_store_version(d, 2);
@@ -488,6 +491,7 @@ static int check_store(it_daemon_t *d, const char *dir, const char *want)
  * the same; the store itself still starts. */
 static void test_damaged_store(void **state)
 {
+    it_lmdb_only();
     it_daemon_t *d = *state;
     uint64_t open_t, closed_t;
     fill_store(d, &open_t, &closed_t);
@@ -539,6 +543,7 @@ static void test_damaged_store(void **state)
  * newest closed ones' numbers were handed out again. */
 static void test_counters_deleted(void **state)
 {
+    it_lmdb_only();
     it_daemon_t *d = *state;
     uint64_t open_t, closed_t;
     fill_store(d, &open_t, &closed_t);
@@ -581,6 +586,7 @@ static void test_counters_deleted(void **state)
  * of carrying a string that is not UTF-8; --check-store names it. */
 static void test_flipped_byte(void **state)
 {
+    it_lmdb_only();
     it_daemon_t *d = *state;
     uint64_t open_t, closed_t;
     fill_store(d, &open_t, &closed_t);
