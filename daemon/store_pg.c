@@ -355,6 +355,7 @@ static const store_ops_t pg_ops;
 static void pg_destroy(store_t *st)
 {
     pg_t *s = (pg_t *)st;
+    pg_lease_release(s);
     PQfinish(s->w);
     PQfinish(s->r);
     free(s->dsn);

@@ -60,6 +60,9 @@ store_scan_t *pg_scan(store_t *st, uint64_t since);
 int pg_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg);
 void pg_scan_destroy(store_scan_t *sc);
 long pg_purge(store_t *st, uint64_t before, size_t max);
+/* A clean stop gives the lease up (when it still holds it): a standby
+ * takes over at once, not a lease later. */
+void pg_lease_release(pg_t *s);
 int pg_lease_take(store_t *st, const char *holder, uint64_t first_ms, uint64_t lease_ms,
                   store_lease_t *l);
 

@@ -195,8 +195,10 @@ int pg_scan_next(store_scan_t *scan, size_t max, store_record_fn *fn, void *arg)
 
 /* ---- on the writer's connection, with no commit in flight ---- */
 
-/* BEGIN, the lease renewed (when held), then sql with its parameters: the
- * result, or NULL with b.werr (the transaction rolled back). */
+/* BEGIN, then sql with its parameters: the result, or NULL with b.werr
+ * (the transaction rolled back). Neither the purge nor the lease's take
+ * checks the lease: neither makes a promise (a deposed mizd's purge deletes
+ * what the active would). */
 static PGresult *pg_write_begin(pg_t *s, const char *sql, int n, const char *const *v,
                                 const int *len)
 {
@@ -204,16 +206,6 @@ static PGresult *pg_write_begin(pg_t *s, const char *sql, int n, const char *con
         return NULL;
     PGresult *res = pg_query(s, s->w, s->b.werr, "BEGIN", 0, NULL, NULL);
     PQclear(res);
-    if (res && s->epoch) {
-        unsigned char e[8], ms[8];
-        pg_be64(e, s->epoch);
-        pg_be64(ms, s->lease_ms);
-        const char *lv[] = {(const char *)e, (const char *)ms};
-        int ll[] = {8, 8};
-        res = pg_query(s, s->w, s->b.werr, "SELECT miz_lease_renew($1::bigint, $2::bigint)", 2,
-                       lv, ll);
-        PQclear(res);
-    }
     if (res)
         res = pg_query(s, s->w, s->b.werr, sql, n, v, len);
     if (!res)
@@ -257,6 +249,19 @@ long pg_purge(store_t *st, uint64_t before, size_t max)
         return -1;
     }
     return n;
+}
+
+void pg_lease_release(pg_t *s)
+{
+    if (!s->epoch || !s->w || PQstatus(s->w) != CONNECTION_OK)
+        return;
+    unsigned char e[8];
+    pg_be64(e, s->epoch);
+    const char *v[] = {(const char *)e};
+    int len[] = {8};
+    PQclear(pg_query(s, s->w, s->b.werr,
+                     "UPDATE miz_lease SET expires = '-infinity' WHERE id = 1 AND epoch = $1::bigint",
+                     1, v, len));
 }
 
 /* Takes an expired lease with a new epoch, in a transaction of its own; or

@@ -267,7 +267,15 @@ static void test_lease(void **state)
     sql_is(f->dsn, "SELECT string_agg(tracking::text, ',' ORDER BY tracking) FROM miz_request",
            "1,3");
     sql_is(f->dsn, "SELECT holder || ' ' || epoch FROM miz_lease", "b@host:2 2");
+    /* a clean stop gives it up: no waiting out its 60 s; a deposed one's stop does not */
     store_destroy(&b);
+    store_t *c = open_store(f->dsn);
+    assert_int_equal(store_lease_take(c, "c@host:3", 60000, 60000, &l), 1);
+    assert_int_equal(l.epoch, 3);
+    store_destroy(&f->store);
+    assert_int_equal(store_lease_take(c, "c@host:3", 60000, 60000, &l), 0);
+    assert_string_equal(l.holder, "c@host:3");
+    store_destroy(&c);
 }
 
 /* The server dies: the commit fails; once it is back, store_prepare
