@@ -222,7 +222,7 @@ struct engine {
     request_t *closed_head, *closed_tail; /* closed requests in memory, in closing order */
     worker_t *dead; /* killed this turn, reaped at its end */
     msgpack_sbuffer out, scratch;
-    msgpack_zone zone;     /* a record's objects while its payload is read (record_payload) */
+    msgpack_zone zone;     /* the message being handled (command_dispatch) */
     msgpack_packer pk;     /* over out */
     wire_map_t msg;        /* the message being packed in out */
     uint64_t now, now_wall; /* read once per turn */
@@ -377,8 +377,7 @@ void gateways_free(engine_t *e);
 void record_pack(engine_t *e, msgpack_packer *pk, const request_t *r);
 request_t *record_decode(engine_t *e, const void *data, size_t len, bool with_payload,
                          const char **why);
-const char *record_payload(engine_t *e, const void *data, size_t len, const void **payload,
-                           size_t *n);
+const char *record_payload(const void *data, size_t len, const void **payload, size_t *n);
 
 /* ---- payload.c: a request's payload, in memory or only in the store ---- */
 bool payload_load(engine_t *e, request_t *r);

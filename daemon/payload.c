@@ -19,7 +19,6 @@
 #include <string.h>
 
 typedef struct {
-    engine_t *e;
     request_t *r;
     const char *why;
 } payload_read_t;
@@ -29,7 +28,7 @@ static int payload_copy(const void *rec, size_t len, void *arg)
     payload_read_t *l = arg;
     const void *p = NULL;
     size_t n = 0;
-    l->why = record_payload(l->e, rec, len, &p, &n);
+    l->why = record_payload(rec, len, &p, &n);
     if (!l->why && n != l->r->payload_len)
         l->why = "payload of another length than the request's";
     if (!l->why)
@@ -43,7 +42,7 @@ bool payload_load(engine_t *e, request_t *r)
 {
     if (r->payload)
         return true;
-    payload_read_t l = {e, r, NULL};
+    payload_read_t l = {r, NULL};
     int found = store_get(e->store, r->tracking, payload_copy, &l);
     if (found < 0)
         LOG(e, LOG_ERROR, "reading the payload of tracking %llu: %s",

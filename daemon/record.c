@@ -15,6 +15,7 @@
 #include "utf8.h"
 
 #define REC_FIELDS 14 /* 12 before CURVE: no submitter; 13 before confirmations */
+#define REC_PAYLOAD 8 /* the payload's index */
 
 /* A record's outcome field: whether the submitter confirms the outcome,
  * and whether it has (or it was given up on). */
@@ -243,7 +244,7 @@ request_t *record_decode(engine_t *e, const void *data, size_t len, bool with_pa
     const char *topic = rec_str(&c, 3, false, &topic_len, "topic");
     const char *kind = rec_str(&c, 4, false, &kind_len, "kind");
     const char *ref = rec_str(&c, 5, true, &ref_len, "client_ref");
-    const msgpack_object *payload = rec_at(&c, 8, MSGPACK_OBJECT_BIN, "payload");
+    const msgpack_object *payload = rec_at(&c, REC_PAYLOAD, MSGPACK_OBJECT_BIN, "payload");
     const msgpack_object *client = rec_at(&c, 9, MSGPACK_OBJECT_BIN, "client id");
     rec_t obs = rec_array(&c, 10, 0, "observers");
     unsigned observers[TABLE_MAX_AGENCIES];
@@ -299,25 +300,11 @@ request_t *record_decode(engine_t *e, const void *data, size_t len, bool with_pa
     return r;
 }
 
-/* A record's payload, pointing into data; unpacked in the engine's zone,
- * which a read per offered delivery reuses. NULL, or what does not fit. */
-const char *record_payload(engine_t *e, const void *data, size_t len, const void **payload,
-                           size_t *n)
+/* A record's payload, pointing into data, found without unpacking the
+ * rest (a read per offered delivery). NULL, or what does not fit. */
+const char *record_payload(const void *data, size_t len, const void **payload, size_t *n)
 {
-    msgpack_object o;
-    size_t off = 0;
-    const char *why = "not a msgpack record";
-    if (msgpack_unpack(data, len, &off, &e->zone, &o) == MSGPACK_UNPACK_SUCCESS &&
-        o.type == MSGPACK_OBJECT_ARRAY) {
-        rec_t c = {o.via.array.ptr, o.via.array.size, NULL};
-        const msgpack_object *p = rec_at(&c, 8, MSGPACK_OBJECT_BIN, "payload");
-        /* msgpack-c's bins point into data, not the zone */
-        why = c.bad;
-        if (p)
-            *payload = p->via.bin.ptr, *n = p->via.bin.size;
-    }
-    msgpack_zone_clear(&e->zone);
-    return why;
+    return wire_array_bin(data, len, REC_PAYLOAD, payload, n) < 0 ? "payload" : NULL;
 }
 
 const char *engine_check_record(const void *rec, size_t len, uint64_t *tracking,

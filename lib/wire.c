@@ -184,6 +184,22 @@ static int scan_body(struct scan *sc, const struct head *h, unsigned depth)
     return 0;
 }
 
+int wire_array_bin(const void *data, size_t size, uint32_t i, const void **body, size_t *len)
+{
+    struct scan sc = {.p = data, .size = size};
+    struct head h;
+    if (read_head(&sc, &h) < 0 || h.kind != KIND_ARRAY || h.len <= i || check_count(&sc, &h) < 0)
+        return -1;
+    for (uint32_t k = 0; k < i; k++)
+        if (read_head(&sc, &h) < 0 || scan_body(&sc, &h, 1) < 0)
+            return -1;
+    if (read_head(&sc, &h) < 0 || h.kind != KIND_BIN || h.len > left(&sc))
+        return -1;
+    *body = sc.p + sc.pos;
+    *len = (size_t)h.len;
+    return 0;
+}
+
 static int compare_keys(const void *a, const void *b)
 {
     const struct key_span *x = a, *y = b;
@@ -279,6 +295,20 @@ static int scan_message(struct scan *sc)
     return 0;
 }
 
+/* After the walk, msgpack-c's own verdict: false (reported) if it differs. */
+static bool unpacked_whole(struct scan *sc, msgpack_unpack_return rc, size_t off)
+{
+    if (rc != MSGPACK_UNPACK_SUCCESS || off != sc->size) {
+        fail(sc, WIRE_MALFORMED, "msgpack-c rejected the message (code %d)", (int)rc);
+        return false;
+    }
+    if (sc->status)
+        *sc->status = WIRE_OK;
+    if (sc->err && sc->errlen > 0)
+        sc->err[0] = '\0';
+    return true;
+}
+
 wire_msg_t *wire_parse(const void *data, size_t size, wire_status_t *status,
                        char *err, size_t errlen)
 {
@@ -296,16 +326,28 @@ wire_msg_t *wire_parse(const void *data, size_t size, wire_status_t *status,
     size_t off = 0;
     msgpack_unpack_return rc =
         msgpack_unpack_next(&msg->unpacked, (const char *)msg->data, size, &off);
-    if (rc != MSGPACK_UNPACK_SUCCESS || off != size) {
-        fail(&sc, WIRE_MALFORMED, "msgpack-c rejected the message (code %d)", (int)rc);
+    if (!unpacked_whole(&sc, rc, off)) {
         wire_msg_destroy(&msg);
         return NULL;
     }
-    if (status)
-        *status = WIRE_OK;
-    if (err && errlen > 0)
-        err[0] = '\0';
     return msg;
+}
+
+wire_msg_t *wire_parse_in(const void *data, size_t size, msgpack_zone *zone,
+                          wire_status_t *status, char *err, size_t errlen)
+{
+    struct scan sc = {.p = data, .size = size, .status = status, .err = err, .errlen = errlen};
+    if (scan_message(&sc) < 0)
+        return NULL;
+    wire_msg_t *msg = msgpack_zone_malloc(zone, sizeof *msg); /* no data[]: it is data */
+    if (!msg) {
+        fail(&sc, WIRE_MALFORMED, "out of memory for a %zu-byte message", size);
+        return NULL;
+    }
+    msg->unpacked.zone = NULL; /* the caller's */
+    size_t off = 0;
+    msgpack_unpack_return rc = msgpack_unpack(data, size, &off, zone, &msg->unpacked.data);
+    return unpacked_whole(&sc, rc, off) ? msg : NULL;
 }
 
 void wire_msg_destroy(wire_msg_t **msg)
