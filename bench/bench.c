@@ -105,9 +105,10 @@ static const store_mode_t store_modes[] = {
 };
 #define N_STORE_MODES (sizeof store_modes / sizeof store_modes[0])
 
-/* --recovery's targets: back within 5 s, under 1 KiB of RSS per open delivery. */
-#define TARGET_RECOVERY_S 5.0
-#define TARGET_RSS_PER_OPEN 1024.0
+/* --recovery's targets (issue 15; issue 3's were 5 s and 1 KiB): back within 2 s, at most 500
+ * bytes of RSS per open delivery. */
+#define TARGET_RECOVERY_S 2.0
+#define TARGET_RSS_PER_OPEN 500.0
 
 /* ~150 bytes of text: with the submit envelope the frame is ~200 bytes, a
  * citizen's short complaint. */
@@ -1577,12 +1578,12 @@ static int bench_recovery(void *zctx, const opts_t *o, const char *dir)
            (double)mdb.st_blocks * 512 / 1048576);
     printf("  %-30s %.2f s (mizd CPU %.2f s)\n", "exec to pong:", up, cpu);
     print_rss("mizd after recovery:", &back, n);
-    printf("\ntargets (issue 3)\n");
+    printf("\ntargets (issue 15)\n");
     snprintf(path, sizeof path, "exec to pong < %.0f s:", TARGET_RECOVERY_S);
     printf("    %-40s %.2f s -> %s\n", path, up, verdict(up < TARGET_RECOVERY_S));
-    snprintf(path, sizeof path, "VmRSS < %.0f bytes per open delivery:", TARGET_RSS_PER_OPEN);
+    snprintf(path, sizeof path, "VmRSS <= %.0f bytes per open delivery:", TARGET_RSS_PER_OPEN);
     printf("    %-40s %.0f bytes -> %s\n", path, back.total / n,
-           verdict(back.total / n < TARGET_RSS_PER_OPEN));
+           verdict(back.total / n <= TARGET_RSS_PER_OPEN));
     return 0;
 }
 
