@@ -166,14 +166,14 @@ void delivery_acknowledge(engine_t *e, delivery_t *d)
     event_emit(e, d->req, d, MIZ_EV_ACKED, e->peer.worker);
 }
 
-/* A delivery as the store gives it back or a new one starts: queued,
- * detached, its timers unarmed. */
 /* The name of why a copy exists, or NULL. */
 const char *delivery_reason(const delivery_t *d)
 {
     return d->reason ? miz_copy_reason_names[d->reason - 1] : NULL;
 }
 
+/* A delivery as the store gives it back or a new one starts: queued,
+ * detached, its timers unarmed. */
 delivery_t *delivery_alloc(request_t *r)
 {
     delivery_t *d = xcalloc(1, sizeof *d);

@@ -102,8 +102,8 @@ struct request {
     uint16_t topic_len;             /* <= MIZ_TOPIC_MAX */
     uint16_t client_id_len;         /* <= 255, ZeroMQ's limit */
     uint16_t n_observers;           /* <= TABLE_MAX_AGENCIES */
-    /* the small fields fill the hole before created: 176 bytes, and with
-     * what a request copies in, one allocation of 208 instead of 224 */
+    /* the small fields fill the hole before created: 168 bytes, and with
+     * what the benchmark's requests copy in, one allocation of 208, not 224 */
     uint8_t prio;    /* priority_t */
     bool dirty;      /* changed this turn: on the engine's dirty list, written when it ends */
     bool ref_stored; /* its client_ref is in the store */

@@ -2,13 +2,14 @@
  *
  * A request is one allocation with everything it copies in (topic, kind,
  * client_ref, the submitter's routing id and key), and owns its payload
- * (which may be in the store only: payload.c) and its deliveries. It is indexed by tracking number and by client_ref (under
- * CURVE, by key and ref, so one gateway can neither take nor probe
- * another's refs). When its last branch settles it closes and sends its
- * outcome (outcome.c); closed requests stay in memory, in closing order, up
- * to broker.retain_closed (and while an outcome waits for its gateway's
- * confirmation), and are then forgotten (the store still has them).
- * request_pack_status gives a request as status and snapshot replies do. */
+ * (which may be in the store only: payload.c) and its deliveries. It is
+ * indexed by tracking number and by client_ref (under CURVE, by key and
+ * ref, so one gateway can neither take nor probe another's refs). When its
+ * last branch settles it closes and sends its outcome (outcome.c); closed
+ * requests stay in memory, in closing order, up to broker.retain_closed
+ * (and while an outcome waits for its gateway's confirmation), and are then
+ * forgotten (the store still has them). request_pack_status gives a
+ * request as status and snapshot replies do. */
 #include "engine_int.h"
 
 #include <stdlib.h>
