@@ -50,6 +50,9 @@ static bool check_delivery(check_t *c, const engine_t *e, const delivery_t *d, t
         return check_fail(c, "delivery %llu: state, role or agency out of range", id);
     if (idmap_get(e->deliveries, &d->id, sizeof d->id) != d)
         return check_fail(c, "delivery %llu is not in the deliveries index", id);
+    if ((d->hist == &d->hist1) != (d->cap_hist == 1) || d->n_hist > d->cap_hist)
+        return check_fail(c, "delivery %llu: history of %u in room for %u, inline or not", id,
+                          d->n_hist, d->cap_hist);
     bool open = delivery_is_open(d), held = d->state == MIZ_DS_OFFERED || d->state == MIZ_DS_ACKED;
     if ((d->holder != NULL) != held)
         return check_fail(c, "delivery %llu is %s with%s a holder", id, miz_state_names[d->state],
@@ -81,6 +84,13 @@ static bool check_request(check_t *c, const engine_t *e, const request_t *r, tal
         return check_fail(c, "request %llu has an outcome pending but is %s",
                           (unsigned long long)r->tracking, r->closed ? "not confirmable" : "open");
     *pending += r->outcome_pending;
+    if ((r->dels == &r->del1) != (r->cap_dels == 1) || r->n_dels > r->cap_dels)
+        return check_fail(c, "request %llu: %u deliveries in room for %u, inline or not",
+                          (unsigned long long)r->tracking, r->n_dels, r->cap_dels);
+    if (!r->payload && (!e->store || r->dirty || payload_held(r)))
+        return check_fail(c, "request %llu has no payload in memory but is %s",
+                          (unsigned long long)r->tracking,
+                          !e->store ? "in memory only" : r->dirty ? "to be written" : "held");
     uint32_t open = 0;
     for (uint32_t i = 0; i < r->n_dels; i++) {
         if (r->dels[i]->req != r || !check_delivery(c, e, r->dels[i], tally))

@@ -218,9 +218,16 @@ void cmd_status(engine_t *e, const command_args_t *a)
         request_drop(stored);
         return;
     }
+    if (!payload_load(e, r)) {
+        reply_error(e, MIZ_ERR_UNAVAILABLE, 0, "cannot read the store");
+        return;
+    }
     request_pack_status(e, reply_begin(e, MIZ_MSG_STATUS), r, true);
     reply_send(e);
-    request_drop(stored);
+    if (stored)
+        request_drop(stored);
+    else
+        payload_rest(e, r);
 }
 
 void cmd_ping(engine_t *e, const command_args_t *a)

@@ -194,8 +194,10 @@ void command_dispatch(engine_t *e, const void *data, size_t size)
 {
     char why[256];
     wire_status_t st;
-    wire_msg_t *m = wire_parse(data, size, &st, why, sizeof why);
+    /* in place: the frame outlives its turn's handling */
+    wire_msg_t *m = wire_parse_in(data, size, &e->zone, &st, why, sizeof why);
     if (!m) {
+        msgpack_zone_clear(&e->zone);
         reply_error(e, wire_status_error(st), 0, "%s", why);
         return;
     }
@@ -228,7 +230,7 @@ void command_dispatch(engine_t *e, const void *data, size_t size)
                 e->last_work = e->now;
         }
     }
-    wire_msg_destroy(&m);
+    msgpack_zone_clear(&e->zone);
 }
 
 void engine_receive(engine_t *e, engine_socket_t from, const void *rid, size_t rid_len,

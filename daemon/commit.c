@@ -151,6 +151,7 @@ static void commit_finish(engine_t *e)
         request_t *r = e->committing[i];
         r->committing = false;
         r->ref_stored = r->client_ref != NULL;
+        payload_rest(e, r);
     }
     e->n_committing = 0;
     outbox_flush(e, &e->sealed);

@@ -41,7 +41,6 @@ void dl_heap_destroy(dl_heap_t **heap)
 
 void dl_timer_init(dl_timer_t *t)
 {
-    t->due = 0;
     t->slot = DL_UNARMED;
 }
 
@@ -112,7 +111,6 @@ int dl_heap_arm(dl_heap_t *heap, dl_timer_t *t, uint64_t due)
     bool armed = dl_timer_armed(t);
     if (!armed && heap->len == heap->cap && grow(heap) < 0)
         return -1;
-    t->due = due;
     struct entry e = {due, t};
     if (armed)
         resettle(heap, t->slot, e);

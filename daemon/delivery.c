@@ -166,12 +166,20 @@ void delivery_acknowledge(engine_t *e, delivery_t *d)
     event_emit(e, d->req, d, MIZ_EV_ACKED, e->peer.worker);
 }
 
+/* The name of why a copy exists, or NULL. */
+const char *delivery_reason(const delivery_t *d)
+{
+    return d->reason ? miz_copy_reason_names[d->reason - 1] : NULL;
+}
+
 /* A delivery as the store gives it back or a new one starts: queued,
  * detached, its timers unarmed. */
 delivery_t *delivery_alloc(request_t *r)
 {
     delivery_t *d = xcalloc(1, sizeof *d);
     d->req = r;
+    d->hist = &d->hist1;
+    d->cap_hist = 1;
     dl_timer_init(&d->ack_timer);
     dl_timer_init(&d->answer_timer);
     d->ack_timer.tag = DTIMER_ACK;
@@ -197,10 +205,7 @@ delivery_t *delivery_new(engine_t *e, request_t *r, uint32_t agency, miz_role_t 
         delivery_arm_at(e, &d->answer_timer, d->answer_by);
     }
     xput(e->deliveries, &d->id, sizeof d->id, d);
-    if (r->n_dels == r->cap_dels) {
-        r->cap_dels = r->cap_dels ? r->cap_dels * 2 : 4;
-        r->dels = xrealloc(r->dels, r->cap_dels * sizeof *r->dels);
-    }
+    r->dels = xgrow(r->dels, &r->del1, &r->cap_dels, r->n_dels + 1, sizeof *r->dels);
     r->dels[r->n_dels++] = d;
     r->open++;
     e->agencies[agency].open++;
@@ -228,7 +233,7 @@ static void delivery_pack(engine_t *e, const delivery_t *d)
         wire_map_cstr(m, "client_ref", r->client_ref);
     if (d->from) {
         wire_map_uint(m, "from", d->from);
-        wire_map_cstr(m, "reason", d->reason);
+        wire_map_opt_cstr(m, "reason", delivery_reason(d));
     }
     wire_map_key(m, "payload");
     msgpack_sbuffer_write(&e->out, (const char *)r->payload, r->payload_len);
@@ -278,7 +283,9 @@ void agency_dispatch(engine_t *e, uint32_t agency)
         for (delivery_t *d = a->queue[p].head; d && a->spare > 0; d = next) {
             next = d->next;
             worker_t *w;
-            while (!d->held_back && (w = worker_pick(a, d->req)) && delivery_offer(e, d, w) < 0)
+            /* a payload the store cannot give back (logged) leaves it queued */
+            while (!d->held_back && (w = worker_pick(a, d->req)) && payload_load(e, d->req) &&
+                   delivery_offer(e, d, w) < 0)
                 ;
         }
     }

@@ -55,6 +55,8 @@ engine_t *engine_new(table_t *table, store_t *store, const auth_t *auth, const e
     e->run = e->now_wall;
     msgpack_sbuffer_init(&e->out);
     msgpack_sbuffer_init(&e->scratch);
+    if (!msgpack_zone_init(&e->zone, MSGPACK_ZONE_CHUNK_SIZE))
+        abort(); /* out of memory, as xalloc.c */
     msgpack_sbuffer_init(&e->outbox);
     msgpack_sbuffer_init(&e->sealed);
     batch_init(&e->batch);
@@ -191,6 +193,7 @@ void engine_destroy(engine_t **ep)
     dl_heap_destroy(&e->heap);
     msgpack_sbuffer_destroy(&e->out);
     msgpack_sbuffer_destroy(&e->scratch);
+    msgpack_zone_destroy(&e->zone);
     msgpack_sbuffer_destroy(&e->outbox);
     msgpack_sbuffer_destroy(&e->sealed);
     batch_fini(&e->batch);

@@ -53,7 +53,7 @@ void delivery_escalate(engine_t *e, delivery_t *d, miz_copy_reason_t reason)
     d->escalated = true;
     delivery_t *esc = delivery_new(e, r, route_agency(r, r->route->escalate[d->level]),
                                    MIZ_ROLE_ESCALATION, d->branch, (uint8_t)(d->level + 1), d->id);
-    esc->reason = miz_copy_reason_names[reason];
+    esc->reason = (uint8_t)(reason + 1);
     event_emit(e, r, d, MIZ_EV_ESCALATED, NULL);
     agency_dispatch(e, esc->agency);
 }
@@ -95,7 +95,7 @@ static void escalation_answer_timeout(engine_t *e, delivery_t *d)
     for (size_t i = 0; i < r->n_observers; i++) {
         delivery_t *copy =
             delivery_new(e, r, r->observers[i], MIZ_ROLE_BREACH, d->branch, d->level, d->id);
-        copy->reason = miz_copy_reason_names[MIZ_COPY_OVERDUE];
+        copy->reason = MIZ_COPY_OVERDUE + 1;
         agency_dispatch(e, copy->agency);
     }
     delivery_escalate(e, d, MIZ_COPY_OVERDUE);

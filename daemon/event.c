@@ -30,10 +30,7 @@ static log_level_t event_level(miz_event_t type)
 
 void event_history_add(delivery_t *d, hist_t h)
 {
-    if (d->n_hist == d->cap_hist) {
-        d->cap_hist = d->cap_hist ? d->cap_hist * 2 : 4;
-        d->hist = xrealloc(d->hist, d->cap_hist * sizeof *d->hist);
-    }
+    d->hist = xgrow(d->hist, &d->hist1, &d->cap_hist, d->n_hist + 1, sizeof *d->hist);
     d->hist[d->n_hist++] = h;
 }
 
@@ -84,9 +81,17 @@ static void event_publish_transition(engine_t *e, const request_t *r, const deli
     event_publish(e, &m, MIZ_TOPIC_EVENT);
 }
 
-/* r is written when the turn ends. */
+/* r is written when the turn ends, with its payload: read back now if
+ * only the store has it. A store that cannot give back what it committed
+ * stops mizd, as running out of memory does: the record cannot be written
+ * again without it, and a half-applied change would be worse. */
 void event_mark_dirty(engine_t *e, request_t *r)
 {
+    if (!payload_load(e, r)) {
+        log_line(LOG_ERROR, "cannot go on without the payload of tracking %llu",
+                 (unsigned long long)r->tracking);
+        abort();
+    }
     if (!r->dirty) {
         /* in order of first change, so that a turn's new requests are
          * written in tracking order: each then lands at the end of the open

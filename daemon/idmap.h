@@ -2,8 +2,8 @@
  *
  * The broker looks up requests by tracking number, deliveries by id and
  * workers by ZeroMQ routing id on every message. The map stores only the
- * value and the key's hash: the key lives in the value, and the caller's
- * equality function compares against it, so a million deliveries cost 16
+ * value and 32 bits of the key's hash: the key lives in the value, and the caller's
+ * equality function compares against it, so a million deliveries cost 12
  * bytes a slot rather than a copy of every key. */
 #ifndef MIZ_IDMAP_H
 #define MIZ_IDMAP_H

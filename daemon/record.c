@@ -15,6 +15,7 @@
 #include "utf8.h"
 
 #define REC_FIELDS 14 /* 12 before CURVE: no submitter; 13 before confirmations */
+#define REC_PAYLOAD 8 /* the payload's index */
 
 /* A record's outcome field: whether the submitter confirms the outcome,
  * and whether it has (or it was given up on). */
@@ -51,7 +52,7 @@ static void record_pack_deliveries(engine_t *e, msgpack_packer *pk, const reques
         d->overdue ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
         d->escalated ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
         msgpack_pack_uint64(pk, d->from);
-        record_pack_opt_str(pk, d->reason);
+        record_pack_opt_str(pk, delivery_reason(d));
         msgpack_pack_uint64(pk, d->created);
         msgpack_pack_uint64(pk, d->ack_by);
         msgpack_pack_uint64(pk, d->answer_by);
@@ -71,6 +72,8 @@ static void record_pack_deliveries(engine_t *e, msgpack_packer *pk, const reques
 
 void record_pack(engine_t *e, msgpack_packer *pk, const request_t *r)
 {
+    if (!r->payload)
+        ENGINE_BUG("request %llu written without its payload", (unsigned long long)r->tracking);
     msgpack_pack_array(pk, REC_FIELDS);
     msgpack_pack_uint64(pk, r->tracking);
     msgpack_pack_uint64(pk, r->created);
@@ -161,16 +164,17 @@ static uint32_t rec_agency(engine_t *e, rec_t *c, uint32_t i, const char *what)
     return id ? agency_intern(e, id, n) : 0;
 }
 
-static const char *rec_reason(rec_t *c, uint32_t i)
+/* As delivery_t keeps it: 1 + the reason, 0 for none. */
+static uint8_t rec_reason(rec_t *c, uint32_t i)
 {
     size_t n;
     const char *s = rec_str(c, i, true, &n, "delivery reason");
     int k = s ? MIZ_NAME_FIND(miz_copy_reason_names, s, n) : -1;
     if (k >= 0)
-        return miz_copy_reason_names[k];
+        return (uint8_t)(k + 1);
     if (s && !c->bad)
         c->bad = "delivery reason";
-    return NULL;
+    return 0;
 }
 
 static delivery_t *record_decode_delivery(engine_t *e, request_t *r, rec_t *top, uint32_t i)
@@ -202,8 +206,8 @@ static delivery_t *record_decode_delivery(engine_t *e, request_t *r, rec_t *top,
     d->note = rec_dup(&c, 16, "delivery note");
     d->by = c.n == REC_DELIVERY_FIELDS ? rec_dup(&c, 18, "delivery by") : NULL;
     rec_t h = rec_array(&c, 17, 0, "delivery history");
-    d->n_hist = d->cap_hist = h.n;
-    d->hist = h.n ? xcalloc(h.n, sizeof *d->hist) : NULL;
+    d->hist = xgrow(d->hist, &d->hist1, &d->cap_hist, h.n, sizeof *d->hist);
+    d->n_hist = h.n;
     for (uint32_t k = 0; k < h.n && !c.bad; k++) {
         rec_t entry = rec_array(&h, k, 3, "history entry");
         d->hist[k] = (hist_t){rec_uint(&entry, 0, UINT64_MAX, "history time"),
@@ -215,10 +219,11 @@ static delivery_t *record_decode_delivery(engine_t *e, request_t *r, rec_t *top,
     return d;
 }
 
-/* Rebuilds a request from its record, detached from every index. NULL with
- * *why set when the record does not decode or names what the table lacks. */
-request_t *record_decode(engine_t *e, const void *data, size_t len,
-                                const char **why)
+/* Rebuilds a request from its record, detached from every index, with its
+ * payload or without (payload.c reads it again when needed). NULL with *why
+ * set when the record does not decode or names what the table lacks. */
+request_t *record_decode(engine_t *e, const void *data, size_t len, bool with_payload,
+                         const char **why)
 {
     msgpack_unpacked up;
     size_t off = 0;
@@ -239,7 +244,7 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
     const char *topic = rec_str(&c, 3, false, &topic_len, "topic");
     const char *kind = rec_str(&c, 4, false, &kind_len, "kind");
     const char *ref = rec_str(&c, 5, true, &ref_len, "client_ref");
-    const msgpack_object *payload = rec_at(&c, 8, MSGPACK_OBJECT_BIN, "payload");
+    const msgpack_object *payload = rec_at(&c, REC_PAYLOAD, MSGPACK_OBJECT_BIN, "payload");
     const msgpack_object *client = rec_at(&c, 9, MSGPACK_OBJECT_BIN, "client id");
     rec_t obs = rec_array(&c, 10, 0, "observers");
     unsigned observers[TABLE_MAX_AGENCIES];
@@ -262,7 +267,7 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
         .kind_len = kind_len,
         .ref = ref,
         .ref_len = ref_len,
-        .payload = payload->via.bin.ptr,
+        .payload = with_payload ? payload->via.bin.ptr : NULL,
         .payload_len = payload->via.bin.size,
         .client_id = client->via.bin.ptr,
         .client_id_len = client->via.bin.size,
@@ -276,8 +281,7 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
     r->closed = rec_uint(&c, 2, UINT64_MAX, "closed");
     r->prio = (priority_t)rec_uint(&c, 6, PRIO_COUNT - 1, "priority");
     r->settled = (uint32_t)rec_uint(&c, 7, UINT32_MAX, "settled");
-    r->cap_dels = dels.n;
-    r->dels = dels.n ? xcalloc(dels.n, sizeof *r->dels) : NULL;
+    r->dels = xgrow(r->dels, &r->del1, &r->cap_dels, dels.n, sizeof *r->dels);
     for (uint32_t i = 0; i < dels.n && !c.bad; i++) {
         delivery_t *d = record_decode_delivery(e, r, &dels, i);
         if (d)
@@ -296,12 +300,18 @@ request_t *record_decode(engine_t *e, const void *data, size_t len,
     return r;
 }
 
+/* A record's payload, pointing into data, found without unpacking the
+ * rest (a read per offered delivery). NULL, or what does not fit. */
+const char *record_payload(const void *data, size_t len, const void **payload, size_t *n)
+{
+    return wire_array_bin(data, len, REC_PAYLOAD, payload, n) < 0 ? "payload" : NULL;
+}
 
 const char *engine_check_record(const void *rec, size_t len, uint64_t *tracking,
                                 uint64_t *max_delivery, void *engine)
 {
     const char *why;
-    request_t *r = record_decode(engine, rec, len, &why);
+    request_t *r = record_decode(engine, rec, len, false, &why);
     if (!r)
         return why;
     *tracking = r->tracking;

@@ -21,7 +21,7 @@ typedef struct {
 static int recovery_load_one(const void *rec, size_t len, void *arg)
 {
     loaded_t *l = arg;
-    l->r = record_decode(l->e, rec, len, &l->why);
+    l->r = record_decode(l->e, rec, len, true, &l->why);
     return 0;
 }
 
@@ -91,7 +91,7 @@ static int recovery_one(const void *rec, size_t len, void *arg)
     recovery_t *rc = arg;
     engine_t *e = rc->e;
     const char *why;
-    request_t *r = record_decode(e, rec, len, &why);
+    request_t *r = record_decode(e, rec, len, false, &why); /* payload.c reads it back */
     if (!r) {
         rc->why = why;
         return 1;

@@ -1,26 +1,30 @@
 /* request: requests in memory, their client references and outcomes.
  *
  * A request is one allocation with everything it copies in (topic, kind,
- * client_ref, payload, the submitter's routing id and key), and owns its
- * deliveries. It is indexed by tracking number and by client_ref (under
- * CURVE, by key and ref, so one gateway can neither take nor probe
- * another's refs). When its last branch settles it closes and sends its
- * outcome (outcome.c); closed requests stay in memory, in closing order, up
- * to broker.retain_closed (and while an outcome waits for its gateway's
- * confirmation), and are then forgotten (the store still has them).
- * request_pack_status gives a request as status and snapshot replies do. */
+ * client_ref, the submitter's routing id and key), and owns its payload
+ * (which may be in the store only: payload.c) and its deliveries. It is
+ * indexed by tracking number and by client_ref (under CURVE, by key and
+ * ref, so one gateway can neither take nor probe another's refs). When its
+ * last branch settles it closes and sends its outcome (outcome.c); closed
+ * requests stay in memory, in closing order, up to broker.retain_closed
+ * (and while an outcome waits for its gateway's confirmation), and are then
+ * forgotten (the store still has them). request_pack_status gives a
+ * request as status and snapshot replies do. */
 #include "engine_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* One allocation for the request and everything it copies. */
+/* One allocation for the request and everything it copies but the payload,
+ * which may leave memory (payload.c); without f->payload it starts so. */
 request_t *request_new(const request_fields_t *f)
 {
     size_t size = sizeof(request_t) + f->n_observers * sizeof(unsigned) + f->topic_len + 1 +
-                  f->kind_len + 1 + (f->ref ? f->ref_len + 1 : 0) + f->payload_len +
-                  f->client_id_len + (f->submitter ? f->submitter_len + 1 : 0);
+                  f->kind_len + 1 + (f->ref ? f->ref_len + 1 : 0) + f->client_id_len +
+                  (f->submitter ? f->submitter_len + 1 : 0);
     request_t *r = xcalloc(1, size);
+    r->dels = &r->del1;
+    r->cap_dels = 1;
     char *p = (char *)(r + 1);
     if (f->n_observers)
         memcpy(p, f->observers, f->n_observers * sizeof(unsigned));
@@ -32,7 +36,8 @@ request_t *request_new(const request_fields_t *f)
     r->kind = memcpy(p, f->kind, f->kind_len), p += f->kind_len + 1;
     if (f->ref)
         r->client_ref = memcpy(p, f->ref, f->ref_len), p += f->ref_len + 1;
-    r->payload = memcpy(p, f->payload, f->payload_len), p += f->payload_len;
+    if (f->payload)
+        r->payload = memcpy(xrealloc(NULL, f->payload_len), f->payload, f->payload_len);
     r->payload_len = f->payload_len;
     r->client_id = memcpy(p, f->client_id, f->client_id_len), p += f->client_id_len;
     r->client_id_len = f->client_id_len;
@@ -51,11 +56,14 @@ void request_drop(request_t *r)
         free(d->text);
         free(d->note);
         free(d->by);
-        free(d->hist);
+        if (d->hist != &d->hist1)
+            free(d->hist);
         free(d);
     }
     free(r->pending);
-    free(r->dels);
+    free(r->payload);
+    if (r->dels != &r->del1)
+        free(r->dels);
     routing_release(&r->routing);
     free(r);
 }

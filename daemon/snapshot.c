@@ -87,7 +87,7 @@ static int snapshot_stored(const void *rec, size_t len, void *arg)
 {
     snapshot_t *s = arg;
     const char *why;
-    request_t *r = record_decode(s->e, rec, len, &why);
+    request_t *r = record_decode(s->e, rec, len, false, &why); /* not personal */
     if (!r) {
         LOG(s->e, LOG_ERROR, "%s: a request does not decode (%s)", store_path(s->e->store), why);
         return 1;

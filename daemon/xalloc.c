@@ -42,6 +42,23 @@ char *xstrdup(const char *s)
     return xstrndup(s, strlen(s));
 }
 
+/* An array of *cap items that begins in room (inline, never freed: most
+ * requests have one delivery, most deliveries at rest one history entry)
+ * with room for at least want: the same array, or a larger one on the heap
+ * (at least twice as large, at least 4 items), *cap updated. */
+void *xgrow(void *items, const void *room, uint32_t *cap, uint32_t want, size_t size)
+{
+    if (want <= *cap)
+        return items;
+    uint32_t n = *cap * 2 > want ? *cap * 2 : want;
+    n = n < 4 ? 4 : n;
+    void *p = xrealloc(items == room ? NULL : items, n * size);
+    if (items == room)
+        memcpy(p, room, *cap * size);
+    *cap = n;
+    return p;
+}
+
 void xput(idmap_t *map, const void *key, size_t len, void *value)
 {
     if (idmap_put(map, key, len, value) < 0) {

@@ -184,6 +184,22 @@ static int scan_body(struct scan *sc, const struct head *h, unsigned depth)
     return 0;
 }
 
+int wire_array_bin(const void *data, size_t size, uint32_t i, const void **body, size_t *len)
+{
+    struct scan sc = {.p = data, .size = size};
+    struct head h;
+    if (read_head(&sc, &h) < 0 || h.kind != KIND_ARRAY || h.len <= i || check_count(&sc, &h) < 0)
+        return -1;
+    for (uint32_t k = 0; k < i; k++)
+        if (read_head(&sc, &h) < 0 || scan_body(&sc, &h, 1) < 0)
+            return -1;
+    if (read_head(&sc, &h) < 0 || h.kind != KIND_BIN || h.len > left(&sc))
+        return -1;
+    *body = sc.p + sc.pos;
+    *len = (size_t)h.len;
+    return 0;
+}
+
 static int compare_keys(const void *a, const void *b)
 {
     const struct key_span *x = a, *y = b;
@@ -279,6 +295,20 @@ static int scan_message(struct scan *sc)
     return 0;
 }
 
+/* After the walk, msgpack-c's own verdict: false (reported) if it differs. */
+static bool unpacked_whole(struct scan *sc, msgpack_unpack_return rc, size_t off)
+{
+    if (rc != MSGPACK_UNPACK_SUCCESS || off != sc->size) {
+        fail(sc, WIRE_MALFORMED, "msgpack-c rejected the message (code %d)", (int)rc);
+        return false;
+    }
+    if (sc->status)
+        *sc->status = WIRE_OK;
+    if (sc->err && sc->errlen > 0)
+        sc->err[0] = '\0';
+    return true;
+}
+
 wire_msg_t *wire_parse(const void *data, size_t size, wire_status_t *status,
                        char *err, size_t errlen)
 {
@@ -296,16 +326,28 @@ wire_msg_t *wire_parse(const void *data, size_t size, wire_status_t *status,
     size_t off = 0;
     msgpack_unpack_return rc =
         msgpack_unpack_next(&msg->unpacked, (const char *)msg->data, size, &off);
-    if (rc != MSGPACK_UNPACK_SUCCESS || off != size) {
-        fail(&sc, WIRE_MALFORMED, "msgpack-c rejected the message (code %d)", (int)rc);
+    if (!unpacked_whole(&sc, rc, off)) {
         wire_msg_destroy(&msg);
         return NULL;
     }
-    if (status)
-        *status = WIRE_OK;
-    if (err && errlen > 0)
-        err[0] = '\0';
     return msg;
+}
+
+wire_msg_t *wire_parse_in(const void *data, size_t size, msgpack_zone *zone,
+                          wire_status_t *status, char *err, size_t errlen)
+{
+    struct scan sc = {.p = data, .size = size, .status = status, .err = err, .errlen = errlen};
+    if (scan_message(&sc) < 0)
+        return NULL;
+    wire_msg_t *msg = msgpack_zone_malloc(zone, sizeof *msg); /* no data[]: it is data */
+    if (!msg) {
+        fail(&sc, WIRE_MALFORMED, "out of memory for a %zu-byte message", size);
+        return NULL;
+    }
+    msg->unpacked.zone = NULL; /* the caller's */
+    size_t off = 0;
+    msgpack_unpack_return rc = msgpack_unpack(data, size, &off, zone, &msg->unpacked.data);
+    return unpacked_whole(&sc, rc, off) ? msg : NULL;
 }
 
 void wire_msg_destroy(wire_msg_t **msg)
@@ -470,76 +512,94 @@ void wire_map_begin(wire_map_t *m, msgpack_packer *pk)
     msgpack_sbuffer_write(sb, room, sizeof room);
 }
 
-msgpack_packer *wire_map_key(wire_map_t *m, const char *key)
+/* Room for need bytes more at the end of the map's sbuffer (wire.h), for
+ * an entry with a key under 32 bytes: the key written (a fixstr), the
+ * caller writes the value after it. NULL when out of memory, which the
+ * packer's own writes ignore too. */
+static unsigned char *map_entry_room(wire_map_t *m, const char *key, size_t k, size_t value)
+{
+    msgpack_sbuffer *sb = m->pk->data;
+    size_t need = 1 + k + value;
+    if (sb->alloc - sb->size < need) {
+        size_t cap = sb->alloc ? sb->alloc : MSGPACK_SBUFFER_INIT_SIZE;
+        while (cap < sb->size + need)
+            cap *= 2;
+        char *data = realloc(sb->data, cap);
+        if (!data)
+            return NULL;
+        sb->data = data;
+        sb->alloc = cap;
+    }
+    unsigned char *p = (unsigned char *)sb->data + sb->size;
+    sb->size += need;
+    p[0] = (unsigned char)(0xa0 | k);
+    memcpy(p + 1, key, k);
+    return p + 1 + k;
+}
+
+msgpack_packer *wire_map_key_n(wire_map_t *m, const char *key, size_t k)
 {
     m->n++;
-    wire_pack_cstr(m->pk, key);
+    if (k < 32)
+        map_entry_room(m, key, k, 0);
+    else
+        wire_pack_str(m->pk, key, k);
     return m->pk;
 }
 
-void wire_map_str(wire_map_t *m, const char *key, const char *s, size_t n)
+void wire_map_str_n(wire_map_t *m, const char *key, size_t k, const char *s, size_t n)
 {
-    wire_pack_str(wire_map_key(m, key), s, n);
-}
-
-void wire_map_cstr(wire_map_t *m, const char *key, const char *s)
-{
-    wire_map_str(m, key, s, strlen(s));
-}
-
-void wire_map_opt_cstr(wire_map_t *m, const char *key, const char *s)
-{
-    if (s)
-        wire_map_cstr(m, key, s);
-    else
-        msgpack_pack_nil(wire_map_key(m, key));
-}
-
-/* v as msgpack's smallest unsigned encoding (as msgpack_pack_uint64 does)
- * into out: its length. */
-static size_t wire_encode_uint(uint64_t v, unsigned char out[9])
-{
-    size_t n;
-    if (v < 128) {
-        out[0] = (unsigned char)v;
-        return 1;
-    }
-    if (v <= UINT8_MAX)
-        out[0] = 0xcc, n = 1;
-    else if (v <= UINT16_MAX)
-        out[0] = 0xcd, n = 2;
-    else if (v <= UINT32_MAX)
-        out[0] = 0xce, n = 4;
-    else
-        out[0] = 0xcf, n = 8;
-    for (size_t i = 0; i < n; i++)
-        out[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-    return n + 1;
-}
-
-/* A short key and its uint in one write: events and replies are mostly these. */
-void wire_map_uint(wire_map_t *m, const char *key, uint64_t v)
-{
-    size_t k = strlen(key);
-    if (k >= 32) {
-        msgpack_pack_uint64(wire_map_key(m, key), v);
+    if (k >= 32 || n >= 32) {
+        wire_pack_str(wire_map_key_n(m, key, k), s, n);
         return;
     }
-    unsigned char buf[1 + 31 + 9];
-    buf[0] = (unsigned char)(0xa0 | k);
-    memcpy(buf + 1, key, k);
-    size_t n = 1 + k + wire_encode_uint(v, buf + 1 + k);
     m->n++;
-    m->pk->callback(m->pk->data, (const char *)buf, n);
+    unsigned char *p = map_entry_room(m, key, k, 1 + n);
+    if (p) {
+        p[0] = (unsigned char)(0xa0 | n);
+        memcpy(p + 1, s, n);
+    }
 }
 
-void wire_map_bool(wire_map_t *m, const char *key, bool v)
+void wire_map_byte_n(wire_map_t *m, const char *key, size_t k, unsigned char b)
 {
-    msgpack_packer *pk = wire_map_key(m, key);
-    if (v)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    if (k >= 32) {
+        msgpack_packer *pk = wire_map_key_n(m, key, k);
+        pk->callback(pk->data, (const char *)&b, 1);
+        return;
+    }
+    m->n++;
+    unsigned char *p = map_entry_room(m, key, k, 1);
+    if (p)
+        *p = b;
+}
+
+/* The length of v in msgpack's smallest unsigned encoding, as
+ * msgpack_pack_uint64 packs it. */
+static size_t uint_size(uint64_t v)
+{
+    return v < 128 ? 1 : v <= UINT8_MAX ? 2 : v <= UINT16_MAX ? 3 : v <= UINT32_MAX ? 5 : 9;
+}
+
+void wire_map_uint_n(wire_map_t *m, const char *key, size_t k, uint64_t v)
+{
+    if (k >= 32) {
+        msgpack_pack_uint64(wire_map_key_n(m, key, k), v);
+        return;
+    }
+    static const unsigned char type[10] = {[2] = 0xcc, [3] = 0xcd, [5] = 0xce, [9] = 0xcf};
+    size_t n = uint_size(v);
+    m->n++;
+    unsigned char *p = map_entry_room(m, key, k, n);
+    if (!p)
+        return;
+    if (n == 1) {
+        p[0] = (unsigned char)v;
+        return;
+    }
+    p[0] = type[n];
+    for (size_t i = 1; i < n; i++) /* big-endian */
+        p[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
 }
 
 void wire_map_end(wire_map_t *m)

@@ -654,6 +654,35 @@ static void test_recovery(void **state)
     wire_msg_destroy(&m);
 }
 
+/* With a store, a request at rest keeps its payload there only (payload.c):
+ * it is read back, the same, for a status, for the record of a change at
+ * rest (the overdue deadline of a queued delivery), after a restart and for
+ * the offer. */
+static void test_payload_at_rest(void **state)
+{
+    fake_t *f = *state;
+    uint64_t t = submit(f, "c", "drill.overdue"); /* no worker: it rests, queued */
+    wire_msg_t *m = status(f, "c", t);
+    str_is(wire_root(m), "payload", "آب قطع است");
+    wire_msg_destroy(&m);
+    advance(f, 600); /* overdue: written again, at rest */
+    fake_restart(f, 0);
+    m = status(f, "c", t);
+    str_is(wire_root(m), "payload", "آب قطع است");
+    wire_msg_destroy(&m);
+    reg(f, "w", "water", "1");
+    m = expect(f, "w", "deliver");
+    assert_int_equal(msg_uint(m, "tracking"), t);
+    str_is(wire_root(m), "payload", "آب قطع است");
+    uint64_t id = msg_uint(m, "delivery");
+    wire_msg_destroy(&m);
+    ANSWER(f, "w", id, "fixed", "pipe replaced");
+    expect_done(f, "c", "outcome"); /* closed: at rest again */
+    m = status(f, "c", t);
+    str_is(wire_root(m), "payload", "آب قطع است");
+    wire_msg_destroy(&m);
+}
+
 /* A worker unsure whether its answer landed says it again: the same ack or
  * answer gets ok with duplicate, from memory or, after a restart, from the
  * store when it names the tracking number; a different answer is refused. */
@@ -992,6 +1021,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_working_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_payload_at_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup_retention, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_answer, setup, teardown),
