@@ -87,10 +87,11 @@ static bool check_request(check_t *c, const engine_t *e, const request_t *r, tal
     if ((r->dels == &r->del1) != (r->cap_dels == 1) || r->n_dels > r->cap_dels)
         return check_fail(c, "request %llu: %u deliveries in room for %u, inline or not",
                           (unsigned long long)r->tracking, r->n_dels, r->cap_dels);
-    if (!r->payload && (!e->store || r->dirty || payload_held(r)))
+    if (!r->payload && (!e->payload_at_rest || r->dirty || payload_held(r)))
         return check_fail(c, "request %llu has no payload in memory but is %s",
                           (unsigned long long)r->tracking,
-                          !e->store ? "in memory only" : r->dirty ? "to be written" : "held");
+                          !e->payload_at_rest ? "kept in memory" : r->dirty ? "to be written"
+                                                                          : "held");
     uint32_t open = 0;
     for (uint32_t i = 0; i < r->n_dels; i++) {
         if (r->dels[i]->req != r || !check_delivery(c, e, r->dels[i], tally))

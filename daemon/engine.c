@@ -43,6 +43,7 @@ engine_t *engine_new(table_t *table, store_t *store, const auth_t *auth, const e
     e->io = *io;
     e->auth = auth;
     e->store = store;
+    e->payload_at_rest = store && !store_remote(store);
     e->log_level = log_level;
     e->routing = routing_new(e, table);
     e->conf = table_conf(table);

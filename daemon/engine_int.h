@@ -228,6 +228,7 @@ struct engine {
     uint64_t now, now_wall; /* read once per turn */
     peer_t peer;
     store_t *store;     /* NULL: state in memory only */
+    bool payload_at_rest; /* idle requests' payloads are in the store only (payload.c) */
     bool store_failed;  /* the last commit failed: submissions are refused */
     request_t *dirty;   /* requests to write when the turn ends, in order of first change */
     request_t **dirty_tail;

@@ -11,8 +11,10 @@
  * read back (store_get, a read on the loop thread: writer.h) when a
  * delivery is offered, a status asks for it or the request changes. A
  * recovered request starts without it. Without a store it never leaves
- * memory. A payload never changes, so whichever committed record the store
- * holds has the same one. */
+ * memory, nor with a store whose reads are round trips to a server
+ * (PostgreSQL: store_remote), where a read per offer would cost more than
+ * the memory saved. A payload never changes, so whichever committed record
+ * the store holds has the same one. */
 #include "engine_int.h"
 
 #include <stdlib.h>
@@ -65,7 +67,7 @@ bool payload_held(const request_t *r)
 /* Frees r's payload if the store has it and nothing is about to read it. */
 void payload_rest(engine_t *e, request_t *r)
 {
-    if (e->store && r->payload && !r->dirty && !r->committing && !payload_held(r)) {
+    if (e->payload_at_rest && r->payload && !r->dirty && !r->committing && !payload_held(r)) {
         free(r->payload);
         r->payload = NULL;
     }

@@ -91,7 +91,8 @@ static int recovery_one(const void *rec, size_t len, void *arg)
     recovery_t *rc = arg;
     engine_t *e = rc->e;
     const char *why;
-    request_t *r = record_decode(e, rec, len, false, &why); /* payload.c reads it back */
+    /* payload.c reads it back when needed, unless that is a round trip */
+    request_t *r = record_decode(e, rec, len, !e->payload_at_rest, &why);
     if (!r) {
         rc->why = why;
         return 1;

@@ -130,6 +130,11 @@ long store_purge(store_t *s, uint64_t before, size_t max)
     return s->ops->purge(s, before, max);
 }
 
+bool store_remote(const store_t *s)
+{
+    return s->ops->remote;
+}
+
 bool store_shared(const store_t *s)
 {
     return s->ops->lease_take != NULL;

@@ -93,6 +93,10 @@ const char *store_write_error(const store_t *s);
  * store_write_error when that fails. */
 int store_prepare(store_t *s);
 
+/* Whether a read is a round trip to a server (PostgreSQL) rather than a
+ * page in memory (LMDB): what is read often then stays in mizd's memory. */
+bool store_remote(const store_t *s);
+
 /* ---- reads (never inside a write transaction) ---- */
 typedef int store_record_fn(const void *rec, size_t len, void *arg);
 

@@ -11,6 +11,7 @@
 #include "store.h"
 
 typedef struct {
+    bool remote; /* a read is a round trip to a server, not a page in memory */
     void (*destroy)(store_t *s);
     int (*counters)(store_t *s, store_counters_t *next);
     store_status_t (*begin)(store_t *s);

@@ -381,6 +381,7 @@ store_t *store_pg_open(const char *dsn, char *err, size_t errlen)
 }
 
 static const store_ops_t pg_ops = {
+    .remote = true,
     .destroy = pg_destroy,
     .counters = pg_counters,
     .begin = pg_begin,
