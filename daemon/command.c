@@ -236,6 +236,8 @@ void command_dispatch(engine_t *e, const void *data, size_t size)
 void engine_receive(engine_t *e, engine_socket_t from, const void *rid, size_t rid_len,
                     bool secure, const principal_t *principal, const void *body, size_t len)
 {
+    if (e->deposed) /* another mizd serves: this one must not even change its memory */
+        return;
     e->peer = (peer_t){.socket = from, .rid = rid, .rid_len = rid_len, .secure = secure,
                        .principal = principal};
     if (from == ENGINE_WORKERS) {

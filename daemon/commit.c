@@ -121,14 +121,40 @@ bool commit_lease_renewal(const engine_t *e, uint64_t *at)
     return true;
 }
 
+static void commit_deposed(engine_t *e, const char *why)
+{
+    if (!e->deposed)
+        LOG(e, LOG_ERROR, "deposed: %s; sending nothing more", why);
+    e->deposed = true;
+}
+
+/* A turn that begins after the lease may have lapsed (the loop stalled, or
+ * the process was paused) renews it first, in a transaction of its own,
+ * before anything of the turn changes memory: a mizd another took over
+ * from learns it here, and does nothing more, rather than play a turn it
+ * can never commit. With a commit in flight its landing tells as much. */
+void commit_lease_check(engine_t *e)
+{
+    if (!e->shared || e->deposed || e->now < e->lease_until || writer_busy(e->writer))
+        return;
+    store_status_t st = store_begin(e->store);
+    if (st == STORE_OK)
+        st = store_commit(e->store);
+    else
+        store_abort(e->store);
+    if (st == STORE_OK)
+        e->lease_until = e->now + e->lease_ms;
+    else if (st == STORE_DEPOSED)
+        commit_deposed(e, store_write_error(e->store));
+    /* else the turn goes on, and its outbox waits for a commit that renews */
+}
+
 /* The batch landed (or failed): its outbox goes out, or everything waits. */
 static void commit_finish(engine_t *e)
 {
     store_status_t st = e->batch.status;
     if (st == STORE_DEPOSED) {
-        if (!e->deposed)
-            LOG(e, LOG_ERROR, "deposed: %s; sending nothing more", e->batch.err);
-        e->deposed = true;
+        commit_deposed(e, e->batch.err);
         commit_undo(e);
         return;
     }

@@ -89,6 +89,7 @@ engine_t *engine_new(table_t *table, store_t *store, const auth_t *auth, const e
 void engine_turn_begin(engine_t *e)
 {
     engine_clock(e);
+    commit_lease_check(e);
 }
 
 void engine_turn_end(engine_t *e)
@@ -100,6 +101,8 @@ void engine_turn_end(engine_t *e)
 
 void engine_tick(engine_t *e)
 {
+    if (e->deposed)
+        return;
     workers_heartbeat(e);
     commit_purge(e);
     peers_forget_idle(e);

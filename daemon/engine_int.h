@@ -403,6 +403,8 @@ void commit_advance(engine_t *e);
 /* When the lease of a shared store wants renewing (monotonic ms), if an
  * engine_next_deadline must wake for it. */
 bool commit_lease_renewal(const engine_t *e, uint64_t *at);
+/* At a turn's beginning: a lease that may have lapsed is renewed first. */
+void commit_lease_check(engine_t *e);
 void commit_purge(engine_t *e);
 
 /* ---- peer.c: what the engine remembers of peers ---- */

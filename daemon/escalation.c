@@ -105,6 +105,8 @@ static void escalation_answer_timeout(engine_t *e, delivery_t *d)
 void engine_expire(engine_t *e)
 {
     dl_timer_t *t;
+    if (e->deposed)
+        return;
     while ((t = dl_heap_pop_due(e->heap, e->now))) {
         delivery_t *d = delivery_of_timer(t);
         if (t->tag == DTIMER_ACK && d->held_back) { /* its delay is over */

@@ -120,7 +120,7 @@ bool engine_snapshots_pending(const engine_t *e)
 /* One part of every snapshot still reading the store. */
 void engine_snapshots_step(engine_t *e)
 {
-    if (!engine_snapshots_pending(e))
+    if (!engine_snapshots_pending(e) || e->deposed)
         return;
     for (snapshot_t **p = &e->snapshots; *p;) {
         snapshot_t *s = *p;
