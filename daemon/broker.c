@@ -409,8 +409,7 @@ static int broker_bind(broker_t *b, const broker_conf_t *conf, const broker_opts
 }
 
 /* The lease is ours: recover, bind, serve. */
-static int broker_on_lease(void *arg, const store_lease_t *lease, uint64_t until, char *err,
-                           size_t errlen)
+static int broker_on_lease(void *arg, const store_lease_t *lease, char *err, size_t errlen)
 {
     broker_t *b = arg;
     engine_io_t io = {.send = broker_send, .now = broker_now, .ctx = b, .threaded_commit = true};
@@ -422,8 +421,11 @@ static int broker_on_lease(void *arg, const store_lease_t *lease, uint64_t until
     b->store = NULL; /* the engine's, even when it failed */
     if (!b->engine)
         return -1;
-    if (shared)
-        engine_lease(b->engine, lease->epoch, lease_ms, until);
+    if (shared && engine_lease(b->engine, lease->epoch, lease_ms) < 0) {
+        snprintf(err, errlen, "the lease taken could not be renewed after recovery: %s",
+                 engine_deposed(b->engine) ? "another mizd took it" : "the store fails");
+        return -1;
+    }
     return broker_bind(b, engine_conf(b->engine), &b->opts, err, errlen);
 }
 
@@ -555,6 +557,7 @@ void broker_stats(const broker_t *b, broker_stats_t *st)
                            .store_failed = es.store_failed};
     role_describe(b->role, st->role, sizeof st->role);
     st->deposed = role_state(b->role) == ROLE_DEPOSED;
+    st->failed = role_failed(b->role);
 }
 
 static void broker_event_free(struct event **ev)

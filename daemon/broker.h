@@ -48,6 +48,7 @@ typedef struct {
     size_t workers;
     bool store_failed;
     bool deposed;   /* another mizd took the lease: mizd must stop */
+    bool failed;    /* it took the lease but could not serve: mizd stops, failing */
     char role[256]; /* role.h: active, standby or deposed, and since when */
 } broker_stats_t;
 

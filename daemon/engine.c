@@ -143,12 +143,15 @@ const broker_conf_t *engine_conf(const engine_t *e)
     return e->conf;
 }
 
-void engine_lease(engine_t *e, uint64_t epoch, uint64_t lease_ms, uint64_t until)
+int engine_lease(engine_t *e, uint64_t epoch, uint64_t lease_ms)
 {
     e->shared = true;
     e->epoch = epoch;
     e->lease_ms = lease_ms;
-    e->lease_until = until;
+    e->lease_until = 0; /* renewed now: the long first lease of a takeover ends */
+    engine_clock(e);
+    commit_lease_check(e);
+    return e->deposed || e->now >= e->lease_until ? -1 : 0;
 }
 
 bool engine_deposed(const engine_t *e)

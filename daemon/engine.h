@@ -94,10 +94,12 @@ void engine_reload(engine_t *engine, table_t *table);
  * grants their agency: what they held is offered again. Within a turn. */
 void engine_drop_revoked(engine_t *engine);
 
-/* The lease of a shared store this engine holds (store_lease_take, docs/ha.md):
- * every commit checks epoch and renews it for lease_ms; it surely holds
- * until the monotonic ms until. */
-void engine_lease(engine_t *engine, uint64_t epoch, uint64_t lease_ms, uint64_t until);
+/* The lease of a shared store this engine holds (store_lease_take, docs/ha.md),
+ * renewed at once for lease_ms (a takeover's first lease is long enough to
+ * recover in; a mizd killed just after should not make the next wait it
+ * out); then every commit checks epoch and renews it. -1 when that first
+ * renewal fails (deposed, or the store failing: store_write_error). */
+int engine_lease(engine_t *engine, uint64_t epoch, uint64_t lease_ms);
 /* Whether another mizd took the lease: this engine sends nothing more and
  * must stop. */
 bool engine_deposed(const engine_t *engine);

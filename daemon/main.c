@@ -334,5 +334,5 @@ int main(int argc, char **argv)
     notify_destroy(&d.notify);
     if (d.level >= LOG_INFO)
         log_line(LOG_INFO, "stopped");
-    return st.deposed ? EXIT_DEPOSED : 0;
+    return st.deposed ? EXIT_DEPOSED : st.failed ? 1 : 0;
 }

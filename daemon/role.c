@@ -14,13 +14,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-
 /* A lease just taken lasts this long, or the lease if longer: recovering a
  * large store may take longer than a lease, and a new active whose lease
  * ran out while it recovered would be deposed by another standby, which
- * would recover in turn... The first commit, in its first turn, brings it
- * back to the lease. */
+ * would recover in turn... Once recovered it is renewed for the lease
+ * (engine_lease), so only a mizd that dies while it recovers costs this. */
 #define ROLE_RECOVERY_MS 30000
 
 struct role {
@@ -35,6 +33,7 @@ struct role {
     time_t since;
     store_lease_t lease; /* ours when active; the holder's when standby */
     bool failed_told;    /* a failing try is logged once until one works */
+    bool failed;         /* took the lease but could not serve */
     struct event *retry;
 };
 
@@ -56,7 +55,6 @@ role_t *role_new(struct event_base *base, store_t *store, const char *name, uint
  * when taken failed. */
 static int role_try(role_t *r, char *err, size_t errlen)
 {
-    uint64_t asked = clock_ms(CLOCK_MONOTONIC);
     uint64_t first = r->lease_ms > ROLE_RECOVERY_MS ? r->lease_ms : ROLE_RECOVERY_MS;
     int got = r->store ? store_lease_take(r->store, r->name, first, r->lease_ms, &r->lease)
                        : (r->lease = (store_lease_t){0}, 1);
@@ -79,7 +77,11 @@ static int role_try(role_t *r, char *err, size_t errlen)
     if (r->store && store_shared(r->store))
         RLOG(r, LOG_INFO, "active: took the lease as %s, epoch %llu", r->name,
              (unsigned long long)r->lease.epoch);
-    return r->taken(r->arg, &r->lease, asked + r->lease_ms, err, errlen) < 0 ? -1 : 1;
+    if (r->taken(r->arg, &r->lease, err, errlen) < 0) {
+        r->failed = true;
+        return -1;
+    }
+    return 1;
 }
 
 static void role_on_retry(evutil_socket_t fd, short what, void *arg)
@@ -126,6 +128,11 @@ void role_deposed(role_t *r)
 role_state_t role_state(const role_t *r)
 {
     return r->state;
+}
+
+bool role_failed(const role_t *r)
+{
+    return r->failed;
 }
 
 void role_describe(const role_t *r, char *buf, size_t len)

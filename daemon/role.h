@@ -10,6 +10,7 @@
 #ifndef MIZ_ROLE_H
 #define MIZ_ROLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,10 +22,9 @@ typedef struct role role_t;
 
 typedef enum { ROLE_STANDBY, ROLE_ACTIVE, ROLE_DEPOSED } role_state_t;
 
-/* Called once the lease is taken (until: the monotonic ms it surely holds
- * to); -1 with err when this mizd cannot serve after all. */
-typedef int role_taken_fn(void *arg, const store_lease_t *lease, uint64_t until, char *err,
-                          size_t errlen);
+/* Called once the lease is taken; -1 with err when this mizd cannot serve
+ * after all (it then stops, failing). */
+typedef int role_taken_fn(void *arg, const store_lease_t *lease, char *err, size_t errlen);
 
 /* store may be NULL (state in memory only). name: this mizd, in the lease
  * and the log (e.g. "tehran@host1:4242"). */
@@ -36,6 +36,8 @@ int role_start(role_t *r, char *err, size_t errlen);
 /* The active has seen another take the lease. */
 void role_deposed(role_t *r);
 role_state_t role_state(const role_t *r);
+/* Whether it took the lease but could not serve (mizd exits failing). */
+bool role_failed(const role_t *r);
 /* For STATUS= and the log: "active since 2026-12-06 10:01:02 UTC, epoch 3",
  * "standby since ...: the lease is held by NAME, epoch 2". */
 void role_describe(const role_t *r, char *buf, size_t len);
