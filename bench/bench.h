@@ -31,6 +31,7 @@
 #define PACED_ROUNDS 10   /* turns of raw and miz in a paced comparison, each */
 #define FLOOR_REQUESTS 1000 /* requests of two store commits each, timed alone */
 #define FLOOR_RECORD 400    /* bytes: about a benchmark request's record in the store */
+#define FLOOR_LEASE_MS 2000 /* the lease those commits renew on PostgreSQL, as mizd's default */
 #define MAX_WORKERS 16
 #define STALL_NS (10 * NS_PER_S) /* no reply for this long: something is lost */
 #define START_TIMEOUT_MS 5000    /* for mizd to answer and workers to register */
@@ -53,7 +54,8 @@ extern const unsigned worker_counts[N_WORKER_COUNTS]; /* 1, 4, 16 */
 /* How mizd keeps its state, and the project's targets for each (issue 15):
  * end-to-end throughput, and miz's p99 at the paced rate against what the
  * path allows: the same path through zmq_proxy (the relay), plus, durable,
- * the two store commits a request waits for. */
+ * the two store commits a request waits for. On PostgreSQL (issue 14) the
+ * target is throughput only; its latency is printed beside the disk's. */
 typedef struct {
     const char *option; /* --store's value */
     const char *label;  /* in the rows' names */
@@ -64,9 +66,11 @@ typedef struct {
     bool rps_each; /* the throughput target holds with the fewest and with the most workers,
                     * not only with the best count */
     double target_p99_ratio; /* to the relay's p99; durable: plus twice a commit's p99 */
+    int pg; /* PostgreSQL (--store-dsn) started for it: 0 none, 1 alone, 2 with a synchronous
+             * standby; it runs beside the disk store, in the same run (issue 14) */
 } store_mode_t;
 
-enum { MODE_MEMORY, MODE_DISK, MODE_CURVE, N_STORE_MODES };
+enum { MODE_MEMORY, MODE_DISK, MODE_CURVE, MODE_PG, MODE_PG_SYNC, N_STORE_MODES };
 extern const store_mode_t store_modes[N_STORE_MODES];
 
 /* --recovery's targets (issue 15; issue 3's were 5 s and 1 KiB): back within 2 s, at most 500
@@ -89,7 +93,10 @@ typedef struct {
     uint32_t recovery; /* --recovery N: only the recovery benchmark, with N requests */
     bool confirm;      /* --confirm: workers not quiet */
     uint32_t credit;   /* --credit: each worker's */
+    uint32_t takeover; /* --takeover N: only the takeover benchmark, N kills */
 } opts_t;
+
+#define TAKEOVER_ROUNDS_MAX 100
 
 /* Percentiles of one set of durations, in nanoseconds. */
 typedef struct {
@@ -105,6 +112,7 @@ typedef struct {
     dist_t from_send;            /* paced: actual send to reply */
     dist_t lag;                  /* paced: how late the sender was on its schedule */
     double cpu_self, cpu_daemon; /* CPU seconds spent meanwhile */
+    double cpu_store;            /* by the PostgreSQL servers, if any */
 } stats_t;
 
 /* What one store mode's daemon measured: pipelined per worker count, paced,
@@ -125,7 +133,8 @@ typedef struct {
     /* 1 and *i: request i is complete; 0: nothing more waiting; -1: error */
     int (*recv)(void *ctx, uint32_t *i);
     void *ctx;
-    pid_t daemon; /* whose CPU time to count too, or 0 */
+    pid_t daemon;   /* whose CPU time to count too, or 0 */
+    pid_t store[2]; /* postmasters whose CPU time, with their children's, to count, or 0 */
 } load_t;
 
 typedef struct {
@@ -142,11 +151,13 @@ typedef struct {
     uint32_t n, cap;
     uint64_t ns;                 /* first send to last reply, summed over the runs */
     double cpu_self, cpu_daemon; /* CPU seconds spent meanwhile */
+    double cpu_store;            /* by the PostgreSQL servers, if any */
 } samples_t;
 
 uint64_t now_ns(void);
 double cpu_self(void);
 double cpu_of(pid_t pid);
+double cpu_tree(pid_t pid); /* with its children's, reaped and running */
 void cpu_steal(unsigned long long *total, unsigned long long *steal);
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Sorts v. */
@@ -217,16 +228,51 @@ typedef struct {
 
 int endpoint(const opts_t *o, const char *dir, const char *name, char *buf, size_t len);
 void remove_dir(const char *dir);
-int daemon_start(daemon_t *d, const opts_t *o, const char *config, const char *dir, bool disk,
-                 const char *log_level);
+/* What a mizd is started with. */
+typedef struct {
+    const char *config; /* its routing table */
+    bool disk;          /* an LMDB store in dir/data */
+    const char *dsn;    /* else a PostgreSQL store (--store-dsn); neither: --memory */
+    const char *log_level;
+    const char *suffix; /* of its endpoints' names: NULL, or DAEMON_B for a second mizd */
+} daemon_conf_t;
+
+#define DAEMON_B "-b" /* the endpoints of a second mizd in the same directory end in it */
+
+int daemon_start(daemon_t *d, const opts_t *o, const char *dir, const daemon_conf_t *conf);
 int daemon_stop(daemon_t *d);
 void remove_store(const char *data);
 int daemon_wait(daemon_t *d, miz_client_t *c);
-int bench_commits(const char *dir, stats_t *st);
+/* A DEALER that has sent a ping to endpoint, NULL on an error (said); then
+ * pong_poll: 1 and when the pong came, 0 nothing within timeout_ms, -1. */
+void *ping_open(void *zctx, const char *endpoint);
+int pong_poll(void *s, int timeout_ms, uint64_t *at);
+/* The store commits of FLOOR_REQUESTS requests, timed alone: LMDB in
+ * dir/floor, or PostgreSQL at dsn. */
+int bench_commits(const char *dir, const char *dsn, stats_t *st);
 int make_keys(keys_t *k, const opts_t *o, const char *dir);
 void remove_keys(const keys_t *k, const char *dir);
 
 /* ---- miz_load.c: workers, the miz client, a store mode's runs ---- */
+
+/* Agency workers, a thread each, that ack and answer every delivery. */
+typedef struct {
+    void *zctx;
+    const char *endpoint;     /* or a list, with failover */
+    const miz_curve_t *curve; /* NULL: plain */
+    bool confirm;             /* register without quiet: an "ok" for every ack and answer */
+    uint32_t credit;          /* each worker's */
+    bool failover;            /* mizd may die under them: an error reply (a delivery the next
+                               * mizd does not know them to hold) is counted, not a failure */
+    atomic_bool stop;
+    atomic_uint registered;
+    atomic_bool failed;
+    atomic_uint errors; /* with failover */
+} crew_t;
+
+/* Starts n workers and waits until the daemon has registered them all. */
+int crew_start(crew_t *crew, pthread_t *threads, unsigned n);
+void crew_stop(crew_t *crew, pthread_t *threads, unsigned n);
 
 /* Outcomes carry the tracking number, not the seq: "accepted" (re = seq)
  * links the two. Both are dense within a run, so arrays do. */
@@ -246,9 +292,26 @@ int reply_error(const miz_msg_t *m);
 int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_mode_t *sm,
               const load_t *refs, miz_stats_t *st);
 
+/* ---- pg.c: a local PostgreSQL ---- */
+
+typedef struct {
+    struct pg_server *primary, *standby; /* standby: NULL, or synchronous */
+    pid_t pids[2];                  /* their postmasters, for their CPU time */
+} pg_bench_t;
+
+/* A new server, with a synchronous standby if sync; -1 (said) on failure. */
+int pg_bench_start(pg_bench_t *pg, bool sync);
+/* A new database on the primary, and its DSN. */
+int pg_bench_db(pg_bench_t *pg, char *dsn, size_t len);
+void pg_bench_stop(pg_bench_t *pg);
+
 /* ---- recovery.c ---- */
 
 int bench_recovery(void *zctx, const opts_t *o, const char *dir);
+
+/* ---- takeover.c ---- */
+
+int bench_takeover(void *zctx, const opts_t *o, const char *dir);
 
 /* ---- report.c: the table and the targets ---- */
 

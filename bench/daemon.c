@@ -55,8 +55,9 @@ int endpoint(const opts_t *o, const char *dir, const char *name, char *buf, size
 
 void remove_dir(const char *dir)
 {
-    static const char *const names[] = {"raw", "relay-in", "relay-out", "clients", "workers",
-                                        "events"};
+    static const char *const names[] = {"raw",         "relay-in", "relay-out", "clients",
+                                        "workers",     "events",   "clients" DAEMON_B,
+                                        "workers" DAEMON_B, "events" DAEMON_B};
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -82,24 +83,34 @@ static void daemon_exec_wrapped(const char *wrap, char *const *argv)
     execv("/bin/sh", sh);
 }
 
-/* With disk, the store is dir/data: new for each daemon unless the caller
- * left the last one there (--recovery's restart). */
-int daemon_start(daemon_t *d, const opts_t *o, const char *config, const char *dir,
-                        bool disk, const char *log_level)
+/* Starts mizd on the store conf names. Its endpoints are picked at its
+ * first start and kept for the next (a restart, a standby relaunched), so
+ * that peers given them find it again. With disk, the store is dir/data:
+ * new for each daemon unless the caller left the last one there
+ * (--recovery's restart). */
+int daemon_start(daemon_t *d, const opts_t *o, const char *dir, const daemon_conf_t *conf)
 {
-    if (endpoint(o, dir, "clients", d->clients, sizeof d->clients) < 0 ||
-        endpoint(o, dir, "workers", d->workers, sizeof d->workers) < 0 ||
-        endpoint(o, dir, "events", d->events, sizeof d->events) < 0)
+    char name[3][32];
+    const char *suffix = conf->suffix ? conf->suffix : "";
+    snprintf(name[0], sizeof name[0], "clients%s", suffix);
+    snprintf(name[1], sizeof name[1], "workers%s", suffix);
+    snprintf(name[2], sizeof name[2], "events%s", suffix);
+    if (!d->clients[0] &&
+        (endpoint(o, dir, name[0], d->clients, sizeof d->clients) < 0 ||
+         endpoint(o, dir, name[1], d->workers, sizeof d->workers) < 0 ||
+         endpoint(o, dir, name[2], d->events, sizeof d->events) < 0))
         return -1;
     if (access(o->mizd, X_OK) < 0)
         return fail("cannot run %s: %s (use --mizd PATH)", o->mizd, strerror(errno));
-    snprintf(d->data, sizeof d->data, "%s%s", disk ? dir : "", disk ? "/data" : "");
-    char *argv[] = {(char *)o->mizd, "-c",        (char *)config,    "--clients",
-                    d->clients,      "--workers", d->workers,        "--events",
-                    d->events,       "--log-level", (char *)log_level, "--memory",
+    snprintf(d->data, sizeof d->data, "%s%s", conf->disk ? dir : "", conf->disk ? "/data" : "");
+    char *argv[] = {(char *)o->mizd, "-c",        (char *)conf->config,    "--clients",
+                    d->clients,      "--workers", d->workers,              "--events",
+                    d->events,       "--log-level", (char *)conf->log_level, "--memory",
                     NULL,            NULL};
-    if (disk)
+    if (conf->disk)
         argv[11] = "--data-dir", argv[12] = d->data;
+    else if (conf->dsn)
+        argv[11] = "--store-dsn", argv[12] = (char *)conf->dsn;
     d->pid = fork();
     if (d->pid < 0)
         return fail("fork: %s", strerror(errno));
@@ -171,19 +182,81 @@ int daemon_wait(daemon_t *d, miz_client_t *c)
     return fail("mizd did not answer on %s within %d ms", d->clients, START_TIMEOUT_MS);
 }
 
+/* A DEALER that has sent a ping to endpoint: ZeroMQ holds it until a mizd
+ * has bound there, and the DEALER retries its connection every
+ * RECONNECT_MS, so the pong comes at most that late after mizd serves.
+ * NULL on an error (said). */
+void *ping_open(void *zctx, const char *endpoint)
+{
+    void *s = zmq_socket(zctx, ZMQ_DEALER);
+    int ivl = RECONNECT_MS, linger = 0, rc = 0;
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    pack_cstr(&pk, "type");
+    pack_cstr(&pk, "ping");
+    pack_cstr(&pk, "seq");
+    msgpack_pack_uint32(&pk, 1);
+    if (!s || zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) < 0 ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_connect(s, endpoint) < 0 || zmq_send(s, buf.data, buf.size, 0) < 0)
+        rc = fail("ping %s: %s", endpoint, zmq_strerror(errno));
+    msgpack_sbuffer_destroy(&buf);
+    if (rc < 0 && s)
+        zmq_close(s);
+    return rc < 0 ? NULL : s;
+}
+
+int pong_poll(void *s, int timeout_ms, uint64_t *at)
+{
+    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) < 0)
+        return fail("poll: %s", zmq_strerror(errno));
+    if (!(item.revents & ZMQ_POLLIN))
+        return 0;
+    *at = now_ns();
+    zmq_msg_t reply;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    zmq_msg_init(&reply);
+    int got = zmq_msg_recv(&reply, s, 0);
+    const msgpack_object *type =
+        got < 0 || msgpack_unpack_next(&u, zmq_msg_data(&reply), zmq_msg_size(&reply), NULL) !=
+                       MSGPACK_UNPACK_SUCCESS ||
+                u.data.type != MSGPACK_OBJECT_MAP
+            ? NULL
+            : miz_map_get(&u.data, "type");
+    bool pong = type && type->type == MSGPACK_OBJECT_STR && type->via.str.size == 4 &&
+                memcmp(type->via.str.ptr, "pong", 4) == 0;
+    msgpack_unpacked_destroy(&u);
+    zmq_msg_close(&reply);
+    return pong ? 1 : fail("a reply to ping that is not a pong");
+}
+
 /* The floor under a durable request: it waits for its submission's commit
  * before "accepted" and for its answer's before "outcome", two commits in
- * turn, each two synchronous writes (LMDB's data pages, then its meta page).
- * Timed with mizd's own store code, on the file system of the disk daemon's
- * store, a request's record of the size mizd writes for the benchmark's. */
-int bench_commits(const char *dir, stats_t *st)
+ * turn. On LMDB each is two synchronous writes (its data pages, then its
+ * meta page); on PostgreSQL (dsn) one transaction sent in pipeline mode,
+ * the lease's renewal first, as mizd sends it: a round trip and the WAL's
+ * flush (with a synchronous standby, the standby's flush too). Timed with
+ * mizd's own store code, on the file system of the disk daemon's store or
+ * in a database of its own, a request's record of the size mizd writes for
+ * the benchmark's. */
+int bench_commits(const char *dir, const char *dsn, stats_t *st)
 {
-    char data[PATH_MAX + 16], err[256], rec[FLOOR_RECORD];
-    snprintf(data, sizeof data, "%s/floor", dir);
-    store_t *s = store_open(&(store_conf_t){.kind = STORE_LMDB, .dir = data}, err, sizeof err);
+    char data[PATH_MAX + 16] = "", err[256], rec[FLOOR_RECORD];
+    store_lease_t lease;
+    if (!dsn)
+        snprintf(data, sizeof data, "%s/floor", dir);
+    store_conf_t conf = {.kind = dsn ? STORE_POSTGRES : STORE_LMDB, .dir = data, .dsn = dsn};
+    store_t *s = store_open(&conf, err, sizeof err);
     uint64_t *t = malloc(2 * FLOOR_REQUESTS * sizeof *t);
     store_counters_t next = {1, 1, 1};
     int rc = !s ? fail("%s", err) : !t ? fail("out of memory") : 0;
+    if (rc == 0 && store_lease_take(s, "miz-bench", FLOOR_LEASE_MS, FLOOR_LEASE_MS, &lease) != 1)
+        rc = fail("store: the lease: %s", store_error(s));
     memset(rec, 'x', sizeof rec);
     uint64_t t0 = now_ns();
     double cpu0 = cpu_self();

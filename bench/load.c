@@ -10,6 +10,7 @@
  * machine to the daemon. The clock and the CPU counters live here too. */
 #define _GNU_SOURCE /* ppoll for sub-millisecond waits; zmq_poll counts in ms */
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -35,25 +36,62 @@ double cpu_self(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* What /proc/PID/stat says of a process's parent and CPU time, in ticks:
+ * its own (utime, stime) and its reaped children's (cutime, cstime). 0, or
+ * -1 when the process is gone. */
+typedef struct {
+    long ppid;
+    unsigned long utime, stime, cutime, cstime;
+} proc_stat_t;
+
+static int proc_stat(pid_t pid, proc_stat_t *p)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char *close_paren = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+    fclose(f);
+    /* after the command name: state ppid pgrp session tty tpgid flags
+     * minflt cminflt majflt cmajflt utime stime cutime cstime */
+    return close_paren && sscanf(close_paren + 2,
+                                 "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %lu %lu",
+                                 &p->ppid, &p->utime, &p->stime, &p->cutime, &p->cstime) == 5
+               ? 0
+               : -1;
+}
+
 /* Another process's user + system time, at the kernel's tick resolution
  * (10 ms): good enough over runs of seconds. */
 double cpu_of(pid_t pid)
 {
-    char path[64], line[1024];
-    unsigned long utime = 0, stime = 0;
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    proc_stat_t p;
+    if (proc_stat(pid, &p) < 0)
         return 0;
-    char *close_paren = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
-    fclose(f);
-    /* after the command name: state ppid pgrp session tty tpgid flags
-     * minflt cminflt majflt cmajflt utime stime */
-    if (!close_paren ||
-        sscanf(close_paren + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-               &stime) != 2)
+    return (double)(p.utime + p.stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The same for a process and all its children: those it reaped, and those
+ * running, found by their parent in /proc. A postmaster's backends, WAL
+ * writer and walsender are its children; short-lived ones (autovacuum
+ * workers) are in its reaped children's time once they end. */
+double cpu_tree(pid_t pid)
+{
+    proc_stat_t p;
+    if (pid <= 0 || proc_stat(pid, &p) < 0)
         return 0;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    unsigned long ticks = p.utime + p.stime + p.cutime + p.cstime;
+    DIR *proc = opendir("/proc");
+    for (struct dirent *e; proc && (e = readdir(proc));) {
+        proc_stat_t c;
+        pid_t child = (pid_t)atoi(e->d_name);
+        if (child > 0 && proc_stat(child, &c) == 0 && c.ppid == pid)
+            ticks += c.utime + c.stime;
+    }
+    if (proc)
+        closedir(proc);
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* All CPUs' time and the part of it the hypervisor gave to other guests,
@@ -180,6 +218,7 @@ stats_t samples_stats(samples_t *s, bool paced)
                      .seconds = (double)s->ns / 1e9,
                      .cpu_self = s->cpu_self,
                      .cpu_daemon = s->cpu_daemon,
+                     .cpu_store = s->cpu_store,
                      .latency = summarise(s->latency, s->n),
                      .from_send = summarise(s->from_send, s->n),
                      .lag = summarise(s->lag, s->n)};
@@ -225,6 +264,15 @@ static uint64_t send_due(const load_t *ld, const plan_t *plan, uint64_t t0, slot
     return UINT64_MAX;
 }
 
+/* The CPU time of the load's store servers (0 when it has none). */
+static double store_cpu(const load_t *ld)
+{
+    double t = 0;
+    for (size_t i = 0; i < sizeof ld->store / sizeof *ld->store; i++)
+        t += cpu_tree(ld->store[i]);
+    return t;
+}
+
 /* Runs one plan to completion, every request sent and its reply received,
  * and adds its figures to s. */
 int run_load(const load_t *ld, const plan_t *plan, samples_t *s)
@@ -232,7 +280,8 @@ int run_load(const load_t *ld, const plan_t *plan, samples_t *s)
     uint32_t n = plan->count, sent = 0, done = 0;
     slot_t *slots = calloc(n, sizeof *slots);
     int rc = slots ? samples_reserve(s, n) : fail("out of memory for %u requests", n);
-    double cpu0 = cpu_self(), dcpu0 = ld->daemon ? cpu_of(ld->daemon) : 0;
+    double cpu0 = cpu_self(), dcpu0 = ld->daemon ? cpu_of(ld->daemon) : 0,
+           scpu0 = store_cpu(ld);
     uint64_t t0 = now_ns(), progress = t0;
     if (rc == 0 && ld->begin)
         rc = ld->begin(ld->ctx, n);
@@ -255,6 +304,7 @@ int run_load(const load_t *ld, const plan_t *plan, samples_t *s)
         s->ns += now_ns() - t0;
         s->cpu_self += cpu_self() - cpu0;
         s->cpu_daemon += ld->daemon ? cpu_of(ld->daemon) - dcpu0 : 0;
+        s->cpu_store += store_cpu(ld) - scpu0;
         for (uint32_t i = 0; i < n; i++)
             s->lag[s->n + i] = slots[i].sent - slots[i].due;
         s->n += n;

@@ -21,17 +21,6 @@ const unsigned worker_counts[N_WORKER_COUNTS] = {1, 4, 16};
 
 /* ---- agency workers ---- */
 
-typedef struct {
-    void *zctx;
-    const char *endpoint;
-    const miz_curve_t *curve; /* NULL: plain */
-    bool confirm;             /* register without quiet: an "ok" for every ack and answer */
-    uint32_t credit;          /* each worker's */
-    atomic_bool stop;
-    atomic_uint registered;
-    atomic_bool failed;
-} crew_t;
-
 /* Acks, then answers, every delivery: the two messages a real worker sends
  * (registered quiet, as a busy one would, unless --confirm). */
 static int worker_handle(miz_worker_t *w, crew_t *crew, const miz_msg_t *m)
@@ -47,7 +36,9 @@ static int worker_handle(miz_worker_t *w, crew_t *crew, const miz_msg_t *m)
     }
     if (miz_msg_is(m, "registered"))
         atomic_fetch_add(&crew->registered, 1);
-    if (miz_msg_is(m, "error")) {
+    if (miz_msg_is(m, "error") && crew->failover) {
+        atomic_fetch_add(&crew->errors, 1);
+    } else if (miz_msg_is(m, "error")) {
         const char *code = miz_msg_str(m, "code", &n);
         return fail("worker got error %.*s", code ? (int)n : 1, code ? code : "?");
     }
@@ -80,7 +71,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void crew_stop(crew_t *crew, pthread_t *threads, unsigned n)
+void crew_stop(crew_t *crew, pthread_t *threads, unsigned n)
 {
     atomic_store(&crew->stop, true);
     for (unsigned i = 0; i < n; i++)
@@ -88,7 +79,7 @@ static void crew_stop(crew_t *crew, pthread_t *threads, unsigned n)
 }
 
 /* Starts n workers and waits until the daemon has registered them all. */
-static int crew_start(crew_t *crew, pthread_t *threads, unsigned n)
+int crew_start(crew_t *crew, pthread_t *threads, unsigned n)
 {
     atomic_store(&crew->stop, false);
     atomic_store(&crew->registered, 0);
@@ -221,25 +212,20 @@ static int miz_with_workers(const load_t *ld, crew_t *crew, const char *label, u
     return rc;
 }
 
-int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_mode_t *sm,
-                     const load_t *refs, miz_stats_t *st)
+/* A store mode's runs against its daemon, d, started: pipelined with each
+ * worker count, then paced, taking turns with the references. */
+static int miz_runs(void *zctx, const opts_t *o, daemon_t *d, const store_mode_t *sm,
+                    const keys_t *keys, const pid_t *store, const load_t *refs, miz_stats_t *st)
 {
-    daemon_t d = {0};
-    keys_t keys;
-    if (sm->curve && make_keys(&keys, o, dir) < 0)
-        return -1;
-    if (sm->disk && bench_commits(dir, &st->commit) < 0)
-        return -1;
-    if (daemon_start(&d, o, sm->curve ? keys.config : o->config, dir, sm->disk, "warn") < 0)
-        return -1;
-    miz_client_t *c = miz_client_new_curve(zctx, d.clients, sm->curve ? &keys.gateway_curve : NULL);
-    int rc = c ? daemon_wait(&d, c) : fail("cannot connect: %s", zmq_strerror(errno));
+    miz_client_t *c = miz_client_new_curve(zctx, d->clients, sm->curve ? &keys->gateway_curve : NULL);
+    int rc = c ? daemon_wait(d, c) : fail("cannot connect: %s", zmq_strerror(errno));
     if (rc == 0) {
         mizload_t x = {.client = c, .submit = {.topic = TOPIC, .text = payload_text}};
         load_t ld = {.socket = miz_client_socket(c), .begin = miz_begin, .send = miz_send,
-                     .recv = miz_recv, .ctx = &x, .daemon = d.pid};
-        crew_t crew = {.zctx = zctx, .endpoint = d.workers,
-                       .curve = sm->curve ? &keys.worker_curve : NULL, .confirm = o->confirm,
+                     .recv = miz_recv, .ctx = &x, .daemon = d->pid,
+                     .store = {store[0], store[1]}};
+        crew_t crew = {.zctx = zctx, .endpoint = d->workers,
+                       .curve = sm->curve ? &keys->worker_curve : NULL, .confirm = o->confirm,
                        .credit = o->credit};
         plan_t pipelined = {.count = o->count, .window = MIZ_WINDOW}, paced = paced_plan(o);
         for (size_t i = 0; rc == 0 && i < N_WORKER_COUNTS; i++)
@@ -251,9 +237,42 @@ int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_mode_t *
         free(x.by_track);
     }
     miz_client_destroy(&c);
+    return rc;
+}
+
+/* A store mode from its start to its end: its keys or its PostgreSQL, the
+ * store's commits timed alone, its daemon and runs; then everything it
+ * made is removed. */
+int bench_miz(void *zctx, const opts_t *o, const char *dir, const store_mode_t *sm,
+              const load_t *refs, miz_stats_t *st)
+{
+    daemon_t d = {0};
+    keys_t keys = {0};
+    pg_bench_t pg = {0};
+    char dsn[512];
+    daemon_conf_t conf = {.config = o->config, .disk = sm->disk, .log_level = "warn"};
+    int rc = 0;
+    if (sm->curve && (rc = make_keys(&keys, o, dir)) == 0)
+        conf.config = keys.config;
+    if (rc == 0 && sm->pg && (rc = pg_bench_start(&pg, sm->pg > 1)) == 0) {
+        /* a database for the commits timed alone, another for the daemon:
+         * each starts empty, as the disk daemon's store does */
+        rc = pg_bench_db(&pg, dsn, sizeof dsn) < 0 || bench_commits(dir, dsn, &st->commit) < 0 ||
+                     pg_bench_db(&pg, dsn, sizeof dsn) < 0
+                 ? -1
+                 : 0;
+        conf.dsn = dsn;
+    } else if (rc == 0 && sm->disk) {
+        rc = bench_commits(dir, NULL, &st->commit);
+    }
+    if (rc == 0)
+        rc = daemon_start(&d, o, dir, &conf);
+    if (rc == 0)
+        rc = miz_runs(zctx, o, &d, sm, &keys, pg.pids, refs, st);
     if (daemon_stop(&d) < 0)
         rc = -1;
     remove_store(d.data);
+    pg_bench_stop(&pg);
     if (sm->curve)
         remove_keys(&keys, dir);
     return rc;

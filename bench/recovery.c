@@ -95,59 +95,27 @@ static int fill(void *zctx, const opts_t *o, daemon_t *d, rss_t *empty)
 }
 
 /* Pings until the pong: mizd answers once it has recovered and bound. The
- * DEALER holds the ping until mizd's socket exists and retries the
- * connection every RECONNECT_MS, so the time is late by at most that. */
+ * time is late by at most RECONNECT_MS (ping_open). */
 static int wait_pong(void *zctx, daemon_t *d, uint64_t t0, double *seconds)
 {
-    void *s = zmq_socket(zctx, ZMQ_DEALER);
-    int ivl = RECONNECT_MS, linger = 0, status, rc = 1;
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    pack_cstr(&pk, "type");
-    pack_cstr(&pk, "ping");
-    pack_cstr(&pk, "seq");
-    msgpack_pack_uint32(&pk, 1);
-    if (!s || zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) < 0 ||
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
-        zmq_connect(s, d->clients) < 0 || zmq_send(s, buf.data, buf.size, 0) < 0)
-        rc = fail("ping %s: %s", d->clients, zmq_strerror(errno));
-    while (rc > 0) {
-        zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-        zmq_msg_t reply;
-        if (zmq_poll(&item, 1, 100) < 0) {
-            rc = fail("poll: %s", zmq_strerror(errno));
-        } else if (item.revents & ZMQ_POLLIN) {
-            uint64_t at = now_ns();
-            msgpack_unpacked u;
-            msgpack_unpacked_init(&u);
-            zmq_msg_init(&reply);
-            int got = zmq_msg_recv(&reply, s, 0);
-            const msgpack_object *type =
-                got < 0 || msgpack_unpack_next(&u, zmq_msg_data(&reply), zmq_msg_size(&reply),
-                                               NULL) != MSGPACK_UNPACK_SUCCESS ||
-                        u.data.type != MSGPACK_OBJECT_MAP
-                    ? NULL
-                    : miz_map_get(&u.data, "type");
-            bool pong = type && type->type == MSGPACK_OBJECT_STR && type->via.str.size == 4 &&
-                        memcmp(type->via.str.ptr, "pong", 4) == 0;
-            rc = pong ? 0 : fail("a reply to ping that is not a pong");
-            *seconds = (double)(at - t0) / 1e9;
-            msgpack_unpacked_destroy(&u);
-            zmq_msg_close(&reply);
-        } else if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+    int status, got = 0;
+    uint64_t at;
+    void *s = ping_open(zctx, d->clients);
+    if (!s)
+        return -1;
+    while (got == 0) {
+        got = pong_poll(s, 100, &at);
+        if (got == 0 && waitpid(d->pid, &status, WNOHANG) == d->pid) {
             d->pid = 0;
-            rc = fail("mizd exited at start (see its errors above)");
-        } else if (now_ns() - t0 > RECOVERY_TIMEOUT_S * NS_PER_S) {
-            rc = fail("mizd did not answer a ping within %d s", RECOVERY_TIMEOUT_S);
+            got = fail("mizd exited at start (see its errors above)");
+        } else if (got == 0 && now_ns() - t0 > RECOVERY_TIMEOUT_S * NS_PER_S) {
+            got = fail("mizd did not answer a ping within %d s", RECOVERY_TIMEOUT_S);
         }
     }
-    if (s)
-        zmq_close(s);
-    msgpack_sbuffer_destroy(&buf);
-    return rc;
+    if (got > 0)
+        *seconds = (double)(at - t0) / 1e9;
+    zmq_close(s);
+    return got < 0 ? -1 : 0;
 }
 
 static void print_rss(const char *name, const rss_t *r, double n)
@@ -166,7 +134,8 @@ int bench_recovery(void *zctx, const opts_t *o, const char *dir)
     rss_t empty = {0, 0, 0}, full = {0, 0, 0}, back = {0, 0, 0};
     struct stat mdb = {0};
     char path[PATH_MAX + 16];
-    int rc = daemon_start(&d, o, o->config, dir, true, "warn");
+    daemon_conf_t conf = {.config = o->config, .disk = true, .log_level = "warn"};
+    int rc = daemon_start(&d, o, dir, &conf);
     if (rc == 0 && (rc = fill(zctx, o, &d, &empty)) == 0)
         full = rss_of(d.pid);
     uint64_t t = now_ns();
@@ -179,7 +148,8 @@ int bench_recovery(void *zctx, const opts_t *o, const char *dir)
     if (rc == 0) {
         /* info: mizd's own "recovered ... in X ms" line splits the figure */
         t = now_ns();
-        rc = daemon_start(&d, o, o->config, dir, true, "info");
+        conf.log_level = "info";
+        rc = daemon_start(&d, o, dir, &conf);
         if (rc == 0 && (rc = wait_pong(zctx, &d, t, &up)) == 0) {
             back = rss_of(d.pid);
             cpu = cpu_of(d.pid);
