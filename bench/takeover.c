@@ -273,8 +273,11 @@ static int takeover_rounds(void *zctx, const opts_t *o, const char *dir, daemon_
                    r + 1, r % 2 ? 'B' : 'A', (unsigned long long)(g->accepted - before),
                    served[r], first[r]);
             fflush(stdout);
-            rc = daemon_start(active, o, dir, &conf[r % 2]);
         }
+        /* not after the last: a mizd stopped before it has set its signals
+         * up would end by the signal, not with status 0 */
+        if (rc == 0 && r + 1 < o->takeover)
+            rc = daemon_start(active, o, dir, &conf[r % 2]);
     }
     return rc;
 }
