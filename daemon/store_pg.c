@@ -29,10 +29,11 @@ static const char *const pg_statements[PG_STMT_COUNT] = {
     [PG_LEASE_RENEW] = "SELECT miz_lease_renew($1::bigint, $2::bigint)",
     [PG_PUT] = "INSERT INTO miz_request (tracking, open, closed, closed_ms, client_ref, topic,"
                " agency, state, created, answer_by, overdue, record)"
-               " VALUES ($1::bigint, $2::bool, to_timestamp(NULLIF($3::bigint, 0) / 1000.0),"
-               " NULLIF($3::bigint, 0), NULLIF($4::bytea, ''), $5::text, $6::text, $7::text,"
-               " to_timestamp(NULLIF($8::bigint, 0) / 1000.0),"
-               " to_timestamp(NULLIF($9::bigint, 0) / 1000.0), $10::bool, $11::bytea)"
+               " SELECT t, o, to_timestamp(NULLIF(c, 0) / 1000.0), NULLIF(c, 0), r, tp, ag, st,"
+               " to_timestamp(NULLIF(cr, 0) / 1000.0), to_timestamp(NULLIF(ab, 0) / 1000.0),"
+               " ov, rec FROM unnest($1::bigint[], $2::bool[], $3::bigint[], $4::bytea[],"
+               " $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bool[],"
+               " $11::bytea[]) AS u(t, o, c, r, tp, ag, st, cr, ab, ov, rec)"
                " ON CONFLICT (tracking) DO UPDATE SET open = EXCLUDED.open,"
                " closed = EXCLUDED.closed, closed_ms = EXCLUDED.closed_ms,"
                " client_ref = EXCLUDED.client_ref, topic = EXCLUDED.topic,"
@@ -47,9 +48,9 @@ static const char *const pg_statements[PG_STMT_COUNT] = {
 
 /* A statement's parameters, binary: integers in network order. */
 typedef struct {
-    const char *v[12];
-    int len[12], fmt[12];
-    unsigned char num[12][8];
+    const char *v[PG_COLS];
+    int len[PG_COLS], fmt[PG_COLS];
+    unsigned char num[PG_COLS][8];
     int n;
 } pg_params_t;
 
@@ -65,12 +66,6 @@ static void pg_param_u64(pg_params_t *p, uint64_t v)
     for (int i = 7; i >= 0; i--, v >>= 8)
         p->num[p->n][i] = (unsigned char)v;
     pg_param_bytes(p, p->num[p->n], 8);
-}
-
-static void pg_param_bool(pg_params_t *p, bool v)
-{
-    p->num[p->n][0] = v;
-    pg_param_bytes(p, p->num[p->n], 1);
 }
 
 uint64_t pg_u64(const PGresult *res, int row, int col)
@@ -243,6 +238,7 @@ static store_status_t pg_begin(store_t *st)
     pg_t *s = (pg_t *)st;
     s->failed = STORE_OK;
     s->unsynced = 0;
+    pg_rows_clear(&s->rows);
     if (pg_writer(s) < 0) /* here, on the writer's thread: a server slow to answer stalls no loop */
         return STORE_FAILED;
     if (!PQenterPipelineMode(s->w)) {
@@ -259,25 +255,18 @@ static store_status_t pg_begin(store_t *st)
     return s->failed;
 }
 
+/* Kept for the one statement that writes them all (store_pg_rows.c). */
 static store_status_t pg_put(pg_t *s, uint64_t tracking, bool open, uint64_t closed_at,
                              const char *ref, size_t ref_len, const store_row_t *row,
                              const void *rec, size_t len)
 {
-    static const store_row_t none = {.topic = NULL};
-    const store_row_t *r = row ? row : &none;
-    pg_params_t p = {.n = 0};
-    pg_param_u64(&p, tracking);
-    pg_param_bool(&p, open);
-    pg_param_u64(&p, closed_at);
-    pg_param_bytes(&p, ref, ref ? ref_len : 0);
-    pg_param_bytes(&p, r->topic, r->topic_len);
-    pg_param_bytes(&p, r->agency, r->agency_len);
-    pg_param_bytes(&p, r->state, r->state_len);
-    pg_param_u64(&p, r->created);
-    pg_param_u64(&p, r->answer_by);
-    pg_param_bool(&p, r->overdue);
-    pg_param_bytes(&p, rec, len);
-    return pg_send(s, PG_PUT, &p);
+    if (s->failed)
+        return s->failed;
+    if (!pg_rows_add(&s->rows, tracking, open, closed_at, ref, ref_len, row, rec, len)) {
+        snprintf(s->b.werr, sizeof s->b.werr, "%s: out of memory", s->b.path);
+        return s->failed = STORE_FAILED;
+    }
+    return STORE_OK;
 }
 
 static store_status_t pg_put_open(store_t *st, uint64_t tracking, const store_row_t *row,
@@ -323,6 +312,12 @@ static store_status_t pg_end(pg_t *s, const char *last)
         return failed ? failed : STORE_FAILED;
     pg_send_plain(s, failed ? "ROLLBACK" : last);
     store_status_t sync = pg_sync(s);
+    if (!failed && sync != STORE_OK && PQstatus(s->w) == CONNECTION_OK) {
+        /* a statement failed, and the server skipped the rest up to the sync
+         * point, COMMIT too: the transaction is still open, aborted */
+        pg_send_plain(s, "ROLLBACK");
+        pg_sync(s);
+    }
     if (PQpipelineStatus(s->w) != PQ_PIPELINE_OFF && !PQexitPipelineMode(s->w)) {
         PQfinish(s->w);
         s->w = NULL;
@@ -332,7 +327,13 @@ static store_status_t pg_end(pg_t *s, const char *last)
 
 static store_status_t pg_commit(store_t *st)
 {
-    return pg_end((pg_t *)st, "COMMIT");
+    pg_t *s = (pg_t *)st;
+    if (s->rows.n) {
+        pg_params_t p = {.n = PG_COLS};
+        pg_rows_params(&s->rows, p.v, p.len, p.fmt);
+        pg_send(s, PG_PUT, &p);
+    }
+    return pg_end(s, "COMMIT");
 }
 
 static void pg_abort(store_t *st)
@@ -356,6 +357,7 @@ static void pg_destroy(store_t *st)
 {
     pg_t *s = (pg_t *)st;
     pg_lease_release(s);
+    pg_rows_fini(&s->rows);
     PQfinish(s->w);
     PQfinish(s->r);
     free(s->dsn);

@@ -16,6 +16,33 @@
 /* The writer's prepared statements, by index (named "s0", "s1", ...). */
 enum { PG_LEASE_RENEW, PG_PUT, PG_REF, PG_COUNTERS, PG_STMT_COUNT };
 
+/* ---- store_pg_rows.c: a commit's requests, as arrays for one statement ---- */
+
+/* The columns of PG_PUT, in its parameters' order. */
+enum {
+    PG_COL_TRACKING, PG_COL_OPEN, PG_COL_CLOSED, PG_COL_REF, PG_COL_TOPIC, PG_COL_AGENCY,
+    PG_COL_STATE, PG_COL_CREATED, PG_COL_ANSWER_BY, PG_COL_OVERDUE, PG_COL_RECORD, PG_COLS
+};
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+} pg_buf_t;
+
+typedef struct {
+    pg_buf_t col[PG_COLS]; /* each a binary array: its header, then its elements */
+    size_t n;              /* rows */
+    bool oom;
+} pg_rows_t;
+
+void pg_rows_clear(pg_rows_t *r);
+/* A request's row (row NULL: no summary). false out of memory. */
+bool pg_rows_add(pg_rows_t *r, uint64_t tracking, bool open, uint64_t closed_at, const char *ref,
+                 size_t ref_len, const store_row_t *row, const void *rec, size_t len);
+/* The statement's parameters: PG_COLS binary arrays. */
+void pg_rows_params(pg_rows_t *r, const char **v, int *len, int *fmt);
+void pg_rows_fini(pg_rows_t *r);
+
 typedef struct {
     store_t b;
     char *dsn;
@@ -25,6 +52,7 @@ typedef struct {
     /* the transaction being sent */
     int unsynced;          /* statements since the last sync point */
     store_status_t failed; /* its first failure: the rest is not sent */
+    pg_rows_t rows;        /* its requests, sent in one statement before COMMIT */
     /* the lease, once taken: every commit renews it and checks the epoch */
     uint64_t epoch; /* 0: not taken */
     uint64_t lease_ms;
