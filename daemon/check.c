@@ -92,6 +92,12 @@ static bool check_request(check_t *c, const engine_t *e, const request_t *r, tal
                           (unsigned long long)r->tracking,
                           !e->payload_at_rest ? "kept in memory" : r->dirty ? "to be written"
                                                                           : "held");
+    char k[ENGINE_REF_KEY_MAX];
+    if (e->refcache && r->client_ref && e->now_wall < r->created + e->conf->dedup_window_ms &&
+        !refcache_may_hold(e->refcache, k, request_ref_key(r, k), e->now_wall))
+        return check_fail(c, "request %llu: its client_ref, first used within the window, is "
+                             "not in the cache of refs: a resubmission would be a new request",
+                          (unsigned long long)r->tracking);
     uint32_t open = 0;
     for (uint32_t i = 0; i < r->n_dels; i++) {
         if (r->dels[i]->req != r || !check_delivery(c, e, r->dels[i], tally))

@@ -48,7 +48,9 @@ static bool reply_if_resubmission(engine_t *e, const char *ref, size_t ref_len)
         reply_duplicate(e, r);
         return true;
     }
-    if (!e->store)
+    /* a remote store is asked only about a ref it may hold: a new ref,
+     * nearly every one, costs no round trip */
+    if (!e->store || (e->refcache && !refcache_may_hold(e->refcache, k, n, e->now_wall)))
         return false;
     int found = store_find_ref(e->store, k, n, &tracking, &at);
     if (found > 0 && e->now_wall < at + window)
@@ -177,6 +179,10 @@ void cmd_submit(engine_t *e, const command_args_t *a)
     r->created = e->now_wall;
     r->confirm = a->f[MIZ_F_SUBMIT_CONFIRM].b;
     request_index(e, r); /* a ref from outside the window now names this one */
+    if (e->refcache && r->client_ref) {
+        char k[ENGINE_REF_KEY_MAX];
+        refcache_add(e->refcache, k, request_ref_key(r, k), e->now_wall);
+    }
     e->open_requests++;
 
     event_emit(e, r, NULL, MIZ_EV_RECEIVED, NULL);

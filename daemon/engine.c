@@ -117,6 +117,8 @@ void engine_reload(engine_t *e, table_t *table)
     routing_release(&e->routing);
     e->routing = g;
     e->conf = table_conf(table);
+    if (e->refcache)
+        refcache_window(e->refcache, e->conf->dedup_window_ms, e->now_wall);
     LOG(e, LOG_INFO, "routing table reloaded: %zu agencies, %zu routes; %zu open requests keep "
                      "their routes", table_agency_count(table), table_route_count(table),
         e->open_requests);
@@ -195,6 +197,7 @@ void engine_destroy(engine_t **ep)
     idmap_destroy(&e->deliveries);
     idmap_destroy(&e->worker_map);
     idmap_destroy(&e->refs);
+    refcache_destroy(&e->refcache);
     peers_free(e);
     gateways_free(e);
     dl_heap_destroy(&e->heap);

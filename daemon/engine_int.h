@@ -23,6 +23,7 @@
 #include "cert.h"
 #include "idmap.h"
 #include "proto.h"
+#include "refcache.h"
 #include "topic.h"
 #include "wire.h"
 
@@ -233,6 +234,10 @@ struct engine {
     request_t *dirty;   /* requests to write when the turn ends, in order of first change */
     request_t **dirty_tail;
     idmap_t *refs;      /* client_ref -> request, for the requests in memory */
+    /* With a remote store that lists its refs, every ref key first used
+     * within the dedup window (and maybe older ones): only those are asked
+     * of the store. NULL: every ref not in refs is asked (refcache.c) */
+    refcache_t *refcache;
     uint64_t last_purge;
     uint64_t last_work; /* monotonic ms of the last command other than a heartbeat */
     bool stopping;      /* submissions are refused */

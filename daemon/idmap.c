@@ -25,7 +25,7 @@ struct idmap {
 
 #define MIN_CAPACITY 64
 
-static uint32_t hash_key(const void *key, size_t len)
+uint64_t idmap_hash(const void *key, size_t len)
 {
     uint64_t h;
     if (len == sizeof(uint64_t)) {
@@ -39,7 +39,13 @@ static uint32_t hash_key(const void *key, size_t len)
         for (const unsigned char *p = key, *end = p + len; p < end; p++)
             h = (h ^ *p) * 0x100000001b3ULL;
     }
-    return (uint32_t)h ? (uint32_t)h : 1;
+    return h;
+}
+
+static uint32_t hash_key(const void *key, size_t len)
+{
+    uint32_t h = (uint32_t)idmap_hash(key, len);
+    return h ? h : 1;
 }
 
 idmap_t *idmap_new(idmap_eq_fn *eq)

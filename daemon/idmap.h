@@ -26,6 +26,9 @@ int idmap_put(idmap_t *map, const void *key, size_t len, void *value);
 /* Removes and returns the value under key, or NULL. */
 void *idmap_del(idmap_t *map, const void *key, size_t len);
 size_t idmap_count(const idmap_t *map);
+/* The 64-bit hash the map keeps 32 bits of, for sets of hashes that keep
+ * no key at all (refcache.c). */
+uint64_t idmap_hash(const void *key, size_t len);
 
 /* Iteration: start *cursor at 0; returns NULL at the end. The map must not
  * change during an iteration. */

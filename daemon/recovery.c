@@ -130,6 +130,30 @@ static uint64_t recovery_now(const engine_t *e)
     return mono;
 }
 
+static int recovery_ref_seen(const void *ref, size_t len, void *arg)
+{
+    engine_t *e = arg;
+    refcache_add(e->refcache, ref, len, e->now_wall);
+    return 0;
+}
+
+/* With a remote store, the refs first used within the dedup window, so
+ * that a new ref costs no round trip (refcache.c). -1 with store_error. */
+static int recovery_refcache(engine_t *e)
+{
+    if (!store_remote(e->store) || !store_lists_refs(e->store))
+        return 0;
+    uint64_t window = e->conf->dedup_window_ms;
+    e->refcache = refcache_new(window, e->now_wall);
+    uint64_t since = e->now_wall > window ? e->now_wall - window : 0;
+    if (store_each_ref_since(e->store, since, recovery_ref_seen, e) < 0)
+        return -1;
+    LOG(e, LOG_INFO, "store %s: %zu client_refs first used within the dedup window, in memory "
+                     "(%zu KiB): only those are looked up",
+        store_path(e->store), refcache_count(e->refcache), refcache_bytes(e->refcache) / 1024);
+    return 0;
+}
+
 /* Rebuilds every open request from the store. -1 (with err) when the store
  * cannot be read or holds a record that does not decode. */
 int recovery_run(engine_t *e, char *err, size_t errlen)
@@ -153,6 +177,10 @@ int recovery_run(engine_t *e, char *err, size_t errlen)
     /* the walk mapped all of the open table: as much RSS again as the
      * requests' heap, for pages that are the page cache's anyway */
     if (store_unmap(e->store) < 0) {
+        snprintf(err, errlen, "%s", store_error(e->store));
+        return -1;
+    }
+    if (recovery_refcache(e) < 0) {
         snprintf(err, errlen, "%s", store_error(e->store));
         return -1;
     }

@@ -125,6 +125,20 @@ int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracki
     return s->ops->find_ref(s, ref, ref_len, tracking, at);
 }
 
+int store_each_ref_since(store_t *s, uint64_t since, store_ref_fn *fn, void *arg)
+{
+    if (!s->ops->each_ref_since) {
+        snprintf(s->err, sizeof s->err, "%s: this store does not list its client_refs", s->path);
+        return -1;
+    }
+    return s->ops->each_ref_since(s, since, fn, arg);
+}
+
+bool store_lists_refs(const store_t *s)
+{
+    return s->ops->each_ref_since != NULL;
+}
+
 long store_purge(store_t *s, uint64_t before, size_t max)
 {
     return s->ops->purge(s, before, max);

@@ -130,6 +130,15 @@ void store_scan_destroy(store_scan_t **scan);
  * unknown, -1 on a read error. */
 int store_find_ref(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,
                    uint64_t *at);
+/* Calls fn on every client_ref (as stored: the engine's ref key) first used
+ * at or after since (wall ms), in no particular order; stops at fn's first
+ * non-zero return, which it returns. -1 on a read error, or when the store
+ * does not list its refs (store_lists_refs). For a remote store, which
+ * then asks the server only about refs it has seen (daemon/refcache.c). */
+typedef int store_ref_fn(const void *ref, size_t ref_len, void *arg);
+int store_each_ref_since(store_t *s, uint64_t since, store_ref_fn *fn, void *arg);
+/* Whether store_each_ref_since can list the store's refs. */
+bool store_lists_refs(const store_t *s);
 
 /* Deletes at most max closed requests that closed before `before`, with
  * their client_refs, in a transaction of its own. The number deleted, or -1. */

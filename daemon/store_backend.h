@@ -34,6 +34,8 @@ typedef struct {
     void (*scan_destroy)(store_scan_t *sc);
     int (*find_ref)(store_t *s, const char *ref, size_t ref_len, uint64_t *tracking,
                     uint64_t *at);
+    /* NULL: the store does not list its refs, and the engine asks it about each */
+    int (*each_ref_since)(store_t *s, uint64_t since, store_ref_fn *fn, void *arg);
     long (*purge)(store_t *s, uint64_t before, size_t max);
     /* NULL: a store of one mizd, which needs no lease */
     int (*lease_take)(store_t *s, const char *holder, uint64_t first_ms, uint64_t lease_ms,

@@ -598,6 +598,36 @@ static int lmdb_find_ref(store_t *st, const char *ref, size_t ref_len, uint64_t 
     return ret;
 }
 
+/* A walk of the whole refs table, in ref order: LMDB keeps no index by
+ * time, and its engine has no need of the list (its lookups are reads of
+ * memory); it is here so that every store lists its refs. */
+static int lmdb_each_ref_since(store_t *st, uint64_t since, store_ref_fn *fn, void *arg)
+{
+    lmdb_t *s = (lmdb_t *)st;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val key, val;
+    if (store_read_begin(s, &txn) < 0)
+        return -1;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_REFS], &cur), ret = 0;
+    if (rc) {
+        mdb_txn_abort(txn);
+        return (store_fail(s, rc, "cannot read"), -1);
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && ret == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (val.mv_size != 16)
+            ret = (store_fail(s, MDB_CORRUPTED, "bad client_ref entry"), -1);
+        else if (store_get_be64((const unsigned char *)val.mv_data + 8) >= since)
+            ret = fn(key.mv_data, key.mv_size, arg);
+    }
+    if (rc && rc != MDB_NOTFOUND && ret == 0)
+        ret = (store_fail(s, rc, "cannot read"), -1);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return ret;
+}
+
 static long lmdb_purge(store_t *st, uint64_t before, size_t max)
 {
     lmdb_t *s = (lmdb_t *)st;
@@ -651,5 +681,6 @@ static const store_ops_t lmdb_ops = {
     .scan_next = lmdb_scan_next,
     .scan_destroy = lmdb_scan_destroy,
     .find_ref = lmdb_find_ref,
+    .each_ref_since = lmdb_each_ref_since,
     .purge = lmdb_purge,
 };

@@ -84,6 +84,7 @@ int pg_counters(store_t *st, store_counters_t *next);
 int pg_each_open(store_t *st, store_record_fn *fn, void *arg);
 int pg_get(store_t *st, uint64_t tracking, store_record_fn *fn, void *arg);
 int pg_find_ref(store_t *st, const char *ref, size_t ref_len, uint64_t *tracking, uint64_t *at);
+int pg_each_ref_since(store_t *st, uint64_t since, store_ref_fn *fn, void *arg);
 store_scan_t *pg_scan(store_t *st, uint64_t since);
 int pg_scan_next(store_scan_t *sc, size_t max, store_record_fn *fn, void *arg);
 void pg_scan_destroy(store_scan_t *sc);

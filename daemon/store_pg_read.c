@@ -60,14 +60,16 @@ int pg_counters(store_t *st, store_counters_t *next)
     return ok ? 0 : -1;
 }
 
-int pg_each_open(store_t *st, store_record_fn *fn, void *arg)
+/* Streams the first column of sql's rows to fn a row at a time (libpq's
+ * single-row mode: a million rows never sit in memory at once); stops
+ * calling fn at its first non-zero return, which it returns. */
+static int pg_stream(pg_t *s, const char *sql, int n, const char *const *v, const int *len,
+                     store_record_fn *fn, void *arg)
 {
-    pg_t *s = (pg_t *)st;
+    static const int binary[1] = {1};
     if (pg_reader(s) < 0)
         return -1;
-    if (!PQsendQueryParams(s->r, "SELECT record FROM miz_request WHERE open ORDER BY tracking", 0,
-                           NULL, NULL, NULL, NULL, 1) ||
-        !PQsetSingleRowMode(s->r)) {
+    if (!PQsendQueryParams(s->r, sql, n, NULL, v, len, binary, 1) || !PQsetSingleRowMode(s->r)) {
         pg_fail(s, s->b.err, "cannot read", s->r, NULL);
         return -1;
     }
@@ -82,6 +84,22 @@ int pg_each_open(store_t *st, store_record_fn *fn, void *arg)
         PQclear(res);
     }
     return ret;
+}
+
+int pg_each_open(store_t *st, store_record_fn *fn, void *arg)
+{
+    return pg_stream((pg_t *)st, "SELECT record FROM miz_request WHERE open ORDER BY tracking", 0,
+                     NULL, NULL, fn, arg);
+}
+
+int pg_each_ref_since(store_t *st, uint64_t since, store_ref_fn *fn, void *arg)
+{
+    unsigned char k[8];
+    pg_be64(k, since);
+    const char *v[] = {(const char *)k};
+    int len[] = {8};
+    return pg_stream((pg_t *)st, "SELECT ref FROM miz_ref WHERE at >= $1::bigint", 1, v, len, fn,
+                     arg);
 }
 
 int pg_get(store_t *st, uint64_t tracking, store_record_fn *fn, void *arg)

@@ -18,6 +18,7 @@
 
 #include "lmdb_file.h"
 
+#include "refs_since.h"
 #include "store_backend.h"
 
 #define BEFORE 600 /* closed before the scan begins */
@@ -157,6 +158,15 @@ static void test_scan_stops(void **state)
 /* When the store must close its environment (here to unmap it, as after
  * recovery; the same for a reopen or a map that grows) it ends the scans:
  * their next call fails and says why, and they are still destroyed. */
+/* LMDB lists its refs too (a walk of the refs table), though its engine
+ * needs no cache of them: the interface is the same for every store. */
+static void test_each_ref_since(void **state)
+{
+    fixture_t *f = *state;
+    assert_true(store_lists_refs(f->store));
+    refs_since_check(store_each_ref_since, f->store);
+}
+
 static void test_scan_ended_by_store(void **state)
 {
     fixture_t *f = *state;
@@ -514,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_sees_its_beginning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_ended_by_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_ref_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_at_free_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_length, setup, teardown),
