@@ -129,9 +129,17 @@ PGconn *pg_connect(pg_t *s, char *err)
     return c;
 }
 
+/* Whether c is still connected, as far as can be told without a round
+ * trip: libpq learns that the server closed it (it died, or was demoted)
+ * only when it reads, so read what is there. */
+static bool pg_alive(PGconn *c)
+{
+    return c && PQstatus(c) == CONNECTION_OK && PQconsumeInput(c) && PQstatus(c) == CONNECTION_OK;
+}
+
 int pg_writer(pg_t *s)
 {
-    if (s->w && PQstatus(s->w) == CONNECTION_OK)
+    if (pg_alive(s->w))
         return 0;
     PQfinish(s->w);
     if (!(s->w = pg_connect(s, s->b.werr)))
@@ -157,7 +165,7 @@ int pg_writer(pg_t *s)
  * again at most once a second, failing the reads in between at once. */
 int pg_reader(pg_t *s)
 {
-    if (s->r && PQstatus(s->r) == CONNECTION_OK)
+    if (pg_alive(s->r))
         return 0;
     PQfinish(s->r);
     s->r = NULL;
@@ -400,6 +408,7 @@ static const store_ops_t pg_ops = {
     .scan_next = pg_scan_next,
     .scan_destroy = pg_scan_destroy,
     .find_ref = pg_find_ref,
+    .each_ref_since = pg_each_ref_since,
     .purge = pg_purge,
     .lease_take = pg_lease_take,
 };

@@ -28,6 +28,8 @@ static const char *const pg_schema_sql[] = {
     "CREATE INDEX miz_request_open ON miz_request (tracking) WHERE open",
     "CREATE INDEX miz_request_closed ON miz_request (closed_ms, tracking) WHERE NOT open",
     "CREATE TABLE miz_ref (ref bytea PRIMARY KEY, tracking bigint NOT NULL, at bigint NOT NULL)",
+    /* recovery reads the refs of the dedup window only (refcache.c) */
+    "CREATE INDEX miz_ref_at ON miz_ref (at)",
     "CREATE TABLE miz_lease (id int PRIMARY KEY CHECK (id = 1), holder text NOT NULL,"
     " epoch bigint NOT NULL, expires timestamptz NOT NULL)",
     "INSERT INTO miz_lease VALUES (1, '', 0, '-infinity')",
