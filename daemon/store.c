@@ -6,6 +6,20 @@
 
 #include <stdio.h>
 
+void store_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+uint64_t store_get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 store_t *store_open(const store_conf_t *c, char *err, size_t errlen)
 {
     switch (c->kind) {

@@ -55,6 +55,11 @@ struct store_scan {
     store_t *store;
 };
 
+/* Numbers as every store writes them: big-endian, so LMDB's keys sort
+ * numerically and PostgreSQL's binary bigints read as they are. */
+void store_be64(unsigned char *p, uint64_t v);
+uint64_t store_get_be64(const unsigned char *p);
+
 store_t *store_lmdb_open(const char *dir, char *err, size_t errlen);
 store_t *store_pg_open(const char *dsn, char *err, size_t errlen);
 

@@ -24,20 +24,6 @@
 
 const char *const store_db_names[DB_COUNT] = {"meta", "open", "closed", "expiry", "refs"};
 
-void store_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-uint64_t store_get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 bool store_counters_decode(const void *val, size_t len, store_counters_t *next)
 {
     const unsigned char *v = val;

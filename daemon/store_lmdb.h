@@ -46,8 +46,6 @@ struct lmdb {
     bool reopen; /* the environment is unusable (MDB_PANIC): open it again */
 };
 
-void store_be64(unsigned char *p, uint64_t v);
-uint64_t store_get_be64(const unsigned char *p);
 /* Writes "PATH: what: LMDB's words for rc" into s->b.err; returns rc. */
 int store_fail(lmdb_t *s, int rc, const char *what);
 /* The same into buf (the write path's own). */

@@ -63,18 +63,15 @@ static void pg_param_bytes(pg_params_t *p, const void *v, size_t len)
 
 static void pg_param_u64(pg_params_t *p, uint64_t v)
 {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p->num[p->n][i] = (unsigned char)v;
+    store_be64(p->num[p->n], v);
     pg_param_bytes(p, p->num[p->n], 8);
 }
 
 uint64_t pg_u64(const PGresult *res, int row, int col)
 {
-    const unsigned char *v = (const unsigned char *)PQgetvalue(res, row, col);
-    uint64_t x = 0;
-    for (int i = 0; i < 8 && PQgetlength(res, row, col) == 8; i++)
-        x = x << 8 | v[i];
-    return x;
+    return PQgetlength(res, row, col) == 8
+               ? store_get_be64((const unsigned char *)PQgetvalue(res, row, col))
+               : 0;
 }
 
 /* ---- errors ---- */
@@ -86,6 +83,19 @@ void pg_fail(pg_t *s, char *buf, const char *what, PGconn *c, const PGresult *re
         why = PQerrorMessage(c);
     snprintf(buf, STORE_ERR_MAX, "%s: %s%s%.*s", s->b.path, what, *why ? ": " : "",
              (int)strcspn(why, "\n"), why);
+}
+
+PGresult *pg_run(pg_t *s, PGconn *c, char *err, const char *what, const char *sql, int n,
+                 const char *const *v, const int *len)
+{
+    static const int binary[4] = {1, 1, 1, 1};
+    PGresult *res = PQexecParams(c, sql, n, NULL, v, len, binary, 1);
+    ExecStatusType t = PQresultStatus(res);
+    if (t == PGRES_TUPLES_OK || t == PGRES_COMMAND_OK)
+        return res;
+    pg_fail(s, err, what, c, res);
+    PQclear(res);
+    return NULL;
 }
 
 /* ---- connections ---- */

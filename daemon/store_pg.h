@@ -61,6 +61,10 @@ typedef struct {
 /* "PATH: what: PostgreSQL's words" into buf (STORE_ERR_MAX bytes), from
  * res, or else c's last error. */
 void pg_fail(pg_t *s, char *buf, const char *what, PGconn *c, const PGresult *res);
+/* One statement on c, with at most 4 binary parameters, results binary:
+ * NULL with "PATH: what: ..." in err (STORE_ERR_MAX bytes). */
+PGresult *pg_run(pg_t *s, PGconn *c, char *err, const char *what, const char *sql, int n,
+                 const char *const *v, const int *len);
 /* A new connection to the primary, or NULL with err (STORE_ERR_MAX bytes). */
 PGconn *pg_connect(pg_t *s, char *err);
 /* The loop's connection, made again if lost: -1 with b.err. */

@@ -22,24 +22,10 @@ typedef struct {
     bool done;
 } pg_scan_t;
 
-/* A statement with binary parameters and results; NULL with err filled. */
 static PGresult *pg_query(pg_t *s, PGconn *c, char *err, const char *sql, int n,
                           const char *const *v, const int *len)
 {
-    static const int binary[4] = {1, 1, 1, 1};
-    PGresult *res = PQexecParams(c, sql, n, NULL, v, len, binary, 1);
-    ExecStatusType t = PQresultStatus(res);
-    if (t == PGRES_TUPLES_OK || t == PGRES_COMMAND_OK)
-        return res;
-    pg_fail(s, err, "cannot read", c, res);
-    PQclear(res);
-    return NULL;
-}
-
-static void pg_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
+    return pg_run(s, c, err, "cannot read", sql, n, v, len);
 }
 
 int pg_counters(store_t *st, store_counters_t *next)
@@ -95,7 +81,7 @@ int pg_each_open(store_t *st, store_record_fn *fn, void *arg)
 int pg_each_ref_since(store_t *st, uint64_t since, store_ref_fn *fn, void *arg)
 {
     unsigned char k[8];
-    pg_be64(k, since);
+    store_be64(k, since);
     const char *v[] = {(const char *)k};
     int len[] = {8};
     return pg_stream((pg_t *)st, "SELECT ref FROM miz_ref WHERE at >= $1::bigint", 1, v, len, fn,
@@ -106,7 +92,7 @@ int pg_get(store_t *st, uint64_t tracking, store_record_fn *fn, void *arg)
 {
     pg_t *s = (pg_t *)st;
     unsigned char k[8];
-    pg_be64(k, tracking);
+    store_be64(k, tracking);
     const char *v[] = {(const char *)k};
     int len[] = {8};
     PGresult *res = pg_reader(s) < 0 ? NULL
@@ -161,7 +147,7 @@ store_scan_t *pg_scan(store_t *st, uint64_t since)
     sc->b.store = st;
     sc->store = s;
     unsigned char k[8];
-    pg_be64(k, since);
+    store_be64(k, since);
     const char *v[] = {(const char *)k};
     int len[] = {8};
     /* open requests in tracking order, then closed ones in closing order */
@@ -242,8 +228,8 @@ long pg_purge(store_t *st, uint64_t before, size_t max)
 {
     pg_t *s = (pg_t *)st;
     unsigned char b[8], m[8];
-    pg_be64(b, before);
-    pg_be64(m, max);
+    store_be64(b, before);
+    store_be64(m, max);
     const char *v[] = {(const char *)b, (const char *)m};
     int len[] = {8, 8};
     /* a ref may since name a newer request: only our own goes */
@@ -274,7 +260,7 @@ void pg_lease_release(pg_t *s)
     if (!s->epoch || !s->w || PQstatus(s->w) != CONNECTION_OK)
         return;
     unsigned char e[8];
-    pg_be64(e, s->epoch);
+    store_be64(e, s->epoch);
     const char *v[] = {(const char *)e};
     int len[] = {8};
     PQclear(pg_query(s, s->w, s->b.werr,
@@ -290,7 +276,7 @@ int pg_lease_take(store_t *st, const char *holder, uint64_t first_ms, uint64_t l
 {
     pg_t *s = (pg_t *)st;
     unsigned char ms[8];
-    pg_be64(ms, first_ms);
+    store_be64(ms, first_ms);
     const char *v[] = {holder, (const char *)ms};
     int len[] = {(int)strlen(holder), 8};
     PGresult *res = pg_write_begin(

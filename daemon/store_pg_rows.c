@@ -62,8 +62,7 @@ static void pg_elem(pg_rows_t *r, int col, const void *p, size_t n)
 static void pg_elem_u64(pg_rows_t *r, int col, uint64_t v)
 {
     unsigned char b[8];
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        b[i] = (unsigned char)v;
+    store_be64(b, v);
     pg_elem(r, col, b, 8);
 }
 

@@ -10,7 +10,6 @@
 #include "store_pg.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char *const pg_schema_sql[] = {
@@ -52,18 +51,12 @@ static const char *const pg_schema_tables[] = {"miz_meta", "miz_request", "miz_r
 /* One statement on the reader's connection; -1 with b.err. */
 static int pg_exec(pg_t *s, const char *sql, PGresult **out)
 {
-    PGresult *res = PQexecParams(s->r, sql, 0, NULL, NULL, NULL, NULL, 0);
-    ExecStatusType t = PQresultStatus(res);
-    if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
-        pg_fail(s, s->b.err, "cannot set up the schema", s->r, res);
-        PQclear(res);
-        return -1;
-    }
+    PGresult *res = pg_run(s, s->r, s->b.err, "cannot set up the schema", sql, 0, NULL, NULL);
     if (out)
         *out = res;
     else
         PQclear(res);
-    return 0;
+    return res ? 0 : -1;
 }
 
 /* 1 when the database has the schema, 0 when it has none of it; -1 with
@@ -78,7 +71,7 @@ static int pg_schema_found(pg_t *s)
         snprintf(sql, sizeof sql, "SELECT to_regclass('%s') IS NOT NULL", pg_schema_tables[i]);
         if (pg_exec(s, sql, &res) < 0)
             return -1;
-        bool here = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        bool here = *PQgetvalue(res, 0, 0) != 0; /* a binary bool */
         PQclear(res);
         found += here;
         if (!here && !missing)
@@ -91,9 +84,9 @@ static int pg_schema_found(pg_t *s)
                  s->b.path, missing);
         return -1;
     }
-    if (pg_exec(s, "SELECT version FROM miz_meta WHERE id = 1", &res) < 0)
+    if (pg_exec(s, "SELECT version::bigint FROM miz_meta WHERE id = 1", &res) < 0)
         return -1;
-    int version = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    int version = PQntuples(res) == 1 ? (int)pg_u64(res, 0, 0) : 0;
     PQclear(res);
     if (version != PG_SCHEMA_VERSION) {
         snprintf(s->b.err, sizeof s->b.err,
