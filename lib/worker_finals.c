@@ -9,6 +9,19 @@
 
 #define HELD_MAX 65536 /* past it, the oldest offers' numbers are forgotten */
 
+/* v with room for one more of its n items of size bytes (moved, maybe);
+ * NULL out of memory, v left as it was. */
+static void *finals_room(void *v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return v;
+    size_t more = *cap ? 2 * *cap : 16;
+    void *p = realloc(v, more * size);
+    if (p)
+        *cap = more;
+    return p;
+}
+
 static void held_remove(finals_t *f, size_t i)
 {
     f->held[i] = f->held[--f->n_held];
@@ -23,14 +36,10 @@ void finals_offered(finals_t *f, uint64_t delivery, uint64_t tracking)
         }
     if (f->n_held == HELD_MAX)
         held_remove(f, 0);
-    if (f->n_held == f->cap_held) {
-        size_t cap = f->cap_held ? 2 * f->cap_held : 16;
-        struct held *h = realloc(f->held, cap * sizeof *h);
-        if (!h)
-            return; /* its answer goes without its tracking number */
-        f->held = h;
-        f->cap_held = cap;
-    }
+    struct held *h = finals_room(f->held, &f->cap_held, f->n_held, sizeof *h);
+    if (!h)
+        return; /* its answer goes without its tracking number */
+    f->held = h;
     f->held[f->n_held++] = (struct held){delivery, tracking};
 }
 
@@ -60,14 +69,10 @@ int finals_add(finals_t *f, miz_command_t cmd, uint64_t delivery, uint64_t seq, 
     for (size_t i = 0; i < f->n; i++)
         if (f->v[i].delivery == delivery) /* sent again: the latest stands */
             finals_remove(f, i--);
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? 2 * f->cap : 16;
-        final_t *v = realloc(f->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        f->v = v;
-        f->cap = cap;
-    }
+    final_t *v = finals_room(f->v, &f->cap, f->n, sizeof *v);
+    if (!v)
+        return -1;
+    f->v = v;
     final_t x = {delivery, finals_tracking(f, delivery), seq, cmd, a ? strdup(a) : NULL,
                  b ? strdup(b) : NULL, false};
     if ((a && !x.a) || (b && !x.b)) {
