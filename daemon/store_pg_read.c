@@ -28,13 +28,33 @@ static PGresult *pg_query(pg_t *s, PGconn *c, char *err, const char *sql, int n,
     return pg_run(s, c, err, "cannot read", sql, n, v, len);
 }
 
+/* Whether a read failed because the server closed the connection (it
+ * restarted, or another became primary) before libpq could tell: one more
+ * try then goes to a new connection. */
+static bool pg_read_lost(pg_t *s)
+{
+    return PQstatus(s->r) != CONNECTION_OK;
+}
+
+/* A read on the loop's connection, tried once more on a new one when the
+ * old one turns out to be lost. */
+static PGresult *pg_read(pg_t *s, const char *sql, int n, const char *const *v, const int *len)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (pg_reader(s) < 0)
+            return NULL;
+        PGresult *res = pg_query(s, s->r, s->b.err, sql, n, v, len);
+        if (res || !pg_read_lost(s))
+            return res;
+    }
+    return NULL;
+}
+
 int pg_counters(store_t *st, store_counters_t *next)
 {
     pg_t *s = (pg_t *)st;
-    PGresult *res = pg_reader(s) < 0 ? NULL
-                    : pg_query(s, s->r, s->b.err, "SELECT next_tracking, next_delivery,"
-                                                  " next_event FROM miz_meta WHERE id = 1",
-                               0, NULL, NULL);
+    PGresult *res = pg_read(s, "SELECT next_tracking, next_delivery, next_event FROM miz_meta"
+                               " WHERE id = 1", 0, NULL, NULL);
     if (!res)
         return -1;
     int ok = PQntuples(res) == 1;
@@ -53,21 +73,30 @@ static int pg_stream(pg_t *s, const char *sql, int n, const char *const *v, cons
                      store_record_fn *fn, void *arg)
 {
     static const int binary[1] = {1};
-    if (pg_reader(s) < 0)
-        return -1;
-    if (!PQsendQueryParams(s->r, sql, n, NULL, v, len, binary, 1) || !PQsetSingleRowMode(s->r)) {
-        pg_fail(s, s->b.err, "cannot read", s->r, NULL);
-        return -1;
-    }
     int ret = 0;
-    PGresult *res;
-    while ((res = PQgetResult(s->r))) { /* every result, even after fn stopped */
-        ExecStatusType t = PQresultStatus(res);
-        if (t == PGRES_SINGLE_TUPLE && ret == 0)
-            ret = fn(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), arg);
-        else if (t != PGRES_SINGLE_TUPLE && t != PGRES_TUPLES_OK && ret == 0)
-            ret = (pg_fail(s, s->b.err, "cannot read", s->r, res), -1);
-        PQclear(res);
+    bool rows = false; /* a retry must not call fn on a row twice */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (pg_reader(s) < 0)
+            return -1;
+        if (!PQsendQueryParams(s->r, sql, n, NULL, v, len, binary, 1) ||
+            !PQsetSingleRowMode(s->r)) {
+            ret = (pg_fail(s, s->b.err, "cannot read", s->r, NULL), -1);
+        } else {
+            ret = 0;
+            PGresult *res;
+            while ((res = PQgetResult(s->r))) { /* every result, even after fn stopped */
+                ExecStatusType t = PQresultStatus(res);
+                if (t == PGRES_SINGLE_TUPLE && ret == 0) {
+                    rows = true;
+                    ret = fn(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), arg);
+                } else if (t != PGRES_SINGLE_TUPLE && t != PGRES_TUPLES_OK && ret == 0) {
+                    ret = (pg_fail(s, s->b.err, "cannot read", s->r, res), -1);
+                }
+                PQclear(res);
+            }
+        }
+        if (ret != -1 || rows || !pg_read_lost(s))
+            return ret;
     }
     return ret;
 }
@@ -95,10 +124,8 @@ int pg_get(store_t *st, uint64_t tracking, store_record_fn *fn, void *arg)
     store_be64(k, tracking);
     const char *v[] = {(const char *)k};
     int len[] = {8};
-    PGresult *res = pg_reader(s) < 0 ? NULL
-                    : pg_query(s, s->r, s->b.err,
-                               "SELECT record FROM miz_request WHERE tracking = $1::bigint", 1, v,
-                               len);
+    PGresult *res = pg_read(s, "SELECT record FROM miz_request WHERE tracking = $1::bigint", 1, v,
+                            len);
     if (!res)
         return -1;
     int found = PQntuples(res) == 1;
@@ -113,9 +140,7 @@ int pg_find_ref(store_t *st, const char *ref, size_t ref_len, uint64_t *tracking
     pg_t *s = (pg_t *)st;
     const char *v[] = {ref_len ? ref : ""};
     int len[] = {(int)ref_len};
-    PGresult *res = pg_reader(s) < 0 ? NULL
-                    : pg_query(s, s->r, s->b.err,
-                               "SELECT tracking, at FROM miz_ref WHERE ref = $1::bytea", 1, v, len);
+    PGresult *res = pg_read(s, "SELECT tracking, at FROM miz_ref WHERE ref = $1::bytea", 1, v, len);
     if (!res)
         return -1;
     int found = PQntuples(res) == 1;

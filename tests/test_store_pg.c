@@ -315,7 +315,9 @@ static void test_server_lost(void **state)
     assert_int_equal(put_open(s, 2, "water"), STORE_OK);
     commit_ok(s);
     char got[256] = ""; /* the read connection died with the server: a read connects again */
-    assert_int_equal(store_get(s, 1, collect, got), 1);
+    int found = store_get(s, 1, collect, got);
+    if (found != 1)
+        fail_msg("store_get: %d: %s", found, store_error(s));
     sql_is(f->dsn, "SELECT count(*) FROM miz_request", "2");
 }
 
