@@ -111,6 +111,8 @@ typedef struct {
     dist_t latency;              /* scheduled send (paced) or send to reply */
     dist_t from_send;            /* paced: actual send to reply */
     dist_t lag;                  /* paced: how late the sender was on its schedule */
+    dist_t receipt;              /* paced, miz: scheduled send to "accepted" */
+    uint32_t n_receipts;         /* 0: the load has no receipts */
     double cpu_self, cpu_daemon; /* CPU seconds spent meanwhile */
     double cpu_store;            /* by the PostgreSQL servers, if any */
 } stats_t;
@@ -130,7 +132,8 @@ typedef struct {
     int (*begin)(void *ctx, uint32_t count);
     /* sends request i (0, 1, 2, ...): 0, or -1 on error */
     int (*send)(void *ctx, uint32_t i);
-    /* 1 and *i: request i is complete; 0: nothing more waiting; -1: error */
+    /* 1 and *i: request i is complete; 2 and *i: its receipt came (a
+     * durable one, before it completes); 0: nothing more waiting; -1: error */
     int (*recv)(void *ctx, uint32_t *i);
     void *ctx;
     pid_t daemon;   /* whose CPU time to count too, or 0 */
@@ -148,7 +151,8 @@ typedef struct {
     uint64_t *latency;           /* scheduled send (paced) or send to reply, by arrival */
     uint64_t *from_send;         /* actual send to reply, by arrival */
     uint64_t *lag;               /* actual send after scheduled, by request */
-    uint32_t n, cap;
+    uint64_t *receipt;           /* scheduled send to receipt, of those with one */
+    uint32_t n, cap, n_receipts;
     uint64_t ns;                 /* first send to last reply, summed over the runs */
     double cpu_self, cpu_daemon; /* CPU seconds spent meanwhile */
     double cpu_store;            /* by the PostgreSQL servers, if any */
@@ -247,6 +251,12 @@ int daemon_wait(daemon_t *d, miz_client_t *c);
  * pong_poll: 1 and when the pong came, 0 nothing within timeout_ms, -1. */
 void *ping_open(void *zctx, const char *endpoint);
 int pong_poll(void *s, int timeout_ms, uint64_t *at);
+/* What mizd's counters say of its store's commits since it started. */
+typedef struct {
+    uint64_t commits, us;
+} commit_figures_t;
+#define COUNTERS_WAIT_MS 3000 /* three of bench.yaml's heartbeats */
+int daemon_commits(void *zctx, const daemon_t *d, commit_figures_t *f);
 /* The store commits of FLOOR_REQUESTS requests, timed alone: LMDB in
  * dir/floor, or PostgreSQL at dsn. */
 int bench_commits(const char *dir, const char *dsn, stats_t *st);
@@ -285,6 +295,7 @@ typedef struct {
     bool have_track0;
     uint32_t *by_track;   /* request index by tracking - track0 */
     uint32_t cap;         /* of by_track */
+    uint64_t submitted;   /* requests sent, over every run */
 } mizload_t;
 
 int miz_send(void *ctx, uint32_t i);
@@ -321,5 +332,7 @@ void print_row(const char *name, const stats_t *st);
 void print_header(const opts_t *o);
 const char *verdict(bool met);
 void print_targets(const opts_t *o, const miz_stats_t *miz);
+void print_commits(const commit_figures_t *before, const commit_figures_t *after,
+                   uint64_t requests);
 
 #endif

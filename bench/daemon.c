@@ -235,6 +235,49 @@ int pong_poll(void *s, int timeout_ms, uint64_t *at)
     return pong ? 1 : fail("a reply to ping that is not a pong");
 }
 
+/* The store's figures in the next `counters` mizd publishes (protocol.md
+ * 8.1, once a heartbeat): how many commits it has made and how long they
+ * took, as the commit thread timed them. */
+int daemon_commits(void *zctx, const daemon_t *d, commit_figures_t *f)
+{
+    void *sub = zmq_socket(zctx, ZMQ_SUB);
+    int linger = 0, rc = -1;
+    if (!sub || zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "counters", 8) < 0 || zmq_connect(sub, d->events) < 0) {
+        if (sub)
+            zmq_close(sub);
+        return fail("subscribe to %s: %s", d->events, zmq_strerror(errno));
+    }
+    zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+    zmq_msg_t part;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    zmq_msg_init(&part);
+    /* [topic][body]: the body is the second part */
+    if (zmq_poll(&item, 1, COUNTERS_WAIT_MS) == 1 && zmq_msg_recv(&part, sub, 0) >= 0 &&
+        zmq_msg_more(&part) && zmq_msg_recv(&part, sub, 0) >= 0 &&
+        msgpack_unpack_next(&u, zmq_msg_data(&part), zmq_msg_size(&part), NULL) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object *store = miz_map_get(&u.data, "store");
+        const msgpack_object *n = store && store->type == MSGPACK_OBJECT_MAP
+                                      ? miz_map_get(store, "commits")
+                                      : NULL;
+        const msgpack_object *us = n ? miz_map_get(store, "commit_us") : NULL;
+        if (us && n->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            us->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            *f = (commit_figures_t){n->via.u64, us->via.u64};
+            rc = 0;
+        }
+    }
+    if (rc < 0)
+        fail("no store figures from mizd's counters in %d ms", COUNTERS_WAIT_MS);
+    msgpack_unpacked_destroy(&u);
+    zmq_msg_close(&part);
+    zmq_close(sub);
+    return rc;
+}
+
 /* The floor under a durable request: it waits for its submission's commit
  * before "accepted" and for its answer's before "outcome", two commits in
  * turn. On LMDB each is two synchronous writes (its data pages, then its

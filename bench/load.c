@@ -180,6 +180,7 @@ dist_t summarise(uint64_t *v, uint32_t n)
 typedef struct {
     uint64_t due;  /* when it was to be sent: paced, the schedule */
     uint64_t sent; /* when it was */
+    uint64_t receipt; /* when its receipt came, or 0 */
     bool done;
 } slot_t;
 
@@ -196,7 +197,8 @@ static int samples_reserve(samples_t *s, uint32_t more)
     uint32_t cap = s->n + more;
     if (cap <= s->cap)
         return 0;
-    if (!grow(&s->latency, cap) || !grow(&s->from_send, cap) || !grow(&s->lag, cap))
+    if (!grow(&s->latency, cap) || !grow(&s->from_send, cap) || !grow(&s->lag, cap) ||
+        !grow(&s->receipt, cap))
         return fail("out of memory for %u requests", cap);
     s->cap = cap;
     return 0;
@@ -207,6 +209,7 @@ void samples_free(samples_t *s)
     free(s->latency);
     free(s->from_send);
     free(s->lag);
+    free(s->receipt);
     *s = (samples_t){0};
 }
 
@@ -221,7 +224,9 @@ stats_t samples_stats(samples_t *s, bool paced)
                      .cpu_store = s->cpu_store,
                      .latency = summarise(s->latency, s->n),
                      .from_send = summarise(s->from_send, s->n),
-                     .lag = summarise(s->lag, s->n)};
+                     .lag = summarise(s->lag, s->n),
+                     .receipt = s->n_receipts ? summarise(s->receipt, s->n_receipts) : (dist_t){0},
+                     .n_receipts = s->n_receipts};
 }
 
 /* Records every reply waiting, after the s->n samples of earlier runs. */
@@ -233,6 +238,10 @@ static int collect(const load_t *ld, uint32_t sent, slot_t *slots, samples_t *s,
         if (i >= sent || slots[i].done)
             return fail("reply for request %u, which is not in flight", i);
         uint64_t now = now_ns();
+        if (rc == 2) {
+            slots[i].receipt = now;
+            continue;
+        }
         s->latency[s->n + *done] = now - slots[i].due;
         s->from_send[s->n + *done] = now - slots[i].sent;
         slots[i].done = true;
@@ -305,8 +314,11 @@ int run_load(const load_t *ld, const plan_t *plan, samples_t *s)
         s->cpu_self += cpu_self() - cpu0;
         s->cpu_daemon += ld->daemon ? cpu_of(ld->daemon) - dcpu0 : 0;
         s->cpu_store += store_cpu(ld) - scpu0;
-        for (uint32_t i = 0; i < n; i++)
+        for (uint32_t i = 0; i < n; i++) {
             s->lag[s->n + i] = slots[i].sent - slots[i].due;
+            if (slots[i].receipt)
+                s->receipt[s->n_receipts++] = slots[i].receipt - slots[i].due;
+        }
         s->n += n;
     }
     free(slots);

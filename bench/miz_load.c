@@ -123,6 +123,7 @@ int miz_send(void *ctx, uint32_t i)
     uint64_t seq;
     if (miz_client_send_submit(x->client, &x->submit, &seq) < 0)
         return -1;
+    x->submitted++;
     if (i == 0)
         x->seq0 = seq;
     return 0;
@@ -145,7 +146,8 @@ int reply_error(const miz_msg_t *m)
     return fail("mizd replied error %.*s: %.*s", (int)n, code ? code : "", (int)k, msg ? msg : "");
 }
 
-/* 1 and *i: the outcome of request i; 0: nothing to count; -1: error. */
+/* 1 and *i: the outcome of request i; 2 and *i: its receipt; 0: nothing
+ * to count; -1: error. */
 static int miz_reply(mizload_t *x, const miz_msg_t *m, uint32_t *i)
 {
     uint64_t re, tracking;
@@ -160,8 +162,8 @@ static int miz_reply(mizload_t *x, const miz_msg_t *m, uint32_t *i)
         uint32_t *slot = track_slot(x, m);
         if (!slot)
             return fail("tracking %llu out of this run's range", (unsigned long long)tracking);
-        *slot = (uint32_t)(re - x->seq0);
-        return 0;
+        *i = *slot = (uint32_t)(re - x->seq0);
+        return 2;
     }
     if (miz_msg_is(m, "outcome")) {
         uint32_t *slot = track_slot(x, m);
@@ -231,9 +233,14 @@ static int miz_runs(void *zctx, const opts_t *o, daemon_t *d, const store_mode_t
         for (size_t i = 0; rc == 0 && i < N_WORKER_COUNTS; i++)
             rc = miz_with_workers(&ld, &crew, sm->label, worker_counts[i], &pipelined,
                                   &st->thr[i], NULL, NULL);
+        commit_figures_t before, after;
+        bool timed = rc == 0 && (sm->disk || sm->pg) && daemon_commits(zctx, d, &before) == 0;
+        uint64_t sent = x.submitted;
         if (rc == 0)
             rc = miz_with_workers(&ld, &crew, sm->label, LATENCY_WORKERS, &paced, &st->lat, refs,
                                   st->ref);
+        if (rc == 0 && timed && daemon_commits(zctx, d, &after) == 0)
+            print_commits(&before, &after, x.submitted - sent);
         free(x.by_track);
     }
     miz_client_destroy(&c);

@@ -46,7 +46,8 @@ static void print_dist(const dist_t *d)
 }
 
 /* A paced run gets two more lines: its latencies counted from the actual
- * send, and the sender's own lateness, which the first line includes. */
+ * send, and the sender's own lateness, which the first line includes; with
+ * receipts a third, the time to each "accepted". */
 void print_row(const char *name, const stats_t *st)
 {
     printf("%-34s", name);
@@ -66,6 +67,24 @@ void print_row(const char *name, const stats_t *st)
     printf("\n%-53s", "  the sender behind its schedule");
     print_dist(&st->lag);
     putchar('\n');
+    if (!st->n_receipts)
+        return;
+    printf("%-53s", "  to the receipt (\"accepted\")");
+    print_dist(&st->receipt);
+    putchar('\n');
+}
+
+/* Under a paced durable row: the commits its requests waited for, as mizd
+ * timed them on its commit thread (with the warm-up's requests). */
+void print_commits(const commit_figures_t *before, const commit_figures_t *after,
+                   uint64_t requests)
+{
+    uint64_t n = after->commits - before->commits, us = after->us - before->us;
+    if (!n || !requests)
+        return;
+    printf("  mizd's commits: %.2f a request, %.0f us each (mean), %.0f us of commit a "
+           "request\n",
+           (double)n / (double)requests, (double)us / (double)n, (double)us / (double)requests);
 }
 
 static void print_machine(const opts_t *o, size_t frame_size)

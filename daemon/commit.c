@@ -153,6 +153,10 @@ void commit_lease_check(engine_t *e)
 static void commit_finish(engine_t *e)
 {
     store_status_t st = e->batch.status;
+    e->commits++;
+    e->commit_us += e->batch.took_us;
+    if (e->batch.took_us > e->commit_max_us)
+        e->commit_max_us = e->batch.took_us;
     if (st == STORE_DEPOSED) {
         commit_deposed(e, e->batch.err);
         commit_undo(e);

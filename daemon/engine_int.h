@@ -252,6 +252,10 @@ struct engine {
     request_t **committing;  /* the requests of the batch in flight */
     size_t n_committing, cap_committing;
     char commit_err[256];    /* why the last commit failed */
+    /* For the counters (protocol.md 8.1): commits landed since mizd started
+     * and the microseconds they took, and the slowest since the counters
+     * last went out (reset then) */
+    uint64_t commits, commit_us, commit_max_us;
     /* The lease of a shared store (docs/ha.md): every commit checks its
      * epoch and renews it, an idle engine commits nothing to renew it, and
      * nothing goes out while it may have lapsed. lease_until is when it

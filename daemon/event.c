@@ -145,5 +145,14 @@ void event_publish_counters(engine_t *e)
         wire_map_end(&am);
     }
     outcomes_pack_counters(e, &m);
+    if (e->store) { /* how busy the commits keep the disk, and its worst stall */
+        wire_map_t sm;
+        wire_map_begin(&sm, wire_map_key(&m, "store"));
+        wire_map_uint(&sm, "commits", e->commits);
+        wire_map_uint(&sm, "commit_us", e->commit_us);
+        wire_map_uint(&sm, "commit_max_us", e->commit_max_us);
+        wire_map_end(&sm);
+        e->commit_max_us = 0;
+    }
     event_publish(e, &m, MIZ_TOPIC_COUNTERS);
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -196,9 +197,17 @@ static store_status_t batch_apply_op(store_t *s, ops_t *o)
     }
 }
 
+static uint64_t batch_clock_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 /* Commits b in one transaction, its outcome in b. */
 static void batch_commit(store_t *s, batch_t *b)
 {
+    uint64_t began = batch_clock_us();
     ops_t o = {b->ops.data};
     const char *end = b->ops.data + b->ops.size;
     store_status_t st = store_begin(s);
@@ -213,6 +222,7 @@ static void batch_commit(store_t *s, batch_t *b)
     b->status = st;
     if (st != STORE_OK)
         snprintf(b->err, sizeof b->err, "%s", store_write_error(s));
+    b->took_us = batch_clock_us() - began;
 }
 
 /* ---- the thread ---- */

@@ -33,6 +33,7 @@ typedef struct {
     store_counters_t counters;
     size_t n_ops;
     /* the outcome, once done */
+    uint64_t took_us; /* the commit, timed on the thread that made it */
     store_status_t status;
     char err[256];
 } batch_t;

@@ -299,6 +299,12 @@ static void render_prom_array(FILE *out, const msgpack_object *arr, const char *
     }
 }
 
+/* A sample of microseconds, as seconds. */
+static void render_prom_seconds_us(FILE *out, const char *name, uint64_t us)
+{
+    fprintf(out, "%s %" PRIu64 ".%06u\n", name, us / 1000000, (unsigned)(us % 1000000));
+}
+
 /* The broker's `counters`, checked field by field: anything malformed is
  * left out rather than shown wrong. */
 static void render_prom_counters(FILE *out, const msgpack_object *c)
@@ -328,6 +334,23 @@ static void render_prom_counters(FILE *out, const msgpack_object *c)
         char name[64];
         snprintf(name, sizeof name, "miz_broker_agency_%s", fields[k]);
         render_prom_array(out, agencies, "agency", fields[k], name, "gauge", fhelp[k]);
+    }
+    const msgpack_object *store = miz_map_get(c, "store");
+    if (store && (v = render_prom_uint(store, "commits"))) {
+        render_prom_head(out, "miz_broker_store_commits_total", "counter",
+                         "Store commits landed since the broker started");
+        fprintf(out, "miz_broker_store_commits_total %" PRIu64 "\n", v->via.u64);
+    }
+    if (store && (v = render_prom_uint(store, "commit_us"))) {
+        render_prom_head(out, "miz_broker_store_commit_seconds_total", "counter",
+                         "Time the store commits took (its rate near 1: the store is the "
+                         "bottleneck)");
+        render_prom_seconds_us(out, "miz_broker_store_commit_seconds_total", v->via.u64);
+    }
+    if (store && (v = render_prom_uint(store, "commit_max_us"))) {
+        render_prom_head(out, "miz_broker_store_commit_max_seconds", "gauge",
+                         "The slowest store commit over the broker's last heartbeat");
+        render_prom_seconds_us(out, "miz_broker_store_commit_max_seconds", v->via.u64);
     }
     const msgpack_object *gateways = miz_map_get(c, "gateways");
     if (gateways && gateways->type == MSGPACK_OBJECT_ARRAY) {

@@ -27,15 +27,21 @@
 
 #define TABLE "../dashboard/dashboard.yaml"
 
-/* A metric's value in /metrics (it must be there). */
-static double metric(dash_proc_t *p, const char *name)
+/* A metric's value in a /metrics body (it must be there). */
+static double metric_in(const char *m, const char *name)
 {
-    char *m = dash_get_ok(p, "/metrics"), pat[128];
+    char pat[128];
     snprintf(pat, sizeof pat, "\n%s ", name);
     const char *at = strstr(m, pat);
     if (!at)
         it_fail("/metrics has no %s:\n%s", name, m);
-    double v = strtod(at + strlen(pat), NULL);
+    return strtod(at + strlen(pat), NULL);
+}
+
+static double metric(dash_proc_t *p, const char *name)
+{
+    char *m = dash_get_ok(p, "/metrics");
+    double v = metric_in(m, name);
     free(m);
     return v;
 }
@@ -273,6 +279,10 @@ static void test_gateway_outcomes(void **state)
     }
     assert_non_null(strstr(m, "# TYPE miz_dashboard_gateway_outcomes_dropped_total counter\n"));
     assert_non_null(strstr(m, "# TYPE miz_broker_events_total counter\n"));
+    /* the outcomes were committed: the store's commits are counted, and timed */
+    assert_true(metric_in(m, "miz_broker_store_commits_total") >= 2);
+    assert_true(metric_in(m, "miz_broker_store_commit_seconds_total") >=
+                metric_in(m, "miz_broker_store_commit_max_seconds"));
     /* water answered both on time: a ratio of 1; nothing for the others */
     assert_non_null(strstr(m, "miz_agency_week_on_time_ratio{agency=\"water\"} 1.000\n"));
     assert_null(strstr(m, "miz_agency_week_on_time_ratio{agency=\"power\"}"));

@@ -120,7 +120,9 @@ static void test_events(void **state)
 {
     it_daemon_t *d = *state;
     sub_t *s = sub_open(d, "");
-    wire_msg_destroy(&(wire_msg_t *){sub_next(d, s, "counters")}); /* subscribed */
+    wire_msg_t *first = sub_next(d, s, "counters"); /* subscribed */
+    uint64_t commits0 = it_uint(it_get(wire_root(first), "store"), "commits");
+    wire_msg_destroy(&first);
     it_peer_t *c = it_client(d), *w = it_worker(d, "water", 0);
     uint64_t t = it_submit(c, &(miz_submit_t){.topic = "utility.water.cut",
                                               .client_ref = "sms-9912",
@@ -167,6 +169,10 @@ static void test_events(void **state)
         wire_msg_destroy(&m);
     }
     assert_int_equal(w_uint(m, "open_requests"), 1);
+    /* two submissions, an ack and an answer since: each a commit, or sharing one */
+    const msgpack_object *store = it_get(wire_root(m), "store");
+    assert_true(it_uint(store, "commits") >= commits0 + 2);
+    assert_true(it_uint(store, "commit_max_us") <= it_uint(store, "commit_us"));
     const msgpack_object *agencies = it_get(wire_root(m), "agencies");
     bool seen = false;
     for (uint32_t i = 0; i < agencies->via.array.size; i++) {
