@@ -69,6 +69,8 @@ static void commit_start(engine_t *e)
     e->dirty_tail = &e->dirty;
     e->batch.counters = e->next;
     e->commit_began = e->now;
+    e->join_until = 0;
+    e->outbox_owed = false;
     msgpack_sbuffer tmp = e->sealed; /* empty: nothing is in flight */
     e->sealed = e->outbox;
     e->outbox = tmp;
@@ -91,6 +93,7 @@ static void commit_undo(engine_t *e)
         e->dirty = r;
     }
     e->n_committing = 0;
+    e->outbox_owed = true; /* as it may be: the retry waits for nothing */
     outbox_write_raw(&e->sealed, e->outbox.data, e->outbox.size);
     msgpack_sbuffer tmp = e->outbox;
     e->outbox = e->sealed;
@@ -199,6 +202,29 @@ static void commit_forget_dirty(engine_t *e)
     e->dirty_tail = &e->dirty;
 }
 
+/* Whether the staged changes wait for the next turn's, to share a commit.
+ * A turn that owes no peer a reply (a quiet worker's ack: events only) waits
+ * up to ENGINE_COMMIT_JOIN_MS for one that does: a worker sends its answer
+ * right after its ack, and the answer then waits for one commit, not for
+ * the ack's in flight and then its own. A stop, or a lease due, waits for
+ * nothing. */
+static bool commit_joins_next(engine_t *e)
+{
+    if (e->outbox_owed || e->stopping || commit_lease_due(e)) {
+        e->join_until = 0;
+        return false;
+    }
+    if (!e->join_until)
+        e->join_until = e->now + ENGINE_COMMIT_JOIN_MS;
+    return e->now < e->join_until;
+}
+
+bool commit_join_due(const engine_t *e, uint64_t *at)
+{
+    *at = e->join_until;
+    return e->join_until != 0;
+}
+
 /* Moves the pipeline on, as far as it goes without waiting: with nothing in
  * flight, the staged changes start their commit (inline: and land at once),
  * or, with nothing to write, the staged outbox goes out (nothing it says can
@@ -215,10 +241,13 @@ void commit_advance(engine_t *e)
             commit_forget_dirty(e);
         if (!e->dirty && !commit_lease_due(e)) {
             outbox_flush(e, &e->outbox);
+            e->outbox_owed = false;
             if (!e->dead)
                 return;
             continue; /* a send killed a worker: what it held is queued again */
         }
+        if (commit_joins_next(e))
+            return;
         if (store_prepare(e->store) < 0) { /* grow the map, or reopen, while nothing writes */
             commit_failed(e, store_write_error(e->store));
             return;
@@ -275,6 +304,8 @@ void commit_purge(engine_t *e)
 void engine_drain(engine_t *e)
 {
     struct pollfd p = {writer_fd(e->writer), POLLIN, 0};
+    e->stopping = true; /* what waits to join a later commit commits now */
+    commit_advance(e);
     while (writer_busy(e->writer)) {
         poll(&p, 1, -1);
         engine_commit_done(e);

@@ -31,6 +31,7 @@
 #define ENGINE_PURGE_EVERY_MS 60000 /* how often old closed requests are purged, at most */
 #define ENGINE_PURGE_BATCH 2000     /* records deleted per purge step: the loop never stalls */
 #define ENGINE_REF_KEY_MAX (MIZ_KEY_LEN + 1 + MIZ_REF_MAX)
+#define ENGINE_COMMIT_JOIN_MS 1 /* how long a turn that owes no peer a reply waits to join one */
 
 typedef struct worker worker_t;
 typedef struct request request_t;
@@ -247,6 +248,9 @@ struct engine {
      * [routing id length u32][routing id][body length u32][body]; staged
      * behind the batch in flight, whose own outbox is sealed */
     msgpack_sbuffer outbox, sealed;
+    bool outbox_owed;    /* the staged outbox holds a message to a peer, not only events */
+    uint64_t join_until; /* monotonic ms: a staged turn that owes no peer a reply waits
+                          * until then to share the commit of one that does (0: none) */
     writer_t *writer;        /* commits batches (commit.c) */
     batch_t batch;           /* the batch in flight, or the last one */
     request_t **committing;  /* the requests of the batch in flight */
@@ -412,6 +416,8 @@ void commit_advance(engine_t *e);
 /* When the lease of a shared store wants renewing (monotonic ms), if an
  * engine_next_deadline must wake for it. */
 bool commit_lease_renewal(const engine_t *e, uint64_t *at);
+/* When staged changes waiting to join a later turn's commit commit anyway. */
+bool commit_join_due(const engine_t *e, uint64_t *at);
 /* At a turn's beginning: a lease that may have lapsed is renewed first. */
 void commit_lease_check(engine_t *e);
 void commit_purge(engine_t *e);

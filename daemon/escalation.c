@@ -121,11 +121,11 @@ void engine_expire(engine_t *e)
 
 bool engine_next_deadline(const engine_t *e, uint64_t *at)
 {
-    uint64_t renew;
+    uint64_t renew, join;
     bool any = dl_heap_next(e->heap, at);
-    if (!commit_lease_renewal(e, &renew))
-        return any;
-    if (!any || renew < *at)
-        *at = renew;
-    return true;
+    if (commit_lease_renewal(e, &renew) && (!any || renew < *at))
+        *at = renew, any = true;
+    if (commit_join_due(e, &join) && (!any || join < *at))
+        *at = join, any = true;
+    return any;
 }

@@ -52,6 +52,8 @@ static void outbox_add(engine_t *e, engine_socket_t to, const void *rid, size_t 
 {
     uint8_t which = (uint8_t)to;
     uint32_t n = (uint32_t)rid_len, size = (uint32_t)len;
+    if (to != ENGINE_EVENTS)
+        e->outbox_owed = true;
     outbox_write(e, &which, 1);
     outbox_write(e, &n, sizeof n);
     outbox_write(e, rid, rid_len);

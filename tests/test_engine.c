@@ -936,6 +936,58 @@ static void test_pipelined_commit(void **state)
     wire_msg_destroy(&m);
 }
 
+/* The commits the counters count (protocol.md 8.1), after a tick. */
+static uint64_t commits_counted(fake_t *f)
+{
+    tick(f);
+    assert_non_null(f->counters);
+    const msgpack_object *store = wire_get(f->counters, "store");
+    assert_non_null(store);
+    return obj_uint(store, "commits");
+}
+
+/* A quiet worker's ack owes it no reply: its turn waits for the answer that
+ * follows to share one commit, and an ack with nothing after it commits
+ * when the engine's next deadline says, a moment later. */
+static void test_commit_join(void **state)
+{
+    fake_t *f = *state;
+    WORKER(f, "w", "type", "register", "agency", "water", "#credit", "2", "?quiet", "true");
+    expect_done(f, "w", "registered");
+    uint64_t t = submit(f, "c", "drill.crash");
+    uint64_t id = take(f, "w", t, "target", NULL);
+    char n[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)id);
+    uint64_t before = commits_counted(f);
+    size_t events = f->events;
+    WORKER(f, "w", "type", "ack", "#delivery", n);
+    assert_int_equal(f->events, events); /* its event waits for the commit */
+    WORKER(f, "w", "type", "answer", "#delivery", n, "outcome", "fixed", "text", "done");
+    outcome_is(f, "c", t, "water", "water", id, "fixed", NULL);
+    assert_true(f->events > events);
+    assert_int_equal(commits_counted(f), before + 1);
+
+    t = submit(f, "c", "drill.crash");
+    id = take(f, "w", t, "target", NULL);
+    snprintf(n, sizeof n, "%llu", (unsigned long long)id);
+    before = commits_counted(f);
+    events = f->events;
+    WORKER(f, "w", "type", "ack", "#delivery", n);
+    advance(f, 0);
+    assert_int_equal(f->events, events); /* still waiting */
+    uint64_t at;
+    assert_true(engine_next_deadline(f->e, &at));
+    assert_true(at > f->mono);
+    advance(f, at - f->mono);
+    assert_true(f->events > events);
+    assert_int_equal(commits_counted(f), before + 1);
+    quiet(f, "w");
+    fake_restart(f, 0); /* the ack was on disk: the worker's going is after it */
+    wire_msg_t *m = status(f, "c", t);
+    HISTORY(status_delivery(m, id), "queued", "offered", "acked", "redelivered");
+    wire_msg_destroy(&m);
+}
+
 /* A request purged for retention is gone at once, without a restart: its
  * status is unknown_tracking and its client_ref makes a new request. */
 static void test_retention(void **state)
@@ -1029,6 +1081,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_credit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outcomes_pending, setup_pending, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_commit, setup_threaded, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_join, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
