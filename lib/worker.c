@@ -291,10 +291,19 @@ int miz_worker_ack(miz_worker_t *w, uint64_t delivery)
     return worker_command(w, MIZ_F_ACK_DELIVERY, delivery, 0, NULL, 0, NULL);
 }
 
-/* Kept until the broker confirms it, then sent. */
+/* Kept until the broker confirms it, then sent. A quiet worker gets no
+ * confirmation (protocol.md 3.12): it keeps nothing, and a delivery whose
+ * answer a restart lost is offered again. */
 static int worker_final(miz_worker_t *w, miz_command_t cmd, uint64_t delivery, const char *a,
                         const char *b)
 {
+    if (w->quiet) {
+        /* the strings are the caller's, only read */
+        final_t x = {delivery, finals_tracking(&w->finals, delivery), 0, cmd, (char *)a,
+                     (char *)b, false};
+        finals_forget(&w->finals, delivery);
+        return worker_send_final(w, &x);
+    }
     if (finals_add(&w->finals, cmd, delivery, 0, a, b) < 0) {
         errno = ENOMEM;
         return -1;
