@@ -193,6 +193,11 @@ int miz_worker_ack(miz_worker_t *w, uint64_t delivery);
 int miz_worker_answer(miz_worker_t *w, uint64_t delivery, const char *outcome, const char *text);
 int miz_worker_progress(miz_worker_t *w, uint64_t delivery, const char *note);
 int miz_worker_refuse(miz_worker_t *w, uint64_t delivery, const char *reason);
+/* Answers and refusals sent whose "ok" (or error) has not come back through
+ * miz_worker_recv yet: they are sent again after a new registration, and a
+ * worker that stops can wait for none to be left. Always 0 for a quiet
+ * worker, which gets no "ok" and so keeps nothing. */
+size_t miz_worker_unconfirmed(const miz_worker_t *w);
 
 #ifdef __cplusplus
 }

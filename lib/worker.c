@@ -311,6 +311,11 @@ static int worker_final(miz_worker_t *w, miz_command_t cmd, uint64_t delivery, c
     return worker_send_final(w, &w->finals.v[w->finals.n - 1]);
 }
 
+size_t miz_worker_unconfirmed(const miz_worker_t *w)
+{
+    return w->finals.n;
+}
+
 int miz_worker_answer(miz_worker_t *w, uint64_t delivery, const char *outcome, const char *text)
 {
     return worker_final(w, MIZ_CMD_ANSWER, delivery, outcome, text);

@@ -59,6 +59,7 @@ static void test_quiet_worker(void **state)
     assert_int_equal(miz_worker_ack(mw, id + 1000), 0);
     it_expect_error(w, "unknown_delivery");
     assert_int_equal(miz_worker_answer(mw, id, "done", "restored"), 0);
+    assert_int_equal(miz_worker_unconfirmed(mw), 0); /* no ok will come: nothing kept for one */
     it_outcome_is(c, tracking, "power", "power", id, "done");
     it_quiet(w, 100);
 
@@ -72,6 +73,14 @@ static void test_quiet_worker(void **state)
     tracking = it_submit_topic(c, TOPIC, NULL);
     id = it_serve(loud, tracking);
     it_outcome_is(c, tracking, "power", "power", id, "done");
+    /* an answer is kept until its ok */
+    tracking = it_submit_topic(c, TOPIC, NULL);
+    id = it_take(loud, tracking, "target");
+    assert_int_equal(miz_worker_answer(it_miz_worker(loud), id, "done", "restored"), 0);
+    assert_int_equal(miz_worker_unconfirmed(it_miz_worker(loud)), 1);
+    m = it_expect(loud, "ok");
+    miz_msg_destroy(&m);
+    assert_int_equal(miz_worker_unconfirmed(it_miz_worker(loud)), 0);
 }
 
 /* Waiting urgent deliveries go before routine ones, each oldest first. */
