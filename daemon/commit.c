@@ -156,10 +156,6 @@ void commit_lease_check(engine_t *e)
 static void commit_finish(engine_t *e)
 {
     store_status_t st = e->batch.status;
-    e->commits++;
-    e->commit_us += e->batch.took_us;
-    if (e->batch.took_us > e->commit_max_us)
-        e->commit_max_us = e->batch.took_us;
     if (st == STORE_DEPOSED) {
         commit_deposed(e, e->batch.err);
         commit_undo(e);
@@ -175,6 +171,10 @@ static void commit_finish(engine_t *e)
         commit_undo(e);
         return;
     }
+    e->commits++;
+    e->commit_us += e->batch.took_us;
+    if (e->batch.took_us > e->commit_max_us)
+        e->commit_max_us = e->batch.took_us;
     if (e->store_failed)
         LOG(e, LOG_WARN, "store writes again; accepting submissions");
     e->store_failed = false;
@@ -210,19 +210,22 @@ static void commit_forget_dirty(engine_t *e)
  * nothing. */
 static bool commit_joins_next(engine_t *e)
 {
-    if (e->outbox_owed || e->stopping || commit_lease_due(e)) {
-        e->join_until = 0;
+    if (e->outbox_owed || e->stopping || commit_lease_due(e) ||
+        (e->join_until && e->now >= e->join_until)) {
+        e->join_until = 0; /* a commit starts now, or is tried (and may fail) */
         return false;
     }
     if (!e->join_until)
         e->join_until = e->now + ENGINE_COMMIT_JOIN_MS;
-    return e->now < e->join_until;
+    return true;
 }
 
 bool commit_join_due(const engine_t *e, uint64_t *at)
 {
+    if (!e->join_until || e->deposed || writer_busy(e->writer))
+        return false; /* a landing commit moves the pipeline on itself */
     *at = e->join_until;
-    return e->join_until != 0;
+    return true;
 }
 
 /* Moves the pipeline on, as far as it goes without waiting: with nothing in

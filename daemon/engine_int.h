@@ -256,7 +256,8 @@ struct engine {
     request_t **committing;  /* the requests of the batch in flight */
     size_t n_committing, cap_committing;
     char commit_err[256];    /* why the last commit failed */
-    /* For the counters (protocol.md 8.1): commits landed since mizd started
+    /* For the counters (protocol.md 8.1): the batches committed since mizd
+     * started (not those that failed, nor the loop's own lease renewals)
      * and the microseconds they took, and the slowest since the counters
      * last went out (reset then) */
     uint64_t commits, commit_us, commit_max_us;

@@ -121,11 +121,13 @@ void engine_expire(engine_t *e)
 
 bool engine_next_deadline(const engine_t *e, uint64_t *at)
 {
-    uint64_t renew, join;
+    uint64_t wake[2];
     bool any = dl_heap_next(e->heap, at);
-    if (commit_lease_renewal(e, &renew) && (!any || renew < *at))
-        *at = renew, any = true;
-    if (commit_join_due(e, &join) && (!any || join < *at))
-        *at = join, any = true;
+    bool due[2] = {commit_lease_renewal(e, &wake[0]), commit_join_due(e, &wake[1])};
+    for (int i = 0; i < 2; i++) {
+        if (due[i] && (!any || wake[i] < *at))
+            *at = wake[i];
+        any |= due[i];
+    }
     return any;
 }

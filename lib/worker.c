@@ -301,8 +301,10 @@ static int worker_final(miz_worker_t *w, miz_command_t cmd, uint64_t delivery, c
         /* the strings are the caller's, only read */
         final_t x = {delivery, finals_tracking(&w->finals, delivery), 0, cmd, (char *)a,
                      (char *)b, false};
-        finals_forget(&w->finals, delivery);
-        return worker_send_final(w, &x);
+        int rc = worker_send_final(w, &x);
+        if (rc == 0) /* a send tried again keeps its tracking number */
+            finals_forget(&w->finals, delivery);
+        return rc;
     }
     if (finals_add(&w->finals, cmd, delivery, 0, a, b) < 0) {
         errno = ENOMEM;

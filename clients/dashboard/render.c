@@ -299,12 +299,6 @@ static void render_prom_array(FILE *out, const msgpack_object *arr, const char *
     }
 }
 
-/* A sample of microseconds, as seconds. */
-static void render_prom_seconds_us(FILE *out, const char *name, uint64_t us)
-{
-    fprintf(out, "%s %" PRIu64 ".%06u\n", name, us / 1000000, (unsigned)(us % 1000000));
-}
-
 /* The broker's `counters`, checked field by field: anything malformed is
  * left out rather than shown wrong. */
 static void render_prom_counters(FILE *out, const msgpack_object *c)
@@ -335,22 +329,27 @@ static void render_prom_counters(FILE *out, const msgpack_object *c)
         snprintf(name, sizeof name, "miz_broker_agency_%s", fields[k]);
         render_prom_array(out, agencies, "agency", fields[k], name, "gauge", fhelp[k]);
     }
+    static const struct {
+        const char *field, *name, *type, *help;
+        bool us; /* microseconds, shown as seconds */
+    } store_metrics[] = {
+        {"commits", "miz_broker_store_commits_total", "counter",
+         "Store commits landed since the broker started", false},
+        {"commit_us", "miz_broker_store_commit_seconds_total", "counter",
+         "Time the store commits took (its rate near 1: the store is the bottleneck)", true},
+        {"commit_max_us", "miz_broker_store_commit_max_seconds", "gauge",
+         "The slowest store commit over the broker's last heartbeat", true},
+    };
     const msgpack_object *store = miz_map_get(c, "store");
-    if (store && (v = render_prom_uint(store, "commits"))) {
-        render_prom_head(out, "miz_broker_store_commits_total", "counter",
-                         "Store commits landed since the broker started");
-        fprintf(out, "miz_broker_store_commits_total %" PRIu64 "\n", v->via.u64);
-    }
-    if (store && (v = render_prom_uint(store, "commit_us"))) {
-        render_prom_head(out, "miz_broker_store_commit_seconds_total", "counter",
-                         "Time the store commits took (its rate near 1: the store is the "
-                         "bottleneck)");
-        render_prom_seconds_us(out, "miz_broker_store_commit_seconds_total", v->via.u64);
-    }
-    if (store && (v = render_prom_uint(store, "commit_max_us"))) {
-        render_prom_head(out, "miz_broker_store_commit_max_seconds", "gauge",
-                         "The slowest store commit over the broker's last heartbeat");
-        render_prom_seconds_us(out, "miz_broker_store_commit_max_seconds", v->via.u64);
+    for (size_t k = 0; store && k < sizeof store_metrics / sizeof *store_metrics; k++) {
+        if (!(v = render_prom_uint(store, store_metrics[k].field)))
+            continue;
+        render_prom_head(out, store_metrics[k].name, store_metrics[k].type, store_metrics[k].help);
+        if (store_metrics[k].us)
+            fprintf(out, "%s %" PRIu64 ".%06u\n", store_metrics[k].name, v->via.u64 / 1000000,
+                    (unsigned)(v->via.u64 % 1000000));
+        else
+            fprintf(out, "%s %" PRIu64 "\n", store_metrics[k].name, v->via.u64);
     }
     const msgpack_object *gateways = miz_map_get(c, "gateways");
     if (gateways && gateways->type == MSGPACK_OBJECT_ARRAY) {

@@ -172,7 +172,7 @@ static void test_events(void **state)
     /* two submissions, an ack and an answer since: each a commit, or sharing one */
     const msgpack_object *store = it_get(wire_root(m), "store");
     assert_true(it_uint(store, "commits") >= commits0 + 2);
-    assert_true(it_uint(store, "commit_max_us") <= it_uint(store, "commit_us"));
+    assert_true(it_uint(store, "commit_us") > 0); /* each a write and a flush, or a round trip */
     const msgpack_object *agencies = it_get(wire_root(m), "agencies");
     bool seen = false;
     for (uint32_t i = 0; i < agencies->via.array.size; i++) {
