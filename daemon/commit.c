@@ -206,11 +206,12 @@ static void commit_forget_dirty(engine_t *e)
  * A turn that owes no peer a reply (a quiet worker's ack: events only) waits
  * up to ENGINE_COMMIT_JOIN_MS for one that does: a worker sends its answer
  * right after its ack, and the answer then waits for one commit, not for
- * the ack's in flight and then its own. A stop, or a lease due, waits for
+ * the ack's in flight and then its own. A stop, a lease due or a failing
+ * store (tried again at the end of each turn, as before) waits for
  * nothing. */
 static bool commit_joins_next(engine_t *e)
 {
-    if (e->outbox_owed || e->stopping || commit_lease_due(e) ||
+    if (e->outbox_owed || e->stopping || e->store_failed || commit_lease_due(e) ||
         (e->join_until && e->now >= e->join_until)) {
         e->join_until = 0; /* a commit starts now, or is tried (and may fail) */
         return false;
@@ -222,7 +223,7 @@ static bool commit_joins_next(engine_t *e)
 
 bool commit_join_due(const engine_t *e, uint64_t *at)
 {
-    if (!e->join_until || e->deposed || writer_busy(e->writer))
+    if (!e->join_until || e->deposed || e->store_failed || writer_busy(e->writer))
         return false; /* a landing commit moves the pipeline on itself */
     *at = e->join_until;
     return true;
