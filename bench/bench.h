@@ -65,7 +65,7 @@ typedef struct {
     double target_rps;
     bool rps_each; /* the throughput target holds with the fewest and with the most workers,
                     * not only with the best count */
-    double target_p99_ratio; /* to the relay's p99; durable: plus twice a commit's p99 */
+    double target_p99_ratio; /* in memory, to the relay's p99 (durable: relay + 2 commits) */
     int pg; /* PostgreSQL (--store-dsn) started for it: 0 none, 1 alone, 2 with a synchronous
              * standby; it runs beside the disk store, in the same run (issue 14) */
 } store_mode_t;
@@ -207,7 +207,6 @@ typedef struct {
     load_t ld[N_REFS];
 } raw_bench_t;
 
-void pack_cstr(msgpack_packer *pk, const char *s);
 void raw_frame(msgpack_sbuffer *buf);
 int raw_open(raw_bench_t *rb, void *zctx, const opts_t *o, const char *dir);
 void raw_close(raw_bench_t *rb);

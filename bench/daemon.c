@@ -20,25 +20,11 @@
 #include <zmq.h>
 
 #include "bench.h"
+#include "sandbox.h"
 #include "store.h"
+#include "wire.h"
 
 /* ---- endpoints and the temporary directory ---- */
-
-/* A port the kernel says is free now; mizd binds it a moment later. */
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0)
-        return -1;
-    int port = bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-                       getsockname(s, (struct sockaddr *)&a, &len) == 0
-                   ? ntohs(a.sin_port)
-                   : -1;
-    close(s);
-    return port;
-}
 
 int endpoint(const opts_t *o, const char *dir, const char *name, char *buf, size_t len)
 {
@@ -46,7 +32,7 @@ int endpoint(const opts_t *o, const char *dir, const char *name, char *buf, size
         snprintf(buf, len, "ipc://%s/%s", dir, name);
         return 0;
     }
-    int port = free_port();
+    int port = sb_free_port(); /* mizd binds it a moment later */
     if (port < 0)
         return fail("no free TCP port: %s", strerror(errno));
     snprintf(buf, len, "tcp://127.0.0.1:%d", port);
@@ -195,9 +181,9 @@ void *ping_open(void *zctx, const char *endpoint)
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
-    pack_cstr(&pk, "type");
-    pack_cstr(&pk, "ping");
-    pack_cstr(&pk, "seq");
+    wire_pack_cstr(&pk, "type");
+    wire_pack_cstr(&pk, "ping");
+    wire_pack_cstr(&pk, "seq");
     msgpack_pack_uint32(&pk, 1);
     if (!s || zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) < 0 ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) < 0 ||

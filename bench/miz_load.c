@@ -130,11 +130,9 @@ int miz_send(void *ctx, uint32_t i)
 }
 
 /* The slot of a tracking number in by_track, or NULL if it is not this run's. */
-static uint32_t *track_slot(mizload_t *x, const miz_msg_t *m)
+static uint32_t *track_slot(mizload_t *x, uint64_t tracking)
 {
-    uint64_t tracking;
-    if (miz_msg_uint(m, "tracking", &tracking) < 0 || !x->have_track0 ||
-        tracking - x->track0 >= x->count)
+    if (!x->have_track0 || tracking - x->track0 >= x->count)
         return NULL;
     return &x->by_track[tracking - x->track0];
 }
@@ -159,14 +157,15 @@ static int miz_reply(mizload_t *x, const miz_msg_t *m, uint32_t *i)
             return fail("\"accepted\" for no request of this run");
         if (!x->have_track0) /* replies come in order: the first is the lowest */
             x->track0 = tracking, x->have_track0 = true;
-        uint32_t *slot = track_slot(x, m);
+        uint32_t *slot = track_slot(x, tracking);
         if (!slot)
             return fail("tracking %llu out of this run's range", (unsigned long long)tracking);
         *i = *slot = (uint32_t)(re - x->seq0);
         return 2;
     }
     if (miz_msg_is(m, "outcome")) {
-        uint32_t *slot = track_slot(x, m);
+        uint32_t *slot = miz_msg_uint(m, "tracking", &tracking) == 0 ? track_slot(x, tracking)
+                                                                     : NULL;
         if (!slot || *slot == UINT32_MAX)
             return fail("outcome for a request never accepted");
         *i = *slot;

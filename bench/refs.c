@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "bench.h"
+#include "wire.h"
 
 static const char *const ref_names[N_REFS] = {"raw ZeroMQ", "raw ZeroMQ via zmq_proxy"};
 
@@ -23,11 +24,6 @@ const char payload_text[] =
 
 /* ---- the frame ---- */
 
-void pack_cstr(msgpack_packer *pk, const char *s)
-{
-    msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
 /* {type, seq, topic, payload}: the map miz_client_send_submit packs, with
  * a seq as large as most of a run's, so both runs move the same bytes. */
 void raw_frame(msgpack_sbuffer *buf)
@@ -36,14 +32,14 @@ void raw_frame(msgpack_sbuffer *buf)
     msgpack_sbuffer_init(buf);
     msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 4);
-    pack_cstr(&pk, "type");
-    pack_cstr(&pk, "submit");
-    pack_cstr(&pk, "seq");
+    wire_pack_cstr(&pk, "type");
+    wire_pack_cstr(&pk, "submit");
+    wire_pack_cstr(&pk, "seq");
     msgpack_pack_uint32(&pk, 100000);
-    pack_cstr(&pk, "topic");
-    pack_cstr(&pk, TOPIC);
-    pack_cstr(&pk, "payload");
-    pack_cstr(&pk, payload_text);
+    wire_pack_cstr(&pk, "topic");
+    wire_pack_cstr(&pk, TOPIC);
+    wire_pack_cstr(&pk, "payload");
+    wire_pack_cstr(&pk, payload_text);
 }
 
 /* ---- the bare echo and the relay ---- */

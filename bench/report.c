@@ -196,8 +196,9 @@ void print_targets(const opts_t *o, const miz_stats_t *miz)
         if (!sm->target_rps) { /* no target: the figures, beside memory's when it ran */
             for (size_t i = 0; i < N_WORKER_COUNTS; i++) {
                 printf("    %2u workers: %8.0f req/s", worker_counts[i], per_second(&thr[i]));
-                if (o->stores & 1u)
-                    printf("   (without CURVE: %.0f req/s)", per_second(&miz[0].thr[i]));
+                if (o->stores & 1u << MODE_MEMORY)
+                    printf("   (without CURVE: %.0f req/s)",
+                           per_second(&miz[MODE_MEMORY].thr[i]));
                 putchar('\n');
             }
             continue;

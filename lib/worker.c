@@ -147,6 +147,17 @@ static void worker_resend_finals(miz_worker_t *w)
     }
 }
 
+/* Whether an offer is answered (target, escalation), not only acked (an
+ * observe or breach copy): only an answer needs its tracking number, and a
+ * copy's would never leave the list. */
+static bool worker_answerable(const miz_msg_t *m)
+{
+    size_t n;
+    const char *role = miz_msg_str(m, "role", &n);
+    int k = role ? MIZ_NAME_FIND(miz_role_names, role, n) : -1;
+    return k == MIZ_ROLE_TARGET || k == MIZ_ROLE_ESCALATION;
+}
+
 /* What the caller's messages tell the library: an offer's tracking number,
  * a final command settled. true when m is the library's own (an error in
  * reply to what it sent again: the broker will offer the delivery again,
@@ -154,8 +165,8 @@ static void worker_resend_finals(miz_worker_t *w)
 static bool worker_note(miz_worker_t *w, const miz_msg_t *m)
 {
     uint64_t delivery, tracking, re;
-    if (msg_is(m, MIZ_MSG_DELIVER) && miz_msg_uint(m, "delivery", &delivery) == 0 &&
-        miz_msg_uint(m, "tracking", &tracking) == 0)
+    if (msg_is(m, MIZ_MSG_DELIVER) && worker_answerable(m) &&
+        miz_msg_uint(m, "delivery", &delivery) == 0 && miz_msg_uint(m, "tracking", &tracking) == 0)
         finals_offered(&w->finals, delivery, tracking);
     else if (msg_is(m, MIZ_MSG_CANCEL) && miz_msg_uint(m, "delivery", &delivery) == 0)
         finals_forget(&w->finals, delivery);

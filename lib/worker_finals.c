@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HELD_MAX 65536 /* past it, the oldest offers' numbers are forgotten */
+#define HELD_MAX 65536 /* past it, one offer's number is forgotten for each new one */
 
 /* v with room for one more of its n items of size bytes (moved, maybe);
  * NULL out of memory, v left as it was. */
