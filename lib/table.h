@@ -33,12 +33,21 @@ int priority_parse(const char *s, size_t n, priority_t *p);
 #define TABLE_MAX_AGENCIES 1024
 #define TABLE_MAX_ROUTES 4096
 #define TABLE_MAX_CHAIN 16  /* agencies in one to/observe/escalate list */
+#define TABLE_MAX_SERVICES 256 /* services in one route */
 
 typedef struct {
     const char *id;      /* [a-z0-9_-]{1,MIZ_AGENCY_MAX} */
     const char *name_fa; /* may be "" */
     const char *name_en; /* may be "" */
 } agency_t;
+
+/* A topic a route offers to intake gateways that list what may be
+ * submitted (miz-open311's services). */
+typedef struct {
+    const char *code;    /* a topic, without wildcards, that the route's match matches */
+    const char *name_fa; /* may be "": then the route's name_fa stands for it */
+    const char *name_en; /* may be "": then the route's name_en */
+} route_service_t;
 
 typedef struct {
     const char *match;     /* topic pattern */
@@ -57,6 +66,12 @@ typedef struct {
     unsigned line;         /* where the route starts in its file */
     const char *name_fa;   /* its topics' name for people, in Persian; may be "" */
     const char *name_en;   /* and in English; may be "" */
+    /* The topics the route offers for submission, in file order, codes
+     * unique; only a route with a `to` has any. For gateways' menus: mizd
+     * ignores them (any topic the match matches is routed). A route without
+     * services offers its own match when that is a literal topic. */
+    const route_service_t *services;
+    size_t n_services;
 } route_t;
 
 /* KEY_WORKER, KEY_GATEWAY, KEY_DASHBOARD: the key roles of proto.h */

@@ -6,7 +6,9 @@
  * counted in) is its own or the defaults'. Routes name agencies and
  * calendars, so they are read after both. A route may give its topics
  * names for people (name_fa, name_en: "نشت آب", not utility.water.leak);
- * table_topic_names finds them. */
+ * table_topic_names finds them. It may list the topics it offers
+ * (services), for gateways that show citizens what they may submit; the
+ * broker routes by match alone. */
 #include "table_int.h"
 
 #include "duration.h"
@@ -19,15 +21,17 @@
 
 /* The policy keys close the route's list, so defaults read them the same way. */
 static const char *const route_keys[] = {
-    "match",    "to",         "observe",       "when",         "escalate", "name_fa", "name_en",
-    "priority", "ack_within", "answer_within", "max_attempts", "calendar"};
+    "match",    "to",       "observe",    "when",          "escalate",     "name_fa", "name_en",
+    "services", "priority", "ack_within", "answer_within", "max_attempts", "calendar"};
 enum {
-    R_MATCH, R_TO, R_OBSERVE, R_WHEN, R_ESCALATE, R_NAME_FA, R_NAME_EN, R_POLICY,
+    R_MATCH, R_TO, R_OBSERVE, R_WHEN, R_ESCALATE, R_NAME_FA, R_NAME_EN, R_SERVICES, R_POLICY,
     R_COUNT = R_POLICY + 5
 };
 enum { P_PRIORITY, P_ACK, P_ANSWER, P_ATTEMPTS, P_CLOCK, P_COUNT };
 static const char *const *const policy_keys = route_keys + R_POLICY;
 static const char *const when_keys[] = {"kind"};
+static const char *const service_keys[] = {"code", "name_fa", "name_en"};
+enum { S_CODE, S_NAME_FA, S_NAME_EN, S_COUNT };
 
 /* A calendar's name, or "none" (the default: deadlines in plain time). */
 static int route_read_clock(struct loader *ld, const struct field *f, const char *where,
@@ -173,6 +177,90 @@ static void route_read_match(struct loader *ld, const struct node *map, const st
         r->match = load_keep_string(ld, v->text, v->len);
 }
 
+/* One item of services: a topic, or {code, name_fa, name_en}. Returns its
+ * topic's node, or NULL when it was reported bad. */
+static const struct node *route_read_service_item(struct loader *ld, const struct node *item,
+                                                  size_t index, const char *list,
+                                                  const char *where, route_service_t *s)
+{
+    struct field f[S_COUNT];
+    char name[2 * QUOTE_MAX + 64];
+
+    s->name_fa = s->name_en = "";
+    if (item->kind == NODE_SCALAR)
+        return item;
+    if (item->kind != NODE_MAP) {
+        if (item->kind != NODE_BAD)
+            load_fail(ld, item, "each item of %s must be a topic or a map of code, name_fa and"
+                      " name_en, not a list", list);
+        return NULL;
+    }
+    /* named by its code, as a route is by its match, so a long list stays readable */
+    snprintf(name, sizeof name, "service %zu in %s", index + 1, where);
+    for (const struct node *k = item->child; k; k = k->next->next)
+        if (schema_text_is(k, "code") && k->next->kind == NODE_SCALAR)
+            snprintf(name, sizeof name, "service \"%s\" in %s", load_quote(ld, k->next), where);
+    schema_read_map(ld, item, name, service_keys, S_COUNT, f);
+    if (f[S_NAME_FA].key)
+        schema_read_string(ld, &f[S_NAME_FA], name, &s->name_fa);
+    if (f[S_NAME_EN].key)
+        schema_read_string(ld, &f[S_NAME_EN], name, &s->name_en);
+    if (!f[S_CODE].key) {
+        schema_missing(ld, item, "code", name);
+        return NULL;
+    }
+    return schema_scalar_of(ld, &f[S_CODE], name);
+}
+
+/* services: the topics a route offers to gateways' menus, each one the
+ * route's match matches (or a gateway would offer what goes elsewhere),
+ * none twice. */
+static void route_read_services(struct loader *ld, const struct field *f, const char *where,
+                                route_t *r)
+{
+    const char *list = schema_field_name(ld, f, where);
+    const struct node *seq = f->value;
+    const char *why;
+    size_t n = 0, index = 0;
+
+    if (!schema_is_kind(ld, seq, NODE_SEQ, list))
+        return;
+    if (seq->n_children == 0 || seq->n_children > TABLE_MAX_SERVICES) {
+        load_fail(ld, seq, "%s must list 1 to %d services", list, TABLE_MAX_SERVICES);
+        return;
+    }
+    route_service_t *services = load_keep_array(ld, seq->n_children, sizeof *services);
+    if (!services)
+        return;
+    for (const struct node *item = seq->child; item; item = item->next, index++) {
+        route_service_t *s = &services[n];
+        const struct node *code = route_read_service_item(ld, item, index, list, where, s);
+        bool repeated = false;
+        if (!code)
+            continue;
+        for (size_t i = 0; i < n && !repeated; i++)
+            repeated = strcmp(services[i].code, code->text) == 0;
+        if (!topic_valid(code->text, code->len, &why)) {
+            if (topic_pattern_valid(code->text, code->len, NULL))
+                load_fail(ld, code, "service \"%s\" in %s is a pattern: a service is one topic,"
+                          " without '*' or '#'", load_quote(ld, code), where);
+            else
+                load_fail(ld, code, "bad service \"%s\" in %s: %s", load_quote(ld, code), where,
+                          why);
+        } else if (r->match && !topic_match(r->match, strlen(r->match), code->text, code->len)) {
+            load_fail(ld, code, "service \"%s\" in %s does not match the route's pattern",
+                      load_quote(ld, code), where);
+        } else if (repeated) {
+            load_fail(ld, code, "service \"%s\" appears twice in %s", code->text, list);
+        } else {
+            s->code = load_keep_string(ld, code->text, code->len);
+            n++;
+        }
+    }
+    r->services = services;
+    r->n_services = n;
+}
+
 static void route_read_one(struct loader *ld, const struct node *map, size_t index,
                            const struct policy *defaults, route_t *r)
 {
@@ -201,6 +289,8 @@ static void route_read_one(struct loader *ld, const struct node *map, size_t ind
         schema_read_string(ld, &f[R_NAME_FA], where, &r->name_fa);
     if (f[R_NAME_EN].key)
         schema_read_string(ld, &f[R_NAME_EN], where, &r->name_en);
+    if (f[R_SERVICES].key && f[R_TO].key) /* without "to", reported below */
+        route_read_services(ld, &f[R_SERVICES], where, r);
     if (!f[R_TO].key && !f[R_OBSERVE].key)
         load_fail(ld, map, "%s needs \"to\" or \"observe\"", where);
     if (!f[R_TO].key)

@@ -103,7 +103,7 @@ static void test_default_conf(void **state)
 
     const route_t *jobs = table_route(t, 8);
     assert_string_equal(jobs->match, "jobs.#");
-    assert_int_equal(jobs->line, 185);
+    assert_int_equal(jobs->line, 197);
     /* all but answer_within from defaults */
     assert_policy(jobs, PRIO_ROUTINE, 15 * 60 * 1000, 24 * 3600 * 1000, 3);
 
@@ -112,7 +112,7 @@ static void test_default_conf(void **state)
     assert_string_equal(watch->when_kind, "complaint");
     assert_int_equal(watch->n_to, 0);
     assert_int_equal(watch->n_observe, 1);
-    assert_int_equal(watch->line, 198);
+    assert_int_equal(watch->line, 210);
     assert_null(table_route(t, 11));
     table_destroy(&t);
     assert_null(t);
@@ -331,6 +331,76 @@ static void test_route_names(void **state)
     table_destroy(&t);
 }
 
+/* Routes may list the topics they offer (services), as topics or with
+ * names of their own; the broker does not use them. */
+static void test_route_services(void **state)
+{
+    (void)state;
+    table_t *t = parse_ok(AGENCIES "routes:\n"
+                                   "  - match: utility.water.*\n"
+                                   "    to: [water]\n"
+                                   "    name_fa: \"آب\"\n"
+                                   "    services:\n"
+                                   "      - utility.water.cut\n"
+                                   "      - {code: utility.water.leak, name_fa: \"نشت آب\","
+                                   " name_en: Water leak}\n"
+                                   "      - code: utility.water.meter\n"
+                                   "        name_en: \"Meter\"\n"
+                                   "  - match: city.snow.street\n"
+                                   "    to: [gov]\n"
+                                   "  - match: utility.gas.#\n"
+                                   "    to: [gov]\n"
+                                   "    services: [utility.gas, utility.gas.leak.home]\n");
+    const route_t *water = table_route(t, 0);
+    assert_int_equal(water->n_services, 3);
+    assert_string_equal(water->services[0].code, "utility.water.cut");
+    assert_string_equal(water->services[0].name_fa, "");
+    assert_string_equal(water->services[0].name_en, "");
+    assert_string_equal(water->services[1].code, "utility.water.leak");
+    assert_string_equal(water->services[1].name_fa, "نشت آب");
+    assert_string_equal(water->services[1].name_en, "Water leak");
+    assert_string_equal(water->services[2].code, "utility.water.meter");
+    assert_string_equal(water->services[2].name_fa, "");
+    assert_string_equal(water->services[2].name_en, "Meter");
+    /* the route's own names are untouched by its services' */
+    assert_string_equal(water->name_fa, "آب");
+    assert_string_equal(water->name_en, "");
+
+    /* a literal route offers its match implicitly: it lists nothing */
+    assert_int_equal(table_route(t, 1)->n_services, 0);
+    assert_null(table_route(t, 1)->services);
+    const route_t *gas = table_route(t, 2);
+    assert_int_equal(gas->n_services, 2);
+    assert_string_equal(gas->services[0].code, "utility.gas"); /* '#' matches zero segments */
+    assert_string_equal(gas->services[1].code, "utility.gas.leak.home");
+
+    /* routing ignores them: a topic no route lists is routed all the same */
+    unsigned obs[TABLE_MAX_AGENCIES];
+    size_t n_obs;
+    assert_ptr_equal(resolve(t, "utility.water.pressure", "request", obs, &n_obs), water);
+    table_destroy(&t);
+
+    /* the default table offers its wildcard routes' topics by name */
+    t = load_default();
+    const route_t *r = resolve(t, "utility.water.cut", "request", obs, &n_obs);
+    assert_string_equal(r->match, "utility.water.*");
+    assert_int_equal(r->n_services, 4);
+    assert_string_equal(r->services[0].code, "utility.water.cut");
+    assert_string_equal(r->services[0].name_fa, "قطعی آب");
+    assert_string_equal(r->services[0].name_en, "Water cut");
+    assert_string_equal(r->services[1].code, "utility.water.leak");
+    assert_int_equal(resolve(t, "utility.power.outage", "request", obs, &n_obs)->n_services, 3);
+    assert_int_equal(resolve(t, "utility.gas.leak", "request", obs, &n_obs)->n_services, 2);
+    assert_int_equal(resolve(t, "jobs.loan", "request", obs, &n_obs)->n_services, 0);
+    for (size_t i = 0; i < table_route_count(t); i++)
+        for (size_t j = 0; j < table_route(t, i)->n_services; j++) {
+            const route_service_t *s = &table_route(t, i)->services[j];
+            if (!*s->name_fa || !*s->name_en)
+                fail_msg("conf/miz.yaml: service %s has no name", s->code);
+        }
+    table_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_broker_settings),
         cmocka_unit_test(test_priority_names),
         cmocka_unit_test(test_route_names),
+        cmocka_unit_test(test_route_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,8 +38,8 @@ static void test_unknown_keys(void **state)
            "t.yaml:2:11: unknown key \"name\" in agency \"water\" (expected name_fa, name_en)\n");
     ERRORS(AGENCIES ROUTE "    calender: working\n",
            "t.yaml:7:5: unknown key \"calender\" in route \"a.b\" (expected match, to, observe,"
-           " when, escalate, name_fa, name_en, priority, ack_within, answer_within, max_attempts,"
-           " calendar)\n");
+           " when, escalate, name_fa, name_en, services, priority, ack_within, answer_within,"
+           " max_attempts, calendar)\n");
     ERRORS(AGENCIES ROUTE "    when: {kind: complaint, type: x}\n",
            "t.yaml:7:29: unknown key \"type\" in \"when\" in route \"a.b\" (expected kind)\n");
 }
@@ -196,6 +196,76 @@ static void test_route_shape(void **state)
            "t.yaml:7:20: ack_within (5m) exceeds answer_within (1m) in route \"a.b\"\n");
     ERRORS("defaults: {answer_within: 1m}\n" AGENCIES ROUTE,
            "t.yaml:1:27: ack_within (5m) exceeds answer_within (1m) in defaults\n");
+}
+
+/* A wildcard route whose services start on line 7, column 15. */
+#define WILD AGENCIES "routes:\n  - match: a.*\n    to: [water]\n"
+
+static void test_services(void **state)
+{
+    (void)state;
+    /* the list itself */
+    ERRORS(WILD "    services: a.b\n",
+           "t.yaml:7:15: \"services\" in route \"a.*\" must be a list, not a string\n");
+    ERRORS(WILD "    services: {code: a.b}\n",
+           "t.yaml:7:15: \"services\" in route \"a.*\" must be a list, not a map\n");
+    ERRORS(WILD "    services: []\n",
+           "t.yaml:7:15: \"services\" in route \"a.*\" must list 1 to 256 services\n");
+    char yaml[8192] = WILD "    services: [";
+    for (int i = 0; i < TABLE_MAX_SERVICES; i++)
+        snprintf(yaml + strlen(yaml), sizeof yaml - strlen(yaml), "%sa.s%d", i ? ", " : "", i);
+    strcat(yaml, "]\n");
+    table_t *t = parse_ok(yaml); /* 256 is the limit, not past it */
+    assert_int_equal(table_route(t, 0)->n_services, TABLE_MAX_SERVICES);
+    assert_string_equal(table_route(t, 0)->services[255].code, "a.s255");
+    table_destroy(&t);
+    strcpy(yaml + strlen(yaml) - 2, ", a.s256]\n");
+    ERRORS(yaml, "t.yaml:7:15: \"services\" in route \"a.*\" must list 1 to 256 services\n");
+
+    /* an item: a topic or a map of known keys, with a code and names not empty */
+    ERRORS(WILD "    services: [a.b, [a.c]]\n",
+           "t.yaml:7:21: each item of \"services\" in route \"a.*\" must be a topic or a map of"
+           " code, name_fa and name_en, not a list\n");
+    ERRORS(WILD "    services:\n      - code: a.b\n        title: B\n",
+           "t.yaml:9:9: unknown key \"title\" in service \"a.b\" in route \"a.*\" (expected"
+           " code, name_fa, name_en)\n");
+    ERRORS(WILD "    services: [a.b, {name_en: C}]\n",
+           "t.yaml:7:21: missing key \"code\" in service 2 in route \"a.*\"\n");
+    ERRORS(WILD "    services: [{code: [a.b]}]\n",
+           "t.yaml:7:23: \"code\" in service 1 in route \"a.*\" must be a string, not a list\n");
+    ERRORS(WILD "    services: [{code: a.b, name_fa: \"\", name_en: [B]}]\n",
+           "t.yaml:7:37: \"name_fa\" in service \"a.b\" in route \"a.*\" must not be empty\n"
+           "t.yaml:7:50: \"name_en\" in service \"a.b\" in route \"a.*\" must be a string, not a"
+           " list\n");
+
+    /* a code: a topic as a citizen submits it, which the route matches */
+    ERRORS(WILD "    services: [a.B, {code: a..c}]\n",
+           "t.yaml:7:16: bad service \"a.B\" in route \"a.*\": a segment must be [a-z0-9_-]+\n"
+           "t.yaml:7:28: bad service \"a..c\" in route \"a.*\": empty segment\n");
+    ERRORS(WILD "    services: [a.*, {code: \"a.#\"}]\n",
+           "t.yaml:7:16: service \"a.*\" in route \"a.*\" is a pattern: a service is one topic,"
+           " without '*' or '#'\n"
+           "t.yaml:7:28: service \"a.#\" in route \"a.*\" is a pattern: a service is one topic,"
+           " without '*' or '#'\n");
+    ERRORS(WILD "    services: [a.b, b.c, a, a.b.c]\n",
+           "t.yaml:7:21: service \"b.c\" in route \"a.*\" does not match the route's pattern\n"
+           "t.yaml:7:26: service \"a\" in route \"a.*\" does not match the route's pattern\n"
+           "t.yaml:7:29: service \"a.b.c\" in route \"a.*\" does not match the route's"
+           " pattern\n");
+    /* a literal route may list only itself */
+    ERRORS(AGENCIES ROUTE "    services: [a.b, a.c]\n",
+           "t.yaml:7:21: service \"a.c\" in route \"a.b\" does not match the route's pattern\n");
+    /* the same code twice, in either form; once per route, not per table */
+    ERRORS(WILD "    services:\n      - a.b\n      - {code: a.b, name_en: B}\n      - a.c\n"
+                "      - a.c\n",
+           "t.yaml:9:16: service \"a.b\" appears twice in \"services\" in route \"a.*\"\n"
+           "t.yaml:11:9: service \"a.c\" appears twice in \"services\" in route \"a.*\"\n");
+    t = parse_ok(WILD "    services: [a.b]\n  - match: a.#\n    to: [gov]\n    services: [a.b]\n");
+    table_destroy(&t);
+
+    /* nothing can be submitted to an observe-only route: said once, the list not read */
+    ERRORS(AGENCIES "routes:\n  - match: a.*\n    observe: [water]\n    services: [b.c]\n",
+           "t.yaml:7:5: \"services\" in route \"a.*\" means nothing without \"to\"\n");
 }
 
 static void test_wrong_types(void **state)
@@ -413,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_route_shape),
+        cmocka_unit_test(test_services),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_text_errors),
         cmocka_unit_test(test_syntax_errors),
