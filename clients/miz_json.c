@@ -3,12 +3,13 @@
  * Scripts read JSON more easily than msgpack or our text; the reply is
  * written as it came (numbers stay numbers, times stay milliseconds since
  * the epoch), strings as UTF-8 with only what JSON requires escaped, so
- * Persian text stays readable. */
+ * Persian text stays readable. miz-dashboard and miz-open311 write their
+ * strings with json_string too. */
 #include "miz_json.h"
 
 #include <inttypes.h>
 
-static void json_string(FILE *out, const char *s, size_t n)
+void json_string(FILE *out, const char *s, size_t n)
 {
     fputc('"', out);
     for (size_t i = 0; i < n; i++) {

@@ -6,5 +6,7 @@
 #include <stdio.h>
 
 void json_write(FILE *out, const msgpack_object *o);
+/* s[0..n) as a JSON string: UTF-8 as it is, only what JSON requires escaped. */
+void json_string(FILE *out, const char *s, size_t n);
 
 #endif

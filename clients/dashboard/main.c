@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cert.h"
+#include "cli_args.h"
 #include "clock.h"
 #include "dash_int.h"
 #include "jalali.h"
@@ -170,30 +171,6 @@ static void main_usage(FILE *out)
             "  --live-stall S        a live page that reads nothing this long is dropped (default 60)\n");
 }
 
-/* "127.0.0.1:8137" into its address and port. */
-static bool main_split_http(char *spec, const char **addr, unsigned short *port)
-{
-    char *colon = strrchr(spec, ':'), *end;
-    if (!colon || colon == spec)
-        return false;
-    *colon = '\0';
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 0 || p > 65535 || !colon[1])
-        return false;
-    *addr = spec;
-    *port = (unsigned short)p;
-    return true;
-}
-
-/* A whole number in [min, max], or false. */
-static bool main_number(const char *text, long long min, long long max, long long *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtoll(text, &end, 10);
-    return !errno && end != text && !*end && *v >= min && *v <= max;
-}
-
 /* The token: the file's first line, TOKEN_MIN to TOKEN_MAX characters that
  * are safe in a header, a cookie and a URL. */
 static char *main_read_token(const char *path)
@@ -346,10 +323,10 @@ int main(int argc, char **argv)
         case 'k': key = optarg; break;
         case 's': server_key = optarg; break;
         case 'T': token_file = optarg; break;
-        case 't': bad |= !main_number(optarg, 1, 3600, &v); limits.request_timeout_s = (int)v; break;
-        case 'L': bad |= !main_number(optarg, 1, 10000, &v); limits.max_live = (size_t)v; break;
-        case 'B': bad |= !main_number(optarg, 1024, 1 << 30, &v); limits.live_backlog = (size_t)v; break;
-        case 'S': bad |= !main_number(optarg, 1, 3600, &v); limits.live_stall_s = (int)v; break;
+        case 't': bad |= !cli_number(optarg, 1, 3600, &v); limits.request_timeout_s = (int)v; break;
+        case 'L': bad |= !cli_number(optarg, 1, 10000, &v); limits.max_live = (size_t)v; break;
+        case 'B': bad |= !cli_number(optarg, 1024, 1 << 30, &v); limits.live_backlog = (size_t)v; break;
+        case 'S': bad |= !cli_number(optarg, 1, 3600, &v); limits.live_stall_s = (int)v; break;
         case 'h': main_usage(stdout); return 0;
         case 'V': printf("miz-dashboard %s\n", MIZ_VERSION); return 0;
         default: main_usage(stderr); return 2;
@@ -357,7 +334,7 @@ int main(int argc, char **argv)
     }
     const char *addr;
     unsigned short port;
-    if (bad || optind != argc || !main_split_http(http, &addr, &port)) {
+    if (bad || optind != argc || !cli_split_http(http, &addr, &port)) {
         main_usage(stderr);
         return 2;
     }

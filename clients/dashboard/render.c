@@ -15,6 +15,7 @@
 
 #include "jalali.h"
 #include "miz.h"
+#include "miz_json.h"
 
 static const render_agency_t *render_name_of(const render_names_t *names, const char *id)
 {
@@ -60,18 +61,9 @@ void render_week_name(char *buf, size_t size, int day)
 
 void render_json_str(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
+    json_string(out, s, strlen(s));
 }
+
 static void render_prom_label(FILE *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
