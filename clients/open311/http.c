@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 
+#include "form.h"
 #include "o311_int.h"
 
 #define HTTP_PATH_MAX 512
@@ -91,43 +92,20 @@ static bool http_split(const char *path, char *stem, size_t len, doc_format_t *f
     return true;
 }
 
-static bool http_jurisdiction_ok(const o311_t *g, struct evhttp_request *req)
+/* Whether a path is printable ASCII: what it holds is echoed in errors,
+ * which must stay UTF-8, and no path of ours has anything else. */
+static bool http_path_plain(const char *path)
 {
-    if (!g->jurisdiction)
-        return true;
-    struct evkeyvalq q = {0};
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-    bool ok = true;
-    if (query && evhttp_parse_query_str(query, &q) == 0) {
-        const char *j = evhttp_find_header(&q, "jurisdiction_id");
-        ok = !j || strcmp(j, g->jurisdiction) == 0;
-    }
-    evhttp_clear_headers(&q);
-    return ok;
+    for (; *path; path++)
+        if (*path <= 0x20 || *path >= 0x7F)
+            return false;
+    return true;
 }
 
-static void http_route(struct evhttp_request *req, void *arg)
+/* What the path asks for, once it is known to be well formed. */
+static void http_serve(o311_t *g, struct evhttp_request *req, doc_format_t f, const char *stem,
+                       bool post, const form_t *query)
 {
-    o311_t *g = arg;
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    char stem[HTTP_PATH_MAX];
-    doc_format_t f = DOC_JSON;
-    bool post = method == EVHTTP_REQ_POST;
-    if (!http_split(path, stem, sizeof stem, &f)) {
-        http_reply_error(req, f, 404, "no such path: GeoReport v2 paths end in .json or .xml, "
-                         "such as /services.json");
-        return;
-    }
-    if (post && strcmp(stem, "requests") != 0) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-        http_reply_error(req, f, 405, "only requests.%s takes POST", f == DOC_XML ? "xml" : "json");
-        return;
-    }
-    if (!http_jurisdiction_ok(g, req)) {
-        http_reply_error(req, f, 404, "jurisdiction_id is not this server's");
-        return;
-    }
     if (strcmp(stem, "services") == 0) {
         doc_t *d = doc_new(f, "services", "service");
         if (d)
@@ -143,7 +121,7 @@ static void http_route(struct evhttp_request *req, void *arg)
         if (post)
             requests_post(g, req, f);
         else
-            requests_query(g, req, f);
+            requests_query(g, req, f, query);
     } else if (strncmp(stem, "requests/", 9) == 0) {
         requests_get(g, req, f, stem + 9);
     } else if (strncmp(stem, "tokens/", 7) == 0) {
@@ -153,6 +131,37 @@ static void http_route(struct evhttp_request *req, void *arg)
         http_reply_error(req, f, 404, "no such path: this server has services, requests and "
                          "tokens");
     }
+}
+
+static void http_route(struct evhttp_request *req, void *arg)
+{
+    o311_t *g = arg;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    char stem[HTTP_PATH_MAX];
+    doc_format_t f = DOC_JSON;
+    bool post = method == EVHTTP_REQ_POST;
+    if (!path || !http_path_plain(path) || !http_split(path, stem, sizeof stem, &f)) {
+        http_reply_error(req, f, 404, "no such path: GeoReport v2 paths end in .json or .xml, "
+                         "such as /services.json");
+        return;
+    }
+    if (post && strcmp(stem, "requests") != 0) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        http_reply_error(req, f, 405, "only requests.%s takes POST", f == DOC_XML ? "xml" : "json");
+        return;
+    }
+    char err[256];
+    const char *text = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    form_t *query = form_parse(text ? text : "", text ? strlen(text) : 0, err, sizeof err);
+    const char *jurisdiction = query ? form_get(query, "jurisdiction_id", NULL) : NULL;
+    if (!query)
+        http_reply_error(req, f, 400, "the query: %s", err);
+    else if (g->jurisdiction && jurisdiction && strcmp(jurisdiction, g->jurisdiction) != 0)
+        http_reply_error(req, f, 404, "jurisdiction_id is not this server's");
+    else
+        http_serve(g, req, f, stem, post, query);
+    form_destroy(&query);
 }
 
 int http_start(o311_t *g, const char *addr, unsigned short port, unsigned short *bound)

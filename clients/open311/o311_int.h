@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "doc.h"
+#include "form.h"
 #include "link.h"
 #include "table.h"
 
@@ -68,8 +69,8 @@ void requests_reply_broker_error(struct evhttp_request *req, doc_format_t f, miz
 
 /* ---- requests.c ---- */
 void requests_get(o311_t *g, struct evhttp_request *req, doc_format_t f, const char *id);
-/* GET requests?service_request_id=1,2,3 */
-void requests_query(o311_t *g, struct evhttp_request *req, doc_format_t f);
+/* GET requests?service_request_id=1,2,3 (query: the query string's fields) */
+void requests_query(o311_t *g, struct evhttp_request *req, doc_format_t f, const form_t *query);
 
 /* ---- http.c ---- */
 /* Binds addr:port with the limits set; the port bound in *bound (0 takes a

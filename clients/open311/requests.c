@@ -77,10 +77,11 @@ static bool requests_answerable(const msgpack_object *delivery)
     return r == MIZ_ROLE_TARGET || r == MIZ_ROLE_ESCALATION;
 }
 
-/* Joins key's string of every answerable delivery (each agency once for
- * "agency", named in the gateway's language) with sep into out. */
+/* Joins key's string of every answerable delivery, each value once, with
+ * sep into out; agencies (key "agency") by their names in the gateway's
+ * language. */
 static void requests_join(const o311_t *g, const msgpack_object *deliveries, const char *key,
-                          const char *sep, FILE *out)
+                          bool agencies, const char *sep, FILE *out)
 {
     size_t written = 0;
     for (uint32_t i = 0; deliveries && i < deliveries->via.array.size; i++) {
@@ -98,9 +99,7 @@ static void requests_join(const o311_t *g, const msgpack_object *deliveries, con
         if (again)
             continue;
         fputs(written++ ? sep : "", out);
-        int a = strcmp(key, "agency") == 0
-                    ? table_agency_find(g->table, v->via.str.ptr, v->via.str.size)
-                    : -1;
+        int a = agencies ? table_agency_find(g->table, v->via.str.ptr, v->via.str.size) : -1;
         const agency_t *ag = a >= 0 ? table_agency(g->table, (size_t)a) : NULL;
         const char *name = ag ? (g->english ? ag->name_en : ag->name_fa) : NULL;
         if (name && *name)
@@ -139,11 +138,11 @@ static void requests_write_one(const o311_t *g, doc_t *d, const msgpack_object *
     size_t notes_len = 0, agencies_len = 0;
     FILE *out = open_memstream(&notes, &notes_len);
     if (out) {
-        requests_join(g, deliveries, closed ? "text" : "note", "\n", out);
+        requests_join(g, deliveries, closed ? "text" : "note", false, "\n", out);
         fclose(out);
     }
     if ((out = open_memstream(&agencies, &agencies_len))) {
-        requests_join(g, deliveries, "agency", g->english ? ", " : "، ", out);
+        requests_join(g, deliveries, "agency", true, g->english ? ", " : "، ", out);
         fclose(out);
     }
     requests_times(deliveries, &updated, &expected);
@@ -283,17 +282,12 @@ void requests_get(o311_t *g, struct evhttp_request *req, doc_format_t f, const c
     }
 }
 
-void requests_query(o311_t *g, struct evhttp_request *req, doc_format_t f)
+void requests_query(o311_t *g, struct evhttp_request *req, doc_format_t f, const form_t *query)
 {
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-    char err[256];
     size_t len = 0;
-    form_t *form = form_parse(query ? query : "", query ? strlen(query) : 0, err, sizeof err);
-    const char *ids = form ? form_get(form, "service_request_id", &len) : NULL;
+    const char *ids = form_get(query, "service_request_id", &len);
     batch_t *b = NULL;
-    if (!form)
-        http_reply_error(req, f, 400, "the query: %s", err);
-    else if (!ids)
+    if (!ids)
         http_reply_error(req, f, 400, "give service_request_id, a comma-separated list of at most "
                          "%d: this server does not search requests by date or status",
                          REQUESTS_QUERY_MAX);
@@ -311,5 +305,4 @@ void requests_query(o311_t *g, struct evhttp_request *req, doc_format_t f)
     }
     if (b)
         batch_send(b);
-    form_destroy(&form);
 }

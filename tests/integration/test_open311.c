@@ -263,6 +263,12 @@ static void test_bad_posts(void **state)
     free(get(g, "/requests/abc.json", 404));
     free(get(g, "/requests/0.json", 404));
     free(get(g, "/tokens/abc.json", 404));
+    reply = get(g, "/services/\xd8\xa2\xff.json", 404); /* not echoed: a reply stays UTF-8 */
+    has(reply, "no such path");
+    free(reply);
+    reply = get(g, "/requests.json?service_request_id=1&%FF=2", 400);
+    has(reply, "the query: field 2: its name is not UTF-8");
+    free(reply);
     reply = get(g, "/requests.json", 400);
     has(reply, "service_request_id");
     free(reply);
