@@ -6,6 +6,7 @@
 #include "doc.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 /* Iran keeps UTC+03:30 all year (lib/workcal.h) */
 #define DOC_UTC_OFFSET_S (3 * 3600 + 30 * 60)
 #define DOC_UTC_OFFSET "+03:30"
+#define DOC_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD, for what XML cannot hold */
 
 struct doc {
     doc_format_t f;
@@ -76,11 +78,19 @@ static void doc_xml_text(FILE *out, const char *s, size_t n)
         case '>': fputs("&gt;", out); break;
         case '"': fputs("&quot;", out); break;
         case '\'': fputs("&apos;", out); break;
+        case '\r': fputs("&#13;", out); break; /* a raw one is read back as a newline */
         default:
-            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)
-                fputs("\xEF\xBF\xBD", out); /* U+FFFD: XML 1.0 has no such character */
-            else
+            /* XML 1.0 has no such characters: the C0 controls but tab and
+             * newline, DEL, and U+FFFE and U+FFFF (valid UTF-8 all the same) */
+            if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7F) {
+                fputs(DOC_REPLACEMENT, out);
+            } else if (c == 0xEF && i + 2 < n && (unsigned char)s[i + 1] == 0xBF &&
+                       ((unsigned char)s[i + 2] & 0xFE) == 0xBE) {
+                fputs(DOC_REPLACEMENT, out);
+                i += 2;
+            } else {
                 fputc(c, out);
+            }
         }
     }
 }
@@ -131,6 +141,10 @@ void doc_uint(doc_t *d, const char *key, uint64_t v)
 
 void doc_num(doc_t *d, const char *key, double v)
 {
+    if (!isfinite(v)) { /* JSON has no NaN: a payload another client made may hold one */
+        doc_str(d, key, NULL, 0);
+        return;
+    }
     doc_key(d, key);
     fprintf(d->out, "%.7f", v); /* 1 cm at the equator: what a phone's position holds */
     doc_close(d, key);

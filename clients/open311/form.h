@@ -14,7 +14,7 @@
 typedef struct form form_t;
 
 /* text[0..len) (need not end in NUL). NULL with the problem in err, which
- * names the field: "field 3 (\"lat\"): not UTF-8"; empty text: no fields. */
+ * names the field: "field 3 (\"lat\"): its value is not UTF-8"; empty text: no fields. */
 form_t *form_parse(const char *text, size_t len, char *err, size_t errlen);
 void form_destroy(form_t **f);
 size_t form_count(const form_t *f);
