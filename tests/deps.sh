@@ -19,6 +19,9 @@ packages+=(clang libclang-rt-dev)
 # test_patroni.c; Patroni's etcd support is python3-etcd, only one of the
 # alternatives it depends on
 packages+=(libpq-dev postgresql-15 util-linux patroni python3-etcd etcd-server etcd-client)
+# the Python client library (clients/python/miz.py) and its test,
+# tests/python/test_miz.py: pyzmq and msgpack for the system's python3
+packages+=(python3 python3-zmq python3-msgpack)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
