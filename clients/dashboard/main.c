@@ -338,10 +338,6 @@ int main(int argc, char **argv)
         main_usage(stderr);
         return 2;
     }
-    if (!key != !server_key) {
-        fprintf(stderr, "miz-dashboard: CURVE needs both --key and --server-key\n");
-        return 2;
-    }
     char *errors = NULL;
     table_t *table = table_load(config, &errors);
     if (!table) {
@@ -352,16 +348,9 @@ int main(int argc, char **argv)
     main_t m = {.d = {.clients_ep = clients_ep ? clients_ep : table_conf(table)->clients_endpoint,
                       .limits = limits,
                       .heartbeat_ms = table_conf(table)->heartbeat_ms}};
-    miz_cert_t own, server;
-    miz_curve_t curve;
-    char err[512] = "";
-    int rc = 0;
-    if (key && miz_curve_load(key, server_key, &own, &server, &curve, err, sizeof err) < 0) {
-        fprintf(stderr, "miz-dashboard: %s\n", err);
-        rc = 2;
-    } else if (key) {
-        m.d.curve = &curve;
-    }
+    cli_curve_t curve;
+    int rc = cli_curve("miz-dashboard", key, server_key, &curve);
+    m.d.curve = curve.use;
     if (!rc && token_file && !(m.d.token = main_read_token(token_file)))
         rc = 2;
     if (!events_ep)

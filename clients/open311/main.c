@@ -216,18 +216,9 @@ int main(int argc, char **argv)
         main_usage(stderr);
         return 2;
     }
-    if (!key != !server_key) {
-        fprintf(stderr, "miz-open311: CURVE needs both --key and --server-key\n");
-        return 2;
-    }
-    miz_cert_t own, server;
-    miz_curve_t curve;
+    cli_curve_t curve;
     char err[512];
-    int rc = 0;
-    if (key && miz_curve_load(key, server_key, &own, &server, &curve, err, sizeof err) < 0) {
-        fprintf(stderr, "miz-open311: %s\n", err);
-        rc = 2;
-    }
+    int rc = cli_curve("miz-open311", key, server_key, &curve);
     if (!rc && api_keys && main_read_keys(&m.g, api_keys) < 0)
         rc = 2;
     if (!rc && main_load(&m) < 0)
@@ -239,7 +230,7 @@ int main(int argc, char **argv)
         rc = 2;
     }
     if (!rc)
-        rc = main_serve(&m, addr, port, clients, key ? &curve : NULL);
+        rc = main_serve(&m, addr, port, clients, curve.use);
     main_free(&m);
     return rc;
 }
