@@ -128,7 +128,8 @@ int miz_client_recv(miz_client_t *c, int timeout_ms, miz_msg_t **m)
 typedef int client_send_fn(miz_client_t *c, const void *arg, uint64_t *seq);
 
 /* Sends and waits up to timeout_ms for the reply. With a list, a broker
- * silent that long is left for the next endpoint (the Binary Star client's
+ * silent that long (or whose socket took no send: dealer.h) is left for
+ * the next endpoint (the Binary Star client's
  * rule) and, when resend is set, the command goes there again, once round
  * the list: a later reply of the silent one, if any, is put aside with the
  * rest. With one endpoint nothing is sent again, as always. */
@@ -137,9 +138,10 @@ static int client_call(miz_client_t *c, client_send_fn *send, const void *arg, b
 {
     for (size_t tried = 1;; tried++) {
         uint64_t seq;
-        if (send(c, arg, &seq) < 0)
+        int sent = send(c, arg, &seq); /* EAGAIN: no room, as silent as no reply */
+        if (sent < 0 && errno != EAGAIN)
             return -1;
-        if (conn_await(&c->conn, seq, timeout_ms, reply) == 0)
+        if (sent == 0 && conn_await(&c->conn, seq, timeout_ms, reply) == 0)
             return 0;
         if (errno != EAGAIN || c->conn.eps.n == 1)
             return -1;

@@ -10,6 +10,13 @@
 #include "cert.h"
 
 #define LINGER_MS 200 /* what is unsent when a peer closes: bounded, not dropped */
+/* How long a send may wait for room. A DEALER with no connection at all
+ * blocks a send for good, and that is where a peer whose CURVE handshake
+ * mizd refused (a key it does not know, or of another role) is left:
+ * libzmq ends such a connection and never tries it again. With this bound
+ * the send fails with EAGAIN, as a silent broker's reply does; a connected
+ * broker's full queue drains in far less. */
+#define SEND_WAIT_MS 1000
 
 int dealer_rid(unsigned char rid[DEALER_RID_LEN])
 {
@@ -22,11 +29,12 @@ int dealer_rid(unsigned char rid[DEALER_RID_LEN])
 void *dealer_open(void *zctx, const char *endpoint, const unsigned char *rid, size_t rid_len,
                   const miz_curve_t *curve)
 {
-    int linger = LINGER_MS;
+    int linger = LINGER_MS, send_wait = SEND_WAIT_MS;
     void *sock = zmq_socket(zctx, ZMQ_DEALER);
     if (!sock)
         return NULL;
     if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) < 0 ||
+        zmq_setsockopt(sock, ZMQ_SNDTIMEO, &send_wait, sizeof send_wait) < 0 ||
         (rid_len && zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, rid_len) < 0) ||
         miz_curve_set(sock, curve) < 0 || zmq_connect(sock, endpoint) < 0) {
         int e = errno;

@@ -14,7 +14,8 @@
  * restart; -1 (errno) if there is no randomness. */
 int dealer_rid(unsigned char rid[DEALER_RID_LEN]);
 
-/* A DEALER connected to endpoint with a bounded linger, that routing id
+/* A DEALER connected to endpoint with a bounded linger and send (a send
+ * that finds no room within 1 s fails with EAGAIN), that routing id
  * (rid_len 0: ZeroMQ's choice) and curve's keys (NULL: none); NULL with
  * errno. */
 void *dealer_open(void *zctx, const char *endpoint, const unsigned char *rid, size_t rid_len,

@@ -11,6 +11,11 @@
  * argument, such as an endpoint list; otherwise ZeroMQ's). Objects are not
  * thread-safe: use each from one thread.
  *
+ * A send waits at most 1 s for room, then fails with EAGAIN: a peer whose
+ * CURVE handshake the broker refused (a key it does not know, or a key of
+ * another role) has no connection left to send on, as libzmq does not try
+ * a refused handshake again, and its sends would otherwise wait for ever.
+ *
  * Several brokers. Every `endpoint` argument takes a list of the endpoints
  * of mizd sharing one store, "tcp://a:7370,tcp://b:7370": one is active,
  * the others bind nothing until they take over (docs/protocol.md, "Several

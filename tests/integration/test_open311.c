@@ -5,8 +5,10 @@
  * tracking number; the same Idempotency-Key makes nothing twice; GET
  * requests follows the request to its answer, in JSON and in XML; every
  * malformed post is refused in Open311's terms and makes nothing; API keys
- * and the jurisdiction keep out who they should; a silent broker is a 503,
- * and what was sent to it is never made later. */
+ * and the jurisdiction keep out who they should; under CURVE the gateway
+ * speaks with a gateway key and sees only what it submitted, and a key
+ * mizd does not know gets nothing; a silent broker is a 503, and what was
+ * sent to it is never made later. */
 #include "httpproc.h"
 
 #include <inttypes.h>
@@ -327,6 +329,76 @@ static void test_broker_silent(void **state)
     hp_stop(&g);
 }
 
+/* CURVE: keys made as `miz keygen` makes them, a table that turns it on */
+static it_keys_t keys;
+static char curve_table[128], gateway_key[160], stranger_key[160], server_key[160];
+static miz_curve_t other_gateway;
+
+static void setup_curve(void)
+{
+    miz_cert_t gw, gw2, stranger;
+    miz_curve_t unused;
+    char err[256];
+    it_keys_init(&keys, "miz-o311");
+    it_key_make(&keys, &gw, "open311", "gateway", "", true, &unused);
+    it_key_make(&keys, &gw2, "call-centre", "gateway", "", true, &other_gateway);
+    it_key_make(&keys, &stranger, "stranger", "gateway", "", false, &unused);
+    assert_int_equal(miz_cert_save(&stranger, keys.dir, err, sizeof err), 0);
+    snprintf(gateway_key, sizeof gateway_key, "%s/open311.key_secret", keys.keys_dir);
+    snprintf(stranger_key, sizeof stranger_key, "%s/stranger.key_secret", keys.dir);
+    snprintf(server_key, sizeof server_key, "%s/mizd.key", keys.dir);
+    snprintf(curve_table, sizeof curve_table, "%s/open311-curve.yaml", keys.dir);
+    FILE *f = fopen(curve_table, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "broker: {name: it-open311-curve, heartbeat: 100ms}\n"
+            "security: {curve: \"on\", server_cert: \"%s/mizd.key_secret\", keys_dir: \"%s\"}\n"
+            "agencies:\n  water: {name_fa: \"آب و فاضلاب\", name_en: Water}\n"
+            "routes:\n  - match: utility.water.leak\n    to: [water]\n",
+            keys.dir, keys.keys_dir);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The harness's own clients and pings speak CURVE with the other gateway's key. */
+static int curve_setup(void **state)
+{
+    it_use_curve(&other_gateway);
+    return it_setup(state);
+}
+
+static int curve_teardown(void **state)
+{
+    int rc = it_teardown(state);
+    it_use_curve(NULL);
+    return rc;
+}
+
+static void test_curve(void **state)
+{
+    it_daemon_t *d = *state;
+    hp_t *g = gateway(d, (const char *const[]){"--key", gateway_key, "--server-key", server_key,
+                                                 NULL});
+    char *reply = post(g, "/requests.json", NULL, LEAK, 201);
+    char path[64];
+    snprintf(path, sizeof path, "/requests/%" PRIu64 ".json", request_id(reply));
+    free(reply);
+    free(get(g, path, 200));
+    /* another gateway's request is not this one's to show */
+    it_peer_t *c = it_client_curve(d, &other_gateway);
+    snprintf(path, sizeof path, "/requests/%" PRIu64 ".json",
+             it_submit_topic(c, "utility.water.leak", NULL));
+    reply = get(g, path, 404);
+    has(reply, "no service request");
+    free(reply);
+    it_close(&c);
+    hp_stop(&g);
+    /* a key mizd does not know: its handshake is refused, nothing answers */
+    g = gateway(d, (const char *const[]){"--key", stranger_key, "--server-key", server_key,
+                                         "--broker-timeout", "300", NULL});
+    free(post(g, "/requests.json", NULL, LEAK, 503));
+    hp_stop(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +407,11 @@ int main(void)
         IT_TEST(test_bad_posts, TABLE),
         IT_TEST(test_keys_and_jurisdiction, TABLE),
         IT_TEST(test_broker_silent, TABLE),
+        cmocka_unit_test_prestate_setup_teardown(test_curve, curve_setup, curve_teardown,
+                                                 curve_table),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    setup_curve();
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    it_keys_remove(&keys);
+    return failed;
 }

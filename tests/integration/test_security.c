@@ -12,6 +12,7 @@
  *   stream is cut off. */
 #include "harness.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,23 @@ static void test_strangers(void **state)
         it_fail("the log does not tell of the refused handshakes");
     it_peer_t *gw = it_client_curve(d, &curve[GATEWAY]);
     it_submit_topic(gw, "utility.water.cut", NULL);
+}
+
+/* A handshake mizd refused leaves the peer no connection (libzmq does not
+ * try it again): a send then fails within dealer.c's bound, as silence,
+ * instead of waiting for ever, which hung a gateway with a wrong key. */
+static void test_refused_send(void **state)
+{
+    it_daemon_t *d = *state;
+    miz_client_t *c = miz_client_new_curve(NULL, it_clients_endpoint(d), &curve[STRANGER]);
+    miz_msg_t *m = NULL;
+    assert_non_null(c);
+    it_pump(d, 300); /* the handshake is tried and refused */
+    assert_true(it_log_has(d, stranger.public_key));
+    assert_int_equal(miz_ping(c, 500, &m), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_null(m);
+    miz_client_destroy(&c);
 }
 
 /* A SUB of the counters, which come every heartbeat (100 ms). */
@@ -339,6 +357,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         IT_TEST(test_roles, table),
         IT_TEST(test_strangers, table),
+        IT_TEST(test_refused_send, table),
         IT_TEST(test_stream, table),
         IT_TEST(test_reload_keys, table),
         IT_TEST(test_revoke_worker, table),
