@@ -11,6 +11,7 @@ include(GNUInstallDirs)
 install(TARGETS mizd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})   # a daemon: sbin
 install(TARGETS miz-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS miz-dashboard RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS miz-open311 RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES conf/miz.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz)
 
 # The unit as written names Debian's paths; under another prefix its
@@ -33,13 +34,20 @@ string(REPLACE "/usr/bin/miz-dashboard" "${CMAKE_INSTALL_FULL_BINDIR}/miz-dashbo
 string(REPLACE "/etc/miz/miz.yaml" "${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz/miz.yaml" unit "${unit}")
 file(CONFIGURE OUTPUT systemd/miz-dashboard.service CONTENT "${unit}" @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/systemd/miz-dashboard.service DESTINATION ${MIZ_UNITDIR})
+# miz-open311's unit, rewritten the same way.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/systemd/miz-open311.service)
+file(READ ${PROJECT_SOURCE_DIR}/systemd/miz-open311.service unit)
+string(REPLACE "/usr/bin/miz-open311" "${CMAKE_INSTALL_FULL_BINDIR}/miz-open311" unit "${unit}")
+string(REPLACE "/etc/miz/miz.yaml" "${CMAKE_INSTALL_FULL_SYSCONFDIR}/miz/miz.yaml" unit "${unit}")
+file(CONFIGURE OUTPUT systemd/miz-open311.service CONTENT "${unit}" @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/systemd/miz-open311.service DESTINATION ${MIZ_UNITDIR})
 # Named after the package, as dh_installsysusers and dh_installtmpfiles do.
 install(FILES systemd/mizd.sysusers DESTINATION lib/sysusers.d RENAME miz.conf)
 install(FILES systemd/mizd.tmpfiles DESTINATION lib/tmpfiles.d RENAME miz.conf)
 
 # Man pages, compressed as Debian policy wants (-n: no name or time stamp in
 # the .gz, so the package is reproducible).
-foreach(page mizd.8 miz.1 miz-dashboard.1)
+foreach(page mizd.8 miz.1 miz-dashboard.1 miz-open311.1)
   string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})
   add_custom_command(OUTPUT man/${page}.gz
     COMMAND ${CMAKE_COMMAND} -E copy ${PROJECT_SOURCE_DIR}/man/${page} man/${page}
@@ -68,8 +76,10 @@ This package holds the daemon mizd, its systemd unit, the command-line
 client miz (submit, status, an agency worker from the shell, weekly
 reports, keys), miz-dashboard (the governor's office dashboard: a web
 page of every agency's backlog, overdue cases and answer times, and its
-weekly reports; its systemd unit is installed, not enabled) and a
-default routing table in /etc/miz/miz.yaml.
+weekly reports), miz-open311 (the Open311 GeoReport v2 intake gateway:
+apps and portals list the services, post requests and follow them over
+HTTP) and a default routing table in /etc/miz/miz.yaml. The systemd
+units of miz-dashboard and miz-open311 are installed, not enabled.
 Backups of the store use mdb_copy, from lmdb-utils.")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS lmdb-utils)   # mdb_copy, for backups (docs/deploy.md)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)

@@ -161,10 +161,12 @@ echo "$deb"
 
 step "contents"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
-for f in ./usr/sbin/mizd ./usr/bin/miz ./usr/bin/miz-dashboard ./etc/miz/miz.yaml \
-         ./lib/systemd/system/mizd.service \
+for f in ./usr/sbin/mizd ./usr/bin/miz ./usr/bin/miz-dashboard ./usr/bin/miz-open311 \
+         ./etc/miz/miz.yaml \
+         ./lib/systemd/system/mizd.service ./lib/systemd/system/miz-open311.service \
          ./usr/lib/sysusers.d/miz.conf ./usr/lib/tmpfiles.d/miz.conf \
          ./usr/share/man/man8/mizd.8.gz ./usr/share/man/man1/miz.1.gz \
+         ./usr/share/man/man1/miz-open311.1.gz \
          ./usr/share/doc/miz/README.md ./usr/share/doc/miz/protocol.md; do
     grep -qxF "$f" <<<"$contents" || fail "$deb lacks $f"
 done
@@ -178,7 +180,7 @@ for lib in libzmq5 libevent-core liblmdb0 libmsgpackc2 libyaml-0-2; do
 done
 
 step "man pages render without warnings"
-for page in man/mizd.8 man/miz.1; do
+for page in man/mizd.8 man/miz.1 man/miz-open311.1; do
     warnings=$(groff -man -ww -z "$page" 2>&1)
     [ -z "$warnings" ] || fail "$page: $warnings"
 done
