@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "duration.h"
 #include "miz_exec.h"
+#include "miz_json.h"
 #include "miz_worker.h"
 #include "utf8.h"
 
@@ -27,6 +28,30 @@
 static volatile sig_atomic_t worker_stopping;
 
 /* ---- messages from the broker ---- */
+
+char *worker_payload(const miz_msg_t *d, size_t *len)
+{
+    const msgpack_object *p = miz_msg_get(d, "payload");
+    char *text = NULL;
+    *len = 0;
+    if (p && p->type == MSGPACK_OBJECT_STR) {
+        if ((text = malloc(p->via.str.size + 1))) {
+            memcpy(text, p->via.str.ptr, p->via.str.size);
+            text[*len = p->via.str.size] = '\0';
+        }
+        return text;
+    }
+    FILE *out = open_memstream(&text, len);
+    if (!out)
+        return NULL;
+    if (p)
+        json_write(out, p);
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
 
 static void worker_on_deliver(worker_t *wk, const miz_msg_t *d)
 {
@@ -48,10 +73,11 @@ static void worker_on_deliver(worker_t *wk, const miz_msg_t *d)
         wk->count--;
     miz_msg_uint(d, "tracking", &tracking);
     const char *role = miz_msg_str(d, "role", &rn), *topic = miz_msg_str(d, "topic", &tn);
-    const char *payload = miz_msg_str(d, "payload", &pn);
+    char *payload = worker_payload(d, &pn);
     printf("delivery %llu  tracking %llu  %.*s  %.*s: %.*s\n", (unsigned long long)id,
            (unsigned long long)tracking, (int)tn, topic ? topic : "", (int)rn, role ? role : "",
-           (int)pn, payload ? payload : "(binary payload)");
+           (int)pn, payload ? payload : "");
+    free(payload);
     j = worker_job_new(wk, id);
     if (!j) {
         fprintf(stderr, "miz: out of memory\n");

@@ -72,6 +72,11 @@ void worker_job_reoffered(worker_t *wk, worker_job_t *j, uint64_t attempt);
 /* Prints how the job ended, then how (" (confirmed by the broker)"). */
 void worker_job_say(const worker_job_t *j, const char *how);
 
+/* A delivery's payload for people and commands: a string as it is, any
+ * other value (a map from miz-open311, say) as JSON. Malloc'd, with its
+ * length; NULL when memory ran out. */
+char *worker_payload(const miz_msg_t *d, size_t *len);
+
 /* ---- --exec commands (miz_worker_exec.c) ---- */
 
 /* Starts the command for a delivery; false if it could not be started. */

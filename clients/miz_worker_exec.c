@@ -183,14 +183,15 @@ bool worker_start(worker_t *wk, worker_job_t *j, const miz_msg_t *d)
         worker_set_env(vars, i + 2, strs[i][1], s, s && !memchr(s, '\0', n) ? n : 0);
     }
     size_t pn = 0;
-    const char *payload = miz_msg_str(d, "payload", &pn);
-    bool ok = true;
+    char *payload = worker_payload(d, &pn);
+    bool ok = payload != NULL;
     for (size_t i = 0; i < N_STRS + 2; i++)
         ok = ok && vars[i];
     if (ok)
-        j->pid = exec_start(wk->exec, vars, payload, payload ? pn : 0, &j->out);
+        j->pid = exec_start(wk->exec, vars, payload, pn, &j->out);
     for (size_t i = 0; i < N_STRS + 2; i++)
         free(vars[i]);
+    free(payload);
     if (!ok || j->pid < 0) {
         j->pid = 0;
         return false;

@@ -69,6 +69,39 @@ static void test_parallel_outcome_progress(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* A payload that is not a string (miz-open311's map, say) reaches the
+ * command as JSON on its stdin, and the worker prints it so. */
+static void test_map_payload_as_json(void **state)
+{
+    it_daemon_t *d = *state;
+    it_cli_t w;
+    it_cli_start(&w, (const char *const[]){"-e", it_workers_endpoint(d), "worker", "--agency",
+                                           "water", "--count", "1", "--exec", "cat", NULL});
+    it_peer_t *c = it_client(d);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "text", 4);
+    msgpack_pack_str_with_body(&pk, "نشت", strlen("نشت"));
+    msgpack_pack_str_with_body(&pk, "lat", 3);
+    msgpack_pack_double(&pk, 33.5);
+    uint64_t tracking =
+        it_submit(c, &(miz_submit_t){.topic = TOPIC, .payload = sb.data, .payload_len = sb.size});
+    msgpack_sbuffer_destroy(&sb);
+    it_outcomes(c, &tracking, 1, "resolved");
+    assert_int_equal(it_cli_wait(d, &w), 0);
+    miz_msg_t *m = it_status(c, tracking);
+    it_str_eq(exec_target(m), "text", "{\"text\": \"نشت\", \"lat\": 33.5}");
+    miz_msg_destroy(&m);
+    char *out = it_cli_output(&w, "out");
+    if (!strstr(out, "utility.water.cut  target: {\"text\": \"نشت\", \"lat\": 33.5}"))
+        it_fail("the payload is not printed as JSON:\n%s", out);
+    free(out);
+    it_cli_free(&w);
+}
+
 /* A command past --timeout is stopped (its whole group) and the delivery
  * refused, saying why; a command exiting non-zero refuses with its output;
  * an outcome line that is not one refuses too. */
@@ -191,6 +224,7 @@ static void test_usage_and_waiting(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        IT_TEST(test_map_payload_as_json, TABLE),
         IT_TEST(test_parallel_outcome_progress, TABLE),
         IT_TEST(test_timeout_and_refusals, TABLE),
         IT_TEST(test_command_ends_with_worker, TABLE),
