@@ -1,9 +1,9 @@
 /* http: miz-open311's HTTP side on libevent's evhttp. Whoever reaches the
  * port sends what they like, so this is where it is bounded before any
  * handler runs: the request line and headers together at most
- * max_header_bytes, a body at most max_body_bytes (evhttp answers 431 and
- * 413 itself), a request that does not arrive within request_timeout_s is
- * cut off, only GET, HEAD and POST. Then the path says what is asked and in
+ * max_header_bytes, a body at most max_body_bytes, a request that does not
+ * arrive within request_timeout_s is cut off, only GET, HEAD and POST
+ * (evhttp refuses the rest itself, with a page of HTML: 400, 413, 501). Then the path says what is asked and in
  * which format: GeoReport v2 names it by the extension, services.json or
  * services.xml. TLS, HTTP/2 and connection limits belong in the reverse
  * proxy in front (docs/open311.md). */

@@ -4,15 +4,22 @@
  * is drained after every send and on a 100 ms tick as well as when the
  * descriptor wakes.
  *
+ * The loop must not wait for a send either: the socket's sends do not
+ * wait at all (ZMQ_SNDTIMEO 0), and one that finds no room (no connection,
+ * as after a refused CURVE handshake, or a full queue) fails its request
+ * at once.
+ *
  * A reply that does not come within the timeout fails its request (the
  * HTTP client gets 503 and sends again; with an Idempotency-Key that is
  * safe). The link then moves to the next endpoint (with one, the same one
  * afresh), as the Binary Star client does, and every command still waiting
- * fails at once: what the silent broker was sent is dropped, never
- * delivered later. */
+ * fails at once: what was still queued for the silent broker is dropped,
+ * though what it had read already may yet be done (a broker paused, not
+ * dead): a post without an Idempotency-Key may be made after its 503. */
 #include "link.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <zmq.h>
 
@@ -38,6 +45,7 @@ struct link {
 };
 
 static void link_drain(link_t *l);
+static void link_fail(link_t *l, size_t n);
 
 static void link_on_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -52,9 +60,10 @@ static int link_watch(link_t *l)
     void *socket = miz_client_socket(l->client);
     if (socket == l->socket && l->readable)
         return 0;
-    int fd;
+    int fd, no_wait = 0;
     size_t len = sizeof fd;
-    if (zmq_getsockopt(socket, ZMQ_FD, &fd, &len) < 0)
+    if (zmq_getsockopt(socket, ZMQ_FD, &fd, &len) < 0 ||
+        zmq_setsockopt(socket, ZMQ_SNDTIMEO, &no_wait, sizeof no_wait) < 0)
         return -1;
     if (l->readable)
         event_free(l->readable);
@@ -101,6 +110,11 @@ static void link_drain(link_t *l)
         link_answer(l, m);
 }
 
+void link_fail_all(link_t *l)
+{
+    link_fail(l, l->n);
+}
+
 /* Fails the first n waits (NULL to their callbacks). */
 static void link_fail(link_t *l, size_t n)
 {
@@ -123,12 +137,14 @@ static void link_on_tick(evutil_socket_t fd, short what, void *arg)
     if (late == 0)
         return;
     /* A silent broker is left for the next endpoint (with one, the same
-     * afresh), dropping what was queued for it: a command that waited in the
-     * socket while mizd was away must not be made later, after its client
+     * afresh), dropping what was queued for it, so that a command that
+     * waited in the socket while mizd was away is not made after its client
      * was told 503. Whatever was sent there gets no answer now: all fail. */
+    const char *silent = link_endpoint(l);
     link_fail(l, l->n);
-    if (miz_client_failover(l->client) == 0)
-        link_watch(l);
+    if (miz_client_failover(l->client) == 0 && link_watch(l) == 0)
+        fprintf(stderr, "miz-open311: no answer from %s within %d ms: now %s\n", silent,
+                l->timeout_ms, link_endpoint(l));
 }
 
 link_t *link_new(struct event_base *base, const char *endpoint, const miz_curve_t *curve,

@@ -25,7 +25,10 @@ link_t *link_new(struct event_base *base, const char *endpoint, const miz_curve_
 /* Calls every pending callback with NULL. */
 void link_destroy(link_t **l);
 
-/* 0, or -1: EBUSY when max_pending are waiting, else the send's errno. */
+/* Calls every pending callback with NULL now, as when the gateway stops. */
+void link_fail_all(link_t *l);
+/* 0, or -1: EBUSY when max_pending are waiting, else the send's errno
+ * (EAGAIN: the socket took nothing, as when no broker is connected). */
 int link_submit(link_t *l, const miz_submit_t *s, link_reply_fn *fn, void *arg);
 int link_status(link_t *l, uint64_t tracking, link_reply_fn *fn, void *arg);
 size_t link_pending(const link_t *l);

@@ -117,14 +117,19 @@ static int main_load(main_t *m)
     return 0;
 }
 
+#define STOP_FLUSH_MS 200 /* for the 503s of a stop to reach their clients */
+
 static void main_on_signal(evutil_socket_t sig, short what, void *arg)
 {
     main_t *m = arg;
+    struct timeval flush = {0, STOP_FLUSH_MS * 1000};
     (void)what;
-    if (sig == SIGHUP)
-        main_load(m); /* a table with an error is refused, the services in use stay */
-    else
-        event_base_loopexit(m->g.base, NULL);
+    if (sig != SIGHUP) {
+        link_fail_all(m->g.link); /* each request still waiting gets its 503 */
+        event_base_loopexit(m->g.base, &flush);
+    } else if (main_load(m) < 0) {
+        fprintf(stderr, "miz-open311: %s refused: the services in use stay\n", m->config);
+    }
 }
 
 static int main_serve(main_t *m, const char *addr, unsigned short port, const char *clients,

@@ -6,6 +6,7 @@
  * progress notes while open; agency_responsible names the agencies that
  * must answer (targets and escalations); expected_datetime is the latest
  * of their answer deadlines, computed by mizd in its working calendars. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ struct batch {
     bool sending; /* the commands are being sent: replies wait for the last */
     size_t n, waiting;
     bool failed; /* a command could not be sent, or its reply did not come */
+    bool busy;   /* ...because max_pending commands were waiting */
     uint64_t ids[REQUESTS_QUERY_MAX];
     miz_msg_t *replies[REQUESTS_QUERY_MAX];
     slot_t slots[REQUESTS_QUERY_MAX];
@@ -77,21 +79,31 @@ static bool requests_answerable(const msgpack_object *delivery)
     return r == MIZ_ROLE_TARGET || r == MIZ_ROLE_ESCALATION;
 }
 
-/* Joins key's string of every answerable delivery, each value once, with
- * sep into out; agencies (key "agency") by their names in the gateway's
- * language. */
-static void requests_join(const o311_t *g, const msgpack_object *deliveries, const char *key,
-                          bool agencies, const char *sep, FILE *out)
+/* The string under key of a delivery (its first of keys that it has). */
+static const msgpack_object *requests_first(const msgpack_object *delivery,
+                                            const char *const *keys)
+{
+    const msgpack_object *v = NULL;
+    for (; *keys && !v; keys++)
+        v = requests_field(delivery, *keys, MSGPACK_OBJECT_STR);
+    return v;
+}
+
+/* Joins, with sep into out, what every answerable delivery has under the
+ * first of keys it has, each value once; agencies by their names in the
+ * gateway's language. */
+static void requests_join(const o311_t *g, const msgpack_object *deliveries,
+                          const char *const *keys, bool agencies, const char *sep, FILE *out)
 {
     size_t written = 0;
     for (uint32_t i = 0; deliveries && i < deliveries->via.array.size; i++) {
         const msgpack_object *dl = &deliveries->via.array.ptr[i], *prev;
-        const msgpack_object *v = requests_field(dl, key, MSGPACK_OBJECT_STR);
+        const msgpack_object *v = requests_first(dl, keys);
         if (!v || !requests_answerable(dl))
             continue;
         bool again = false;
         for (uint32_t j = 0; j < i && !again; j++) {
-            prev = requests_field(&deliveries->via.array.ptr[j], key, MSGPACK_OBJECT_STR);
+            prev = requests_first(&deliveries->via.array.ptr[j], keys);
             again = prev && requests_answerable(&deliveries->via.array.ptr[j]) &&
                     prev->via.str.size == v->via.str.size &&
                     memcmp(prev->via.str.ptr, v->via.str.ptr, v->via.str.size) == 0;
@@ -138,11 +150,13 @@ static void requests_write_one(const o311_t *g, doc_t *d, const msgpack_object *
     size_t notes_len = 0, agencies_len = 0;
     FILE *out = open_memstream(&notes, &notes_len);
     if (out) {
-        requests_join(g, deliveries, closed ? "text" : "note", false, "\n", out);
+        /* an answer's text, else the latest progress note or refusal reason */
+        requests_join(g, deliveries, (const char *const[]){"text", "note", NULL}, false, "\n", out);
         fclose(out);
     }
     if ((out = open_memstream(&agencies, &agencies_len))) {
-        requests_join(g, deliveries, "agency", true, g->english ? ", " : "، ", out);
+        requests_join(g, deliveries, (const char *const[]){"agency", NULL}, true,
+                      g->english ? ", " : "، ", out);
         fclose(out);
     }
     requests_times(deliveries, &updated, &expected);
@@ -198,7 +212,9 @@ static void batch_finish(batch_t *b)
         if (b->replies[i] && !miz_msg_is(b->replies[i], miz_message_names[MIZ_MSG_STATUS]) &&
             !(requests_absent(b->replies[i]) && !b->single))
             bad = b->replies[i];
-    if (b->failed) {
+    if (b->busy) {
+        http_reply_error(b->req, b->f, 503, "too many requests under way: ask again in a moment");
+    } else if (b->failed) {
         http_reply_error(b->req, b->f, 503, "the broker did not answer within %d ms: ask again",
                          b->g->broker_timeout_ms);
     } else if (bad && requests_absent(bad)) {
@@ -235,6 +251,7 @@ static void batch_send(batch_t *b)
         b->slots[i] = (slot_t){b, i};
         if (link_status(b->g->link, b->ids[i], batch_reply, &b->slots[i]) < 0) {
             b->failed = true;
+            b->busy = errno == EBUSY;
             b->waiting -= b->n - i;
             break;
         }

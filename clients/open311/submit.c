@@ -59,12 +59,22 @@ static bool submit_key_known(const o311_t *g, const char *key)
     return known;
 }
 
-/* A coordinate: a decimal number within [-limit, limit]. */
+/* A coordinate: a decimal number ("-33.6374"; not strtod's hex, exponents
+ * or inf) within [-limit, limit]. */
 static bool submit_coordinate(const char *text, double limit, double *v)
 {
     char *end;
+    if (!*text || text[strspn(text, "+-.0123456789")] != '\0')
+        return false;
     *v = strtod(text, &end);
     return end != text && !*end && isfinite(*v) && fabs(*v) <= limit;
+}
+
+/* A field given with something in it: an empty one counts as not given. */
+static bool submit_filled(const form_t *form, const char *name)
+{
+    const char *v = form_get(form, name, NULL);
+    return v && *v;
 }
 
 static size_t submit_count_prefixed(const form_t *form, const char *prefix)
@@ -189,21 +199,18 @@ static void submit_done(void *arg, miz_msg_t *reply)
 static const char *submit_check(const o311_t *g, const form_t *form, bool *located, double *lat,
                                 double *lon)
 {
-    const char *code = form_get(form, "service_code", NULL), *jur;
+    const char *code = form_get(form, "service_code", NULL);
     const char *la = form_get(form, "lat", NULL), *lo = form_get(form, "long", NULL);
     if (!code)
         return "service_code is required";
     if (!services_find(g->services, code))
         return "service_code is not a service of GET services";
-    if (g->jurisdiction && (jur = form_get(form, "jurisdiction_id", NULL)) &&
-        strcmp(jur, g->jurisdiction) != 0)
-        return "jurisdiction_id is not this server's";
     if (!la != !lo)
         return "lat and long come together";
     *located = la != NULL;
     if (la && (!submit_coordinate(la, 90, lat) || !submit_coordinate(lo, 180, lon)))
         return "lat must be a number within [-90, 90] and long within [-180, 180]";
-    if (!la && !form_get(form, "address_string", NULL) && !form_get(form, "address_id", NULL))
+    if (!la && !submit_filled(form, "address_string") && !submit_filled(form, "address_id"))
         return "a place is required: lat and long, address_string or address_id";
     return NULL;
 }
@@ -289,13 +296,16 @@ void requests_post(o311_t *g, struct evhttp_request *req, doc_format_t f)
     form_t *form = body ? form_parse(body, len, err, sizeof err) : NULL;
     bool located = false;
     double lat = 0, lon = 0;
-    const char *problem;
+    const char *problem, *jurisdiction;
     if (!body)
         http_reply_error(req, f, 500, "out of memory");
     else if (!form)
         http_reply_error(req, f, 400, "the form: %s", err);
     else if (g->api_keys && !submit_key_known(g, form_get(form, "api_key", NULL)))
         http_reply_error(req, f, 403, "a valid api_key is required to post");
+    else if (g->jurisdiction && (jurisdiction = form_get(form, "jurisdiction_id", NULL)) &&
+             strcmp(jurisdiction, g->jurisdiction) != 0)
+        http_reply_error(req, f, 404, "jurisdiction_id is not this server's");
     else if ((problem = submit_check(g, form, &located, &lat, &lon)))
         http_reply_error(req, f, 400, "%s", problem);
     else

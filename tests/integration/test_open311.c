@@ -197,11 +197,13 @@ static void test_post_and_follow(void **state)
     has(reply, "\"status_notes\":\"crew on its way\"");
     free(reply);
     it_answer(water, water_id, "resolved", "pipe mended");
-    it_answer(city, it_take(city, tracking, "target"), "resolved", "street cleared");
+    it_refuse(city, it_take(city, tracking, "target"), "not the municipality's");
     miz_msg_destroy(&(miz_msg_t *){it_status(c, tracking)});
     snprintf(want, sizeof want, "/requests/%" PRIu64 ".xml", tracking);
     reply = get(g, want, 200);
-    has(reply, "<status>closed</status><status_notes>pipe mended\nstreet cleared</status_notes>");
+    /* the answers, and a refusal's reason where there is no answer */
+    has(reply, "<status>closed</status><status_notes>pipe mended\nnot the municipality&apos;s"
+               "</status_notes>");
     has(reply, "<expected_datetime></expected_datetime>");
     free(reply);
 
@@ -236,6 +238,8 @@ static void test_bad_posts(void **state)
         {"service_code=utility.water.leak&lat=1", "lat and long come together", 400},
         {"service_code=utility.water.leak&lat=91&long=2", "within [-90, 90]", 400},
         {"service_code=utility.water.leak&lat=1&long=2x", "within [-180, 180]", 400},
+        {"service_code=utility.water.leak&lat=0x10&long=2", "within [-90, 90]", 400},
+        {"service_code=utility.water.leak&address_string=", "a place is required", 400},
         {LEAK "&description=%FF", "field 4 (\\\"description\\\"): its value is not UTF-8", 400},
         {LEAK "&description=a%00b", "holds an encoded NUL", 400},
         {LEAK "&lat=2", "\\\"lat\\\"): given twice", 400},
@@ -297,7 +301,7 @@ static void test_keys_and_jurisdiction(void **state)
     free(post(g, "/requests.json", NULL, LEAK, 403));
     free(post(g, "/requests.json", NULL, LEAK "&api_key=0123456789abcdef-apX", 403));
     free(post(g, "/requests.json", NULL, LEAK "&api_key=second-key-for-portal&jurisdiction_id=tehran",
-              400));
+              404));
     char *reply = post(g, "/requests.json", NULL,
                        LEAK "&api_key=0123456789abcdef-app&jurisdiction_id=ilam", 201);
     has(reply, "service_request_id");
@@ -327,6 +331,29 @@ static void test_broker_silent(void **state)
     assert_int_equal(request_id(reply), before + 2); /* requests_made's, then this one */
     free(reply);
     hp_stop(&g);
+}
+
+/* A stop answers what is still waiting for the broker (503), rather than
+ * closing its connection unanswered. */
+static void test_stop_answers(void **state)
+{
+    it_daemon_t *d = *state;
+    hp_t *g = gateway(d, (const char *const[]){"--broker-timeout", "60000", NULL});
+    it_stop(d, false);
+    int fd = hp_connect(g, 0);
+    static const char req[] = "GET /requests/1.json HTTP/1.0\r\n\r\n";
+    assert_int_equal(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    it_pump(d, 200); /* the status is sent, into a queue no broker reads */
+    kill(hp_pid(g), SIGTERM);
+    char reply[1024] = "";
+    size_t n = 0;
+    for (ssize_t got; n + 1 < sizeof reply && (got = read(fd, reply + n, sizeof reply - 1 - n)) > 0;)
+        n += (size_t)got;
+    close(fd);
+    has(reply, " 503 Service Unavailable");
+    has(reply, "did not answer");
+    hp_stop(&g);
+    it_start(d);
 }
 
 /* CURVE: keys made as `miz keygen` makes them, a table that turns it on */
@@ -407,6 +434,7 @@ int main(void)
         IT_TEST(test_bad_posts, TABLE),
         IT_TEST(test_keys_and_jurisdiction, TABLE),
         IT_TEST(test_broker_silent, TABLE),
+        IT_TEST(test_stop_answers, TABLE),
         cmocka_unit_test_prestate_setup_teardown(test_curve, curve_setup, curve_teardown,
                                                  curve_table),
     };
