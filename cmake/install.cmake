@@ -58,6 +58,10 @@ foreach(page mizd.8 miz.1 miz-dashboard.1 miz-open311.1)
 endforeach()
 add_custom_target(man ALL DEPENDS ${man_pages})
 
+# The Python client library, where Debian's python3 finds modules
+# (/usr/lib/python3/dist-packages; /usr/local/lib/... under /usr/local).
+install(FILES clients/python/miz.py DESTINATION lib/python3/dist-packages)
+
 file(GLOB docs CONFIGURE_DEPENDS docs/*.md)
 install(FILES README.md ${docs} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
@@ -78,10 +82,12 @@ reports, keys), miz-dashboard (the governor's office dashboard: a web
 page of every agency's backlog, overdue cases and answer times, and its
 weekly reports), miz-open311 (the Open311 GeoReport v2 intake gateway:
 apps and portals list the services, post requests and follow them over
-HTTP) and a default routing table in /etc/miz/miz.yaml. The systemd
-units of miz-dashboard and miz-open311 are installed, not enabled.
+HTTP), the Python client library (the module miz, for python3-zmq and
+python3-msgpack) and a default routing table in /etc/miz/miz.yaml. The
+systemd units of miz-dashboard and miz-open311 are installed, not enabled.
 Backups of the store use mdb_copy, from lmdb-utils.")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS lmdb-utils)   # mdb_copy, for backups (docs/deploy.md)
+# mdb_copy, for backups (docs/deploy.md); what the Python library imports
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "lmdb-utils, python3-zmq, python3-msgpack")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)   # miz_VERSION_ARCH.deb

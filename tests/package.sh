@@ -166,7 +166,7 @@ for f in ./usr/sbin/mizd ./usr/bin/miz ./usr/bin/miz-dashboard ./usr/bin/miz-ope
          ./lib/systemd/system/mizd.service ./lib/systemd/system/miz-open311.service \
          ./usr/lib/sysusers.d/miz.conf ./usr/lib/tmpfiles.d/miz.conf \
          ./usr/share/man/man8/mizd.8.gz ./usr/share/man/man1/miz.1.gz \
-         ./usr/share/man/man1/miz-open311.1.gz \
+         ./usr/share/man/man1/miz-open311.1.gz ./usr/lib/python3/dist-packages/miz.py \
          ./usr/share/doc/miz/README.md ./usr/share/doc/miz/protocol.md; do
     grep -qxF "$f" <<<"$contents" || fail "$deb lacks $f"
 done
