@@ -110,7 +110,7 @@ int sb_run(char *const argv[], const char *log)
 }
 
 /* A process's parent and session from /proc, or -1. */
-static int proc_ids(pid_t pid, pid_t *ppid, pid_t *sid)
+static int proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *sid)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
@@ -121,10 +121,25 @@ static int proc_ids(pid_t pid, pid_t *ppid, pid_t *sid)
     buf[n] = '\0';
     const char *p = strrchr(buf, ')'); /* after the command's name, which may hold anything */
     long pp, pgrp, s;
-    if (!p || sscanf(p, ") %*c %ld %ld %ld", &pp, &pgrp, &s) != 3)
+    if (!p || sscanf(p, ") %c %ld %ld %ld", state, &pp, &pgrp, &s) != 4)
         return -1;
     *ppid = (pid_t)pp, *sid = (pid_t)s;
     return 0;
+}
+
+static int proc_ids(pid_t pid, pid_t *ppid, pid_t *sid)
+{
+    char state;
+    return proc_stat(pid, &state, ppid, sid);
+}
+
+/* Whether pid still runs: gone, or a zombie (whose memory, a postgres
+ * backend's shared memory among it, is released), is not. */
+static bool proc_running(pid_t pid)
+{
+    char state;
+    pid_t ppid, sid;
+    return proc_stat(pid, &state, &ppid, &sid) == 0 && state != 'Z' && state != 'X';
 }
 
 /* SIGKILL to every process of session sid and every child of one of them.
@@ -132,13 +147,13 @@ static int proc_ids(pid_t pid, pid_t *ppid, pid_t *sid)
  * started. */
 static void kill_session_tree(pid_t sid)
 {
-    pid_t in[256];
-    size_t n = 0;
+    pid_t in[256], killed[512];
+    size_t n = 0, k = 0;
     DIR *d = opendir("/proc");
     for (struct dirent *e; d && (e = readdir(d)) && n < sizeof in / sizeof *in;) {
         pid_t pid = (pid_t)atol(e->d_name), ppid, s;
         if (pid > 0 && proc_ids(pid, &ppid, &s) == 0 && s == sid)
-            in[n++] = pid;
+            in[n++] = killed[k++] = pid;
     }
     if (d)
         closedir(d);
@@ -148,6 +163,8 @@ static void kill_session_tree(pid_t sid)
         for (size_t i = 0; pid > 0 && proc_ids(pid, &ppid, &s) == 0 && i < n; i++)
             if (ppid == in[i]) {
                 kill(pid, SIGKILL);
+                if (k < sizeof killed / sizeof *killed)
+                    killed[k++] = pid;
                 break;
             }
     }
@@ -155,6 +172,17 @@ static void kill_session_tree(pid_t sid)
         closedir(d);
     kill(-sid, SIGKILL);
     kill(sid, SIGKILL); /* in case it died before its setsid */
+    /* SIGKILL is not death yet: a postgres started again on the same data
+     * at once found its killed backends still attached to the old shared
+     * memory block, and refused to start. Wait (5 s at most) for them. */
+    for (int tries = 0; tries < 500; tries++) {
+        bool running = false;
+        for (size_t i = 0; i < k && !running; i++)
+            running = killed[i] != sid && proc_running(killed[i]);
+        if (!running)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
 }
 
 void sb_kill_session(pid_t pid)
