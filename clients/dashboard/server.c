@@ -11,15 +11,14 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "assets.h"
 #include "clock.h"
 #include "dash_int.h"
+#include "httpd.h"
 #include "jalali.h"
 #include "table.h"
 
@@ -31,7 +30,7 @@ void server_reply_text(struct evhttp_request *req, char *text, size_t len, const
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
     if (body && evbuffer_add(body, text, len) == 0)
-        evhttp_send_reply(req, HTTP_OK, "OK", body);
+        httpd_send(req, HTTP_OK, "OK", body);
     else
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
     if (body)
@@ -46,22 +45,13 @@ void server_reply_error(struct evhttp_request *req, int code, const char *reason
                       "text/plain; charset=utf-8");
     if (body)
         evbuffer_add_printf(body, "%s\n", text);
-    evhttp_send_reply(req, code, reason, body);
+    httpd_send(req, code, reason, body);
     if (body)
         evbuffer_free(body);
 }
 
 /* ---- access ---- */
 
-/* Compares in a time that does not depend on where they differ. */
-static bool server_same_secret(const char *a, size_t an, const char *b)
-{
-    size_t bn = strlen(b);
-    unsigned char diff = an != bn;
-    for (size_t i = 0; i < an && i < bn; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
-}
 
 /* The token from "Authorization: Bearer T" or the cookie miz_token=T. */
 static bool server_token_given(const dash_t *d, struct evhttp_request *req)
@@ -69,7 +59,7 @@ static bool server_token_given(const dash_t *d, struct evhttp_request *req)
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *auth = evhttp_find_header(h, "Authorization");
     if (auth && strncmp(auth, "Bearer ", 7) == 0 &&
-        server_same_secret(auth + 7, strlen(auth + 7), d->token))
+        httpd_same_secret(auth + 7, strlen(auth + 7), d->token))
         return true;
     const char *cookie = evhttp_find_header(h, "Cookie");
     for (const char *c = cookie; c && *c;) {
@@ -77,7 +67,7 @@ static bool server_token_given(const dash_t *d, struct evhttp_request *req)
         size_t len = strcspn(c, ";");
         size_t name = strlen(SERVER_TOKEN_COOKIE "=");
         if (len > name && strncmp(c, SERVER_TOKEN_COOKIE "=", name) == 0 &&
-            server_same_secret(c + name, len - name, d->token))
+            httpd_same_secret(c + name, len - name, d->token))
             return true;
         c += len + (c[len] == ';');
     }
@@ -95,7 +85,7 @@ static bool server_allowed_or_reply(const dash_t *d, struct evhttp_request *req)
     struct evkeyvalq q;
     if (path && strcmp(path, "/") == 0 && query && evhttp_parse_query_str(query, &q) == 0) {
         const char *t = evhttp_find_header(&q, "token");
-        bool ok = t && server_same_secret(t, strlen(t), d->token);
+        bool ok = t && httpd_same_secret(t, strlen(t), d->token);
         evhttp_clear_headers(&q);
         if (ok) {
             char cookie[512];
@@ -268,7 +258,7 @@ static void server_on_asset(struct evhttp_request *req, void *arg)
         struct evbuffer *body = evbuffer_new();
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
         if (body && evbuffer_add_reference(body, a->data, a->size, NULL, NULL) == 0)
-            evhttp_send_reply(req, HTTP_OK, "OK", body);
+            httpd_send(req, HTTP_OK, "OK", body);
         else
             evhttp_send_error(req, HTTP_INTERNAL, NULL);
         if (body)
@@ -283,15 +273,8 @@ int server_start(dash_t *d, const char *addr, unsigned short port, unsigned shor
     d->http = evhttp_new(d->base);
     if (!d->http)
         return -1;
-    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(d->http, addr, port);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (!sock || getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len) < 0) {
-        fprintf(stderr, "miz-dashboard: cannot listen on %s:%u\n", addr, port);
+    if (httpd_bind(d->http, "miz-dashboard", addr, port, bound) < 0)
         return -1;
-    }
-    *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                            : ((struct sockaddr_in *)&ss)->sin_port);
     evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_max_headers_size(d->http, (ev_ssize_t)d->limits.max_header_bytes);
     evhttp_set_max_body_size(d->http, 0);

@@ -7,16 +7,15 @@
  * which format: GeoReport v2 names it by the extension, services.json or
  * services.xml. TLS, HTTP/2 and connection limits belong in the reverse
  * proxy in front (docs/open311.md). */
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 
 #include "form.h"
+#include "httpd.h"
 #include "o311_int.h"
 
 #define HTTP_PATH_MAX 512
@@ -48,7 +47,7 @@ void http_reply_doc(struct evhttp_request *req, int code, doc_t *d, doc_format_t
         struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Content-Type", doc_content_type(f));
         evhttp_add_header(h, "Cache-Control", "no-store");
-        evhttp_send_reply(req, code, http_reason(code), body);
+        httpd_send(req, code, http_reason(code), body);
     } else {
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
     }
@@ -141,6 +140,11 @@ static void http_route(struct evhttp_request *req, void *arg)
     char stem[HTTP_PATH_MAX];
     doc_format_t f = DOC_JSON;
     bool post = method == EVHTTP_REQ_POST;
+    if (g->stopping) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_reply_error(req, f, 503, "this gateway is stopping: ask again");
+        return;
+    }
     if (!path || !http_path_plain(path) || !http_split(path, stem, sizeof stem, &f)) {
         http_reply_error(req, f, 404, "no such path: GeoReport v2 paths end in .json or .xml, "
                          "such as /services.json");
@@ -174,16 +178,7 @@ int http_start(o311_t *g, const char *addr, unsigned short port, unsigned short 
     evhttp_set_max_body_size(g->http, (ev_ssize_t)g->limits.max_body_bytes);
     evhttp_set_allowed_methods(g->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
     evhttp_set_gencb(g->http, http_route, g);
-    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(g->http, addr, port);
-    if (!s) {
-        fprintf(stderr, "miz-open311: cannot serve on %s:%u\n", addr, port);
+    if (httpd_bind(g->http, "miz-open311", addr, port, bound) < 0)
         return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    *bound = port;
-    if (getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&ss, &len) == 0)
-        *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                : ((struct sockaddr_in *)&ss)->sin_port);
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zmq.h>
 
 #include "clock.h"
@@ -39,6 +40,7 @@ struct link {
     struct event *readable, *tick;
     void *socket; /* the client's, as last put on the loop */
     int timeout_ms;
+    uint64_t unsent_since; /* monotonic ms since sends fail (no room); 0: they do not */
     /* the commands waiting, in the order sent (so by deadline): a ring */
     link_wait_t *waits;
     size_t cap, head, n;
@@ -124,6 +126,25 @@ static void link_fail(link_t *l, size_t n)
     }
 }
 
+/* Leaves the broker in use for the next endpoint (with one, the same
+ * afresh), dropping what was queued for it, so that a command that waited
+ * in the socket while mizd was away is not made after its client was told
+ * 503. Whatever was sent there gets no answer now: all fail. A move that
+ * fails (no socket can be opened) is tried again on a later tick. */
+static void link_move(link_t *l, uint64_t now, const char *why)
+{
+    const char *from = link_endpoint(l);
+    link_fail(l, l->n);
+    event_del(l->readable); /* before its socket closes and its descriptor is reused */
+    if (miz_client_failover(l->client) < 0 || link_watch(l) < 0) {
+        fprintf(stderr, "miz-open311: cannot leave %s (%s): %s\n", from, why, strerror(errno));
+        l->unsent_since = now; /* sends fail meanwhile: tried again once they have for long */
+        return;
+    }
+    fprintf(stderr, "miz-open311: %s %s: now %s\n", from, why, link_endpoint(l));
+    l->unsent_since = 0;
+}
+
 static void link_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     link_t *l = arg;
@@ -131,20 +152,12 @@ static void link_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     link_drain(l);
     uint64_t now = clock_ms(CLOCK_MONOTONIC);
-    size_t late = 0;
-    while (late < l->n && link_at(l, late)->deadline <= now)
-        late++;
-    if (late == 0)
-        return;
-    /* A silent broker is left for the next endpoint (with one, the same
-     * afresh), dropping what was queued for it, so that a command that
-     * waited in the socket while mizd was away is not made after its client
-     * was told 503. Whatever was sent there gets no answer now: all fail. */
-    const char *silent = link_endpoint(l);
-    link_fail(l, l->n);
-    if (miz_client_failover(l->client) == 0 && link_watch(l) == 0)
-        fprintf(stderr, "miz-open311: no answer from %s within %d ms: now %s\n", silent,
-                l->timeout_ms, link_endpoint(l));
+    if (l->n > 0 && link_at(l, 0)->deadline <= now)
+        link_move(l, now, "gave no answer in time");
+    else if (l->unsent_since && now - l->unsent_since >= (uint64_t)l->timeout_ms)
+        /* nothing can be sent: no connection, as after a handshake mizd
+         * refused, which libzmq does not try again on that socket */
+        link_move(l, now, "took nothing for the broker timeout");
 }
 
 link_t *link_new(struct event_base *base, const char *endpoint, const miz_curve_t *curve,
@@ -201,10 +214,21 @@ static int link_room(const link_t *l)
     return -1;
 }
 
+/* After a send: notes whether sends fail for want of room, as they do
+ * when no broker is connected; 0 for a send that went, or -1. */
+static int link_sent(link_t *l, int rc)
+{
+    if (rc == 0)
+        l->unsent_since = 0;
+    else if (errno == EAGAIN && !l->unsent_since)
+        l->unsent_since = clock_ms(CLOCK_MONOTONIC);
+    return rc;
+}
+
 int link_submit(link_t *l, const miz_submit_t *s, link_reply_fn *fn, void *arg)
 {
     uint64_t seq;
-    if (link_room(l) < 0 || miz_client_send_submit(l->client, s, &seq) < 0)
+    if (link_room(l) < 0 || link_sent(l, miz_client_send_submit(l->client, s, &seq)) < 0)
         return -1;
     link_wait(l, seq, fn, arg);
     return 0;
@@ -213,15 +237,10 @@ int link_submit(link_t *l, const miz_submit_t *s, link_reply_fn *fn, void *arg)
 int link_status(link_t *l, uint64_t tracking, link_reply_fn *fn, void *arg)
 {
     uint64_t seq;
-    if (link_room(l) < 0 || miz_client_send_status(l->client, tracking, &seq) < 0)
+    if (link_room(l) < 0 || link_sent(l, miz_client_send_status(l->client, tracking, &seq)) < 0)
         return -1;
     link_wait(l, seq, fn, arg);
     return 0;
-}
-
-size_t link_pending(const link_t *l)
-{
-    return l->n;
 }
 
 const char *link_endpoint(const link_t *l)

@@ -31,7 +31,6 @@ void link_fail_all(link_t *l);
  * (EAGAIN: the socket took nothing, as when no broker is connected). */
 int link_submit(link_t *l, const miz_submit_t *s, link_reply_fn *fn, void *arg);
 int link_status(link_t *l, uint64_t tracking, link_reply_fn *fn, void *arg);
-size_t link_pending(const link_t *l);
 /* The endpoint in use, for messages. */
 const char *link_endpoint(const link_t *l);
 

@@ -7,7 +7,6 @@
  * proxy, at will. This file is the process: its options, the loop, and
  * SIGHUP, which reads the table's services again. docs/open311.md
  * describes it. */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -125,6 +124,7 @@ static void main_on_signal(evutil_socket_t sig, short what, void *arg)
     struct timeval flush = {0, STOP_FLUSH_MS * 1000};
     (void)what;
     if (sig != SIGHUP) {
+        m->g.stopping = true;
         link_fail_all(m->g.link); /* each request still waiting gets its 503 */
         event_base_loopexit(m->g.base, &flush);
     } else if (main_load(m) < 0) {

@@ -43,6 +43,7 @@ typedef struct {
     size_t n_api_keys;
     o311_limits_t limits;
     int broker_timeout_ms;
+    bool stopping; /* a stop signal came: what arrives now is 503 */
 } o311_t;
 
 /* ---- services.c ---- */
@@ -62,10 +63,9 @@ const char *services_name(const o311_t *g, const char *code, size_t len);
 /* ---- submit.c ---- */
 /* POST requests. */
 void requests_post(o311_t *g, struct evhttp_request *req, doc_format_t f);
-/* The broker's error reply m as Open311's (status 0: the one its code
- * calls for), with Retry-After when it says when. */
-void requests_reply_broker_error(struct evhttp_request *req, doc_format_t f, miz_msg_t *m,
-                                 int status);
+/* The broker's error reply m as Open311's, with the HTTP status its code
+ * calls for and Retry-After when it says when. */
+void requests_reply_broker_error(struct evhttp_request *req, doc_format_t f, miz_msg_t *m);
 
 /* ---- requests.c ---- */
 void requests_get(o311_t *g, struct evhttp_request *req, doc_format_t f, const char *id);

@@ -32,8 +32,8 @@ struct batch {
     bool single;  /* requests/{id}: an unknown id is 404, not left out */
     bool sending; /* the commands are being sent: replies wait for the last */
     size_t n, waiting;
-    bool failed; /* a command could not be sent, or its reply did not come */
-    bool busy;   /* ...because max_pending commands were waiting */
+    bool failed;      /* a reply did not come, or a command could not be sent... */
+    const char *why;  /* ...and then why not */
     uint64_t ids[REQUESTS_QUERY_MAX];
     miz_msg_t *replies[REQUESTS_QUERY_MAX];
     slot_t slots[REQUESTS_QUERY_MAX];
@@ -71,6 +71,15 @@ static void requests_payload_num(doc_t *d, const char *key, const msgpack_object
         doc_str(d, key, NULL, 0);
 }
 
+/* Whether a delivery was refused: its note is then the refusal's reason,
+ * which may be a failed command's output, for the agency's eyes only. */
+static bool requests_refused(const msgpack_object *delivery)
+{
+    const msgpack_object *state = requests_field(delivery, "state", MSGPACK_OBJECT_STR);
+    return state && MIZ_NAME_FIND(miz_state_names, state->via.str.ptr, state->via.str.size) ==
+                        MIZ_DS_REFUSED;
+}
+
 /* Whether a delivery is one an agency must answer: a target or an escalation. */
 static bool requests_answerable(const msgpack_object *delivery)
 {
@@ -85,7 +94,8 @@ static const msgpack_object *requests_first(const msgpack_object *delivery,
 {
     const msgpack_object *v = NULL;
     for (; *keys && !v; keys++)
-        v = requests_field(delivery, *keys, MSGPACK_OBJECT_STR);
+        if (strcmp(*keys, "note") != 0 || !requests_refused(delivery))
+            v = requests_field(delivery, *keys, MSGPACK_OBJECT_STR);
     return v;
 }
 
@@ -150,7 +160,7 @@ static void requests_write_one(const o311_t *g, doc_t *d, const msgpack_object *
     size_t notes_len = 0, agencies_len = 0;
     FILE *out = open_memstream(&notes, &notes_len);
     if (out) {
-        /* an answer's text, else the latest progress note or refusal reason */
+        /* an answer's text, else the latest progress note */
         requests_join(g, deliveries, (const char *const[]){"text", "note", NULL}, false, "\n", out);
         fclose(out);
     }
@@ -212,15 +222,15 @@ static void batch_finish(batch_t *b)
         if (b->replies[i] && !miz_msg_is(b->replies[i], miz_message_names[MIZ_MSG_STATUS]) &&
             !(requests_absent(b->replies[i]) && !b->single))
             bad = b->replies[i];
-    if (b->busy) {
-        http_reply_error(b->req, b->f, 503, "too many requests under way: ask again in a moment");
+    if (b->why) {
+        http_reply_error(b->req, b->f, 503, "%s", b->why);
     } else if (b->failed) {
         http_reply_error(b->req, b->f, 503, "the broker did not answer within %d ms: ask again",
                          b->g->broker_timeout_ms);
     } else if (bad && requests_absent(bad)) {
         http_reply_error(b->req, b->f, 404, "no service request %" PRIu64 " here", b->ids[0]);
     } else if (bad) {
-        requests_reply_broker_error(b->req, b->f, bad, 0);
+        requests_reply_broker_error(b->req, b->f, bad);
     } else {
         doc_t *d = doc_new(b->f, "service_requests", "request");
         for (size_t i = 0; d && i < b->n; i++)
@@ -251,7 +261,8 @@ static void batch_send(batch_t *b)
         b->slots[i] = (slot_t){b, i};
         if (link_status(b->g->link, b->ids[i], batch_reply, &b->slots[i]) < 0) {
             b->failed = true;
-            b->busy = errno == EBUSY;
+            b->why = errno == EBUSY ? "too many requests under way: ask again in a moment"
+                                    : "the broker cannot be reached now: ask again";
             b->waiting -= b->n - i;
             break;
         }

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "form.h"
+#include "httpd.h"
 #include "o311_int.h"
 #include "proto.h"
 #include "wire.h"
@@ -39,23 +40,15 @@ typedef struct {
     struct evhttp_request *req;
     doc_format_t f;
     char *account_id; /* echoed in the reply, as GeoReport asks */
+    bool keyed;       /* it has an Idempotency-Key: posting it again is safe */
 } submit_t;
 
-/* Compares in a time that does not depend on where they differ. */
-static bool submit_same_secret(const char *a, const char *b)
-{
-    size_t an = strlen(a), bn = strlen(b);
-    unsigned char diff = an != bn;
-    for (size_t i = 0; i < an && i < bn; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
-}
 
 static bool submit_key_known(const o311_t *g, const char *key)
 {
     bool known = false;
     for (size_t i = 0; i < g->n_api_keys; i++)
-        known |= key && submit_same_secret(key, g->api_keys[i]);
+        known |= key && httpd_same_secret(key, strlen(key), g->api_keys[i]);
     return known;
 }
 
@@ -126,7 +119,7 @@ static void submit_payload(msgpack_packer *pk, const form_t *form, bool located,
             const char *name = form_name(form, i) + strlen(SUBMIT_ATTRIBUTE);
             if (strncmp(form_name(form, i), SUBMIT_ATTRIBUTE, strlen(SUBMIT_ATTRIBUTE)))
                 continue;
-            wire_pack_str(pk, name, strcspn(name, "]"));
+            wire_pack_str(pk, name, strcspn(name, "]")); /* checked: attribute[CODE] */
             v = form_value(form, i, &value_len);
             wire_pack_str(pk, v, value_len);
         }
@@ -148,20 +141,20 @@ static int submit_http_status(const char *code, size_t n)
     }
 }
 
-void requests_reply_broker_error(struct evhttp_request *req, doc_format_t f, miz_msg_t *m,
-                                 int status)
+void requests_reply_broker_error(struct evhttp_request *req, doc_format_t f, miz_msg_t *m)
 {
     size_t code_n = 0, msg_n = 0;
     const char *code = miz_msg_str(m, "code", &code_n), *msg = miz_msg_str(m, "message", &msg_n);
+    if (!code) /* not an error at all: a reply mizd never sends to this command */
+        code = miz_msg_type(m), code_n = strlen(code);
     uint64_t retry_ms;
     if (miz_msg_uint(m, "retry_after_ms", &retry_ms) == 0) {
         char seconds[24];
         snprintf(seconds, sizeof seconds, "%llu", (unsigned long long)(retry_ms + 999) / 1000);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", seconds);
     }
-    http_reply_error(req, f, status ? status : submit_http_status(code, code_n),
-                     "the broker says %.*s: %.*s", (int)code_n, code ? code : "?", (int)msg_n,
-                     msg ? msg : "");
+    http_reply_error(req, f, submit_http_status(code, code_n), "the broker says %.*s: %.*s",
+                     (int)code_n, code, (int)msg_n, msg ? msg : "");
 }
 
 static void submit_done(void *arg, miz_msg_t *reply)
@@ -169,9 +162,12 @@ static void submit_done(void *arg, miz_msg_t *reply)
     submit_t *s = arg;
     uint64_t tracking;
     if (!reply) {
-        http_reply_error(s->req, s->f, 503, "the broker did not answer within %d ms: post again "
-                         "(with the same Idempotency-Key, nothing is made twice)",
-                         s->g->broker_timeout_ms);
+        http_reply_error(s->req, s->f, 503, "the broker did not answer within %d ms: %s",
+                         s->g->broker_timeout_ms,
+                         s->keyed ? "post again with the same Idempotency-Key (nothing is made "
+                                    "twice)"
+                                  : "it may still make the request; post with an "
+                                    "Idempotency-Key to post again safely");
     } else if (miz_msg_is(reply, miz_message_names[MIZ_MSG_ACCEPTED]) &&
                miz_msg_uint(reply, "tracking", &tracking) == 0) {
         doc_t *d = doc_new(s->f, "service_requests", "request");
@@ -188,7 +184,7 @@ static void submit_done(void *arg, miz_msg_t *reply)
         }
         http_reply_doc(s->req, 201, d, s->f);
     } else {
-        requests_reply_broker_error(s->req, s->f, reply, 0);
+        requests_reply_broker_error(s->req, s->f, reply);
     }
     miz_msg_destroy(&reply);
     free(s->account_id);
@@ -212,6 +208,13 @@ static const char *submit_check(const o311_t *g, const form_t *form, bool *locat
         return "lat must be a number within [-90, 90] and long within [-180, 180]";
     if (!la && !submit_filled(form, "address_string") && !submit_filled(form, "address_id"))
         return "a place is required: lat and long, address_string or address_id";
+    for (size_t i = 0; i < form_count(form); i++) {
+        const char *name = form_name(form, i), *attr = name + strlen(SUBMIT_ATTRIBUTE);
+        size_t n = strcspn(attr, "[]");
+        if (strncmp(name, SUBMIT_ATTRIBUTE, strlen(SUBMIT_ATTRIBUTE)) == 0 &&
+            (n == 0 || strcmp(attr + n, "]") != 0))
+            return "an attribute is attribute[CODE]=VALUE: one code, one value";
+    }
     return NULL;
 }
 
@@ -254,6 +257,12 @@ static void submit_send(o311_t *g, struct evhttp_request *req, doc_format_t f,
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     submit_payload(&pk, form, located, lat, lon);
+    if (sb.size > MIZ_PAYLOAD_MAX) { /* mizd would drop the connection, not answer too_large */
+        http_reply_error(req, f, 413, "the report is %zu bytes once encoded: at most %d",
+                         sb.size, MIZ_PAYLOAD_MAX);
+        msgpack_sbuffer_destroy(&sb);
+        return;
+    }
     const char *account = form_get(form, "account_id", NULL);
     submit_t *s = calloc(1, sizeof *s);
     miz_submit_t sub = {.topic = form_get(form, "service_code", NULL),
@@ -261,7 +270,7 @@ static void submit_send(o311_t *g, struct evhttp_request *req, doc_format_t f,
                         .payload = sb.data,
                         .payload_len = sb.size};
     if (s)
-        *s = (submit_t){g, req, f, account ? strdup(account) : NULL};
+        *s = (submit_t){g, req, f, account ? strdup(account) : NULL, *ref != '\0'};
     if (!s || (account && !s->account_id)) {
         http_reply_error(req, f, 500, "out of memory");
         free(s);
