@@ -210,9 +210,10 @@ static const char *submit_check(const o311_t *g, const form_t *form, bool *locat
         return "a place is required: lat and long, address_string or address_id";
     for (size_t i = 0; i < form_count(form); i++) {
         const char *name = form_name(form, i), *attr = name + strlen(SUBMIT_ATTRIBUTE);
+        if (strncmp(name, SUBMIT_ATTRIBUTE, strlen(SUBMIT_ATTRIBUTE)) != 0)
+            continue; /* attr is past a shorter name's end */
         size_t n = strcspn(attr, "[]");
-        if (strncmp(name, SUBMIT_ATTRIBUTE, strlen(SUBMIT_ATTRIBUTE)) == 0 &&
-            (n == 0 || strcmp(attr + n, "]") != 0))
+        if (n == 0 || strcmp(attr + n, "]") != 0)
             return "an attribute is attribute[CODE]=VALUE: one code, one value";
     }
     return NULL;

@@ -385,11 +385,11 @@ static void test_stop_answers(void **state)
 /* CURVE: keys made as `miz keygen` makes them, a table that turns it on */
 static it_keys_t keys;
 static char curve_table[128], gateway_key[160], stranger_key[160], server_key[160];
+static miz_cert_t gw, gw2, stranger; /* other_gateway points into gw2 */
 static miz_curve_t other_gateway;
 
 static void setup_curve(void)
 {
-    miz_cert_t gw, gw2, stranger;
     miz_curve_t unused;
     char err[256];
     it_keys_init(&keys, "miz-o311");
