@@ -331,15 +331,25 @@ static void test_error_is_truncated_safely(void **state)
     memset(err, 'X', sizeof err);
     assert_null(form_parse("description=%00", 15, err, sizeof err));
     assert_string_equal(err, "field 1 (\"d");
-    /* the longest error fits the gateway's 256 bytes whole */
+    /* a long name is quoted in 40 bytes at most, cut between characters:
+     * the error fits the gateway's 256 bytes whole and stays UTF-8 */
     char text[FORM_NAME_MAX + 8], big[256];
     memset(text, 'n', FORM_NAME_MAX);
     strcpy(text + FORM_NAME_MAX, "=%00");
     assert_null(form_parse(text, strlen(text), big, sizeof big));
-    assert_int_equal(strlen(big), strlen("field 1 (\"\"): its value holds an encoded NUL (%00)") +
-                                      FORM_NAME_MAX);
-    assert_string_equal(big + strlen(big) - strlen("\"): its value holds an encoded NUL (%00)"),
-                        "\"): its value holds an encoded NUL (%00)");
+    assert_string_equal(big, "field 1 (\"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...\"): its value "
+                             "holds an encoded NUL (%00)");
+    /* "آ" is 2 bytes: of 21 (42 bytes) the quote keeps 20, never half of one */
+    char persian[128] = "";
+    for (int i = 0; i < 21; i++)
+        strcat(persian, "\xd8\xa2");
+    strcat(persian, "=%00");
+    assert_null(form_parse(persian, strlen(persian), big, sizeof big));
+    assert_non_null(strstr(big, "\xd8\xa2...\")"));
+    assert_int_equal(strstr(big, "...") - strchr(big, '"') - 1, 40);
+    /* a control character in a name is quoted as '?': the error is one line */
+    assert_null(form_parse("a%0Ab=1&a%0Ab=2", 15, big, sizeof big));
+    assert_string_equal(big, "field 2 (\"a?b\"): given twice");
 }
 
 int main(void)

@@ -60,8 +60,30 @@ static char *form_decode(const char *s, size_t n, size_t *len, const char **why)
     return text;
 }
 
+#define FORM_QUOTE_MAX 40 /* bytes of a name quoted in an error */
+
+/* A name (valid UTF-8) as an error quotes it: at most FORM_QUOTE_MAX bytes,
+ * cut between characters, with '?' for a control character, so that the
+ * error stays one line of UTF-8 whatever the client named its field. */
+static const char *form_quote(const char *name, char out[FORM_QUOTE_MAX + 4])
+{
+    size_t n = 0, len = strlen(name);
+    while (n < len) {
+        unsigned char b = (unsigned char)name[n];
+        size_t c = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1; /* its bytes */
+        if (n + c > FORM_QUOTE_MAX)
+            break;
+        for (size_t i = 0; i < c; i++)
+            out[n + i] = c == 1 && (b < 0x20 || b == 0x7F) ? '?' : name[n + i];
+        n += c;
+    }
+    strcpy(out + n, n < len ? "..." : "");
+    return out;
+}
+
 static int form_add(form_t *f, const char *item, size_t n, char *err, size_t errlen)
 {
+    char quoted[FORM_QUOTE_MAX + 4];
     const char *eq = memchr(item, '=', n), *why;
     size_t name_n = eq ? (size_t)(eq - item) : n, name_len, value_len = 0;
     form_field_t *field = &f->fields[f->n];
@@ -80,14 +102,16 @@ static int form_add(form_t *f, const char *item, size_t n, char *err, size_t err
     }
     field->value = eq ? form_decode(eq + 1, n - name_n - 1, &value_len, &why) : strdup("");
     if (!field->value) {
-        snprintf(err, errlen, "field %zu (\"%s\"): its value %s", f->n, field->name,
+        snprintf(err, errlen, "field %zu (\"%s\"): its value %s", f->n,
+                 form_quote(field->name, quoted),
                  eq ? why : "is lost: out of memory");
         return -1;
     }
     field->value_len = value_len;
     for (size_t i = 0; i + 1 < f->n; i++)
         if (strcmp(f->fields[i].name, field->name) == 0) {
-            snprintf(err, errlen, "field %zu (\"%s\"): given twice", f->n, field->name);
+            snprintf(err, errlen, "field %zu (\"%s\"): given twice", f->n,
+                     form_quote(field->name, quoted));
             return -1;
         }
     return 0;

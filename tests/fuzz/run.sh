@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the frame decoder and the routing table loader with libFuzzer
-# (docs/fuzzing.md): builds the two targets with clang, ASan and UBSan in
+# Fuzzes the frame decoder, the routing table loader and miz-open311's form
+# parser with libFuzzer (docs/fuzzing.md): builds the targets with clang, ASan and UBSan in
 # build-fuzz, then runs each for FUZZ_SECONDS (default 60) on a copy of its
 # seed corpus and regressions, so nothing is written into the tree. Fails on
 # any crash, sanitizer report, leak, hang or oversized allocation, after
@@ -12,14 +12,14 @@ seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIZ_FUZZ=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target fuzz_wire fuzz_table
+cmake --build "$build" -j"$(nproc)" --target fuzz_wire fuzz_table fuzz_form
 
 # The longest input tried: frames and table files of a few KiB reach every
 # branch. From inputs that small, one allocation past 64 MiB can only be a
 # length or count believed without checking, so it counts as a crash.
-declare -A max_len=([wire]=4096 [table]=8192)
+declare -A max_len=([wire]=4096 [table]=8192 [form]=4096)
 failed=0
-for target in wire table; do
+for target in wire table form; do
     work=$build/fuzz-run/$target
     rm -rf "$work"
     mkdir -p "$work/corpus" "$work/artifacts"
