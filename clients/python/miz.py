@@ -57,6 +57,7 @@ log = logging.getLogger("miz")
 
 # ---- the protocol's limits (lib/proto.h; docs/protocol.md sections 2 to 4) ----
 
+HEARTBEAT_MIN_MS, HEARTBEAT_MAX_MS = 10, 3600 * 1000  # a registered's heartbeat_ms we take
 PROTOCOL_VERSION = 1
 DEFAULT_CLIENTS = "tcp://127.0.0.1:7370"
 DEFAULT_WORKERS = "tcp://127.0.0.1:7371"
@@ -779,8 +780,12 @@ class Worker:
         if self.quiet:
             msg["quiet"] = True
         self.registered = None
-        self._register_seq = self._conn.send(msg)
         self._register_at = _now_ms()
+        try:
+            self._register_seq = self._conn.send(msg)
+        except TimeoutError:  # no room now: sent again when LIVENESS intervals pass unanswered
+            log.warning("miz: %s takes no register now; trying again", self.endpoint)
+            self._register_seq = -1
 
     def _reconnect(self) -> None:
         """A fresh socket on the next endpoint and a registration, after bye or silence: the
@@ -810,8 +815,11 @@ class Worker:
         if t == "registered" and m.get("re") == self._register_seq:
             self.registered = m
             self._register_at = None
-            if m["heartbeat_ms"]:
+            if HEARTBEAT_MIN_MS <= m["heartbeat_ms"] <= HEARTBEAT_MAX_MS:
                 self.heartbeat_ms = m["heartbeat_ms"]
+            else:  # beyond what poll takes, or so long that liveness means nothing
+                log.warning("miz: %s says heartbeat_ms %d: keeping %d", self.endpoint,
+                            m["heartbeat_ms"], self.heartbeat_ms)
             self._resend_finals()
             return False
         if t == "registered":  # a reply to a register replaced since
@@ -929,6 +937,9 @@ class Worker:
             seq = self._command(msg)
             self._forget(delivery)
             return seq
+        # kept before it is sent, as libmiz does: one the socket cannot take now is sent
+        # again after the next registration, not lost
+        self._finals[delivery] = _Final(msg, 0, False)
         seq = self._command(msg)
         self._finals[delivery] = _Final(msg, seq, False)  # sent again: the latest stands
         return seq
@@ -980,13 +991,15 @@ class Worker:
     # -- a loop --
 
     def serve(self, handle: Callable[[Json], Optional[Tuple[str, Optional[str]]]],
-              stop: Optional[Callable[[], bool]] = None) -> None:
+              stop: Optional[Callable[[], bool]] = None, retry_ms: int = 5000) -> None:
         """Takes deliveries until stop() is true (checked at least once per heartbeat).
 
         A copy (role observe or breach) is only acked. Any other delivery is acked first,
         then handle(deliver) -> (outcome, text) is answered; handle may instead return None
-        when it answered, refused or released the delivery itself. A handler that raises has
-        its delivery released (offered again) and the error logged. A delivery offered again
+        when it answered, refused or released the delivery itself. A handler that raises, or
+        whose answer cannot be sent as it is (a text over its limit, say), has its delivery
+        released, offered again retry_ms later (each offer is an attempt), and the error
+        logged: the worker goes on. A delivery offered again
         after it was answered is answered again the same way without calling handle (dedupe
         by delivery id, protocol.md section 6). handle must be quick, or call tick().
         """
@@ -1008,16 +1021,20 @@ class Worker:
                 self.answer(m, outcome, text)
                 continue
             self.ack(m)
-            try:
+            try:  # the answer too: a text over its limit must not stop the worker
                 result = handle(m)
+                if result is None:
+                    continue
+                outcome, text = result
+                self.answer(m, outcome, text)
             except Exception:
-                log.exception("miz: handler failed on delivery %d; releasing it", d)
-                self.release(m)
+                log.exception("miz: delivery %d failed; released, offered again in %d ms", d,
+                              retry_ms)
+                try:  # later, not at once: a database down for seconds is not its attempts' end
+                    self.release(m, delay_ms=retry_ms)
+                except (TimeoutError, zmq.ZMQError, MizError):
+                    pass  # taken back at its ack deadline all the same
                 continue
-            if result is None:
-                continue
-            outcome, text = result
-            self.answer(m, outcome, text)
             self._answered[d] = (outcome, text)
             while len(self._answered) > HELD_MAX:
                 self._answered.popitem(last=False)

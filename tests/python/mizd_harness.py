@@ -20,11 +20,12 @@ T = TypeVar("T")
 START_MS = 10000  # a mizd that does not answer a ping by then is broken
 STOP_S = 10.0
 
-# Deadlines far beyond any test (none fires), heartbeats short so that liveness is quick.
+# Deadlines far beyond any test (none fires); heartbeats short so that liveness is quick,
+# but long enough that a worker blocked in its own client's call (a commit) is not dropped.
 TABLE = """\
 broker:
   name: py-test
-  heartbeat: 100ms
+  heartbeat: 500ms
 defaults:
   ack_within: 1m
   answer_within: 5m

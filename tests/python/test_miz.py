@@ -172,8 +172,43 @@ class RequestTest(MizdTest):
             stop.set()
             for t in threads:
                 t.join(WAIT_MS / 1000)
+                self.assertFalse(t.is_alive(), "a serve() did not stop")
         self.assertEqual(failures, [])
         self.assertEqual([m["role"] for m in handled], ["target"])  # copies never reach handle
+
+    def test_serve_survives_an_answer_it_cannot_send(self) -> None:
+        """A handler whose text is over mizd's limit does not stop the worker: the delivery
+        is released, offered again retry_ms later, and answered then."""
+        c = self.client()
+        stop = threading.Event()
+        calls: List[int] = []
+        failures: List[BaseException] = []
+
+        def handle(m: Dict[str, Any]) -> Any:
+            calls.append(m["attempt"])
+            return ("done", "x" * (miz.TEXT_MAX + 1)) if len(calls) == 1 else ("done", "ok")
+
+        def serve() -> None:
+            try:
+                with miz.Worker("water", self.mizd.workers) as w:
+                    w.serve(handle, stop.is_set, retry_ms=100)
+            except BaseException as e:  # reported by the main thread
+                failures.append(e)
+
+        t = threading.Thread(target=serve)
+        t.start()
+        try:
+            acc = c.submit("utility.water.leak", PAYLOAD, client_ref="137-000030")
+            out = self.outcome_of(c, acc["tracking"])
+            self.assertEqual(out["answers"][0]["text"], "ok")
+        finally:
+            stop.set()
+            t.join(WAIT_MS / 1000)
+            self.assertFalse(t.is_alive(), "serve() did not stop")
+        self.assertEqual(failures, [])
+        self.assertEqual(calls, [1, 2])  # the release made a second offer
+        history = [h["event"] for h in c.status(acc["tracking"])["deliveries"][0]["history"]]
+        self.assertEqual(history.count("offered"), 2)
 
     def test_client_ref_makes_submit_idempotent(self) -> None:
         c = self.client()
@@ -281,7 +316,8 @@ class FailoverTest(MizdTest):
 
     def test_client_with_client_ref_moves_to_the_second_endpoint(self) -> None:
         endpoints = "ipc://%s/nobody-listens,%s" % (self.dir, self.mizd.clients)
-        c = self.client(endpoints, timeout_ms=300)
+        # a second per broker: the silent one's, and mizd's commit on the next
+        c = self.client(endpoints, timeout_ms=1000)
         self.assertEqual(c.endpoint, "ipc://%s/nobody-listens" % self.dir)
         acc = c.submit("utility.water.leak", PAYLOAD, client_ref="137-000020")
         self.assertEqual(acc["type"], "accepted")
@@ -289,7 +325,7 @@ class FailoverTest(MizdTest):
         self.assertEqual(c.status(acc["tracking"])["tracking"], acc["tracking"])
 
         # without a client_ref a submit is never sent twice: it fails, on the next endpoint
-        c2 = self.client(endpoints, timeout_ms=300)
+        c2 = self.client(endpoints, timeout_ms=1000)
         with self.assertRaises(TimeoutError):
             c2.submit("utility.water.leak", PAYLOAD)
         self.assertEqual(c2.endpoint, self.mizd.clients)
