@@ -27,6 +27,17 @@ static int endpoints_error(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* Whether a tcp address ends in its port, ":7370" (or ":*" where one binds). */
+static bool endpoints_has_port(const char *addr, size_t len)
+{
+    size_t digits = 0;
+    while (digits < len && addr[len - 1 - digits] >= '0' && addr[len - 1 - digits] <= '9')
+        digits++;
+    if (digits == 0 && len >= 2 && addr[len - 1] == '*')
+        digits = 1;
+    return digits >= 1 && digits <= 5 && len > digits + 1 && addr[len - 1 - digits] == ':';
+}
+
 int miz_endpoints_check(const char *list, char *err, size_t errlen)
 {
     if (!list || !*list)
@@ -56,6 +67,11 @@ int miz_endpoints_check(const char *list, char *err, size_t errlen)
             return endpoints_error(err, errlen,
                                    "endpoint %d \"%.*s\" is not TRANSPORT://ADDRESS "
                                    "(e.g. tcp://10.0.0.1:7370)", n + 1, (int)len, item);
+        /* ZeroMQ refuses it only when connecting to it: after a failover, too late */
+        if (sep == 3 && memcmp(item, "tcp", 3) == 0 &&
+            !endpoints_has_port(item + sep + 3, len - sep - 3))
+            return endpoints_error(err, errlen, "endpoint %d \"%.*s\" has no port "
+                                   "(tcp://HOST:PORT)", n + 1, (int)len, item);
         if (!item[len])
             return n + 1;
         item += len + 1;

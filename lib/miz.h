@@ -63,8 +63,8 @@ extern "C" {
 /* How many endpoints list has (1 for a single one), or -1 (errno EINVAL)
  * with the reason in err (a line without newline): no list, an empty one
  * or an empty item (",", "a,,b", "a,"), more than MIZ_ENDPOINTS_MAX, one
- * longer than MIZ_ENDPOINT_LEN_MAX, or one that is not
- * TRANSPORT://ADDRESS or holds a space. Items are separated by commas,
+ * longer than MIZ_ENDPOINT_LEN_MAX, one that is not TRANSPORT://ADDRESS or
+ * holds a space, or a tcp one without its port (":7370"; ":*" to bind). Items are separated by commas,
  * with nothing around them. Every call that takes an endpoint checks it so. */
 int miz_endpoints_check(const char *list, char *err, size_t errlen);
 

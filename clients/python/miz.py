@@ -221,7 +221,7 @@ def check_endpoints(endpoints: Any) -> List[str]:
 
     Raises ValueError, with the C library's words, for no list, an empty one or an empty item
     (",", "a,,b", "a,"), more than 8 items, one longer than 256 bytes, one holding a space or
-    a control character, or one that is not TRANSPORT://ADDRESS.
+    a control character, one that is not TRANSPORT://ADDRESS, or a tcp one without its port.
     """
     if not isinstance(endpoints, str) or not endpoints:
         raise ValueError("no endpoint given")
@@ -239,6 +239,9 @@ def check_endpoints(endpoints: Any) -> List[str]:
         if sep <= 0 or sep + 3 >= len(item):
             raise ValueError("endpoint %d \"%s\" is not TRANSPORT://ADDRESS "
                              "(e.g. tcp://10.0.0.1:7370)" % (n, item))
+        # ZeroMQ refuses it only when connecting to it: after a failover, too late
+        if item[:sep] == "tcp" and not re.search(r".:([0-9]{1,5}|\*)$", item[sep + 3:]):
+            raise ValueError("endpoint %d \"%s\" has no port (tcp://HOST:PORT)" % (n, item))
     return items
 
 

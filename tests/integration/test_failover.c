@@ -190,7 +190,8 @@ static void a_silent_broker_is_left(void **state)
 static void bad_lists_are_refused(void **state)
 {
     static const char *const bad[] = {"", ",", "ipc://a,", ",ipc://a", "ipc://a,,ipc://b",
-                                      "ipc://a, ipc://b", "nowhere", "tcp://",
+                                      "ipc://a, ipc://b", "nowhere", "tcp://", "tcp://miz-b",
+                                      "tcp://a:1,tcp://miz-b:", "tcp://:7370",
                                       "ipc://1,ipc://2,ipc://3,ipc://4,ipc://5,ipc://6,ipc://7,"
                                       "ipc://8,ipc://9"};
     char err[256];
@@ -206,6 +207,9 @@ static void bad_lists_are_refused(void **state)
     assert_int_equal(miz_endpoints_check(NULL, err, sizeof err), -1);
     assert_int_equal(miz_endpoints_check("tcp://a:1", err, sizeof err), 1);
     assert_int_equal(miz_endpoints_check("tcp://a:1,ipc:///tmp/x", err, sizeof err), 2);
+    assert_int_equal(miz_endpoints_check("tcp://[::1]:7370,tcp://*:7370", err, sizeof err), 2);
+    assert_int_equal(miz_endpoints_check("tcp://miz-b", err, sizeof err), -1);
+    assert_string_equal(err, "endpoint 1 \"tcp://miz-b\" has no port (tcp://HOST:PORT)");
     it_cli_t cli;
     assert_int_equal(it_cli_run(*state, &cli, (const char *const[]){"-e", "ipc://a,,ipc://b",
                                                                     "status", "1", NULL}),

@@ -495,7 +495,8 @@ class OfflineTest(unittest.TestCase):
         self.assertEqual(broker.received[0]["seq"], 1)  # nothing was sent before it
 
     def test_constructors_check_their_arguments(self) -> None:
-        for endpoints in ("", ",", "a,,b", "tcp://a:1,", "localhost:7370", "tcp://",
+        for endpoints in ("", ",", "a,,b", "tcp://a:1,", "localhost:7370", "tcp://", "tcp://miz-b",
+                          "tcp://a:1,tcp://b:", "tcp://:7370",
                           "tcp://a b:1", ",".join(["tcp://a:%d" % i for i in range(9)]),
                           "tcp://" + "a" * 251):
             with self.subTest(endpoints=endpoints):
