@@ -8,6 +8,8 @@
 #include "miz_json.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
 
 void json_string(FILE *out, const char *s, size_t n)
 {
@@ -28,6 +30,21 @@ void json_string(FILE *out, const char *s, size_t n)
     fputc('"', out);
 }
 
+/* The shortest of %.15g and %.17g that reads back as v (33.6374, not
+ * 33.637399999999999); JSON has no NaN or infinity: null. */
+static void json_number(FILE *out, double v)
+{
+    char text[32];
+    if (!isfinite(v)) {
+        fputs("null", out);
+        return;
+    }
+    snprintf(text, sizeof text, "%.15g", v);
+    if (strtod(text, NULL) != v)
+        snprintf(text, sizeof text, "%.17g", v);
+    fputs(text, out);
+}
+
 void json_write(FILE *out, const msgpack_object *o)
 {
     switch (o->type) {
@@ -35,7 +52,7 @@ void json_write(FILE *out, const msgpack_object *o)
     case MSGPACK_OBJECT_POSITIVE_INTEGER: fprintf(out, "%" PRIu64, o->via.u64); break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: fprintf(out, "%" PRId64, o->via.i64); break;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: fprintf(out, "%.17g", o->via.f64); break;
+    case MSGPACK_OBJECT_FLOAT64: json_number(out, o->via.f64); break;
     case MSGPACK_OBJECT_STR: json_string(out, o->via.str.ptr, o->via.str.size); break;
     case MSGPACK_OBJECT_ARRAY:
         fputc('[', out);
