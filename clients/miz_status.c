@@ -30,17 +30,10 @@ static void status_time(uint64_t ms)
            WORKCAL_IRST / 60, WORKCAL_IRST % 60);
 }
 
-static const msgpack_object *status_get(const msgpack_object *map, const char *key,
-                                        msgpack_object_type type)
-{
-    const msgpack_object *v = miz_map_get(map, key);
-    return v && v->type == type ? v : NULL;
-}
-
 /* A string field (nothing when absent or nil). */
 static void status_str(const msgpack_object *map, const char *key)
 {
-    const msgpack_object *v = status_get(map, key, MSGPACK_OBJECT_STR);
+    const msgpack_object *v = miz_map_typed(map, key, MSGPACK_OBJECT_STR);
     if (v)
         printf("%.*s", (int)v->via.str.size, v->via.str.ptr);
 }
@@ -56,13 +49,13 @@ static void status_strs(const msgpack_object *map, const char *const *keys)
 
 static uint64_t status_uint(const msgpack_object *map, const char *key)
 {
-    const msgpack_object *v = status_get(map, key, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    const msgpack_object *v = miz_map_typed(map, key, MSGPACK_OBJECT_POSITIVE_INTEGER);
     return v ? v->via.u64 : 0;
 }
 
 static bool status_str_is(const msgpack_object *map, const char *key, const char *want)
 {
-    const msgpack_object *v = status_get(map, key, MSGPACK_OBJECT_STR);
+    const msgpack_object *v = miz_map_typed(map, key, MSGPACK_OBJECT_STR);
     return v && v->via.str.size == strlen(want) && memcmp(v->via.str.ptr, want, v->via.str.size) == 0;
 }
 
@@ -71,7 +64,7 @@ static void status_delivery(const msgpack_object *d)
     printf("  delivery %llu  ", (unsigned long long)status_uint(d, "id"));
     status_strs(d, (const char *const[]){"agency", "role", "state", NULL});
     printf("  attempts %llu", (unsigned long long)status_uint(d, "attempts"));
-    const msgpack_object *overdue = status_get(d, "overdue", MSGPACK_OBJECT_BOOLEAN);
+    const msgpack_object *overdue = miz_map_typed(d, "overdue", MSGPACK_OBJECT_BOOLEAN);
     if (overdue && overdue->via.boolean)
         printf("  OVERDUE");
     if (status_uint(d, "from"))
@@ -81,7 +74,7 @@ static void status_delivery(const msgpack_object *d)
         status_time(status_uint(d, "answer_by"));
     }
     printf("\n");
-    const msgpack_object *hist = status_get(d, "history", MSGPACK_OBJECT_ARRAY);
+    const msgpack_object *hist = miz_map_typed(d, "history", MSGPACK_OBJECT_ARRAY);
     for (uint32_t i = 0; hist && i < hist->via.array.size; i++) {
         const msgpack_object *h = &hist->via.array.ptr[i];
         printf("    ");
@@ -92,19 +85,19 @@ static void status_delivery(const msgpack_object *d)
             printf("  by worker #%llu", (unsigned long long)status_uint(h, "worker"));
         printf("\n");
     }
-    if (status_get(d, "by", MSGPACK_OBJECT_STR)) {
+    if (miz_map_typed(d, "by", MSGPACK_OBJECT_STR)) {
         printf("    worker: ");
         status_str(d, "by");
         printf("\n");
     }
-    if (status_get(d, "outcome", MSGPACK_OBJECT_STR)) {
+    if (miz_map_typed(d, "outcome", MSGPACK_OBJECT_STR)) {
         printf("    outcome: ");
         status_str(d, "outcome");
         printf("\n    answer: ");
         status_str(d, "text");
         printf("\n");
     }
-    if (status_get(d, "note", MSGPACK_OBJECT_STR)) {
+    if (miz_map_typed(d, "note", MSGPACK_OBJECT_STR)) {
         /* the latest progress note, or the reason of a refusal */
         bool refused = status_str_is(d, "state", miz_state_names[MIZ_DS_REFUSED]);
         printf("    %s: ", refused ? "refusal reason" : "progress note");
@@ -123,7 +116,7 @@ static void status_print(const msgpack_object *root)
         printf("\n  closed   ");
         status_time(status_uint(root, "closed"));
     }
-    if (status_get(root, "client_ref", MSGPACK_OBJECT_STR)) {
+    if (miz_map_typed(root, "client_ref", MSGPACK_OBJECT_STR)) {
         printf("\n  gateway's reference ");
         status_str(root, "client_ref");
     }
@@ -136,7 +129,7 @@ static void status_print(const msgpack_object *root)
             json_write(stdout, payload);
     }
     printf("\n  (times: Jalali dates, Tehran time, UTC+03:30)\n");
-    const msgpack_object *dels = status_get(root, "deliveries", MSGPACK_OBJECT_ARRAY);
+    const msgpack_object *dels = miz_map_typed(root, "deliveries", MSGPACK_OBJECT_ARRAY);
     for (uint32_t i = 0; dels && i < dels->via.array.size; i++)
         status_delivery(&dels->via.array.ptr[i]);
 }

@@ -68,6 +68,13 @@ const msgpack_object *miz_map_get(const msgpack_object *map, const char *key)
     return wire_obj_get(map, key);
 }
 
+const msgpack_object *miz_map_typed(const msgpack_object *map, const char *key,
+                                    msgpack_object_type type)
+{
+    const msgpack_object *v = wire_obj_get(map, key);
+    return v && v->type == type ? v : NULL;
+}
+
 void miz_msg_destroy(miz_msg_t **m)
 {
     if (!*m)

@@ -84,6 +84,9 @@ const msgpack_object *miz_msg_get(const miz_msg_t *m, const char *key);
 const msgpack_object *miz_msg_root(const miz_msg_t *m);
 /* The value under key in a map nested in a message (deliveries, history). */
 const msgpack_object *miz_map_get(const msgpack_object *map, const char *key);
+/* The same when the value is of that type, else NULL (map not a map: NULL). */
+const msgpack_object *miz_map_typed(const msgpack_object *map, const char *key,
+                                    msgpack_object_type type);
 void miz_msg_destroy(miz_msg_t **m);
 
 /* ---- intake gateways ---- */

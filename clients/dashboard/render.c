@@ -268,8 +268,7 @@ static void render_prom_on_time_ratio(FILE *out, const figures_t *f)
 /* An unsigned field of a map, or NULL when absent or of another type. */
 static const msgpack_object *render_prom_uint(const msgpack_object *map, const char *key)
 {
-    const msgpack_object *v = map->type == MSGPACK_OBJECT_MAP ? miz_map_get(map, key) : NULL;
-    return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v : NULL;
+    return miz_map_typed(map, key, MSGPACK_OBJECT_POSITIVE_INTEGER);
 }
 
 /* One labelled series per element of the array (maps with a string under

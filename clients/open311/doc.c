@@ -13,10 +13,9 @@
 #include <time.h>
 
 #include "miz_json.h"
+#include "workcal.h"
 
-/* Iran keeps UTC+03:30 all year (lib/workcal.h) */
-#define DOC_UTC_OFFSET_S (3 * 3600 + 30 * 60)
-#define DOC_UTC_OFFSET "+03:30"
+#define DOC_UTC_OFFSET "+03:30" /* WORKCAL_IRST, as ISO 8601 writes it */
 #define DOC_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD, for what XML cannot hold */
 
 struct doc {
@@ -160,7 +159,7 @@ void doc_bool(doc_t *d, const char *key, bool v)
 void doc_time(doc_t *d, const char *key, uint64_t ms)
 {
     char text[40] = "";
-    time_t t = (time_t)(ms / 1000) + DOC_UTC_OFFSET_S;
+    time_t t = (time_t)(ms / 1000) + WORKCAL_IRST * 60;
     struct tm tm;
     if (ms && gmtime_r(&t, &tm))
         strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S" DOC_UTC_OFFSET, &tm);

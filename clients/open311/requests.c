@@ -41,30 +41,23 @@ struct batch {
 
 /* ---- a status as a service request ---- */
 
-static const msgpack_object *requests_field(const msgpack_object *map, const char *key,
-                                            msgpack_object_type type)
-{
-    const msgpack_object *v = map && map->type == MSGPACK_OBJECT_MAP ? miz_map_get(map, key) : NULL;
-    return v && v->type == type ? v : NULL;
-}
-
 static uint64_t requests_uint(const msgpack_object *map, const char *key)
 {
-    const msgpack_object *v = requests_field(map, key, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    const msgpack_object *v = miz_map_typed(map, key, MSGPACK_OBJECT_POSITIVE_INTEGER);
     return v ? v->via.u64 : 0;
 }
 
 static void requests_payload_str(doc_t *d, const char *key, const msgpack_object *payload,
                                  const char *field)
 {
-    const msgpack_object *v = requests_field(payload, field, MSGPACK_OBJECT_STR);
+    const msgpack_object *v = miz_map_typed(payload, field, MSGPACK_OBJECT_STR);
     doc_str(d, key, v ? v->via.str.ptr : NULL, v ? v->via.str.size : 0);
 }
 
 static void requests_payload_num(doc_t *d, const char *key, const msgpack_object *payload,
                                  const char *field)
 {
-    const msgpack_object *v = requests_field(payload, field, MSGPACK_OBJECT_FLOAT64);
+    const msgpack_object *v = miz_map_typed(payload, field, MSGPACK_OBJECT_FLOAT64);
     if (v)
         doc_num(d, key, v->via.f64);
     else
@@ -75,7 +68,7 @@ static void requests_payload_num(doc_t *d, const char *key, const msgpack_object
  * which may be a failed command's output, for the agency's eyes only. */
 static bool requests_refused(const msgpack_object *delivery)
 {
-    const msgpack_object *state = requests_field(delivery, "state", MSGPACK_OBJECT_STR);
+    const msgpack_object *state = miz_map_typed(delivery, "state", MSGPACK_OBJECT_STR);
     return state && MIZ_NAME_FIND(miz_state_names, state->via.str.ptr, state->via.str.size) ==
                         MIZ_DS_REFUSED;
 }
@@ -83,37 +76,42 @@ static bool requests_refused(const msgpack_object *delivery)
 /* Whether a delivery is one an agency must answer: a target or an escalation. */
 static bool requests_answerable(const msgpack_object *delivery)
 {
-    const msgpack_object *role = requests_field(delivery, "role", MSGPACK_OBJECT_STR);
+    const msgpack_object *role = miz_map_typed(delivery, "role", MSGPACK_OBJECT_STR);
     int r = role ? MIZ_NAME_FIND(miz_role_names, role->via.str.ptr, role->via.str.size) : -1;
     return r == MIZ_ROLE_TARGET || r == MIZ_ROLE_ESCALATION;
 }
 
-/* The string under key of a delivery (its first of keys that it has). */
-static const msgpack_object *requests_first(const msgpack_object *delivery,
-                                            const char *const *keys)
+/* What of a delivery a string of the reply is made of. */
+typedef const msgpack_object *requests_pick_fn(const msgpack_object *delivery);
+
+/* What a citizen may read of a delivery: its answer's text, else its latest
+ * progress note (a refused delivery's note is the refusal's reason). */
+static const msgpack_object *requests_notes(const msgpack_object *delivery)
 {
-    const msgpack_object *v = NULL;
-    for (; *keys && !v; keys++)
-        if (strcmp(*keys, "note") != 0 || !requests_refused(delivery))
-            v = requests_field(delivery, *keys, MSGPACK_OBJECT_STR);
-    return v;
+    const msgpack_object *text = miz_map_typed(delivery, "text", MSGPACK_OBJECT_STR);
+    return text || requests_refused(delivery) ? text
+                                              : miz_map_typed(delivery, "note", MSGPACK_OBJECT_STR);
 }
 
-/* Joins, with sep into out, what every answerable delivery has under the
- * first of keys it has, each value once; agencies by their names in the
- * gateway's language. */
+static const msgpack_object *requests_agency(const msgpack_object *delivery)
+{
+    return miz_map_typed(delivery, "agency", MSGPACK_OBJECT_STR);
+}
+
+/* Joins, with sep into out, what pick finds in every answerable delivery,
+ * each value once; agencies by their names in the gateway's language. */
 static void requests_join(const o311_t *g, const msgpack_object *deliveries,
-                          const char *const *keys, bool agencies, const char *sep, FILE *out)
+                          requests_pick_fn *pick, const char *sep, FILE *out)
 {
     size_t written = 0;
     for (uint32_t i = 0; deliveries && i < deliveries->via.array.size; i++) {
         const msgpack_object *dl = &deliveries->via.array.ptr[i], *prev;
-        const msgpack_object *v = requests_first(dl, keys);
+        const msgpack_object *v = pick(dl);
         if (!v || !requests_answerable(dl))
             continue;
         bool again = false;
         for (uint32_t j = 0; j < i && !again; j++) {
-            prev = requests_first(&deliveries->via.array.ptr[j], keys);
+            prev = pick(&deliveries->via.array.ptr[j]);
             again = prev && requests_answerable(&deliveries->via.array.ptr[j]) &&
                     prev->via.str.size == v->via.str.size &&
                     memcmp(prev->via.str.ptr, v->via.str.ptr, v->via.str.size) == 0;
@@ -121,7 +119,9 @@ static void requests_join(const o311_t *g, const msgpack_object *deliveries,
         if (again)
             continue;
         fputs(written++ ? sep : "", out);
-        int a = agencies ? table_agency_find(g->table, v->via.str.ptr, v->via.str.size) : -1;
+        int a = pick == requests_agency
+                    ? table_agency_find(g->table, v->via.str.ptr, v->via.str.size)
+                    : -1;
         const agency_t *ag = a >= 0 ? table_agency(g->table, (size_t)a) : NULL;
         const char *name = ag ? (g->english ? ag->name_en : ag->name_fa) : NULL;
         if (name && *name)
@@ -136,7 +136,7 @@ static void requests_times(const msgpack_object *deliveries, uint64_t *updated, 
 {
     for (uint32_t i = 0; deliveries && i < deliveries->via.array.size; i++) {
         const msgpack_object *dl = &deliveries->via.array.ptr[i];
-        const msgpack_object *h = requests_field(dl, "history", MSGPACK_OBJECT_ARRAY);
+        const msgpack_object *h = miz_map_typed(dl, "history", MSGPACK_OBJECT_ARRAY);
         for (uint32_t j = 0; h && j < h->via.array.size; j++) {
             uint64_t at = requests_uint(&h->via.array.ptr[j], "at");
             *updated = at > *updated ? at : *updated;
@@ -148,25 +148,23 @@ static void requests_times(const msgpack_object *deliveries, uint64_t *updated, 
 
 static void requests_write_one(const o311_t *g, doc_t *d, const msgpack_object *st)
 {
-    const msgpack_object *deliveries = requests_field(st, "deliveries", MSGPACK_OBJECT_ARRAY);
+    const msgpack_object *deliveries = miz_map_typed(st, "deliveries", MSGPACK_OBJECT_ARRAY);
     const msgpack_object *payload = miz_map_get(st, "payload");
-    const msgpack_object *topic = requests_field(st, "topic", MSGPACK_OBJECT_STR);
-    const msgpack_object *state = requests_field(st, "state", MSGPACK_OBJECT_STR);
-    bool closed = state && state->via.str.size == strlen("closed") &&
-                  memcmp(state->via.str.ptr, "closed", state->via.str.size) == 0;
+    const msgpack_object *topic = miz_map_typed(st, "topic", MSGPACK_OBJECT_STR);
+    const msgpack_object *state = miz_map_typed(st, "state", MSGPACK_OBJECT_STR);
+    bool closed = state && MIZ_NAME_FIND(miz_request_state_names, state->via.str.ptr,
+                                         state->via.str.size) == MIZ_RS_CLOSED;
     uint64_t created = requests_uint(st, "created"), updated = requests_uint(st, "closed");
     uint64_t expected = 0;
     char id[24], *notes = NULL, *agencies = NULL;
     size_t notes_len = 0, agencies_len = 0;
     FILE *out = open_memstream(&notes, &notes_len);
     if (out) {
-        /* an answer's text, else the latest progress note */
-        requests_join(g, deliveries, (const char *const[]){"text", "note", NULL}, false, "\n", out);
+        requests_join(g, deliveries, requests_notes, "\n", out);
         fclose(out);
     }
     if ((out = open_memstream(&agencies, &agencies_len))) {
-        requests_join(g, deliveries, (const char *const[]){"agency", NULL}, true,
-                      g->english ? ", " : "، ", out);
+        requests_join(g, deliveries, requests_agency, g->english ? ", " : "، ", out);
         fclose(out);
     }
     requests_times(deliveries, &updated, &expected);
